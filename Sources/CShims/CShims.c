@@ -35,3 +35,9 @@ int pebble_clear_cloexec(int fd) {
     if (flags < 0) return -1;
     return fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
 }
+
+int pebble_stream_socket(int family) {
+    return socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+}
+
+int pebble_sock_stream(void) { return SOCK_STREAM; }

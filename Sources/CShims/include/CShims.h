@@ -26,4 +26,12 @@ int pebble_set_nonblocking(int fd);
 /* Clears FD_CLOEXEC so that a child process inherits fd. */
 int pebble_clear_cloexec(int fd);
 
+
+
+/* socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0). */
+int pebble_stream_socket(int family);
+
+/* The SOCK_STREAM constant (Glibc's enum does not always import cleanly). */
+int pebble_sock_stream(void);
+
 #endif

@@ -1,0 +1,122 @@
+import Foundation
+
+/// A value from the config file or the command line.
+public enum ConfigValue: Sendable, Equatable {
+    case string(String)
+    case integer(Int)
+    /// A command-line word: accepted where a string or an integer is expected.
+    case word(String)
+
+    func string() throws(ConfigError) -> String {
+        switch self {
+        case let .string(text), let .word(text): return text
+        case .integer: throw ConfigError(key: nil, message: "expected a quoted string")
+        }
+    }
+
+    func integer(in range: ClosedRange<Int>) throws(ConfigError) -> Int {
+        let number: Int
+        switch self {
+        case let .integer(value): number = value
+        case let .word(text):
+            guard let value = Int(text) else { throw ConfigError(key: nil, message: "expected an integer, got \"\(text)\"") }
+            number = value
+        case let .string(text): throw ConfigError(key: nil, message: "expected an integer, got the string \"\(text)\"")
+        }
+        guard range.contains(number) else {
+            throw ConfigError(key: nil, message: "\(number) is outside \(range.lowerBound)...\(range.upperBound)")
+        }
+        return number
+    }
+}
+
+/// The config file: TOML's flat subset — `key = "string"` or `key = 123`, `#` comments, blank lines.
+/// Written by hand rather than with a TOML library because the gateway's settings are flat, every
+/// error must name its line and key (`pebble9p check`), and CI rebuilds every dependency each run.
+/// A valid pebble9p file is a valid TOML file.
+public enum ConfigFile {
+    public static func load(path: String, into config: inout GatewayConfig) throws(ConfigError) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError(key: nil, message: "cannot read \(path)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError(key: nil, message: "\(path) is not UTF-8")
+        }
+        try parse(text, into: &config)
+    }
+
+    public static func parse(_ text: String, into config: inout GatewayConfig) throws(ConfigError) {
+        var seen: Set<String> = []
+        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = index + 1
+            let content = stripComment(String(rawLine)).trimmingSpaces
+            if content.isEmpty { continue }
+            if content.hasPrefix("[") {
+                throw ConfigError(key: nil, line: line, message: "tables are not used; write keys at the top level")
+            }
+            guard let equals = content.firstIndex(of: "=") else {
+                throw ConfigError(key: nil, line: line, message: "expected key = value")
+            }
+            let key = String(content[..<equals]).trimmingSpaces
+            let valueText = String(content[content.index(after: equals)...]).trimmingSpaces
+            guard !key.isEmpty, key.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+                throw ConfigError(key: key.isEmpty ? nil : key, line: line, message: "bad key")
+            }
+            guard seen.insert(key).inserted else {
+                throw ConfigError(key: key, line: line, message: "set twice")
+            }
+            let value = try parseValue(valueText, key: key, line: line)
+            try config.set(key, value, line: line)
+        }
+    }
+
+    private static func stripComment(_ line: String) -> String {
+        var inString = false
+        var escaped = false
+        var result = ""
+        for character in line {
+            if inString {
+                if escaped { escaped = false } else if character == "\\" { escaped = true } else if character == "\"" { inString = false }
+            } else if character == "\"" {
+                inString = true
+            } else if character == "#" {
+                break
+            }
+            result.append(character)
+        }
+        return result
+    }
+
+    private static func parseValue(_ text: String, key: String, line: Int) throws(ConfigError) -> ConfigValue {
+        if text.hasPrefix("\"") {
+            guard text.count >= 2, text.hasSuffix("\"") else {
+                throw ConfigError(key: key, line: line, message: "unterminated string")
+            }
+            var result = ""
+            var escaped = false
+            for character in text.dropFirst().dropLast() {
+                if escaped {
+                    switch character {
+                    case "\"": result.append("\"")
+                    case "\\": result.append("\\")
+                    case "n": result.append("\n")
+                    case "t": result.append("\t")
+                    default: throw ConfigError(key: key, line: line, message: "unknown escape \\\(character)")
+                    }
+                    escaped = false
+                } else if character == "\\" {
+                    escaped = true
+                } else if character == "\"" {
+                    throw ConfigError(key: key, line: line, message: "stray quote in string")
+                } else {
+                    result.append(character)
+                }
+            }
+            if escaped { throw ConfigError(key: key, line: line, message: "unterminated escape") }
+            return .string(result)
+        }
+        let digits = text.replacingOccurrences(of: "_", with: "")
+        if let number = Int(digits) { return .integer(number) }
+        throw ConfigError(key: key, line: line, message: "expected a quoted string or an integer, got \(text)")
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+
+/// Everything `pebble9p serve` can be told. Each setting is both a flag (`--max-msize`) and a key in
+/// the config file (`max-msize = 65536`); `settings` below is the one list both are built from.
+public struct GatewayConfig: Sendable, Equatable {
+    /// Where clients connect: HOST:PORT.
+    public var listen = "127.0.0.1:5640"
+    /// The 9P server. When nil, `export` must be set and diod is started per session.
+    public var backend: BackendSpec?
+    /// A directory to serve with an embedded diod (`exec:diod -r 0 -w 1 -e DIR`).
+    public var export: String?
+    /// The diod binary `export` runs.
+    public var diod = "diod"
+    /// The largest msize the gateway agrees to (the backend may answer less).
+    public var maxMsize: UInt32 = 1 << 20
+    /// Event loops (threads); one per core by default.
+    public var loops = ProcessInfo.processInfo.activeProcessorCount
+    /// Client requests in flight per session before the gateway stops reading that client.
+    public var maxInFlight = 256
+    /// Fids one session may hold.
+    public var maxFids = 16_384
+    /// Bytes queued towards one side of a session before the gateway stops reading the client.
+    public var queueLimit = 4 << 20
+    /// Seconds a closing session waits for the server to answer its flushes and clunks.
+    public var drainTimeout = 10
+    /// trace, debug, info, notice, warning, error, critical.
+    public var logLevel = "info"
+
+    public init() {}
+
+    /// The backend to use: `backend`, or diod for `export`.
+    public func resolvedBackend() throws(ConfigError) -> BackendSpec {
+        switch (backend, export) {
+        case let (backend?, nil): return backend
+        case let (nil, directory?): return .diod(exporting: directory, diodPath: diod)
+        case (nil, nil): throw ConfigError(key: "backend", message: "set backend (tcp:, unix:, exec:) or export DIR")
+        case (.some, .some): throw ConfigError(key: "export", message: "set either backend or export, not both")
+        }
+    }
+
+    /// Checks values that each parse alone but are wrong (ranges, existence).
+    public func validate() throws(ConfigError) {
+        _ = try resolvedBackend()
+        if let export {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: export, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ConfigError(key: "export", message: "\"\(export)\" is not a directory")
+            }
+        }
+        guard maxMsize >= 4096 else { throw ConfigError(key: "max-msize", message: "must be at least 4096") }
+        guard (1...256).contains(loops) else { throw ConfigError(key: "loops", message: "must be 1...256") }
+        guard (1...60_000).contains(maxInFlight) else { throw ConfigError(key: "max-inflight", message: "must be 1...60000") }
+        guard maxFids >= 1 else { throw ConfigError(key: "max-fids", message: "must be at least 1") }
+        guard queueLimit >= 65_536 else { throw ConfigError(key: "queue-limit", message: "must be at least 65536") }
+        guard drainTimeout >= 0 else { throw ConfigError(key: "drain-timeout", message: "must not be negative") }
+        guard Self.logLevels.contains(logLevel) else {
+            throw ConfigError(key: "log-level", message: "must be one of \(Self.logLevels.joined(separator: ", "))")
+        }
+    }
+
+    public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
+    /// One setting: its key (also the flag's name) and how a text value is applied.
+    public struct Setting: Sendable {
+        public let key: String
+        public let help: String
+        let apply: @Sendable (inout GatewayConfig, ConfigValue) throws(ConfigError) -> Void
+    }
+
+    /// The table both the file loader and the command line use, so a key cannot exist in one only.
+    public static let settings: [Setting] = [
+        Setting(key: "listen", help: "address clients connect to, HOST:PORT") { config, value throws(ConfigError) in
+            config.listen = try value.string()
+            _ = try SocketAddress.resolve(hostPort: config.listen)
+        },
+        Setting(key: "backend", help: "9P server: tcp:HOST:PORT, unix:PATH or exec:COMMAND") { config, value throws(ConfigError) in
+            config.backend = try BackendSpec(parsing: try value.string())
+        },
+        Setting(key: "export", help: "directory to serve with an embedded diod") { config, value throws(ConfigError) in
+            config.export = try value.string()
+        },
+        Setting(key: "diod", help: "diod binary used by export") { config, value throws(ConfigError) in
+            config.diod = try value.string()
+        },
+        Setting(key: "max-msize", help: "largest msize agreed to") { config, value throws(ConfigError) in
+            config.maxMsize = UInt32(try value.integer(in: 4096...Int(UInt32.max)))
+        },
+        Setting(key: "loops", help: "event loops (threads)") { config, value throws(ConfigError) in
+            config.loops = try value.integer(in: 1...256)
+        },
+        Setting(key: "max-inflight", help: "requests in flight per session") { config, value throws(ConfigError) in
+            config.maxInFlight = try value.integer(in: 1...60_000)
+        },
+        Setting(key: "max-fids", help: "fids per session") { config, value throws(ConfigError) in
+            config.maxFids = try value.integer(in: 1...Int(Int32.max))
+        },
+        Setting(key: "queue-limit", help: "bytes queued per direction before the client is paused") { config, value throws(ConfigError) in
+            config.queueLimit = try value.integer(in: 65_536...Int(Int32.max))
+        },
+        Setting(key: "drain-timeout", help: "seconds to wait for cleanup when a client leaves") { config, value throws(ConfigError) in
+            config.drainTimeout = try value.integer(in: 0...3600)
+        },
+        Setting(key: "log-level", help: "trace|debug|info|notice|warning|error|critical") { config, value throws(ConfigError) in
+            let level = try value.string()
+            guard logLevels.contains(level) else {
+                throw ConfigError(key: nil, message: "must be one of \(logLevels.joined(separator: ", "))")
+            }
+            config.logLevel = level
+        },
+    ]
+
+    /// Applies one key's value; errors name the key.
+    public mutating func set(_ key: String, _ value: ConfigValue, line: Int? = nil) throws(ConfigError) {
+        guard let setting = Self.settings.first(where: { $0.key == key }) else {
+            throw ConfigError(key: key, line: line, message: "unknown key (known: \(Self.settings.map(\.key).joined(separator: ", ")))")
+        }
+        do {
+            try setting.apply(&self, value)
+        } catch {
+            throw ConfigError(key: key, line: line, message: error.message)
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Starts one event loop per configured core, each accepting on its own SO_REUSEPORT socket, and
+/// runs until SIGINT or SIGTERM.
+///
+/// Why SO_REUSEPORT rather than one acceptor handing fds to loops: the kernel balances new
+/// connections over the sockets with no cross-thread hand-off, so no loop ever touches another's
+/// state and accept needs no `uv_async` round trip.
+public final class GatewayServer: Sendable {
+    public let config: GatewayConfig
+    private let logger: Logger
+
+    public init(config: GatewayConfig, logger: Logger) {
+        self.config = config
+        self.logger = logger
+    }
+
+    /// Binds every loop's socket. Returns the fds and the address actually bound (port 0 resolved).
+    public func bind() throws -> (fds: [Int32], address: String) {
+        var address = try SocketAddress.resolve(hostPort: config.listen)
+        var fds: [Int32] = []
+        for index in 0..<config.loops {
+            let fd = try Listener.bind(address)
+            if index == 0 && address.port == 0 {
+                address = address.with(port: Listener.boundPort(fd))
+            }
+            fds.append(fd)
+        }
+        return (fds, address.description)
+    }
+
+    /// Runs the loops on their own threads; the calling thread waits for a stop signal, then exits.
+    public func run() throws -> Never {
+        try config.validate()
+        let backend = try config.resolvedBackend()
+        let dialer = try BackendDialer(spec: backend)
+        signal(SIGPIPE, SIG_IGN)
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGINT)
+        sigaddset(&stopSignals, SIGTERM)
+        // Blocked before the threads start, so only the sigwait below ever sees them.
+        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
+
+        let (fds, address) = try bind()
+        let settings = GatewaySession.Settings(
+            limits: ProxySession.Limits(maxMsize: config.maxMsize, maxFids: config.maxFids, maxInFlight: config.maxInFlight),
+            queueLimit: config.queueLimit,
+            drainTimeoutMilliseconds: UInt64(config.drainTimeout) * 1000
+        )
+        for (index, fd) in fds.enumerated() {
+            let loopLogger = logger
+            let thread = Thread {
+                let worker = LoopWorker(index: index, listenFd: fd, dialer: dialer, settings: settings, logger: loopLogger)
+                worker.run()
+            }
+            thread.name = "pebble9p-loop-\(index)"
+            thread.start()
+        }
+        logger.info("listening", metadata: [
+            "address": "\(address)", "backend": "\(backend)", "loops": "\(config.loops)",
+            "max_msize": "\(config.maxMsize)",
+        ])
+        var received: Int32 = 0
+        sigwait(&stopSignals, &received)
+        logger.info("stopping", metadata: ["signal": "\(received)"])
+        exit(0)
+    }
+}
+
+/// Everything one loop owns: its listener and its sessions.
+final class LoopWorker {
+    private let loop: EventLoop
+    private let listenFd: Int32
+    private let dialer: BackendDialer
+    private let settings: GatewaySession.Settings
+    private let logger: Logger
+    private var sessions: [ObjectIdentifier: GatewaySession] = [:]
+    private var listener: Listener?
+
+    init(index: Int, listenFd: Int32, dialer: BackendDialer, settings: GatewaySession.Settings, logger: Logger) {
+        loop = EventLoop(index: index)
+        self.listenFd = listenFd
+        self.dialer = dialer
+        self.settings = settings
+        var logger = logger
+        logger[metadataKey: "loop"] = "\(index)"
+        self.logger = logger
+    }
+
+    func run() {
+        listener = Listener(loop: loop, fd: listenFd) { [unowned self] clientFd in
+            self.accept(clientFd)
+        }
+        loop.run()
+    }
+
+    private func accept(_ fd: Int32) {
+        configureStreamSocket(fd, isTCP: true)
+        let session = GatewaySession(loop: loop, clientFd: fd, settings: settings, logger: logger) { [unowned self] finished in
+            self.sessions[ObjectIdentifier(finished)] = nil
+        }
+        sessions[ObjectIdentifier(session)] = session
+        session.start(dialer: dialer)
+    }
+}

@@ -1,0 +1,96 @@
+import NineP
+
+/// One client fid: the gateway's record of what it stands for (the future P9Cap).
+struct ClientFid {
+    enum State {
+        /// Usable by the client.
+        case ready
+        /// Named as a new fid by a request still in flight; becomes ready on success.
+        case pending
+        /// Named by a Tclunk/Tremove in flight; gone when the reply comes.
+        case releasing
+    }
+
+    /// The gateway-allocated fid the backend knows it by.
+    var backendFid: UInt32
+    var state: State
+}
+
+/// The client's fids and the backend fids behind them. The backend fid numbers are the gateway's
+/// own, so a client can only ever name fids it holds, and the gateway knows every backend fid
+/// that must be clunked when the session ends.
+struct FidTable {
+    private(set) var clientFids: [UInt32: ClientFid] = [:]
+    /// Backend fids that exist on the backend right now (created and not yet clunked).
+    private(set) var liveBackendFids: Set<UInt32> = []
+    private var freeBackendFids: [UInt32] = []
+    private var nextBackendFid: UInt32 = 1
+
+    /// Most fids one session may hold (client-visible and in flight).
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    var count: Int { clientFids.count }
+
+    func lookup(_ fid: UInt32) -> ClientFid? { clientFids[fid] }
+
+    /// A backend fid number nobody uses; NOFID is never handed out.
+    mutating func allocateBackendFid() -> UInt32 {
+        if let reused = freeBackendFids.popLast() { return reused }
+        let fid = nextBackendFid
+        nextBackendFid &+= 1
+        if nextBackendFid == NineP.noFid { nextBackendFid = 1 }
+        return fid
+    }
+
+    /// Reserves `clientFid` for a request in flight that would create it.
+    mutating func reserve(_ clientFid: UInt32) -> UInt32 {
+        let backendFid = allocateBackendFid()
+        clientFids[clientFid] = ClientFid(backendFid: backendFid, state: .pending)
+        return backendFid
+    }
+
+    mutating func setState(_ clientFid: UInt32, _ state: ClientFid.State) {
+        clientFids[clientFid]?.state = state
+    }
+
+    /// A reservation's request succeeded: the backend fid now exists.
+    mutating func commitCreated(clientFid: UInt32?, backendFid: UInt32) {
+        liveBackendFids.insert(backendFid)
+        if let clientFid, clientFids[clientFid]?.backendFid == backendFid {
+            clientFids[clientFid]?.state = .ready
+        }
+    }
+
+    /// A reservation's request failed (or was flushed): the backend fid never existed.
+    mutating func abandonCreated(clientFid: UInt32?, backendFid: UInt32) {
+        if let clientFid, clientFids[clientFid]?.backendFid == backendFid {
+            clientFids[clientFid] = nil
+        }
+        freeBackendFids.append(backendFid)
+    }
+
+    /// The backend fid was clunked (Rclunk, Rremove, or either's error: the fid is gone regardless).
+    mutating func released(clientFid: UInt32?, backendFid: UInt32) {
+        if let clientFid, clientFids[clientFid]?.backendFid == backendFid {
+            clientFids[clientFid] = nil
+        }
+        if liveBackendFids.remove(backendFid) != nil {
+            freeBackendFids.append(backendFid)
+        }
+    }
+
+    /// A release that was flushed before the server acted on it: the fid is usable again.
+    mutating func restoreReleased(clientFid: UInt32, backendFid: UInt32) {
+        if clientFids[clientFid]?.backendFid == backendFid {
+            clientFids[clientFid]?.state = .ready
+        }
+    }
+
+    /// Forgets every client fid (session reset or client gone). Backend fids stay live until the
+    /// gateway clunks them.
+    mutating func forgetClientFids() {
+        clientFids.removeAll(keepingCapacity: false)
+    }
+}

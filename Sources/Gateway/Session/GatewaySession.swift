@@ -1,0 +1,198 @@
+import Foundation
+import Logging
+import NineP
+
+/// Ties one client connection, its backend connection and its `ProxySession` together: cuts the
+/// byte streams into frames, feeds them to the session, flushes, and applies backpressure.
+///
+/// Backpressure goes to the client, never to the backend: when either outbound queue passes
+/// `queueLimit`, or too many requests are in flight, the gateway stops reading the client. The
+/// backend is always read (a diod connection that is not read stalls diod for every client), and it
+/// only ever answers requests we forwarded, so memory stays within queueLimit + inFlight × msize.
+final class GatewaySession: SessionHost, ConnectionDelegate {
+    struct Settings {
+        var limits: ProxySession.Limits
+        var queueLimit: Int
+        var drainTimeoutMilliseconds: UInt64
+    }
+
+    private let loop: EventLoop
+    private let client: Connection
+    private var backend: Connection?
+    private var process: ChildProcess?
+    private var core: ProxySession!
+    private let settings: Settings
+    private var logger: Logger
+    private let peer: String
+    private let startedAt = ContinuousClock.now
+    private var drainTimer: LoopTimer?
+    private var clientOpen = true
+    private var backendOpen = false
+    private var closeReason: String?
+    private var finished = false
+    private let onFinish: (GatewaySession) -> Void
+
+    init(loop: EventLoop, clientFd: Int32, settings: Settings, logger: Logger,
+         onFinish: @escaping (GatewaySession) -> Void) {
+        self.loop = loop
+        self.settings = settings
+        self.onFinish = onFinish
+        peer = SocketAddress.describe(peerOf: clientFd)
+        var logger = logger
+        logger[metadataKey: "peer"] = "\(peer)"
+        self.logger = logger
+        client = Connection(loop: loop, fd: clientFd, label: peer)
+        core = ProxySession(limits: settings.limits, host: self)
+    }
+
+    func start(dialer: BackendDialer) {
+        logger.info("session opened", metadata: ["backend": "\(dialer.spec)"])
+        client.delegate = self
+        do {
+            let dialed = try dialer.dial(on: loop)
+            process = dialed.process
+            let backend = Connection(loop: loop, fd: dialed.fd, label: "\(dialer.spec)", connecting: dialed.connecting)
+            backend.delegate = self
+            self.backend = backend
+            backendOpen = true
+            backend.start()
+        } catch {
+            closeReason = "backend: \(error)"
+            logger.error("cannot reach file server", metadata: ["error": "\(error)"])
+        }
+        client.start()
+        if !backendOpen { client.close() }
+    }
+
+    // MARK: Frames
+
+    private func pumpClient() {
+        let input = client.input
+        while core.acceptsClientFrames && !client.isClosed {
+            guard let header = FrameHeader.peek(UnsafeRawBufferPointer(input.readable)) else { break }
+            do {
+                try header.validate(limit: core.clientFrameLimit)
+            } catch {
+                core.rejectFrame(tag: header.tag, error: error)
+                closeClient(reason: "\(error)")
+                break
+            }
+            let size = Int(header.size)
+            if input.count < size {
+                input.reserve(size &- input.count)
+                break
+            }
+            core.clientFrame(UnsafeMutableRawBufferPointer(rebasing: input.readable[0..<size]))
+            input.consume(size)
+        }
+        flushAndBalance()
+    }
+
+    private func pumpBackend() {
+        guard let backend else { return }
+        let input = backend.input
+        while !backend.isClosed {
+            guard let header = FrameHeader.peek(UnsafeRawBufferPointer(input.readable)) else { break }
+            do {
+                try header.validate(limit: core.backendFrameLimit)
+            } catch {
+                logger.error("file server sent a bad frame; closing the session", metadata: ["error": "\(error)"])
+                closeReason = "file server protocol error"
+                backend.close()
+                break
+            }
+            let size = Int(header.size)
+            if input.count < size {
+                input.reserve(size &- input.count)
+                break
+            }
+            core.backendFrame(UnsafeMutableRawBufferPointer(rebasing: input.readable[0..<size]))
+            input.consume(size)
+        }
+        // Replies may have made room for requests that were left waiting in the client's buffer.
+        if clientOpen && !client.input.isEmpty && core.acceptsClientFrames {
+            pumpClient()
+        } else {
+            flushAndBalance()
+        }
+    }
+
+    private func flushAndBalance() {
+        backend?.flush()
+        client.flush()
+        let congested = client.output.count > settings.queueLimit
+            || (backend?.output.count ?? 0) > settings.queueLimit
+        client.setReading(!congested && core.acceptsClientFrames)
+    }
+
+    // MARK: SessionHost
+
+    func sendToBackend(_ frame: UnsafeRawBufferPointer) { backend?.enqueue(frame) }
+
+    func sendToClient(_ frame: UnsafeRawBufferPointer) { client.enqueue(frame) }
+
+    func closeClient(reason: String) {
+        guard clientOpen else { return }
+        if closeReason == nil { closeReason = reason }
+        logger.warning("closing client connection", metadata: ["reason": "\(reason)"])
+        client.closeAfterFlush()
+    }
+
+    func closeBackend() {
+        backend?.closeAfterFlush()
+    }
+
+    // MARK: ConnectionDelegate
+
+    func connectionDidRead(_ connection: Connection) {
+        if connection === client { pumpClient() } else { pumpBackend() }
+    }
+
+    func connectionDidDrain(_ connection: Connection) {
+        if clientOpen && !client.input.isEmpty { pumpClient() } else { flushAndBalance() }
+    }
+
+    func connectionDidClose(_ connection: Connection, error: Int32?) {
+        if connection === client {
+            guard clientOpen else { return }
+            clientOpen = false
+            core.clientClosed()
+            backend?.flush()
+            if backendOpen && !core.isClosed {
+                drainTimer = loop.schedule(after: settings.drainTimeoutMilliseconds) { [weak self] in
+                    guard let self, self.backendOpen else { return }
+                    self.logger.warning("file server did not answer the cleanup in time; closing it")
+                    self.backend?.close()
+                }
+            }
+        } else {
+            guard backendOpen else { return }
+            backendOpen = false
+            if let error, closeReason == nil { closeReason = "file server: \(String(cString: strerror(error)))" }
+            core.backendClosed()
+        }
+        finishIfDone()
+    }
+
+    private func finishIfDone() {
+        guard !clientOpen && !backendOpen, !finished else { return }
+        finished = true
+        drainTimer?.cancel()
+        drainTimer = nil
+        let stats = core.stats
+        let duration = ContinuousClock.now - startedAt
+        logger.info("session closed", metadata: [
+            "dialect": "\(core.dialect?.rawValue ?? "none")",
+            "msize": "\(core.msize)",
+            "requests": "\(stats.requests)",
+            "replies": "\(stats.replies)",
+            "bytes_in": "\(stats.bytesFromClient)",
+            "bytes_out": "\(stats.bytesToClient)",
+            "gateway_errors": "\(stats.errorsByGateway)",
+            "backend_fids_left": "\(core.fids.liveBackendFids.count)",
+            "duration": "\(duration)",
+            "reason": "\(closeReason ?? "client closed")",
+        ])
+        onFinish(self)
+    }
+}

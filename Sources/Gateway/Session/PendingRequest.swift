@@ -1,0 +1,95 @@
+import NineP
+
+/// A request forwarded to the backend and not yet answered, keyed by the backend tag.
+struct PendingRequest {
+    enum Origin: Equatable {
+        /// A client request; its reply goes back with `clientTag`.
+        case client(tag: UInt16)
+        /// A request the gateway made itself (cleanup clunks, flushes, version); its reply is consumed.
+        case gateway
+    }
+
+    var origin: Origin
+    var type: MessageType
+    /// Unique per session, so a flush can tell its target from a later request that reused the tag.
+    var serial: UInt64
+    /// Set when the client no longer wants the reply (it went away, or sent Tversion).
+    var abandoned = false
+
+    /// The fid this request would create, if any: reserved on the way out, committed by success.
+    var createdClientFid: UInt32?
+    var createdBackendFid: UInt32?
+    /// The fid this request releases (Tclunk, Tremove).
+    var releasedClientFid: UInt32?
+    var releasedBackendFid: UInt32?
+    /// For Twalk: how many names it carried, to tell a full walk from a partial one.
+    var walkNames = 0
+    /// For Tflush: the backend tag and serial of the request it flushes.
+    var flushTarget: (tag: UInt16, serial: UInt64)?
+
+    init(origin: Origin, type: MessageType, serial: UInt64) {
+        self.origin = origin
+        self.type = type
+        self.serial = serial
+    }
+}
+
+/// Outstanding requests by backend tag, and the client's tags in flight.
+/// Tags are rewritten so that the gateway can send its own requests on the same backend connection
+/// without colliding with the client's, and so a reused or hostile client tag is caught here.
+struct TagTable {
+    private(set) var pending: [UInt16: PendingRequest] = [:]
+    /// Client tag → backend tag, for requests whose reply the client still waits for.
+    private(set) var clientTags: [UInt16: UInt16] = [:]
+    private var nextTag: UInt16 = 0
+    private var nextSerial: UInt64 = 1
+
+    var outstanding: Int { pending.count }
+    var clientOutstanding: Int { clientTags.count }
+
+    /// Registers a request and returns its backend tag, or nil when all 65535 tags are in use.
+    mutating func add(_ request: PendingRequest) -> UInt16? {
+        guard pending.count < Int(NineP.noTag) else { return nil }
+        while pending[nextTag] != nil || nextTag == NineP.noTag { nextTag &+= 1 }
+        let tag = nextTag
+        nextTag &+= 1
+        pending[tag] = request
+        if case let .client(clientTag) = request.origin, !request.abandoned {
+            clientTags[clientTag] = tag
+        }
+        return tag
+    }
+
+    /// Registers the gateway's Tversion, which must carry NOTAG.
+    mutating func addVersion(_ request: PendingRequest) -> Bool {
+        guard pending[NineP.noTag] == nil else { return false }
+        pending[NineP.noTag] = request
+        return true
+    }
+
+    mutating func makeSerial() -> UInt64 {
+        defer { nextSerial &+= 1 }
+        return nextSerial
+    }
+
+    func backendTag(forClientTag tag: UInt16) -> UInt16? { clientTags[tag] }
+
+    func isClientTagInUse(_ tag: UInt16) -> Bool { clientTags[tag] != nil }
+
+    /// Removes and returns the request a reply with this backend tag answers.
+    mutating func complete(_ tag: UInt16) -> PendingRequest? {
+        guard let request = pending.removeValue(forKey: tag) else { return nil }
+        if case let .client(clientTag) = request.origin, clientTags[clientTag] == tag {
+            clientTags[clientTag] = nil
+        }
+        return request
+    }
+
+    func request(_ tag: UInt16) -> PendingRequest? { pending[tag] }
+
+    /// Marks every outstanding request as no longer wanted by the client.
+    mutating func abandonAll() {
+        for tag in pending.keys { pending[tag]?.abandoned = true }
+        clientTags.removeAll()
+    }
+}

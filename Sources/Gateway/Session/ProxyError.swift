@@ -1,0 +1,53 @@
+import NineP
+
+/// Why the gateway answered a request itself instead of forwarding it. Each carries the errno a
+/// .u/.L client expects and the text a 9P2000 client sees.
+struct ProxyError: Error, Equatable, CustomStringConvertible {
+    let errno: UInt32
+    let message: String
+
+    var description: String { "\(message) (errno \(errno))" }
+
+    static let unknownFid = ProxyError(errno: 9, message: "unknown fid")               // EBADF
+    static let fidInUse = ProxyError(errno: 9, message: "duplicate fid")               // EBADF
+    static let fidBusy = ProxyError(errno: 16, message: "fid in use by another request") // EBUSY
+    static let tagInUse = ProxyError(errno: 16, message: "duplicate tag")              // EBUSY
+    static let notNegotiated = ProxyError(errno: 71, message: "version not negotiated")  // EPROTO
+    static let tooManyFids = ProxyError(errno: 24, message: "too many fids")           // EMFILE
+    static let backendGone = ProxyError(errno: 5, message: "file server unavailable")  // EIO
+    static let badBackendReply = ProxyError(errno: 5, message: "file server sent a malformed reply") // EIO
+    static let tooManyRequests = ProxyError(errno: 11, message: "too many requests in flight") // EAGAIN
+
+    /// A type outside the session's dialect, or one a client may not send.
+    static func unsupported(_ type: UInt8) -> ProxyError {
+        ProxyError(errno: 95, message: "operation not supported (type \(type))")        // EOPNOTSUPP
+    }
+
+    static func malformed(_ error: WireError) -> ProxyError {
+        ProxyError(errno: 71, message: "malformed message: \(error)")                  // EPROTO
+    }
+
+    /// The one place an error becomes a reply, in the session's dialect:
+    /// Rlerror (9P2000.L), Rerror with errno (9P2000.u), Rerror (9P2000).
+    func reply(tag: UInt16, dialect: Dialect) -> [UInt8] {
+        var writer = WireWriter(capacity: 16 + message.utf8.count)
+        writer.u32(0)
+        switch dialect {
+        case .linux:
+            writer.u8(MessageType.Rlerror.rawValue)
+            writer.u16(tag)
+            writer.u32(errno)
+        case .unix:
+            writer.u8(MessageType.Rerror.rawValue)
+            writer.u16(tag)
+            writer.string(message)
+            writer.u32(errno)
+        case .plan9:
+            writer.u8(MessageType.Rerror.rawValue)
+            writer.u16(tag)
+            writer.string(message)
+        }
+        writer.patchU32(at: 0, UInt32(writer.bytes.count))
+        return writer.bytes
+    }
+}

@@ -1,0 +1,431 @@
+import NineP
+
+/// One client's session (the plan's P9Sess): version and msize, the tag table, the fid table, and
+/// the rules that keep the backend's view consistent. It sees whole frames and answers through its
+/// host; it never reads or writes a socket.
+///
+/// Check, then commit: a request reserves the fid it would create and the reply commits or drops it.
+/// An error never changes the fid table; a partial Rwalk never creates the newfid.
+final class ProxySession {
+    struct Limits {
+        /// The largest msize the gateway will agree to.
+        var maxMsize: UInt32 = 1 << 20
+        /// Most fids one session may hold.
+        var maxFids = 65_536
+        /// Most client requests in flight before the gateway stops reading the client.
+        var maxInFlight = 1_024
+    }
+
+    enum Phase: Equatable {
+        /// Waiting for the client's Tversion.
+        case unversioned
+        /// A Tversion is at the backend; the client's next frames wait.
+        case negotiating(clientTag: UInt16, offered: UInt32)
+        /// A mid-session Tversion: waiting for outstanding replies and cleanup clunks first.
+        case resetting(clientTag: UInt16, msize: UInt32, version: String)
+        case active
+        /// The client is gone: flushing, clunking, then closing the backend.
+        case draining
+        case closed
+    }
+
+    let limits: Limits
+    unowned let host: SessionHost
+    private(set) var phase: Phase = .unversioned
+    /// The negotiated dialect; nil until the first Rversion.
+    private(set) var dialect: Dialect?
+    private(set) var msize: UInt32 = 0
+    private(set) var fids: FidTable
+    private(set) var tags = TagTable()
+    private(set) var stats = SessionStats()
+    /// Cleanup clunks have been sent for the current reset or drain.
+    private var cleanupClunksSent = false
+
+    init(limits: Limits, host: SessionHost) {
+        self.limits = limits
+        self.host = host
+        self.fids = FidTable(limit: limits.maxFids)
+    }
+
+    /// The largest frame the client may send now (checked before its bytes are waited for).
+    var clientFrameLimit: UInt32 { msize == 0 ? limits.maxMsize : msize }
+    /// The largest frame the backend may send: before negotiation the gateway's own cap.
+    var backendFrameLimit: UInt32 { msize == 0 ? limits.maxMsize : msize }
+
+    /// Whether the next client frame may be handled now. False while a version exchange is in
+    /// progress or too many requests are in flight: the frame stays unread, so the client's
+    /// socket fills and TCP pushes back.
+    var acceptsClientFrames: Bool {
+        switch phase {
+        case .unversioned: true
+        case .active: tags.clientOutstanding < limits.maxInFlight
+        default: false
+        }
+    }
+
+    var isClosed: Bool { phase == .closed }
+
+    // MARK: Client frames
+
+    /// Handles one complete client frame whose size was checked against `clientFrameLimit`.
+    func clientFrame(_ frame: UnsafeMutableRawBufferPointer) {
+        guard let header = FrameHeader.peek(UnsafeRawBufferPointer(frame)) else { return }
+        stats.requests &+= 1
+        stats.bytesFromClient &+= frame.count
+        guard let type = header.messageType, type.isRequest else {
+            return reply(error: .unsupported(header.type), tag: header.tag)
+        }
+        if type == .Tversion { return clientVersion(frame, tag: header.tag) }
+        guard phase == .active, let dialect else { return reply(error: .notNegotiated, tag: header.tag) }
+        guard type.info.dialects.contains(dialect) else {
+            return reply(error: .unsupported(header.type), tag: header.tag)
+        }
+        if header.tag == NineP.noTag || tags.isClientTagInUse(header.tag) {
+            // Two requests under one tag cannot be told apart in the replies: the client is broken.
+            return host.closeClient(reason: "tag \(header.tag) reused while in flight (\(type))")
+        }
+        do {
+            try RequestCheck.validate(UnsafeRawBufferPointer(frame), type: type, dialect: dialect)
+        } catch {
+            return reply(error: .malformed(error), tag: header.tag)
+        }
+        if type == .Tflush { return clientFlush(frame, tag: header.tag) }
+        forward(frame, type: type, tag: header.tag)
+    }
+
+    /// Rewrites the request's fids and tag and sends it on, after checking every fid it names.
+    private func forward(_ frame: UnsafeMutableRawBufferPointer, type: MessageType, tag: UInt16) {
+        let locations: [FidLocation]
+        do {
+            locations = try type.info.locateFids(in: UnsafeRawBufferPointer(frame))
+        } catch {
+            return reply(error: .malformed(error), tag: tag)
+        }
+        var request = PendingRequest(origin: .client(tag: tag), type: type, serial: tags.makeSerial())
+
+        // Check: every fid is decided before anything changes.
+        var rewrites: [(offset: Int, backendFid: UInt32)] = []
+        var createdClientFid: UInt32?
+        var existingValues: [(client: UInt32, backend: UInt32)] = []
+        for location in locations {
+            let clientFid = FramePatch.u32(at: location.offset, in: UnsafeRawBufferPointer(frame))
+            switch location.role {
+            case .existing, .existingOrNone, .released:
+                if location.role == .existingOrNone && clientFid == NineP.noFid { continue }
+                guard let record = fids.lookup(clientFid) else { return reply(error: .unknownFid, tag: tag) }
+                guard record.state == .ready else { return reply(error: .fidBusy, tag: tag) }
+                rewrites.append((location.offset, record.backendFid))
+                existingValues.append((clientFid, record.backendFid))
+                if location.role == .released {
+                    request.releasedClientFid = clientFid
+                    request.releasedBackendFid = record.backendFid
+                }
+            case .created:
+                if let same = existingValues.first(where: { $0.client == clientFid }) {
+                    // Twalk with newfid == fid: the backend fid is replaced in place.
+                    rewrites.append((location.offset, same.backend))
+                    continue
+                }
+                guard clientFid != NineP.noFid, fids.lookup(clientFid) == nil else {
+                    return reply(error: .fidInUse, tag: tag)
+                }
+                guard fids.count < limits.maxFids else { return reply(error: .tooManyFids, tag: tag) }
+                createdClientFid = clientFid
+                rewrites.append((location.offset, 0))
+            }
+        }
+        if type == .Twalk {
+            request.walkNames = Int(FramePatch.u16(at: 15, in: UnsafeRawBufferPointer(frame)))
+        }
+
+        // Commit: reserve the new fid, rewrite, send.
+        if let createdClientFid {
+            let backendFid = fids.reserve(createdClientFid)
+            request.createdClientFid = createdClientFid
+            request.createdBackendFid = backendFid
+            for index in rewrites.indices where rewrites[index].backendFid == 0 {
+                rewrites[index].backendFid = backendFid
+            }
+        }
+        if let released = request.releasedClientFid { fids.setState(released, .releasing) }
+        for rewrite in rewrites {
+            FramePatch.setU32(rewrite.backendFid, at: rewrite.offset, in: frame)
+        }
+        guard let backendTag = tags.add(request) else {
+            // Cannot happen while maxInFlight < 65535; undo rather than trust that.
+            undo(request)
+            return reply(error: .tooManyRequests, tag: tag)
+        }
+        FramePatch.setTag(backendTag, in: frame)
+        host.sendToBackend(UnsafeRawBufferPointer(frame))
+    }
+
+    /// Tflush: forwarded when the old request is still at the backend; answered at once when its
+    /// reply has already been sent (so the client sees that reply before the Rflush).
+    private func clientFlush(_ frame: UnsafeMutableRawBufferPointer, tag: UInt16) {
+        let oldTag = FramePatch.u16(at: 7, in: UnsafeRawBufferPointer(frame))
+        guard let oldBackendTag = tags.backendTag(forClientTag: oldTag),
+              let target = tags.request(oldBackendTag)
+        else {
+            return sendEmptyReply(.Rflush, tag: tag)
+        }
+        var request = PendingRequest(origin: .client(tag: tag), type: .Tflush, serial: tags.makeSerial())
+        request.flushTarget = (oldBackendTag, target.serial)
+        guard let backendTag = tags.add(request) else { return reply(error: .tooManyRequests, tag: tag) }
+        frame.storeBytes(of: oldBackendTag.littleEndian, toByteOffset: 7, as: UInt16.self)
+        FramePatch.setTag(backendTag, in: frame)
+        host.sendToBackend(UnsafeRawBufferPointer(frame))
+    }
+
+    /// Tversion: negotiate now, or after a reset when the session already has state.
+    private func clientVersion(_ frame: UnsafeMutableRawBufferPointer, tag: UInt16) {
+        var reader = WireReader(UnsafeRawBufferPointer(frame), position: FrameHeader.byteCount)
+        let requested: UInt32
+        let version: String
+        do {
+            requested = try reader.u32()
+            version = try reader.string()
+            try reader.finish()
+        } catch {
+            return reply(error: .malformed(error), tag: tag)
+        }
+        switch phase {
+        case .unversioned:
+            startVersion(clientTag: tag, msize: requested, version: version)
+        case .active:
+            phase = .resetting(clientTag: tag, msize: requested, version: version)
+            abandonOutstanding()
+            advanceCleanup()
+        default:
+            host.closeClient(reason: "Tversion while a version exchange is in progress")
+        }
+    }
+
+    private func startVersion(clientTag: UInt16, msize requested: UInt32, version: String) {
+        msize = 0
+        dialect = nil
+        let offered = min(requested, limits.maxMsize)
+        guard let wanted = Dialect(version: version), offered >= Self.minimumMsize else {
+            phase = .unversioned
+            return sendVersion(msize: offered, version: "unknown", tag: clientTag, toClient: true)
+        }
+        phase = .negotiating(clientTag: clientTag, offered: offered)
+        var request = PendingRequest(origin: .gateway, type: .Tversion, serial: tags.makeSerial())
+        request.abandoned = true
+        _ = tags.addVersion(request)
+        sendVersion(msize: offered, version: wanted.rawValue, tag: NineP.noTag, toClient: false)
+    }
+
+    /// Small enough for any real client, large enough for a Twalk of 16 names to be pointless to cap.
+    static let minimumMsize: UInt32 = 256
+
+    // MARK: Backend frames
+
+    /// Handles one complete backend frame whose size was checked against `backendFrameLimit`.
+    func backendFrame(_ frame: UnsafeMutableRawBufferPointer) {
+        guard let header = FrameHeader.peek(UnsafeRawBufferPointer(frame)) else { return }
+        guard let request = tags.complete(header.tag) else {
+            return host.closeClient(reason: "file server answered unknown tag \(header.tag)")
+        }
+        let isError = header.type == MessageType.Rlerror.rawValue || header.type == MessageType.Rerror.rawValue
+        let wellTyped = isError || header.type == request.type.rawValue &+ 1
+        var succeeded = wellTyped && !isError
+        if request.type == .Twalk && succeeded {
+            let nwqid = frame.count >= 9 ? Int(FramePatch.u16(at: 7, in: UnsafeRawBufferPointer(frame))) : -1
+            succeeded = nwqid == request.walkNames
+        }
+        settle(request, succeeded: succeeded)
+        if request.type == .Tflush, let target = request.flushTarget,
+           let flushed = tags.request(target.tag), flushed.serial == target.serial {
+            // The server answered the flush without answering the request: it never happened.
+            _ = tags.complete(target.tag)
+            undo(flushed)
+        }
+        if request.type == .Tversion {
+            backendVersion(frame, header: header, wellTyped: wellTyped && !isError)
+        } else if case let .client(clientTag) = request.origin, !request.abandoned {
+            deliver(frame, header: header, clientTag: clientTag, wellTyped: wellTyped)
+        }
+        advanceCleanup()
+    }
+
+    private func deliver(_ frame: UnsafeMutableRawBufferPointer, header: FrameHeader, clientTag: UInt16, wellTyped: Bool) {
+        guard wellTyped else { return reply(error: .badBackendReply, tag: clientTag) }
+        if header.type == MessageType.Rerror.rawValue, let dialect, dialect == .linux {
+            // A .L client understands only Rlerror; keep the server's errno when it sent one.
+            var reader = WireReader(UnsafeRawBufferPointer(frame), position: FrameHeader.byteCount)
+            let message = (try? reader.string()) ?? "error"
+            let errno = (try? reader.u32()) ?? ProxyError.backendGone.errno
+            stats.replies &+= 1
+            return sendToClient(ProxyError(errno: errno, message: message).reply(tag: clientTag, dialect: .linux))
+        }
+        FramePatch.setTag(clientTag, in: frame)
+        stats.replies &+= 1
+        stats.bytesToClient &+= frame.count
+        host.sendToClient(UnsafeRawBufferPointer(frame))
+    }
+
+    private func backendVersion(_ frame: UnsafeMutableRawBufferPointer, header: FrameHeader, wellTyped: Bool) {
+        guard case let .negotiating(clientTag, offered) = phase else { return }
+        var reader = WireReader(UnsafeRawBufferPointer(frame), position: FrameHeader.byteCount)
+        if wellTyped, let answered = try? reader.u32(), let version = try? reader.string(),
+           let agreed = Dialect(version: version), min(offered, answered) >= Self.minimumMsize {
+            msize = min(offered, answered)
+            dialect = agreed
+            phase = .active
+            return sendVersion(msize: msize, version: agreed.rawValue, tag: clientTag, toClient: true)
+        }
+        // The server does not speak what the client asked for (diod answers 9P2000 with Rlerror).
+        phase = .unversioned
+        sendVersion(msize: offered, version: "unknown", tag: clientTag, toClient: true)
+    }
+
+    // MARK: Fid bookkeeping
+
+    /// Applies a reply's outcome to the fid table.
+    private func settle(_ request: PendingRequest, succeeded: Bool) {
+        if let backendFid = request.createdBackendFid {
+            if succeeded {
+                fids.commitCreated(clientFid: request.createdClientFid, backendFid: backendFid)
+            } else {
+                fids.abandonCreated(clientFid: request.createdClientFid, backendFid: backendFid)
+            }
+        }
+        if let backendFid = request.releasedBackendFid {
+            // Tclunk and Tremove release the fid whatever the reply says.
+            fids.released(clientFid: request.releasedClientFid, backendFid: backendFid)
+        }
+    }
+
+    /// A request that never reached the server's state: drop its reservation, restore its release.
+    private func undo(_ request: PendingRequest) {
+        if let backendFid = request.createdBackendFid {
+            fids.abandonCreated(clientFid: request.createdClientFid, backendFid: backendFid)
+        }
+        if let clientFid = request.releasedClientFid, let backendFid = request.releasedBackendFid {
+            fids.restoreReleased(clientFid: clientFid, backendFid: backendFid)
+        }
+    }
+
+    // MARK: Endings
+
+    /// The client's connection ended: flush what it left in flight, clunk its fids, then close.
+    func clientClosed() {
+        switch phase {
+        case .closed, .draining:
+            return
+        default:
+            phase = .draining
+            abandonOutstanding()
+            advanceCleanup()
+        }
+    }
+
+    /// The backend's connection ended: nothing more can be answered.
+    func backendClosed() {
+        guard phase != .closed else { return }
+        let wasDraining = phase == .draining
+        phase = .closed
+        if !wasDraining {
+            host.closeClient(reason: "file server closed the connection")
+        }
+    }
+
+    /// Marks every request as unwanted, asks the server to flush the client's, and forgets the client's fids.
+    private func abandonOutstanding() {
+        let clientRequests = tags.pending.filter { tag, request in
+            if case .client = request.origin, request.type != .Tflush, !request.abandoned, tag != NineP.noTag {
+                return true
+            }
+            return false
+        }
+        tags.abandonAll()
+        fids.forgetClientFids()
+        for (tag, _) in clientRequests {
+            var flush = PendingRequest(origin: .gateway, type: .Tflush, serial: tags.makeSerial())
+            flush.abandoned = true
+            if let target = tags.request(tag) { flush.flushTarget = (tag, target.serial) }
+            guard let flushTag = tags.add(flush) else { break }
+            var writer = WireWriter(capacity: 9)
+            writer.u32(9); writer.u8(MessageType.Tflush.rawValue); writer.u16(flushTag); writer.u16(tag)
+            writer.bytes.withUnsafeBytes { host.sendToBackend($0) }
+        }
+    }
+
+    /// Moves a reset or a drain on once nothing is in flight: clunk every backend fid, then either
+    /// renegotiate (reset) or close the backend (drain).
+    private func advanceCleanup() {
+        switch phase {
+        case .resetting, .draining:
+            break
+        default:
+            return
+        }
+        guard tags.outstanding == 0 else { return }
+        if !fids.liveBackendFids.isEmpty && !cleanupClunksSent {
+            cleanupClunksSent = true
+            for backendFid in fids.liveBackendFids.sorted() {
+                var request = PendingRequest(origin: .gateway, type: .Tclunk, serial: tags.makeSerial())
+                request.abandoned = true
+                request.releasedBackendFid = backendFid
+                guard let tag = tags.add(request) else { break }
+                var writer = WireWriter(capacity: 11)
+                writer.u32(11); writer.u8(MessageType.Tclunk.rawValue); writer.u16(tag); writer.u32(backendFid)
+                writer.bytes.withUnsafeBytes { host.sendToBackend($0) }
+            }
+            return
+        }
+        cleanupClunksSent = false
+        switch phase {
+        case let .resetting(clientTag, requested, version):
+            startVersion(clientTag: clientTag, msize: requested, version: version)
+        case .draining:
+            phase = .closed
+            host.closeBackend()
+        default:
+            break
+        }
+    }
+
+    // MARK: Replies made by the gateway
+
+    /// A frame that cannot be read at all (its size is out of bounds): answer its tag before the
+    /// connection is closed, so the client learns why.
+    func rejectFrame(tag: UInt16, error: WireError) {
+        reply(error: .malformed(error), tag: tag)
+    }
+
+    private func reply(error: ProxyError, tag: UInt16) {
+        stats.errorsByGateway &+= 1
+        stats.replies &+= 1
+        sendToClient(error.reply(tag: tag, dialect: dialect ?? .plan9))
+    }
+
+    private func sendEmptyReply(_ type: MessageType, tag: UInt16) {
+        var writer = WireWriter(capacity: 7)
+        writer.u32(7); writer.u8(type.rawValue); writer.u16(tag)
+        stats.replies &+= 1
+        sendToClient(writer.bytes)
+    }
+
+    private func sendVersion(msize: UInt32, version: String, tag: UInt16, toClient: Bool) {
+        var writer = WireWriter(capacity: 16 + version.utf8.count)
+        writer.u32(0)
+        writer.u8(toClient ? MessageType.Rversion.rawValue : MessageType.Tversion.rawValue)
+        writer.u16(tag)
+        writer.u32(msize)
+        writer.string(version)
+        writer.patchU32(at: 0, UInt32(writer.bytes.count))
+        if toClient {
+            stats.replies &+= 1
+            sendToClient(writer.bytes)
+        } else {
+            writer.bytes.withUnsafeBytes { host.sendToBackend($0) }
+        }
+    }
+
+    private func sendToClient(_ bytes: [UInt8]) {
+        stats.bytesToClient &+= bytes.count
+        bytes.withUnsafeBytes { host.sendToClient($0) }
+    }
+}

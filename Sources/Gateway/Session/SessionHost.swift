@@ -1,0 +1,21 @@
+/// What a `ProxySession` asks of the sockets around it. The session never touches a socket itself,
+/// so its state machine is tested with an in-memory host.
+protocol SessionHost: AnyObject {
+    /// Queues a whole frame for the backend.
+    func sendToBackend(_ frame: UnsafeRawBufferPointer)
+    /// Queues a whole frame for the client.
+    func sendToClient(_ frame: UnsafeRawBufferPointer)
+    /// The client broke the protocol beyond repair: flush what is queued for it, then close it.
+    func closeClient(reason: String)
+    /// Every backend fid is clunked and no reply is pending: the backend connection may close.
+    func closeBackend()
+}
+
+/// Counters for the session's close log line.
+struct SessionStats {
+    var requests = 0
+    var replies = 0
+    var bytesFromClient = 0
+    var bytesToClient = 0
+    var errorsByGateway = 0
+}

@@ -1,0 +1,199 @@
+import CLibUV
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a `Connection` reports to whoever owns it. Calls come from inside libuv callbacks, never
+/// synchronously from a method the owner called.
+protocol ConnectionDelegate: AnyObject {
+    /// New bytes are in `connection.input`.
+    func connectionDidRead(_ connection: Connection)
+    /// The output queue emptied after a write had to wait.
+    func connectionDidDrain(_ connection: Connection)
+    /// The connection closed (EOF, an error, or `close()`); `error` is an errno when there was one.
+    func connectionDidClose(_ connection: Connection, error: Int32?)
+}
+
+/// A non-blocking socket fd driven by a `uv_poll_t`.
+///
+/// Why `uv_poll_t` and not `uv_tcp_t`: libuv forbids one fd in both, and the gateway must call
+/// `read`/`write`/`splice` on the fd itself, to rewrite frames in place in its own buffers and to
+/// splice payloads between sockets without copying them through user space. `uv_tcp_t` would own
+/// the reads and hand over buffers we cannot splice from.
+final class Connection {
+    let fd: Int32
+    let input: ByteBuffer
+    let output: ByteBuffer
+    weak var delegate: ConnectionDelegate?
+    /// A name for log lines: the peer's address, or the backend's spec.
+    let label: String
+
+    private let poll: UnsafeMutablePointer<uv_poll_t>
+    private var connecting: Bool
+    private var waitingToWrite = false
+    private var armedEvents: Int32 = -1
+    private(set) var isClosed = false
+    private var closeWhenFlushed = false
+    /// Whether the owner wants bytes read (backpressure clears it).
+    private(set) var readingEnabled = true
+
+    /// Bytes read per readable event before yielding to other sockets on the loop.
+    private static let readBudget = 1 << 20
+    /// Bytes asked of one read(2).
+    private static let readChunk = 256 * 1024
+
+    init(loop: EventLoop, fd: Int32, label: String, connecting: Bool = false, bufferSize: Int = 128 * 1024) {
+        self.fd = fd
+        self.label = label
+        self.connecting = connecting
+        input = ByteBuffer(capacity: bufferSize)
+        output = ByteBuffer(capacity: bufferSize)
+        poll = .allocate(capacity: 1)
+        let status = uv_poll_init(loop.raw, poll, fd)
+        precondition(status == 0, "uv_poll_init failed: \(status)")
+        poll.pointee.data = Unmanaged.passRetained(self).toOpaque()
+    }
+
+    /// Arms the poll. Call once the delegate is set.
+    func start() { updateInterest() }
+
+    func setReading(_ enabled: Bool) {
+        guard enabled != readingEnabled else { return }
+        readingEnabled = enabled
+        updateInterest()
+    }
+
+    /// Queues bytes; they go out on the next `flush()`.
+    func enqueue(_ bytes: UnsafeRawBufferPointer) {
+        guard !isClosed else { return }
+        output.append(bytes)
+    }
+
+    /// Writes as much of the output queue as the socket takes now; arms writability for the rest.
+    func flush() {
+        guard !isClosed, !connecting else { return }
+        let wasWaiting = waitingToWrite
+        while !output.isEmpty {
+            let pending = output.readable
+            let written = Foundation.write(fd, pending.baseAddress!, pending.count)
+            if written > 0 {
+                output.consume(written)
+                continue
+            }
+            let error = errno
+            if written < 0 && (error == EAGAIN || error == EWOULDBLOCK) {
+                waitingToWrite = true
+                updateInterest()
+                return
+            }
+            if written < 0 && error == EINTR { continue }
+            return fail(error)
+        }
+        waitingToWrite = false
+        output.shrinkIfIdle(to: 128 * 1024)
+        if closeWhenFlushed { return close() }
+        updateInterest()
+        if wasWaiting { delegate?.connectionDidDrain(self) }
+    }
+
+    /// Sends what is queued, then closes.
+    func closeAfterFlush() {
+        guard !isClosed else { return }
+        closeWhenFlushed = true
+        readingEnabled = false
+        if output.isEmpty && !connecting { return close() }
+        updateInterest()
+    }
+
+    /// Closes the socket now; the delegate hears `connectionDidClose` with no error.
+    func close() {
+        finish(error: nil)
+    }
+
+    private func fail(_ error: Int32) {
+        finish(error: error)
+    }
+
+    private func finish(error: Int32?) {
+        guard !isClosed else { return }
+        isClosed = true
+        uv_poll_stop(poll)
+        Foundation.close(fd)
+        // uv_close exactly once; the retain taken in init is dropped in its callback.
+        if uv_is_closing(pebble_poll_handle(poll)) == 0 {
+            uv_close(pebble_poll_handle(poll)) { raw in
+                guard let raw else { return }
+                let poll = UnsafeMutableRawPointer(raw).assumingMemoryBound(to: uv_poll_t.self)
+                if let data = poll.pointee.data { Unmanaged<Connection>.fromOpaque(data).release() }
+                poll.deallocate()
+            }
+        }
+        delegate?.connectionDidClose(self, error: error)
+    }
+
+    private func updateInterest() {
+        guard !isClosed else { return }
+        var events: Int32 = 0
+        if readingEnabled && !connecting { events |= Int32(UV_READABLE.rawValue) }
+        if waitingToWrite || connecting || (closeWhenFlushed && !output.isEmpty) {
+            events |= Int32(UV_WRITABLE.rawValue)
+        }
+        guard events != armedEvents else { return }
+        armedEvents = events
+        if events == 0 {
+            uv_poll_stop(poll)
+        } else {
+            uv_poll_start(poll, events) { handle, status, events in
+                guard let handle, let data = handle.pointee.data else { return }
+                let this = Unmanaged<Connection>.fromOpaque(data).takeUnretainedValue()
+                this.handleEvents(status: status, events: events)
+            }
+        }
+    }
+
+    private func handleEvents(status: Int32, events: Int32) {
+        if status < 0 { return fail(-status) }
+        if events & Int32(UV_WRITABLE.rawValue) != 0 { handleWritable() }
+        if isClosed { return }
+        if events & Int32(UV_READABLE.rawValue) != 0 && readingEnabled { handleReadable() }
+    }
+
+    private func handleWritable() {
+        if connecting {
+            var error: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
+            if error != 0 { return fail(error) }
+            connecting = false
+            updateInterest()
+        }
+        flush()
+    }
+
+    private func handleReadable() {
+        var total = 0
+        var sawEOF = false
+        var failure: Int32?
+        while total < Self.readBudget {
+            input.reserve(Self.readChunk)
+            let space = input.writable
+            let count = Foundation.read(fd, space.baseAddress!, space.count)
+            if count > 0 {
+                input.commitWrite(count)
+                total &+= count
+                if count < space.count { break }
+                continue
+            }
+            if count == 0 { sawEOF = true; break }
+            let error = errno
+            if error == EINTR { continue }
+            if error != EAGAIN && error != EWOULDBLOCK { failure = error }
+            break
+        }
+        if total > 0 { delegate?.connectionDidRead(self) }
+        if isClosed { return }
+        if let failure { return fail(failure) }
+        if sawEOF { close() }
+    }
+}

@@ -1,0 +1,62 @@
+import CLibUV
+import Foundation
+
+/// One libuv loop on its own thread. A session lives its whole life on one loop, so nothing on the
+/// request path takes a lock. The gateway runs one loop per core, each with its own SO_REUSEPORT
+/// listening socket: the kernel spreads connections over them, and no fd ever changes threads.
+final class EventLoop {
+    let raw: UnsafeMutablePointer<uv_loop_t>
+    let index: Int
+
+    init(index: Int) {
+        self.index = index
+        raw = .allocate(capacity: 1)
+        let status = uv_loop_init(raw)
+        precondition(status == 0, "uv_loop_init failed: \(status)")
+    }
+
+    /// Runs until no handle is left.
+    func run() {
+        uv_run(raw, UV_RUN_DEFAULT)
+    }
+
+    /// Calls `body` after `milliseconds` on this loop, once. The returned timer may be cancelled.
+    func schedule(after milliseconds: UInt64, _ body: @escaping () -> Void) -> LoopTimer {
+        LoopTimer(loop: self, milliseconds: milliseconds, body: body)
+    }
+}
+
+/// A one-shot libuv timer. The closure and the handle are released when the handle closes.
+final class LoopTimer {
+    private let handle: UnsafeMutablePointer<uv_timer_t>
+    private var body: (() -> Void)?
+    private var closed = false
+
+    fileprivate init(loop: EventLoop, milliseconds: UInt64, body: @escaping () -> Void) {
+        self.body = body
+        handle = .allocate(capacity: 1)
+        uv_timer_init(loop.raw, handle)
+        handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
+        uv_timer_start(handle, { timer in
+            guard let timer, let data = timer.pointee.data else { return }
+            let this = Unmanaged<LoopTimer>.fromOpaque(data).takeUnretainedValue()
+            let body = this.body
+            this.cancel()
+            body?()
+        }, milliseconds, 0)
+    }
+
+    /// Stops the timer; the body will not run.
+    func cancel() {
+        guard !closed else { return }
+        closed = true
+        body = nil
+        uv_timer_stop(handle)
+        uv_close(pebble_timer_handle(handle)) { raw in
+            guard let raw else { return }
+            let timer = UnsafeMutableRawPointer(raw).assumingMemoryBound(to: uv_timer_t.self)
+            if let data = timer.pointee.data { Unmanaged<LoopTimer>.fromOpaque(data).release() }
+            timer.deallocate()
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import CLibUV
+import CShims
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A listening TCP socket polled by one loop. Each loop has its own, bound with SO_REUSEPORT to
+/// the same address, so accepting never crosses threads.
+final class Listener {
+    let fd: Int32
+    private let poll: UnsafeMutablePointer<uv_poll_t>
+    private let onAccept: (Int32) -> Void
+
+    /// Binds and listens; `address` must already carry a concrete port when several loops share it.
+    static func bind(_ address: SocketAddress) throws(ListenError) -> Int32 {
+        let fd = pebble_stream_socket(address.family)
+        guard fd >= 0 else { throw ListenError(address: address.description, errno: errno) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size))
+        let bound = address.withSockaddr { Foundation.bind(fd, $0, $1) }
+        guard bound == 0, listen(fd, 1024) == 0 else {
+            let error = errno
+            Foundation.close(fd)
+            throw ListenError(address: address.description, errno: error)
+        }
+        return fd
+    }
+
+    /// The port a bound socket got (for port 0).
+    static func boundPort(_ fd: Int32) -> UInt16 {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return withUnsafeBytes(of: storage) { UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self)) }
+    }
+
+    init(loop: EventLoop, fd: Int32, onAccept: @escaping (Int32) -> Void) {
+        self.fd = fd
+        self.onAccept = onAccept
+        poll = .allocate(capacity: 1)
+        uv_poll_init(loop.raw, poll, fd)
+        poll.pointee.data = Unmanaged.passRetained(self).toOpaque()
+        uv_poll_start(poll, Int32(UV_READABLE.rawValue)) { handle, status, _ in
+            guard let handle, let data = handle.pointee.data, status == 0 else { return }
+            Unmanaged<Listener>.fromOpaque(data).takeUnretainedValue().acceptAll()
+        }
+    }
+
+    private func acceptAll() {
+        // Bounded per event so one loop cannot starve its sessions during a connection storm.
+        for _ in 0..<64 {
+            let client = pebble_accept_nonblocking(fd)
+            if client < 0 {
+                let error = errno
+                if error == EINTR || error == ECONNABORTED { continue }
+                return // EAGAIN, or EMFILE and friends: the next readable event retries.
+            }
+            onAccept(client)
+        }
+    }
+}
+
+struct ListenError: Error, CustomStringConvertible {
+    let address: String
+    let errno: Int32
+    var description: String { "cannot listen on \(address): \(String(cString: strerror(errno)))" }
+}
+
+/// Options every proxied socket gets: no Nagle delay, since 9P is request/response.
+func configureStreamSocket(_ fd: Int32, isTCP: Bool) {
+    var one: Int32 = 1
+    if isTCP {
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, socklen_t(MemoryLayout<Int32>.size))
+}

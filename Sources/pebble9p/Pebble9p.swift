@@ -1,0 +1,115 @@
+import ArgumentParser
+import Foundation
+import Gateway
+import Logging
+
+@main
+struct Pebble9p: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pebble9p",
+        abstract: "A gateway in front of existing 9P file servers.",
+        subcommands: [Serve.self, Check.self],
+        defaultSubcommand: Serve.self
+    )
+}
+
+/// The flags every config key also has. Each is applied through `GatewayConfig.set`, the same path
+/// the config file takes, so a flag and its key cannot disagree.
+struct SettingOptions: ParsableArguments {
+    @Option(help: "Config file (flags given here override its keys).")
+    var config: String?
+    @Option(help: "Address clients connect to, HOST:PORT.")
+    var listen: String?
+    @Option(help: "9P server: tcp:HOST:PORT, unix:PATH or exec:COMMAND.")
+    var backend: String?
+    @Option(help: "Directory to serve with an embedded diod started per session.")
+    var export: String?
+    @Option(help: "diod binary used by --export.")
+    var diod: String?
+    @Option(name: .customLong("max-msize"), help: "Largest msize agreed to.")
+    var maxMsize: String?
+    @Option(help: "Event loops (threads); default: one per core.")
+    var loops: String?
+    @Option(name: .customLong("max-inflight"), help: "Requests in flight per session before the client is paused.")
+    var maxInFlight: String?
+    @Option(name: .customLong("max-fids"), help: "Fids one session may hold.")
+    var maxFids: String?
+    @Option(name: .customLong("queue-limit"), help: "Bytes queued per direction before the client is paused.")
+    var queueLimit: String?
+    @Option(name: .customLong("drain-timeout"), help: "Seconds a leaving client's cleanup may take.")
+    var drainTimeout: String?
+    @Option(name: .customLong("log-level"), help: "trace|debug|info|notice|warning|error|critical.")
+    var logLevel: String?
+
+    /// Flag values by config key.
+    var given: [(key: String, value: String?)] {
+        [("listen", listen), ("backend", backend), ("export", export), ("diod", diod),
+         ("max-msize", maxMsize), ("loops", loops), ("max-inflight", maxInFlight), ("max-fids", maxFids),
+         ("queue-limit", queueLimit), ("drain-timeout", drainTimeout), ("log-level", logLevel)]
+    }
+
+    func load() throws(ConfigError) -> GatewayConfig {
+        var result = GatewayConfig()
+        if let config { try ConfigFile.load(path: config, into: &result) }
+        for (key, value) in given {
+            guard let value else { continue }
+            do {
+                try result.set(key, .word(value))
+            } catch {
+                throw ConfigError(key: "--\(key)", message: error.message)
+            }
+        }
+        if export != nil && backend == nil { result.backend = nil }
+        if backend != nil && export == nil { result.export = nil }
+        try result.validate()
+        return result
+    }
+}
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the gateway.")
+
+    @OptionGroup var options: SettingOptions
+
+    func run() throws {
+        let config: GatewayConfig
+        do {
+            config = try options.load()
+        } catch {
+            FileHandle.standardError.write(Data("pebble9p: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let level = Logger.Level(rawValue: config.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let server = GatewayServer(config: config, logger: Logger(label: "pebble9p"))
+        do {
+            try server.run()
+        } catch {
+            FileHandle.standardError.write(Data("pebble9p: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Validate a config file and report the first bad key and line.")
+
+    @Option(help: "Config file to check.")
+    var config: String
+
+    func run() throws {
+        var result = GatewayConfig()
+        do {
+            try ConfigFile.load(path: config, into: &result)
+            try result.validate()
+        } catch {
+            FileHandle.standardError.write(Data("\(config): \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        print("\(config): OK (backend \(try result.resolvedBackend()), listen \(result.listen))")
+    }
+}
