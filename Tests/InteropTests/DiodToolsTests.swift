@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+
+extension Interop {
+    /// diod's own C clients (diodcat, diodls, diodload) through the gateway in front of a real diod.
+    @Suite struct DiodTools {
+        @Test("diodcat reads a 100 MiB file bit-exact through the gateway")
+        func diodcatLargeFile() throws {
+            let directory = try makeTemporaryDirectory("diodcat")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let source = directory.appendingPathComponent("big.bin")
+            try runCommand("/bin/sh", ["-c", "head -c 104857600 /dev/urandom > '\(source.path)'"])
+            let diod = try DiodServer(exporting: directory)
+            defer { diod.stop() }
+            let gateway = try GatewayProcess(backend: diod.spec)
+            defer { gateway.stop() }
+
+            let copy = URL(fileURLWithPath: "/tmp/pebble9p-diodcat-\(UUID().uuidString.prefix(8)).bin")
+            defer { try? FileManager.default.removeItem(at: copy) }
+            let result = try runCommand(which("diodcat")!, ["-s", gateway.address, "-a", directory.path, "-m", "65536", "big.bin"],
+                                        stdoutTo: copy)
+            #expect(result.status == 0, "diodcat failed: \(result.stderr)")
+            let sizes = try [source, copy].map { try FileManager.default.attributesOfItem(atPath: $0.path)[.size] as? Int }
+            #expect(sizes[0] == 104_857_600)
+            #expect(sizes[0] == sizes[1])
+            let cmp = try runCommand("/usr/bin/cmp", [source.path, copy.path])
+            #expect(cmp.status == 0, "copies differ: \(cmp.stdout)")
+        }
+
+        @Test("diodls -l lists a tree through the gateway's embedded diod (--export)")
+        func diodlsTree() throws {
+            let directory = try makeTemporaryDirectory("diodls")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let names = ["alpha.txt", "beta.bin", "gamma", "sub"]
+            for name in names.dropLast() {
+                try Data(name.utf8).write(to: directory.appendingPathComponent(name))
+            }
+            try FileManager.default.createDirectory(at: directory.appendingPathComponent("sub/inner"), withIntermediateDirectories: true)
+            try Data("deep".utf8).write(to: directory.appendingPathComponent("sub/inner/deep.txt"))
+
+            let gateway = try GatewayProcess(export: directory)
+            defer { gateway.stop() }
+            let top = try runCommand(which("diodls")!, ["-s", gateway.address, "-a", directory.path, "-l", "/"], timeout: 60)
+            #expect(top.status == 0, "diodls failed: \(top.stderr)")
+            let listed = Set(top.stdout.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) })
+            for name in names { #expect(listed.contains(name), "\(name) missing from: \(top.stdout)") }
+            #expect(top.stdout.contains("-rw"), "long listing shows modes: \(top.stdout)")
+            let inner = try runCommand(which("diodls")!, ["-s", gateway.address, "-a", directory.path, "-l", "/sub/inner"], timeout: 60)
+            #expect(inner.status == 0, "diodls failed: \(inner.stderr)")
+            #expect(inner.stdout.contains("deep.txt"))
+        }
+
+        @Test("diodload -n 8 -r 3 runs with zero errors through the gateway")
+        func diodloadNoErrors() throws {
+            let directory = try makeTemporaryDirectory("diodload")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let diod = try DiodServer(exporting: directory)
+            defer { diod.stop() }
+            let gateway = try GatewayProcess(backend: diod.spec)
+            defer { gateway.stop() }
+            for getattr in [false, true] {
+                var arguments = ["-s", gateway.address, "-n", "8", "-r", "3"]
+                if getattr { arguments.append("-g") }
+                let result = try runCommand(which("diodload")!, arguments, timeout: 60)
+                #expect(result.status == 0, "diodload failed: \(result.stderr)")
+                // diodload prints "diodload: N ops/s, R rMB/s, W wMB/s" and nothing else unless it hit errors.
+                let summary = (result.stdout + result.stderr).split(separator: "\n").filter { !$0.isEmpty }
+                #expect(summary.count == 1, "unexpected output: \(summary)")
+                let ops = summary.first.flatMap { line in
+                    line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+                }
+                #expect((ops ?? 0) > 0, "no operations completed: \(summary)")
+            }
+            #expect(gateway.process.process.isRunning)
+        }
+    }
+}

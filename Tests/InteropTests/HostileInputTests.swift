@@ -1,0 +1,121 @@
+import Foundation
+import NineP
+import Testing
+
+extension Interop {
+    /// Malformed and hostile frames get an error reply or a closed connection, and never disturb
+    /// another session on the same gateway.
+    @Suite struct HostileInput {
+        final class Setup {
+            let directory: URL
+            let diod: DiodServer
+            let gateway: GatewayProcess
+            init() throws {
+                directory = try makeTemporaryDirectory("hostile")
+                try Data("still here\n".utf8).write(to: directory.appendingPathComponent("file.txt"))
+                diod = try DiodServer(exporting: directory)
+                gateway = try GatewayProcess(backend: diod.spec, extra: ["--max-msize", "65536"])
+            }
+            deinit {
+                gateway.stop()
+                diod.stop()
+                try? FileManager.default.removeItem(at: directory)
+            }
+
+            /// A well-behaved session that must keep working next to the hostile one.
+            func bystander() throws -> RawClient {
+                let client = try RawClient(port: gateway.port)
+                _ = try client.negotiate()
+                _ = try client.rpc(.attach(Tattach(fid: 1, afid: NineP.noFid, uname: "", aname: directory.path, nUname: 0)))
+                return client
+            }
+
+            func checkBystander(_ client: RawClient) throws {
+                guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["file.txt"])), tag: 5) else {
+                    Issue.record("bystander walk failed"); return
+                }
+                guard case .clunk = try client.rpc(.clunk(Tclunk(fid: 2)), tag: 6) else {
+                    Issue.record("bystander clunk failed"); return
+                }
+                #expect(gateway.process.process.isRunning, "gateway died:\n\(gateway.process.log)")
+            }
+        }
+
+        static func frame(type: UInt8, tag: UInt16, body: [UInt8]) -> [UInt8] {
+            var writer = WireWriter()
+            writer.u32(UInt32(7 + body.count)); writer.u8(type); writer.u16(tag); writer.raw(body)
+            return writer.bytes
+        }
+
+        @Test("unknown type, R-message from a client, and a malformed Twalk get Rlerror with their tag")
+        func errorsWithTags() throws {
+            let setup = try Setup()
+            let bystander = try setup.bystander()
+            let client = try RawClient(port: setup.gateway.port)
+            _ = try client.negotiate()
+            _ = try client.rpc(.attach(Tattach(fid: 1, afid: NineP.noFid, uname: "", aname: setup.directory.path, nUname: 0)))
+
+            let cases: [(String, [UInt8], UInt32)] = [
+                ("unknown type 200", Self.frame(type: 200, tag: 11, body: [1, 2, 3]), 95),
+                ("Rgetattr sent by a client", Self.frame(type: 25, tag: 12, body: []), 95),
+                ("9P2000 Topen in a .L session", Self.frame(type: 112, tag: 13, body: [1, 0, 0, 0, 0]), 95),
+                ("Twalk with nwname 17", Self.frame(type: 110, tag: 14, body: [1, 0, 0, 0, 2, 0, 0, 0, 17, 0]), 71),
+                ("Tgetattr with a trailing byte", Self.frame(type: 24, tag: 15, body: [1, 0, 0, 0] + [UInt8](repeating: 0, count: 9)), 71),
+                ("Tclunk of a fid never attached", Self.frame(type: 120, tag: 16, body: [99, 0, 0, 0]), 9),
+            ]
+            for (label, bytes, errno) in cases {
+                try client.sendRaw(bytes)
+                let reply = try #require(try client.receive(), "connection closed after \(label)")
+                #expect(reply.tag == UInt16(bytes[5]) | UInt16(bytes[6]) << 8, "\(label)")
+                guard case let .lerror(error) = reply.message else {
+                    Issue.record("\(label): expected Rlerror, got \(reply.message.type)"); continue
+                }
+                #expect(error.ecode == errno, "\(label)")
+            }
+            // The session is still usable after all that.
+            guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["file.txt"])), tag: 20) else {
+                Issue.record("session unusable after errors"); return
+            }
+            try setup.checkBystander(bystander)
+        }
+
+        @Test("a frame larger than msize gets Rlerror with its tag and the connection is closed")
+        func oversizedFrame() throws {
+            let setup = try Setup()
+            let bystander = try setup.bystander()
+            let client = try RawClient(port: setup.gateway.port)
+            #expect(try client.negotiate(msize: 8192).msize == 8192)
+            var header = WireWriter()
+            header.u32(1 << 30); header.u8(118); header.u16(77)
+            try client.sendRaw(header.bytes)
+            let reply = try #require(try client.receive())
+            #expect(reply.tag == 77)
+            if case let .lerror(error) = reply.message { #expect(error.ecode == 71) } else { Issue.record("expected Rlerror") }
+            #expect(try client.readFrame() == nil, "connection should be closed")
+            try setup.checkBystander(bystander)
+        }
+
+        @Test("garbage, a size below 7, and a frame cut short never hurt the gateway")
+        func garbage() throws {
+            let setup = try Setup()
+            let bystander = try setup.bystander()
+            var generator = SystemRandomNumberGenerator()
+            for round in 0..<20 {
+                let client = try RawClient(port: setup.gateway.port)
+                if round % 2 == 0 { _ = try client.negotiate() }
+                let junk = (0..<Int.random(in: 1...600, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                try? client.sendRaw(junk)
+            }
+            let tiny = try RawClient(port: setup.gateway.port)
+            try tiny.sendRaw([3, 0, 0, 0, 100, 0xFF, 0xFF])
+            let reply = try tiny.readFrame()
+            if let reply { #expect(reply[4] == MessageType.Rerror.rawValue) }
+            #expect(try tiny.readFrame() == nil, "connection should be closed after size 3")
+
+            let cut = try RawClient(port: setup.gateway.port)
+            _ = try cut.negotiate()
+            try cut.sendRaw([100, 0, 0, 0, 24, 1, 0, 1, 0])   // promises 100 bytes, sends 9, then leaves
+            try setup.checkBystander(bystander)
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import Testing
+
+extension Interop {
+    /// Python 9P clients through the gateway: p9fs (.L, .u, 9P2000) and python-9p (strict 9P2000),
+    /// in front of diod and of the legacy servers (p9fs's bundled py9p server, aio9p's examples).
+    @Suite struct PythonClients {
+        /// p9fs's bundled 9P2000/9P2000.u server on a free port (`-D` selects .u).
+        final class Py9pServer {
+            let port = freePort()
+            let process: TestProcess
+            init(root: URL, unix: Bool) throws {
+                try requireTool(Paths.venvPython, install: "scripts/setup (creates .venv with p9fs==0.0.4)")
+                var arguments = ["-m", "py9p", "-a", "127.0.0.1", "-p", "\(port)", "-r", root.path, "-w"]
+                if unix { arguments.append("-D") }
+                process = try TestProcess(name: "py9p-server", executable: Paths.venvPython, arguments: arguments)
+                try waitForPort(port, process: process)
+            }
+            deinit { process.stop() }
+        }
+
+        /// aio9p's in-memory example server on a unix socket, reached by the gateway as `unix:PATH`.
+        final class Aio9pServer {
+            let socketPath: String
+            let process: TestProcess
+            init(dialect: String) throws {
+                try requireTool(Paths.venvPython, install: "scripts/setup (creates .venv with aio9p==0.3.3)")
+                socketPath = "/tmp/pebble9p-aio9p-\(UUID().uuidString.prefix(8)).sock"
+                process = try TestProcess(
+                    name: "aio9p-server", executable: Paths.venvPython,
+                    arguments: [Paths.clients.appendingPathComponent("aio9p_server.py").path, "--unix", socketPath, "--dialect", dialect])
+                let deadline = Date().addingTimeInterval(20)
+                while !FileManager.default.fileExists(atPath: socketPath) && Date() < deadline && process.process.isRunning {
+                    usleep(50_000)
+                }
+                guard FileManager.default.fileExists(atPath: socketPath) else {
+                    throw MissingTool(description: "aio9p server did not start:\n\(process.log)")
+                }
+            }
+            deinit {
+                process.stop()
+                try? FileManager.default.removeItem(atPath: socketPath)
+            }
+        }
+
+        func expectSuccess(_ result: CommandResult, _ label: String, gateway: GatewayProcess) {
+            #expect(result.status == 0, "\(label) failed:\nstdout: \(result.stdout)\nstderr: \(result.stderr)\ngateway log:\n\(gateway.process.log.suffix(3000))")
+            #expect(result.stdout.contains("{"), "\(label) printed no summary: \(result.stdout)")
+        }
+
+        @Test("p9fs (9P2000.L) creates, writes, reads back, renames, lists and deletes through the gateway in front of diod")
+        func p9fsLinux() throws {
+            let directory = try makeTemporaryDirectory("p9fs-L")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let diod = try DiodServer(exporting: directory)
+            defer { diod.stop() }
+            let gateway = try GatewayProcess(backend: diod.spec)
+            defer { gateway.stop() }
+            let result = try runPythonScenario("p9fs_scenario.py", ["--port", "\(gateway.port)", "--aname", directory.path, "--version", "9P2000.L"])
+            expectSuccess(result, "p9fs .L", gateway: gateway)
+        }
+
+        @Test("p9fs (9P2000.L) through the gateway's embedded diod (exec backend)")
+        func p9fsExport() throws {
+            let directory = try makeTemporaryDirectory("p9fs-export")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let gateway = try GatewayProcess(export: directory)
+            defer { gateway.stop() }
+            let result = try runPythonScenario("p9fs_scenario.py", ["--port", "\(gateway.port)", "--aname", directory.path, "--version", "9P2000.L"])
+            expectSuccess(result, "p9fs .L via --export", gateway: gateway)
+        }
+
+        @Test("p9fs in 9P2000.u and 9P2000 through the gateway in front of the py9p server", arguments: [true, false])
+        func p9fsLegacy(unix: Bool) throws {
+            let root = try makeTemporaryDirectory("py9p")
+            defer { try? FileManager.default.removeItem(at: root) }
+            let server = try Py9pServer(root: root, unix: unix)
+            let gateway = try GatewayProcess(backend: "tcp:127.0.0.1:\(server.port)")
+            defer { gateway.stop() }
+            let version = unix ? "9P2000.u" : "9P2000"
+            let result = try runPythonScenario("p9fs_scenario.py", ["--port", "\(gateway.port)", "--version", version, "--msize", "8192"])
+            expectSuccess(result, "p9fs \(version)", gateway: gateway)
+        }
+
+        @Test("python-9p (strict 9P2000, 8 threads multiplexed) through the gateway in front of the py9p server")
+        func python9p() throws {
+            let root = try makeTemporaryDirectory("python9p")
+            defer { try? FileManager.default.removeItem(at: root) }
+            let server = try Py9pServer(root: root, unix: false)
+            let gateway = try GatewayProcess(backend: "tcp:127.0.0.1:\(server.port)")
+            defer { gateway.stop() }
+            let result = try runPythonScenario("python9p_scenario.py", strict: true, ["--port", "\(gateway.port)", "--threads", "8"])
+            expectSuccess(result, "python-9p", gateway: gateway)
+        }
+
+        @Test("a client in each legacy dialect through the gateway in front of aio9p's example servers", arguments: ["9P2000", "9P2000.u"])
+        func aio9p(dialect: String) throws {
+            let server = try Aio9pServer(dialect: dialect)
+            let gateway = try GatewayProcess(backend: "unix:\(server.socketPath)")
+            defer { gateway.stop() }
+            let result = try runPythonScenario("aio9p_scenario.py", ["--port", "\(gateway.port)", "--version", dialect])
+            expectSuccess(result, "aio9p \(dialect)", gateway: gateway)
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import NineP
+import Testing
+
+extension Interop {
+    /// What the backend sees when clients come and go: every fid a client made is clunked, once.
+    @Suite struct SessionLifecycle {
+        /// Fids diod created (Tattach fid, Twalk newfid with a successful reply) and clunked, read from its -d 1 trace.
+        static func fidAccounting(_ log: String) -> (created: [Int], clunked: [Int]) {
+            var created: [Int] = []
+            var clunked: [Int] = []
+            var lastCreated: Int?
+            for line in log.split(separator: "\n") {
+                let words = line.split(separator: " ").map(String.init)
+                func field(_ name: String) -> Int? {
+                    guard let index = words.firstIndex(of: name), index + 1 < words.count else { return nil }
+                    return Int(words[index + 1])
+                }
+                if line.contains("P9_TATTACH") { lastCreated = field("fid") }
+                else if line.contains("P9_TWALK") { lastCreated = field("newfid") }
+                else if line.contains("P9_RATTACH") || line.contains("P9_RWALK") {
+                    if let fid = lastCreated { created.append(fid) }
+                    lastCreated = nil
+                } else if line.contains("P9_RLERROR") { lastCreated = nil }
+                else if line.contains("P9_TCLUNK"), let fid = field("fid") { clunked.append(fid) }
+            }
+            return (created, clunked)
+        }
+
+        static func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if condition() { return true }
+                usleep(50_000)
+            }
+            return condition()
+        }
+
+        @Test("a client that disconnects without clunking leaves no fid at the backend")
+        func disconnectReleasesFids() throws {
+            let directory = try makeTemporaryDirectory("leak")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let diod = try DiodServer(exporting: directory, debug: true)
+            defer { diod.stop() }
+            let gateway = try GatewayProcess(backend: diod.spec)
+            defer { gateway.stop() }
+
+            do {
+                let client = try RawClient(port: gateway.port)
+                #expect(try client.negotiate().version == "9P2000.L")
+                guard case .attach = try client.rpc(.attach(Tattach(fid: 1, afid: NineP.noFid, uname: "", aname: directory.path, nUname: 0))) else {
+                    Issue.record("attach failed"); return
+                }
+                for newfid in UInt32(2)...UInt32(9) {
+                    guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: newfid, wnames: []))) else {
+                        Issue.record("walk failed"); return
+                    }
+                }
+                // A walk that fails must not leave a fid either.
+                if case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 20, wnames: ["missing"]))) {
+                    Issue.record("walk to a missing name succeeded")
+                }
+            } // the client socket closes here, without a single Tclunk
+            let balanced = Self.waitFor(10) {
+                let (created, clunked) = Self.fidAccounting(diod.process.log)
+                return created.count == 9 && Set(created) == Set(clunked) && clunked.count == created.count
+            }
+            let (created, clunked) = Self.fidAccounting(diod.process.log)
+            #expect(balanced, "created \(created.sorted()) clunked \(clunked.sorted())")
+            #expect(gateway.process.log.contains("backend_fids_left=0"))
+        }
+
+        @Test("a Tversion mid-session clunks every fid and starts a fresh session")
+        func versionResets() throws {
+            let directory = try makeTemporaryDirectory("reset")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let diod = try DiodServer(exporting: directory, debug: true)
+            defer { diod.stop() }
+            let gateway = try GatewayProcess(backend: diod.spec)
+            defer { gateway.stop() }
+
+            let client = try RawClient(port: gateway.port)
+            _ = try client.negotiate()
+            _ = try client.rpc(.attach(Tattach(fid: 1, afid: NineP.noFid, uname: "", aname: directory.path, nUname: 0)))
+            _ = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: [])))
+            let again = try client.negotiate(msize: 32768)
+            #expect(again.version == "9P2000.L")
+            #expect(again.msize == 32768)
+            // The old fids are gone for the client …
+            guard case let .lerror(error) = try client.rpc(.getattr(Tgetattr(fid: 2, requestMask: 0x7ff))) else {
+                Issue.record("old fid still usable after Tversion"); return
+            }
+            #expect(error.ecode == 9)
+            // … and at the backend, and the session works again with the same fid numbers.
+            #expect(Self.waitFor(5) {
+                let (created, clunked) = Self.fidAccounting(diod.process.log)
+                return Set(created) == Set(clunked) && created.count == 2
+            })
+            guard case .attach = try client.rpc(.attach(Tattach(fid: 1, afid: NineP.noFid, uname: "", aname: directory.path, nUname: 0))) else {
+                Issue.record("attach after reset failed"); return
+            }
+        }
+    }
+}

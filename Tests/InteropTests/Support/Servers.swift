@@ -1,0 +1,59 @@
+import Foundation
+
+/// diod on a free loopback port exporting `directory` (and `ctl`, which diodload needs).
+final class DiodServer {
+    let port: UInt16
+    let directory: URL
+    let process: TestProcess
+
+    /// `debug` makes diod trace every message into its log, for tests that count what reached it.
+    init(exporting directory: URL, debug: Bool = false) throws {
+        try requireTool("diod", install: "apt-get install -y diod")
+        self.directory = directory
+        port = freePort()
+        var arguments = ["-f", "-n", "-c", "/dev/null", "-l", "127.0.0.1:\(port)", "-e", directory.path, "-e", "ctl", "-L", "stderr"]
+        if debug { arguments += ["-d", "1"] }
+        process = try TestProcess(name: "diod", executable: which("diod")!, arguments: arguments)
+        try waitForPort(port, process: process)
+    }
+
+    var spec: String { "tcp:127.0.0.1:\(port)" }
+
+    func stop() { process.stop() }
+}
+
+/// The built pebble9p gateway on a free loopback port.
+final class GatewayProcess {
+    let port: UInt16
+    let process: TestProcess
+
+    init(backend: String, extra: [String] = []) throws {
+        try requireTool(Paths.gateway, install: "swift build (the test target builds pebble9p)")
+        port = freePort()
+        process = try TestProcess(
+            name: "pebble9p", executable: Paths.gateway,
+            arguments: ["serve", "--listen", "127.0.0.1:\(port)", "--backend", backend, "--log-level", "debug"] + extra)
+        try waitForPort(port, process: process)
+    }
+
+    init(export directory: URL) throws {
+        try requireTool(Paths.gateway, install: "swift build (the test target builds pebble9p)")
+        try requireTool("diod", install: "apt-get install -y diod")
+        port = freePort()
+        process = try TestProcess(
+            name: "pebble9p", executable: Paths.gateway,
+            arguments: ["serve", "--listen", "127.0.0.1:\(port)", "--export", directory.path, "--log-level", "debug"])
+        try waitForPort(port, process: process)
+    }
+
+    var address: String { "127.0.0.1:\(port)" }
+
+    func stop() { process.stop() }
+}
+
+/// Runs one of the Python client scenarios in Tests/InteropTests/clients with the venv's Python.
+func runPythonScenario(_ script: String, strict: Bool = false, _ arguments: [String], timeout: Double = 300) throws -> CommandResult {
+    let python = strict ? Paths.strictVenvPython : Paths.venvPython
+    try requireTool(python, install: "scripts/setup (creates .venv with p9fs==0.0.4 aio9p==0.3.3 and .venv-strict with python-9p==0.1.0)")
+    return try runCommand(python, [Paths.clients.appendingPathComponent(script).path] + arguments, timeout: timeout)
+}

@@ -1,0 +1,174 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where the repository and the built gateway are.
+enum Paths {
+    static let repository: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The pebble9p binary built with the tests (the test target depends on it).
+    static var gateway: String {
+        if let override = ProcessInfo.processInfo.environment["PEBBLE9P_BIN"] { return override }
+        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        var candidates = [besideTests.appendingPathComponent("pebble9p").path]
+        // xctest bundles on Linux sit next to the products; Swift Testing may run from a helper.
+        candidates.append(repository.appendingPathComponent(".build/debug/pebble9p").path)
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates.last!
+    }
+
+    static let clients = repository.appendingPathComponent("Tests/InteropTests/clients")
+    /// The venv with p9fs and aio9p (made by scripts/setup).
+    static let venvPython = repository.appendingPathComponent(".venv/bin/python").path
+    /// The venv with python-9p (its own: it also installs a package named py9p).
+    static let strictVenvPython = repository.appendingPathComponent(".venv-strict/bin/python").path
+}
+
+struct MissingTool: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Fails (never skips) when a tool is missing, naming the command that installs it.
+func requireTool(_ path: String, install: String) throws {
+    let resolved = path.hasPrefix("/") ? path : which(path)
+    guard let resolved, FileManager.default.isExecutableFile(atPath: resolved) else {
+        throw MissingTool(description: "\(path) is missing; install it with: \(install)")
+    }
+}
+
+func which(_ name: String) -> String? {
+    for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/usr/sbin").split(separator: ":") + ["/usr/sbin", "/sbin"] {
+        let candidate = "\(directory)/\(name)"
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+    }
+    return nil
+}
+
+/// A free TCP port on 127.0.0.1 (bound, read, released).
+func freePort() -> UInt16 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    _ = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    return UInt16(bigEndian: address.sin_port)
+}
+
+/// Connects a blocking TCP socket to 127.0.0.1:port, or returns nil.
+func connectLoopback(port: UInt16, timeoutSeconds: Int = 30) -> Int32? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = port.bigEndian
+    let status = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard status == 0 else { close(fd); return nil }
+    var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    return fd
+}
+
+/// A process the test started; stopped by its pid, never by name.
+final class TestProcess: @unchecked Sendable {
+    let process = Process()
+    let name: String
+    let logURL: URL
+
+    init(name: String, executable: String, arguments: [String], environment: [String: String]? = nil) throws {
+        self.name = name
+        logURL = FileManager.default.temporaryDirectory.appendingPathComponent("pebble9p-test-\(name)-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        let log = try FileHandle(forWritingTo: logURL)
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var log: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
+
+    /// SIGTERM, then SIGKILL if it has not exited within five seconds.
+    func stop() {
+        guard process.isRunning else { return }
+        kill(pid, SIGTERM)
+        let deadline = Date().addingTimeInterval(5)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning { kill(pid, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    deinit { stop() }
+}
+
+/// Waits until something accepts on 127.0.0.1:port.
+func waitForPort(_ port: UInt16, process: TestProcess, seconds: Double = 20) throws {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if let fd = connectLoopback(port: port) { close(fd); return }
+        if !process.process.isRunning {
+            throw MissingTool(description: "\(process.name) exited early:\n\(process.log)")
+        }
+        usleep(50_000)
+    }
+    throw MissingTool(description: "\(process.name) did not listen on \(port) in \(seconds)s:\n\(process.log)")
+}
+
+/// Output of a command run to completion (bounded by `timeout` seconds).
+struct CommandResult {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+}
+
+@discardableResult
+func runCommand(_ executable: String, _ arguments: [String], timeout: Double = 300,
+                stdoutTo file: URL? = nil) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let errURL = FileManager.default.temporaryDirectory.appendingPathComponent("cmd-err-\(UUID().uuidString)")
+    let outURL = file ?? FileManager.default.temporaryDirectory.appendingPathComponent("cmd-out-\(UUID().uuidString)")
+    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+    defer {
+        try? FileManager.default.removeItem(at: errURL)
+        if file == nil { try? FileManager.default.removeItem(at: outURL) }
+    }
+    process.standardOutput = try FileHandle(forWritingTo: outURL)
+    process.standardError = try FileHandle(forWritingTo: errURL)
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let deadline = Date().addingTimeInterval(timeout)
+    while process.isRunning && Date() < deadline { usleep(20_000) }
+    if process.isRunning {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        throw MissingTool(description: "\(executable) \(arguments.joined(separator: " ")) timed out after \(timeout)s")
+    }
+    let stdout = file == nil ? ((try? String(contentsOf: outURL, encoding: .utf8)) ?? "") : ""
+    return CommandResult(status: process.terminationStatus, stdout: stdout,
+                         stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
+}
+
+/// A fresh directory under /tmp, removed by the caller.
+func makeTemporaryDirectory(_ label: String) throws -> URL {
+    let url = URL(fileURLWithPath: "/tmp").appendingPathComponent("pebble9p-\(label)-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
