@@ -64,10 +64,22 @@ final class Connection {
         updateInterest()
     }
 
-    /// Queues bytes; they go out on the next `flush()`.
+    /// Frames at least this large are written straight from the caller's buffer when nothing is
+    /// queued ahead of them, saving a copy of the payload; smaller ones are queued so that a burst
+    /// of them leaves in one write.
+    static let writeThroughThreshold = 16 * 1024
+
+    /// Queues bytes (or writes a large frame at once); queued bytes go out on the next `flush()`.
     func enqueue(_ bytes: UnsafeRawBufferPointer) {
         guard !isClosed else { return }
-        output.append(bytes)
+        var pending = bytes
+        if output.isEmpty && !connecting && bytes.count >= Self.writeThroughThreshold {
+            let written = Foundation.write(fd, bytes.baseAddress!, bytes.count)
+            if written == bytes.count { return }
+            // A short write or EAGAIN: queue the rest. A real error shows up at the next flush.
+            if written > 0 { pending = UnsafeRawBufferPointer(rebasing: bytes[written...]) }
+        }
+        output.append(pending)
     }
 
     /// Writes as much of the output queue as the socket takes now; arms writability for the rest.

@@ -19,8 +19,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-import scenario_common as common
-from scenario_common import sha256
+sys.dont_write_bytecode = True  # no __pycache__ inside the Swift test target's folder
+
+import scenario_common as common  # noqa: E402
+from scenario_common import sha256  # noqa: E402
 
 
 def parse_args(argv):

@@ -23,8 +23,10 @@ import struct
 import sys
 import threading
 
-import scenario_common as common
-from scenario_common import sha256
+sys.dont_write_bytecode = True  # no __pycache__ inside the Swift test target's folder
+
+import scenario_common as common  # noqa: E402
+from scenario_common import sha256  # noqa: E402
 
 QTDIR = 0x80
 DMDIR = 0x80000000

@@ -1,0 +1,361 @@
+#!/usr/bin/env bash
+# Benchmarks/run.sh — pebble9p side by side with direct diod and HAProxy, in one run.
+#
+#   Benchmarks/run.sh [--rounds R] [--only-baselines | --pebble-standin] [--no-build]
+#                     [--size-mib N] [--runtime S] [--threads N] [--no-record]
+#
+# Measures on loopback, for R rounds (default 3; medians reported), interleaving the
+# paths inside every round (and rotating their order from round to round):
+#   (a) diodcat -m 1048576 -s H:P -a WORK /FILE > /dev/null    of a 1 GiB file  → MB/s (wall)
+#   (b) diodload -g -n 4 -r 5 -s H:P                                         → getattr ops/s
+#   (c) diodload -n 4 -r 5 -s H:P                                            → read/write MB/s
+# over these paths, all in front of one diod (which exports WORK and `ctl`):
+#   direct diod
+#   pebble9p   .build/release/pebble9p serve --listen 127.0.0.1:P --backend tcp:127.0.0.1:DIODPORT
+#   HAProxy tcp mode, option splice-auto
+#   HAProxy tcp mode, option splice-request + option splice-response (strongest HAProxy row)
+# and each proxy's CPU seconds (utime+stime, /proc/PID/stat) over the diodcat runs, per GiB.
+# Appends a markdown table (with date, machine, commit and the exact commands) to
+# Benchmarks/RESULTS.md and prints it.
+#
+#   --only-baselines   skip pebble9p (and its build): direct + the two HAProxy rows
+#   --pebble-standin   serve the "pebble9p" row with a third HAProxy (tcp, no splice) and say
+#                      so in the table: tests this script before pebble9p can serve
+#   --no-build         use the existing .build/release/pebble9p (default: swift build -c release)
+#   --size-mib N       size of the diodcat file (default 1024)
+#   --runtime S        diodload seconds per run (default 5); --threads N (default 4)
+#   --no-record        print the table, do not append it to Benchmarks/RESULTS.md
+#   PEBBLE9P_BIN=PATH  benchmark that binary instead (no build; the table names it)
+#
+# Every step runs under `timeout`; everything started here is stopped by pid on exit.
+set -euo pipefail
+
+ROUNDS=3
+ONLY_BASELINES=0
+STANDIN=0
+BUILD=1
+SIZE_MIB=1024
+RUNTIME=5
+THREADS=4
+RECORD=1
+ARGV=("$@")
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
+die() { echo "run.sh: $*" >&2; exit 1; }
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --rounds) ROUNDS="${2:?}"; shift 2 ;;
+        --only-baselines) ONLY_BASELINES=1; shift ;;
+        --pebble-standin) STANDIN=1; shift ;;
+        --no-build) BUILD=0; shift ;;
+        --size-mib) SIZE_MIB="${2:?}"; shift 2 ;;
+        --runtime) RUNTIME="${2:?}"; shift 2 ;;
+        --threads) THREADS="${2:?}"; shift 2 ;;
+        --no-record) RECORD=0; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) usage >&2; die "unknown argument: $1" ;;
+    esac
+done
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "--rounds wants a positive integer"
+[[ "$SIZE_MIB" =~ ^[1-9][0-9]*$ ]] || die "--size-mib wants a positive integer"
+[[ "$RUNTIME" =~ ^[1-9][0-9]*$ ]] || die "--runtime wants a positive integer"
+[[ "$THREADS" =~ ^[1-9][0-9]*$ ]] || die "--threads wants a positive integer"
+(( ONLY_BASELINES && STANDIN )) && die "--only-baselines and --pebble-standin exclude each other"
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BENCH="$ROOT/Benchmarks"
+WORK="$BENCH/work"                       # git-ignored
+LOGS="$WORK/logs"
+RESULTS="$BENCH/RESULTS.md"
+HOST=127.0.0.1
+FILE_NAME="bench-${SIZE_MIB}MiB.bin"
+FILE="$WORK/$FILE_NAME"
+FILE_BYTES=$(( SIZE_MIB * 1048576 ))
+CLK_TCK="$(getconf CLK_TCK)"
+
+for tool in diod diodcat diodload haproxy python3 timeout ss awk cmp; do
+    command -v "$tool" >/dev/null || die "$tool not found: run scripts/setup (apt-get install -y diod haproxy python3-venv)"
+done
+command -v swift >/dev/null || [[ ! -x /opt/swift/usr/bin/swift ]] || export PATH="$PATH:/opt/swift/usr/bin"
+
+mkdir -p "$WORK"
+rm -rf "$LOGS"
+mkdir -p "$LOGS"
+
+# ---------------------------------------------------------------- process bookkeeping
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for _ in $(seq 50); do
+        local alive=0
+        for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        (( alive )) || break
+        sleep 0.1
+    done
+    for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# N free TCP ports on 127.0.0.1, all held at once while chosen so they differ.
+free_ports() {
+    python3 - "$1" <<'PY'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+}
+
+# wait_listen PORT PID NAME: until something listens on 127.0.0.1:PORT (without connecting).
+wait_listen() {
+    local port="$1" pid="$2" name="$3"
+    for _ in $(seq 300); do
+        kill -0 "$pid" 2>/dev/null || die "$name (pid $pid) exited; see $LOGS/"
+        if [[ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]]; then return 0; fi
+        sleep 0.1
+    done
+    die "$name did not listen on $HOST:$port within 30 s; see $LOGS/"
+}
+
+cpu_ticks() {  # utime+stime of PID (all its threads), in clock ticks
+    [[ -r "/proc/$1/stat" ]] || { echo 0; return; }
+    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+# ---------------------------------------------------------------- build + data
+PEBBLE_BIN="${PEBBLE9P_BIN:-$ROOT/.build/release/pebble9p}"
+if (( ! ONLY_BASELINES && ! STANDIN )); then
+    if (( BUILD )) && [[ -z "${PEBBLE9P_BIN:-}" ]]; then
+        echo "== swift build -c release" >&2
+        (cd "$ROOT" && timeout 1800 swift build -c release) > "$LOGS/build.log" 2>&1 \
+            || { tail -30 "$LOGS/build.log" >&2; die "release build failed (log: $LOGS/build.log)"; }
+    fi
+    [[ -x "$PEBBLE_BIN" ]] || die "$PEBBLE_BIN missing (build it, or use --only-baselines)"
+fi
+
+if [[ ! -f "$FILE" ]] || [[ "$(stat -c %s "$FILE")" -ne "$FILE_BYTES" ]]; then
+    echo "== creating $FILE ($SIZE_MIB MiB of random bytes)" >&2
+    timeout 600 head -c "$FILE_BYTES" /dev/urandom > "$FILE.tmp"
+    mv "$FILE.tmp" "$FILE"
+fi
+cat "$FILE" > /dev/null   # into the page cache
+
+# ---------------------------------------------------------------- servers and proxies
+read -r DIOD_PORT PEB_PORT HA_AUTO_PORT HA_SPLICE_PORT <<<"$(free_ports 4)"
+
+DIOD_CMD=(diod -f -n -c /dev/null -l "$HOST:$DIOD_PORT" -e "$WORK" -e ctl -L stderr)
+"${DIOD_CMD[@]}" 2> "$LOGS/diod.log" &
+DIOD_PID=$!; PIDS+=("$DIOD_PID")
+wait_listen "$DIOD_PORT" "$DIOD_PID" diod
+
+haproxy_cfg() {  # haproxy_cfg PORT OPTION-LINES...
+    local port="$1"; shift
+    printf '%s\n' \
+        "global" \
+        "    maxconn 256" \
+        "defaults" \
+        "    mode tcp" \
+        "    timeout connect 5s" \
+        "    timeout client 10m" \
+        "    timeout server 10m" \
+        "listen p" \
+        "    bind $HOST:$port" \
+        "    server diod $HOST:$DIOD_PORT"
+    local opt
+    for opt in "$@"; do printf '    %s\n' "$opt"; done
+}
+
+start_haproxy() {  # start_haproxy NAME PORT OPTION-LINES... ; sets STARTED_PID
+    local name="$1" port="$2"; shift 2
+    local cfg="$WORK/haproxy-$name.cfg"
+    haproxy_cfg "$port" "$@" > "$cfg"
+    haproxy -c -q -f "$cfg" > "$LOGS/haproxy-$name.check" 2>&1 \
+        || { cat "$LOGS/haproxy-$name.check" >&2; die "bad HAProxy config $cfg"; }
+    haproxy -db -f "$cfg" > "$LOGS/haproxy-$name.log" 2>&1 &
+    STARTED_PID=$!; PIDS+=("$STARTED_PID")
+    wait_listen "$port" "$STARTED_PID" "haproxy-$name"
+}
+
+# Paths: parallel arrays (name, port, pid of the proxy or "" for direct).
+P_NAME=(); P_PORT=(); P_PID=()
+add_path() { P_NAME+=("$1"); P_PORT+=("$2"); P_PID+=("$3"); }
+
+add_path "direct diod" "$DIOD_PORT" ""
+
+PEBBLE_DESC=""
+if (( STANDIN )); then
+    start_haproxy standin "$PEB_PORT"
+    add_path "pebble9p STAND-IN (HAProxy tcp, no splice)" "$PEB_PORT" "$STARTED_PID"
+    PEBBLE_DESC="pebble9p row served by a stand-in: \`haproxy -db -f CFG\` (tcp, no splice option) — not pebble9p"
+elif (( ! ONLY_BASELINES )); then
+    PEBBLE_CMD=("$PEBBLE_BIN" serve --listen "$HOST:$PEB_PORT" --backend "tcp:$HOST:$DIOD_PORT")
+    "${PEBBLE_CMD[@]}" > "$LOGS/pebble9p.log" 2>&1 &
+    PEB_PID=$!; PIDS+=("$PEB_PID")
+    wait_listen "$PEB_PORT" "$PEB_PID" pebble9p
+    add_path "pebble9p" "$PEB_PORT" "$PEB_PID"
+    PEBBLE_DESC="pebble9p: \`${PEBBLE_BIN#"$ROOT"/} serve --listen 127.0.0.1:P --backend tcp:127.0.0.1:DIODPORT\`"
+else
+    PEBBLE_DESC="pebble9p: skipped (--only-baselines)"
+fi
+
+start_haproxy splice-auto "$HA_AUTO_PORT" "option splice-auto"
+add_path "HAProxy tcp, \`option splice-auto\`" "$HA_AUTO_PORT" "$STARTED_PID"
+start_haproxy splice-both "$HA_SPLICE_PORT" "option splice-request" "option splice-response"
+add_path "HAProxy tcp, \`option splice-request\` + \`option splice-response\`" "$HA_SPLICE_PORT" "$STARTED_PID"
+
+NPATHS=${#P_NAME[@]}
+
+# ---------------------------------------------------------------- measurements
+declare -a CAT GETATTR RW RWW CPU_TICKS CAT_BYTES FAILED
+for ((i = 0; i < NPATHS; i++)); do
+    CAT[$i]=""; GETATTR[$i]=""; RW[$i]=""; RWW[$i]=""; CPU_TICKS[$i]=0; CAT_BYTES[$i]=0; FAILED[$i]=""
+done
+
+fail_path() {  # fail_path I WHAT
+    echo "   FAILED: ${P_NAME[$1]}: $2" >&2
+    FAILED[$1]="${FAILED[$1]:+${FAILED[$1]}; }$2"
+}
+
+check_alive() {  # check_alive I — the path's proxy and diod must still run
+    kill -0 "$DIOD_PID" 2>/dev/null || die "diod died; see $LOGS/diod.log"
+    local pid="${P_PID[$1]}"
+    [[ -z "$pid" ]] || kill -0 "$pid" 2>/dev/null || { fail_path "$1" "proxy exited"; return 1; }
+}
+
+measure_cat() {  # measure_cat I ROUND
+    local i="$1" r="$2" port="${P_PORT[$1]}" pid="${P_PID[$1]}" c0=0 c1=0 t0 t1 rc=0
+    check_alive "$i" || return 0
+    [[ -z "$pid" ]] || c0="$(cpu_ticks "$pid")"
+    t0="$(date +%s%N)"
+    timeout 300 diodcat -m 1048576 -s "$HOST:$port" -a "$WORK" "/$FILE_NAME" > /dev/null \
+        2>> "$LOGS/diodcat-$i.log" || rc=$?
+    t1="$(date +%s%N)"
+    [[ -z "$pid" ]] || c1="$(cpu_ticks "$pid")"
+    if (( rc != 0 )); then fail_path "$i" "diodcat exit $rc (round $r)"; return 0; fi
+    local mbs
+    mbs="$(awk -v b="$FILE_BYTES" -v ns="$((t1 - t0))" 'BEGIN { printf "%.1f", b / (ns / 1e9) / 1e6 }')"
+    CAT[$i]+="$mbs "
+    CPU_TICKS[$i]=$(( CPU_TICKS[$i] + c1 - c0 ))
+    CAT_BYTES[$i]=$(( CAT_BYTES[$i] + FILE_BYTES ))
+    printf '   %-62s diodcat %8s MB/s\n' "${P_NAME[$i]}" "$mbs" >&2
+}
+
+# diodload prints "diodload: N ops/s, R rMB/s, W wMB/s" on stderr.
+measure_load() {  # measure_load I ROUND getattr|rw
+    local i="$1" r="$2" kind="$3" port="${P_PORT[$1]}" rc=0 out line
+    check_alive "$i" || return 0
+    local args=(-n "$THREADS" -r "$RUNTIME" -s "$HOST:$port")
+    [[ "$kind" == getattr ]] && args=(-g "${args[@]}")
+    out="$LOGS/diodload-$kind-$i-r$r.log"
+    timeout $(( RUNTIME + 60 )) diodload "${args[@]}" > "$out" 2>&1 || rc=$?
+    line="$(sed -n 's/.*diodload: \([0-9.]*\) ops\/s, \([0-9.]*\) rMB\/s, \([0-9.]*\) wMB\/s.*/\1 \2 \3/p' "$out" | tail -1)"
+    if (( rc != 0 )) || [[ -z "$line" ]]; then
+        fail_path "$i" "diodload $kind exit $rc (round $r): $(tail -1 "$out")"; return 0
+    fi
+    local ops rmb wmb
+    read -r ops rmb wmb <<<"$line"
+    if [[ "$kind" == getattr ]]; then
+        GETATTR[$i]+="$ops "
+        printf '   %-62s getattr %8s ops/s\n' "${P_NAME[$i]}" "$ops" >&2
+    else
+        RW[$i]+="$rmb "; RWW[$i]+="$wmb "
+        printf '   %-62s rw      %8s rMB/s %s wMB/s\n' "${P_NAME[$i]}" "$rmb" "$wmb" >&2
+    fi
+}
+
+echo "== verifying every path returns the file intact (also warms caches)" >&2
+for ((i = 0; i < NPATHS; i++)); do
+    if ! timeout 300 diodcat -m 1048576 -s "$HOST:${P_PORT[$i]}" -a "$WORK" "/$FILE_NAME" \
+            2>> "$LOGS/diodcat-$i.log" | cmp -s - "$FILE"; then
+        fail_path "$i" "diodcat output differs from the file (or diodcat failed)"
+    fi
+done
+
+for ((r = 1; r <= ROUNDS; r++)); do
+    order=()
+    for ((k = 0; k < NPATHS; k++)); do order+=($(( (k + r - 1) % NPATHS ))); done
+    echo "== round $r/$ROUNDS (order: ${order[*]})" >&2
+    for i in "${order[@]}"; do [[ -n "${FAILED[$i]}" ]] || measure_cat "$i" "$r"; done
+    for i in "${order[@]}"; do [[ -n "${FAILED[$i]}" ]] || measure_load "$i" "$r" getattr; done
+    for i in "${order[@]}"; do [[ -n "${FAILED[$i]}" ]] || measure_load "$i" "$r" rw; done
+done
+
+# ---------------------------------------------------------------- report
+median() {  # median of the numbers in $1 (space separated); empty if none
+    [[ -n "${1// /}" ]] || { echo ""; return; }
+    printf '%s\n' $1 | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+fmt0() { [[ -n "$1" ]] && awk -v x="$1" 'BEGIN { printf "%.0f", x }' || echo "—"; }
+ratio() { [[ -n "$1" && -n "$2" ]] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "—" }' || echo "—"; }
+
+D_CAT="$(median "${CAT[0]}")"; D_GA="$(median "${GETATTR[0]}")"; D_RW="$(median "${RW[0]}")"
+
+TABLE="| path | diodcat MB/s | getattr ops/s | rw MB/s | × direct (cat / getattr / rw) | proxy CPU-s per GiB read |
+|---|---:|---:|---:|---|---:|"
+RAW=""
+ANY_FAILED=0
+for ((i = 0; i < NPATHS; i++)); do
+    m_cat="$(median "${CAT[$i]}")"; m_ga="$(median "${GETATTR[$i]}")"; m_rw="$(median "${RW[$i]}")"
+    if [[ -z "${P_PID[$i]}" ]]; then
+        cpu="0"
+    elif (( CAT_BYTES[$i] > 0 )); then
+        cpu="$(awk -v t="${CPU_TICKS[$i]}" -v hz="$CLK_TCK" -v b="${CAT_BYTES[$i]}" 'BEGIN { printf "%.2f", (t / hz) / (b / 1073741824) }')"
+    else
+        cpu="—"
+    fi
+    name="${P_NAME[$i]}"
+    if [[ -n "${FAILED[$i]}" ]]; then name="$name (FAILED: ${FAILED[$i]})"; ANY_FAILED=1; fi
+    TABLE+="
+| $name | $(fmt0 "$m_cat") | $(fmt0 "$m_ga") | $(fmt0 "$m_rw") | $(ratio "$m_cat" "$D_CAT") / $(ratio "$m_ga" "$D_GA") / $(ratio "$m_rw" "$D_RW") | $cpu |"
+    RAW+="
+- ${P_NAME[$i]}: diodcat MB/s [${CAT[$i]% }], getattr ops/s [${GETATTR[$i]% }], rw rMB/s [${RW[$i]% }] (wMB/s [${RWW[$i]% }]), proxy CPU ticks over diodcat ${CPU_TICKS[$i]} at $CLK_TCK/s"
+done
+
+COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [[ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]]; then COMMIT+=" (with uncommitted changes)"; fi
+CPU_MODEL="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+[[ -n "$CPU_MODEL" ]] || CPU_MODEL="$(uname -m)"
+MEM_GIB="$(awk '/^MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)"
+DIOD_VER="$(dpkg-query -W -f='${Version}' diod 2>/dev/null || echo '?')"
+HAPROXY_VER="$(haproxy -v 2>/dev/null | awk 'NR == 1 { print $3 }')"
+SWIFT_VER="$( (swift --version 2>/dev/null || true) | awk 'NR == 1 { print; exit }')"
+WHEN="$(date -u '+%Y-%m-%d %H:%M UTC')"
+
+REPORT="
+## $WHEN — $(nproc) cores, $CPU_MODEL, kernel $(uname -r) — commit $COMMIT
+
+- Machine: nproc $(nproc), CPU \"$CPU_MODEL\", ${MEM_GIB} GiB RAM, kernel $(uname -r); loopback.
+- Versions: diod $DIOD_VER, HAProxy $HAPROXY_VER, ${SWIFT_VER:-swift ?}.
+- Invocation: \`Benchmarks/run.sh ${ARGV[*]}\` — $ROUNDS round(s), medians; in each round every
+  path runs each measurement in turn (order rotated per round). File: $SIZE_MIB MiB of random
+  bytes, in the page cache, checked with \`cmp\` through every path first.
+- Commands (H:P = the path's address; DIODPORT = diod's):
+  - diod: \`diod -f -n -c /dev/null -l 127.0.0.1:DIODPORT -e $WORK -e ctl -L stderr\`
+  - $PEBBLE_DESC
+  - HAProxy: \`haproxy -db -f CFG\`, CFG = BENCHMARKS.md's config (maxconn 256; mode tcp; timeouts
+    5s/10m/10m; \`listen p\` bind 127.0.0.1:P, \`server diod 127.0.0.1:DIODPORT\`) plus the row's options.
+  - (a) \`diodcat -m 1048576 -s H:P -a $WORK /$FILE_NAME > /dev/null\` → MB/s = $FILE_BYTES bytes / wall s / 10^6
+  - (b) \`diodload -g -n $THREADS -r $RUNTIME -s H:P\` → getattr ops/s
+  - (c) \`diodload -n $THREADS -r $RUNTIME -s H:P\` → rMB/s as diodload prints it (it prints equal wMB/s; raw values below)
+  - proxy CPU-s per GiB: utime+stime of the proxy pid from /proc/PID/stat before/after each
+    diodcat run, summed over the rounds, / CLK_TCK ($CLK_TCK) / GiB read. Direct diod: 0 by definition.
+
+$TABLE
+
+Raw per-round values:$RAW
+"
+
+echo "$REPORT"
+if (( RECORD )); then
+    if [[ ! -f "$RESULTS" ]]; then
+        printf '# Benchmark results\n\nAppended by `Benchmarks/run.sh` (see Benchmarks/README.md). Ratios inside one run are\nwhat mean something: the machines are shared and noisy.\n' > "$RESULTS"
+    fi
+    printf '%s' "$REPORT" >> "$RESULTS"
+    echo "run.sh: appended to $RESULTS" >&2
+fi
+(( ANY_FAILED == 0 )) || die "some paths failed (see the table and $LOGS/)"
