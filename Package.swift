@@ -33,7 +33,6 @@ let package = Package(
             ]
         ),
         .testTarget(name: "NinePTests", dependencies: ["NineP"]),
-        .testTarget(name: "PebbleTests", dependencies: ["Pebble"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "NineP"]),
         .testTarget(name: "InteropTests", dependencies: ["NineP", "pebble9p"], exclude: ["clients"]),
     ],

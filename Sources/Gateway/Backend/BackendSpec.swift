@@ -13,7 +13,10 @@ public enum BackendSpec: Sendable, Equatable, CustomStringConvertible {
             else {
                 throw ConfigError(key: "backend", message: "expected tcp:HOST:PORT, got \"\(text)\"")
             }
-            self = .tcp(host: String(rest[..<colon]), port: port)
+            var host = String(rest[..<colon])
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            guard !host.isEmpty else { throw ConfigError(key: "backend", message: "expected tcp:HOST:PORT, got \"\(text)\"") }
+            self = .tcp(host: host, port: port)
         } else if text.hasPrefix("unix:") {
             let path = String(text.dropFirst(5))
             guard !path.isEmpty else { throw ConfigError(key: "backend", message: "expected unix:PATH") }
@@ -34,7 +37,7 @@ public enum BackendSpec: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .tcp(host, port): "tcp:\(host):\(port)"
+        case let .tcp(host, port): host.contains(":") ? "tcp:[\(host)]:\(port)" : "tcp:\(host):\(port)"
         case let .unix(path): "unix:\(path)"
         case let .exec(command): "exec:\(command)"
         }

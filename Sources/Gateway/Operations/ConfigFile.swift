@@ -47,7 +47,10 @@ public enum ConfigFile {
 
     public static func parse(_ text: String, into config: inout GatewayConfig) throws(ConfigError) {
         var seen: Set<String> = []
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // TOML lines end in LF or CRLF. Swift reads "\r\n" as one Character, so splitting on "\n"
+        // alone would make a CRLF file a single line.
+        let lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }
+        for (index, rawLine) in lines.enumerated() {
             let line = index + 1
             let content = stripComment(String(rawLine)).trimmingSpaces
             if content.isEmpty { continue }

@@ -1,3 +1,4 @@
+import Foundation
 import NineP
 
 /// Why the gateway answered a request itself instead of forwarding it. Each carries the errno a
@@ -25,6 +26,24 @@ struct ProxyError: Error, Equatable, CustomStringConvertible {
 
     static func malformed(_ error: WireError) -> ProxyError {
         ProxyError(errno: 71, message: "malformed message: \(error)")                  // EPROTO
+    }
+
+    /// An error reply from the server in a form the session's client cannot read (Rerror to a .L
+    /// client, Rlerror to a 9P2000/.u client), as a `ProxyError` to re-encode; nil when the reply
+    /// is not an error or already has the client's form.
+    static func foreignError(_ frame: UnsafeRawBufferPointer, dialect: Dialect) -> ProxyError? {
+        guard let header = FrameHeader.peek(frame) else { return nil }
+        var reader = WireReader(frame, position: FrameHeader.byteCount)
+        switch (header.messageType, dialect) {
+        case (.Rerror, .linux):
+            let message = (try? reader.string()) ?? "error"
+            return ProxyError(errno: (try? reader.u32()) ?? backendGone.errno, message: message)
+        case (.Rlerror, .plan9), (.Rlerror, .unix):
+            let errno = (try? reader.u32()) ?? backendGone.errno
+            return ProxyError(errno: errno, message: String(cString: strerror(Int32(truncatingIfNeeded: errno))))
+        default:
+            return nil
+        }
     }
 
     /// The one place an error becomes a reply, in the session's dialect:

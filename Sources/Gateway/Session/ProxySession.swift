@@ -235,7 +235,7 @@ final class ProxySession {
             succeeded = nwqid == request.walkNames
         }
         settle(request, succeeded: succeeded)
-        if request.type == .Tflush, let target = request.flushTarget,
+        if request.type == .Tflush, succeeded, let target = request.flushTarget,
            let flushed = tags.request(target.tag), flushed.serial == target.serial {
             // The server answered the flush without answering the request: it never happened.
             _ = tags.complete(target.tag)
@@ -251,13 +251,10 @@ final class ProxySession {
 
     private func deliver(_ frame: UnsafeMutableRawBufferPointer, header: FrameHeader, clientTag: UInt16, wellTyped: Bool) {
         guard wellTyped else { return reply(error: .badBackendReply, tag: clientTag) }
-        if header.type == MessageType.Rerror.rawValue, let dialect, dialect == .linux {
-            // A .L client understands only Rlerror; keep the server's errno when it sent one.
-            var reader = WireReader(UnsafeRawBufferPointer(frame), position: FrameHeader.byteCount)
-            let message = (try? reader.string()) ?? "error"
-            let errno = (try? reader.u32()) ?? ProxyError.backendGone.errno
+        if let dialect, let error = ProxyError.foreignError(UnsafeRawBufferPointer(frame), dialect: dialect) {
+            // The server answered in another dialect's error form: re-encode it in the client's.
             stats.replies &+= 1
-            return sendToClient(ProxyError(errno: errno, message: message).reply(tag: clientTag, dialect: .linux))
+            return sendToClient(error.reply(tag: clientTag, dialect: dialect))
         }
         FramePatch.setTag(clientTag, in: frame)
         stats.replies &+= 1

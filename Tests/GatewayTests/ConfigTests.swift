@@ -1,0 +1,282 @@
+import Foundation
+import Testing
+@testable import Gateway
+
+/// Runs `body` and returns the `ConfigError` it threw, or nil.
+private func caught(_ body: () throws(ConfigError) -> Void) -> ConfigError? {
+    do {
+        try body()
+        return nil
+    } catch {
+        return error
+    }
+}
+
+/// Parses `text` into a default config and returns the error it raised, or nil.
+private func parseError(_ text: String) -> ConfigError? {
+    var config = GatewayConfig()
+    return caught { () throws(ConfigError) in try ConfigFile.parse(text, into: &config) }
+}
+
+@Suite("Config file")
+struct ConfigFileTests {
+    static let fullFile = """
+    # pebble9p.toml: every key
+    listen = "127.0.0.1:5641"
+    backend = "tcp:127.0.0.1:564"   # diod
+    export = "/srv/export"
+
+    diod = "/usr/sbin/diod"
+    max-msize = 131_072
+    loops = 3
+    max-inflight = 64
+    max-fids = 1000
+    queue-limit = 65536
+    drain-timeout = 0
+    log-level = "debug"
+    """
+
+    @Test("a full valid file sets every key")
+    func fullFile() throws {
+        var config = GatewayConfig()
+        try ConfigFile.parse(Self.fullFile, into: &config)
+        var expected = GatewayConfig()
+        expected.listen = "127.0.0.1:5641"
+        expected.backend = .tcp(host: "127.0.0.1", port: 564)
+        expected.export = "/srv/export"
+        expected.diod = "/usr/sbin/diod"
+        expected.maxMsize = 131_072
+        expected.loops = 3
+        expected.maxInFlight = 64
+        expected.maxFids = 1000
+        expected.queueLimit = 65_536
+        expected.drainTimeout = 0
+        expected.logLevel = "debug"
+        #expect(config == expected)
+
+        // The file above names every setting there is, so a new key cannot go untested.
+        let keys = Self.fullFile.split(separator: "\n").compactMap { line -> String? in
+            guard let equals = line.firstIndex(of: "="), !line.hasPrefix("#") else { return nil }
+            return String(line[..<equals]).trimmingSpaces
+        }
+        #expect(Set(keys) == Set(GatewayConfig.settings.map(\.key)))
+    }
+
+    @Test("an empty file, blank lines and comments change nothing")
+    func emptyFile() throws {
+        var config = GatewayConfig()
+        try ConfigFile.parse("", into: &config)
+        try ConfigFile.parse("\n  \n# only a comment\n\t# indented comment\n", into: &config)
+        #expect(config == GatewayConfig())
+    }
+
+    @Test("# inside a string is not a comment; escapes are decoded")
+    func stringsAndComments() throws {
+        var config = GatewayConfig()
+        try ConfigFile.parse(#"""
+        backend = "exec:echo '#1' \"x\"" # the comment
+        export = "C:\\srv\tdata\n"
+        """#, into: &config)
+        #expect(config.backend == .exec(command: #"echo '#1' "x""#))
+        #expect(config.export == "C:\\srv\tdata\n")
+    }
+
+    @Test("CRLF line endings are read as lines")
+    func crlf() throws {
+        var config = GatewayConfig()
+        try ConfigFile.parse("loops = 2\r\nlog-level = \"warning\"\r\n\r\nmax-fids = 7\r\n", into: &config)
+        #expect(config.loops == 2)
+        #expect(config.logLevel == "warning")
+        #expect(config.maxFids == 7)
+        #expect(parseError("loops = 2\r\nnope = 1\r\n")?.line == 2)
+    }
+
+    @Test("an unknown key names its line and key")
+    func unknownKey() throws {
+        let error = try #require(parseError("loops = 2\n\nmax-msiz = 8192\n"))
+        #expect(error.line == 3)
+        #expect(error.key == "max-msiz")
+        #expect(error.message.contains("unknown key"))
+        #expect(error.description.hasPrefix("line 3: key \"max-msiz\": "))
+    }
+
+    @Test("a value of the wrong type names its line and key",
+          arguments: [("loops = \"four\"", "loops"), ("listen = 5640", "listen"), ("log-level = 3", "log-level"),
+                      ("max-fids = 12abc", "max-fids"), ("diod = true", "diod")])
+    func badType(line: String, key: String) throws {
+        let error = try #require(parseError("# header\n" + line))
+        #expect(error.line == 2)
+        #expect(error.key == key)
+    }
+
+    @Test("an integer out of range names its line and key",
+          arguments: [("loops = 0", "loops"), ("loops = 1000", "loops"), ("max-msize = 100", "max-msize"),
+                      ("max-msize = 5_000_000_000", "max-msize"), ("max-inflight = 60001", "max-inflight"),
+                      ("queue-limit = 1024", "queue-limit"), ("drain-timeout = -1", "drain-timeout"),
+                      ("max-fids = 0", "max-fids")])
+    func outOfRange(line: String, key: String) throws {
+        let error = try #require(parseError("\n" + line + "\n"))
+        #expect(error.line == 2)
+        #expect(error.key == key)
+        #expect(error.message.contains("outside"))
+    }
+
+    @Test("a bad value that parses names its line and key")
+    func badValues() throws {
+        var error = try #require(parseError("log-level = \"loud\""))
+        #expect(error.line == 1)
+        #expect(error.key == "log-level")
+        error = try #require(parseError("\nbackend = \"ftp:host\""))
+        #expect(error.line == 2)
+        #expect(error.key == "backend")
+        error = try #require(parseError("listen = \"no-port\""))
+        #expect(error.line == 1)
+        #expect(error.key == "listen")
+    }
+
+    @Test("a key set twice names the second line")
+    func duplicateKey() throws {
+        let error = try #require(parseError("loops = 2\nlog-level = \"info\"\nloops = 3\n"))
+        #expect(error.line == 3)
+        #expect(error.key == "loops")
+    }
+
+    @Test("an unterminated string names its line and key",
+          arguments: ["log-level = \"debug", "log-level = \"", "log-level = \"debug # not a comment",
+                      "log-level = \"debug\\\""])
+    func unterminatedString(line: String) throws {
+        let error = try #require(parseError("loops = 2\n" + line))
+        #expect(error.line == 2)
+        #expect(error.key == "log-level")
+    }
+
+    @Test("other malformed lines name their line", arguments: [
+        "[server]", "[[backends]]", "loops 2", "= 2", "lo ops = 2", "loops = ", "diod = \"a\" \"b\"", "diod = \"\\q\"",
+    ])
+    func malformedLine(line: String) throws {
+        let error = try #require(parseError("# comment\nloops = 2\n" + line + "\n"))
+        #expect(error.line == 3)
+    }
+
+    @Test("a [table] is refused with the line")
+    func table() throws {
+        let error = try #require(parseError("loops = 2\n[gateway]\nmax-fids = 3\n"))
+        #expect(error.line == 2)
+        #expect(error.message.contains("tables"))
+    }
+
+    @Test("command-line words are accepted where strings or integers are expected")
+    func words() throws {
+        var config = GatewayConfig()
+        try config.set("loops", .word("4"))
+        try config.set("diod", .word("/opt/diod"))
+        try config.set("backend", .word("unix:/run/diod.sock"))
+        #expect(config.loops == 4)
+        #expect(config.diod == "/opt/diod")
+        #expect(config.backend == .unix(path: "/run/diod.sock"))
+        let error = try #require(caught { () throws(ConfigError) in try config.set("loops", .word("four")) })
+        #expect(error.key == "loops")
+        #expect(error.line == nil)
+        #expect(error.description.hasPrefix("key \"loops\": "))
+    }
+}
+
+@Suite("Backend spec")
+struct BackendSpecTests {
+    @Test("tcp:, unix: and exec: parse", arguments: [
+        ("tcp:127.0.0.1:564", BackendSpec.tcp(host: "127.0.0.1", port: 564)),
+        ("tcp:fileserver.example:5640", .tcp(host: "fileserver.example", port: 5640)),
+        ("tcp:::1:564", .tcp(host: "::1", port: 564)),
+        ("tcp:[::1]:564", .tcp(host: "::1", port: 564)),
+        ("unix:/run/diod.sock", .unix(path: "/run/diod.sock")),
+        ("unix:relative/sock", .unix(path: "relative/sock")),
+        ("exec:diod -r 0 -w 1 -e /srv", .exec(command: "diod -r 0 -w 1 -e /srv")),
+        ("exec:  u9fs  ", .exec(command: "u9fs")),
+    ])
+    func parses(text: String, expected: BackendSpec) throws {
+        let spec = try BackendSpec(parsing: text)
+        #expect(spec == expected)
+        #expect(try BackendSpec(parsing: spec.description) == spec)
+    }
+
+    @Test("bad backends are refused under the key \"backend\"", arguments: [
+        "", "tcp:", "tcp:host", "tcp::564", "tcp:host:", "tcp:host:65536", "tcp:host:-1", "tcp:host:port",
+        "unix:", "exec:", "exec:   ", "ftp://host", "TCP:host:564", "/run/diod.sock", "host:564",
+    ])
+    func refuses(text: String) throws {
+        let error = try #require(caught { () throws(ConfigError) in _ = try BackendSpec(parsing: text) })
+        #expect(error.key == "backend")
+    }
+
+    @Test("the embedded diod quotes its directory for the shell")
+    func diodQuoting() {
+        #expect(BackendSpec.diod(exporting: "/srv/it's here", diodPath: "/usr/sbin/diod")
+            == .exec(command: "exec /usr/sbin/diod -n -c /dev/null -L stderr -r 0 -w 1 -e '/srv/it'\\''s here'"))
+    }
+}
+
+@Suite("Gateway config")
+struct GatewayConfigTests {
+    @Test("validate rejects backend and export together")
+    func bothBackendAndExport() throws {
+        var config = GatewayConfig()
+        config.backend = .tcp(host: "127.0.0.1", port: 564)
+        config.export = FileManager.default.temporaryDirectory.path
+        let error = try #require(caught { () throws(ConfigError) in try config.validate() })
+        #expect(error.key == "export")
+    }
+
+    @Test("validate rejects neither backend nor export")
+    func neither() throws {
+        let error = try #require(caught { () throws(ConfigError) in try GatewayConfig().validate() })
+        #expect(error.key == "backend")
+    }
+
+    @Test("validate accepts a backend alone, and an existing directory as export")
+    func valid() throws {
+        var config = GatewayConfig()
+        config.backend = .unix(path: "/run/diod.sock")
+        try config.validate()
+        #expect(try config.resolvedBackend() == .unix(path: "/run/diod.sock"))
+
+        var exporting = GatewayConfig()
+        let directory = FileManager.default.temporaryDirectory.path
+        exporting.export = directory
+        exporting.diod = "/opt/diod"
+        try exporting.validate()
+        #expect(try exporting.resolvedBackend() == .diod(exporting: directory, diodPath: "/opt/diod"))
+    }
+
+    @Test("validate rejects an export that is not a directory")
+    func exportNotDirectory() throws {
+        var config = GatewayConfig()
+        config.export = "/nonexistent/pebble9p-test"
+        var error = try #require(caught { () throws(ConfigError) in try config.validate() })
+        #expect(error.key == "export")
+        config.export = "/etc/hostname"
+        if FileManager.default.fileExists(atPath: "/etc/hostname") {
+            error = try #require(caught { () throws(ConfigError) in try config.validate() })
+            #expect(error.key == "export")
+        }
+    }
+
+    @Test("validate checks ranges set outside the file")
+    func ranges() throws {
+        var config = GatewayConfig()
+        config.backend = .unix(path: "/s")
+        config.loops = 0
+        #expect(caught { () throws(ConfigError) in try config.validate() }?.key == "loops")
+        config.loops = 1
+        config.logLevel = "loud"
+        #expect(caught { () throws(ConfigError) in try config.validate() }?.key == "log-level")
+    }
+
+    @Test("setting keys are unique")
+    func uniqueKeys() {
+        let keys = GatewayConfig.settings.map(\.key)
+        #expect(Set(keys).count == keys.count)
+        for key in keys {
+            #expect(!key.isEmpty && key.allSatisfy { $0.isLowercase || $0.isNumber || $0 == "-" }, "\(key)")
+        }
+    }
+}

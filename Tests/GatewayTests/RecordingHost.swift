@@ -1,0 +1,15 @@
+@testable import Gateway
+
+/// An in-memory `SessionHost`: records every frame the session sends to either side, as bytes, and
+/// every close it asks for. Nothing is ever written to a socket.
+final class RecordingHost: SessionHost {
+    var toBackend: [[UInt8]] = []
+    var toClient: [[UInt8]] = []
+    var closeClientReasons: [String] = []
+    var closeBackendCalls = 0
+
+    func sendToBackend(_ frame: UnsafeRawBufferPointer) { toBackend.append(Array(frame)) }
+    func sendToClient(_ frame: UnsafeRawBufferPointer) { toClient.append(Array(frame)) }
+    func closeClient(reason: String) { closeClientReasons.append(reason) }
+    func closeBackend() { closeBackendCalls += 1 }
+}
