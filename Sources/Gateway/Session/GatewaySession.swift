@@ -68,7 +68,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
 
     private func pumpClient() {
         let input = client.input
-        while core.acceptsClientFrames && !client.isClosed {
+        while canTakeClientFrames && !client.isClosed {
             guard let header = FrameHeader.peek(UnsafeRawBufferPointer(input.readable)) else { break }
             do {
                 try header.validate(limit: core.clientFrameLimit)
@@ -110,19 +110,26 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
             input.consume(size)
         }
         // Replies may have made room for requests that were left waiting in the client's buffer.
-        if clientOpen && !client.input.isEmpty && core.acceptsClientFrames {
+        if clientOpen && !client.input.isEmpty && canTakeClientFrames {
             pumpClient()
         } else {
             flushAndBalance()
         }
     }
 
+    /// Whether another client request may be handled now: the session is not waiting on a version
+    /// exchange or at its in-flight limit, and neither outbound queue is over its bound. Requests
+    /// already read stay in the input buffer until this is true again.
+    private var canTakeClientFrames: Bool {
+        core.acceptsClientFrames
+            && client.output.count <= settings.queueLimit
+            && (backend?.output.count ?? 0) <= settings.queueLimit
+    }
+
     private func flushAndBalance() {
         backend?.flush()
         client.flush()
-        let congested = client.output.count > settings.queueLimit
-            || (backend?.output.count ?? 0) > settings.queueLimit
-        client.setReading(!congested && core.acceptsClientFrames)
+        client.setReading(canTakeClientFrames)
     }
 
     // MARK: SessionHost

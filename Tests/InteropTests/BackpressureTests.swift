@@ -1,0 +1,74 @@
+import Foundation
+import NineP
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Interop {
+    /// A client that sends requests but never reads replies must not grow the gateway's memory
+    /// without bound, and must not slow down anyone else.
+    @Suite struct Backpressure {
+        static func residentKiB(_ pid: Int32) -> Int {
+            let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+            let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+        }
+
+        @Test("a client that never reads its replies is paused; the gateway's memory stays bounded")
+        func slowReader() throws {
+            let directory = try makeTemporaryDirectory("backpressure")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            try Data(repeating: 0x5A, count: 1 << 20).write(to: directory.appendingPathComponent("one-mib.bin"))
+            let diod = try DiodServer(exporting: directory)
+            defer { diod.stop() }
+            let gateway = try GatewayProcess(backend: diod.spec, extra: ["--max-inflight", "16", "--queue-limit", "131072", "--loops", "1"])
+            defer { gateway.stop() }
+
+            let slow = try RawClient(port: gateway.port)
+            #expect(try slow.negotiate().msize == 65536)
+            _ = try slow.rpc(.attach(Tattach(fid: 1, afid: NineP.noFid, uname: "", aname: directory.path, nUname: 0)))
+            _ = try slow.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["one-mib.bin"])))
+            _ = try slow.rpc(.lopen(Tlopen(fid: 2, flags: 0)))
+            let before = Self.residentKiB(gateway.process.pid)
+
+            // Up to 400 000 Treads of 64 KiB (25 GiB of replies), 1000 to a write, without reading a
+            // reply; writes give up after 2 s once the gateway stops reading and the socket buffers fill.
+            var timeout = timeval(tv_sec: 2, tv_usec: 0)
+            setsockopt(slow.fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var sent = 0
+            let total = 400_000
+            while sent < total {
+                var batch: [UInt8] = []
+                for index in sent..<(sent + 1000) {
+                    let read = Tread(fid: 2, offset: UInt64(index % 16) << 16, count: 65_000)
+                    batch += Frame(tag: UInt16(index % 60_000), message: TMessage.read(read)).encode(dialect: .linux)
+                }
+                do { try slow.sendRaw(batch) } catch { break }
+                sent += 1000
+            }
+            #expect(sent < total, "the gateway kept reading a client that reads nothing")
+            usleep(500_000)
+            let after = Self.residentKiB(gateway.process.pid)
+            // Bound: queue-limit + max-inflight × msize ≈ 1.2 MiB, plus socket-level slack.
+            #expect(after - before < 24 * 1024, "RSS grew from \(before) KiB to \(after) KiB")
+
+            // Someone else is served normally meanwhile.
+            let other = try RawClient(port: gateway.port)
+            _ = try other.negotiate()
+            guard case .attach = try other.rpc(.attach(Tattach(fid: 1, afid: NineP.noFid, uname: "", aname: directory.path, nUname: 0))) else {
+                Issue.record("bystander attach failed"); return
+            }
+
+            // The slow client finally reads: its replies are intact Rreads, each for a tag it sent, once.
+            var seen = Set<UInt16>()
+            for _ in 0..<32 {
+                let reply = try #require(try slow.receive())
+                #expect(seen.insert(reply.tag).inserted, "tag \(reply.tag)")
+                guard case let .read(read) = reply.message else { Issue.record("expected Rread, got \(reply.message.type)"); break }
+                #expect(read.data.count == 65_000)
+                #expect(read.data.allSatisfy { $0 == 0x5A })
+            }
+        }
+    }
+}
