@@ -117,5 +117,44 @@ extension Interop {
             try cut.sendRaw([100, 0, 0, 0, 24, 1, 0, 1, 0])   // promises 100 bytes, sends 9, then leaves
             try setup.checkBystander(bystander)
         }
+    
+
+        @Test("running out of fds pauses accepting instead of spinning, and recovers")
+        func outOfFileDescriptors() throws {
+            try requireTool("prlimit", install: "apt-get install -y util-linux")
+            let directory = try makeTemporaryDirectory("emfile")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let diod = try DiodServer(exporting: directory)
+            defer { diod.stop() }
+            let port = freePort()
+            let gateway = try TestProcess(
+                name: "pebble9p", executable: which("prlimit")!,
+                arguments: ["--nofile=48:48", Paths.gateway, "serve", "--listen", "127.0.0.1:\(port)", "--backend", diod.spec, "--loops", "1"])
+            defer { gateway.stop() }
+            try waitForPort(port, process: gateway)
+
+            // Far more connections than 48 fds allow (each session needs two).
+            var crowd: [RawClient] = []
+            for _ in 0..<60 { if let client = try? RawClient(port: port) { crowd.append(client) } }
+            usleep(300_000)
+            let ticks = { () -> Int in
+                let stat = (try? String(contentsOfFile: "/proc/\(gateway.pid)/stat", encoding: .utf8)) ?? ""
+                let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+                return fields.count > 12 ? (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0) : 0
+            }
+            let before = ticks()
+            sleep(1)
+            let spent = ticks() - before
+            #expect(spent < 50, "the gateway burned \(spent) ticks in one second while out of fds")
+            #expect(gateway.process.isRunning)
+            // Depending on timing the fds run out at accept (paused) or at the backend dial (refused).
+            #expect(gateway.log.contains("accept paused") || gateway.log.contains("Too many open files"),
+                    "no log line for running out of fds")
+
+            crowd.removeAll()
+            usleep(500_000)
+            let client = try RawClient(port: port)
+            #expect(try client.negotiate().version == "9P2000.L")
+        }
     }
 }

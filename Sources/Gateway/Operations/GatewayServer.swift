@@ -39,6 +39,7 @@ public final class GatewayServer: Sendable {
         let backend = try config.resolvedBackend()
         let dialer = try BackendDialer(spec: backend)
         signal(SIGPIPE, SIG_IGN)
+        raiseFileLimit()
         var stopSignals = sigset_t()
         sigemptyset(&stopSignals)
         sigaddset(&stopSignals, SIGINT)
@@ -72,6 +73,15 @@ public final class GatewayServer: Sendable {
     }
 }
 
+/// Each session holds two fds; the default soft limit (1024) would cap the gateway near 500
+/// sessions, so take the hard limit.
+private func raiseFileLimit() {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+    limit.rlim_cur = limit.rlim_max
+    setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+}
+
 /// Everything one loop owns: its listener and its sessions.
 final class LoopWorker {
     private let loop: EventLoop
@@ -93,9 +103,11 @@ final class LoopWorker {
     }
 
     func run() {
-        listener = Listener(loop: loop, fd: listenFd) { [unowned self] clientFd in
+        listener = Listener(loop: loop, fd: listenFd, onAccept: { [unowned self] clientFd in
             self.accept(clientFd)
-        }
+        }, onPause: { [logger] error in
+            logger.warning("accept paused", metadata: ["error": "\(String(cString: strerror(error)))"])
+        })
         loop.run()
     }
 

@@ -165,18 +165,24 @@ final class Connection {
     }
 
     private func handleEvents(status: Int32, events: Int32) {
-        if status < 0 { return fail(-status) }
+        // libuv reports any POLLERR as UV_EBADF; the socket knows the real cause (ECONNREFUSED …).
+        if status < 0 { return fail(socketError() ?? -status) }
         if events & Int32(UV_WRITABLE.rawValue) != 0 { handleWritable() }
         if isClosed { return }
         if events & Int32(UV_READABLE.rawValue) != 0 && readingEnabled { handleReadable() }
     }
 
+    /// The pending error on the socket (SO_ERROR), if any.
+    private func socketError() -> Int32? {
+        var error: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0, error != 0 else { return nil }
+        return error
+    }
+
     private func handleWritable() {
         if connecting {
-            var error: Int32 = 0
-            var length = socklen_t(MemoryLayout<Int32>.size)
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
-            if error != 0 { return fail(error) }
+            if let error = socketError() { return fail(error) }
             connecting = false
             updateInterest()
         }

@@ -10,7 +10,11 @@ import Glibc
 final class Listener {
     let fd: Int32
     private let poll: UnsafeMutablePointer<uv_poll_t>
+    private let loop: EventLoop
     private let onAccept: (Int32) -> Void
+    private let onPause: (Int32) -> Void
+    /// How long accepting pauses when the process is out of fds or memory.
+    private static let pauseMilliseconds: UInt64 = 100
 
     /// Binds and listens; `address` must already carry a concrete port when several loops share it.
     static func bind(_ address: SocketAddress) throws(ListenError) -> Int32 {
@@ -38,12 +42,19 @@ final class Listener {
         return withUnsafeBytes(of: storage) { UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self)) }
     }
 
-    init(loop: EventLoop, fd: Int32, onAccept: @escaping (Int32) -> Void) {
+    /// `onPause` hears the errno when accepting stops for a moment (out of fds or memory).
+    init(loop: EventLoop, fd: Int32, onAccept: @escaping (Int32) -> Void, onPause: @escaping (Int32) -> Void) {
         self.fd = fd
+        self.loop = loop
         self.onAccept = onAccept
+        self.onPause = onPause
         poll = .allocate(capacity: 1)
         uv_poll_init(loop.raw, poll, fd)
         poll.pointee.data = Unmanaged.passRetained(self).toOpaque()
+        resume()
+    }
+
+    private func resume() {
         uv_poll_start(poll, Int32(UV_READABLE.rawValue)) { handle, status, _ in
             guard let handle, let data = handle.pointee.data, status == 0 else { return }
             Unmanaged<Listener>.fromOpaque(data).takeUnretainedValue().acceptAll()
@@ -57,7 +68,13 @@ final class Listener {
             if client < 0 {
                 let error = errno
                 if error == EINTR || error == ECONNABORTED { continue }
-                return // EAGAIN, or EMFILE and friends: the next readable event retries.
+                if error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM {
+                    // The pending connection stays readable; without a pause the loop would spin.
+                    uv_poll_stop(poll)
+                    onPause(error)
+                    _ = loop.schedule(after: Self.pauseMilliseconds) { [weak self] in self?.resume() }
+                }
+                return
             }
             onAccept(client)
         }
