@@ -100,5 +100,52 @@ extension Interop {
                 Issue.record("attach after reset failed"); return
             }
         }
+
+        @Test("Tflush racing its request through diod: Rflush always comes after the request's reply, if any")
+        func flushOrdering() throws {
+            let directory = try makeTemporaryDirectory("flush")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            try Data(repeating: 7, count: 1 << 20).write(to: directory.appendingPathComponent("data.bin"))
+            let diod = try DiodServer(exporting: directory)
+            defer { diod.stop() }
+            let gateway = try GatewayProcess(backend: diod.spec)
+            defer { gateway.stop() }
+
+            let client = try RawClient(port: gateway.port)
+            _ = try client.negotiate()
+            _ = try client.rpc(.attach(Tattach(fid: 1, afid: NineP.noFid, uname: "", aname: directory.path, nUname: 0)))
+            _ = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["data.bin"])))
+            _ = try client.rpc(.lopen(Tlopen(fid: 2, flags: 0)))
+
+            // 100 Treads, each chased by a Tflush for it, all in one write.
+            var burst: [UInt8] = []
+            for index in UInt16(0)..<100 {
+                burst += Frame(tag: 100 + index, message: TMessage.read(Tread(fid: 2, offset: UInt64(index) * 8192, count: 8192))).encode(dialect: .linux)
+                burst += Frame(tag: 1000 + index, message: TMessage.flush(Tflush(oldtag: 100 + index))).encode(dialect: .linux)
+            }
+            try client.sendRaw(burst)
+            var readAnswered = Set<UInt16>()
+            var flushAnswered = Set<UInt16>()
+            while flushAnswered.count < 100 {
+                let reply = try #require(try client.receive(), "connection closed with \(flushAnswered.count) Rflush received")
+                switch reply.message {
+                case let .read(read):
+                    #expect(!flushAnswered.contains(reply.tag + 900), "Rread \(reply.tag) after its Rflush")
+                    #expect(read.data.count == 8192 && read.data.allSatisfy { $0 == 7 })
+                    readAnswered.insert(reply.tag)
+                case .flush:
+                    #expect(flushAnswered.insert(reply.tag).inserted, "two Rflush for \(reply.tag)")
+                default:
+                    Issue.record("unexpected \(reply.message.type) for tag \(reply.tag)")
+                }
+            }
+            // Every tag is free again: reuse them all in one more round trip each.
+            for index in UInt16(0)..<100 {
+                guard case .read = try client.rpc(.read(Tread(fid: 2, offset: 0, count: 16)), tag: 100 + index) else {
+                    Issue.record("tag \(100 + index) unusable after its flush"); break
+                }
+            }
+            #expect(gateway.process.process.isRunning)
+        }
     }
 }
