@@ -70,5 +70,38 @@ extension Interop {
                 #expect(read.data.allSatisfy { $0 == 0x5A })
             }
         }
+
+        @Test("idle sessions hold small buffers: 200 of them cost well under 256 KiB each")
+        func idleSessionsAreSmall() throws {
+            let directory = try makeTemporaryDirectory("idle")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            try Data(repeating: 1, count: 1 << 20).write(to: directory.appendingPathComponent("blob"))
+            let diod = try DiodServer(exporting: directory)
+            defer { diod.stop() }
+            let gateway = try GatewayProcess(backend: diod.spec, extra: ["--log-level", "warning"])
+            defer { gateway.stop() }
+            // Warm up the allocator with one busy session, so its arenas are not counted below.
+            do {
+                let warm = try RawClient(port: gateway.port)
+                _ = try warm.negotiate()
+                _ = try warm.rpc(.attach(Tattach(fid: 1, afid: NineP.noFid, uname: "", aname: directory.path, nUname: 0)))
+            }
+            let before = Self.residentKiB(gateway.process.pid)
+            var sessions: [RawClient] = []
+            for _ in 0..<200 {
+                let client = try RawClient(port: gateway.port)
+                _ = try client.negotiate()
+                _ = try client.rpc(.attach(Tattach(fid: 1, afid: NineP.noFid, uname: "", aname: directory.path, nUname: 0)))
+                // One 64 KiB read each, so every buffer has seen a large frame and must have shrunk back.
+                _ = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["blob"])))
+                _ = try client.rpc(.lopen(Tlopen(fid: 2, flags: 0)))
+                guard case .read = try client.rpc(.read(Tread(fid: 2, offset: 0, count: 65_000))) else {
+                    Issue.record("read failed"); return
+                }
+                sessions.append(client)
+            }
+            let grown = Self.residentKiB(gateway.process.pid) - before
+            #expect(grown < 200 * 256, "200 idle sessions took \(grown) KiB")
+        }
     }
 }

@@ -67,47 +67,37 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     // MARK: Frames
 
     private func pumpClient() {
-        let input = client.input
         while canTakeClientFrames && !client.isClosed {
-            guard let header = FrameHeader.peek(UnsafeRawBufferPointer(input.readable)) else { break }
+            let frame: UnsafeMutableRawBufferPointer
             do {
-                try header.validate(limit: core.clientFrameLimit)
+                guard let next = try client.input.nextFrame(limit: core.clientFrameLimit) else { break }
+                frame = next
             } catch {
-                core.rejectFrame(tag: header.tag, error: error)
-                closeClient(reason: "\(error)")
+                core.rejectFrame(tag: error.tag, error: error.reason)
+                closeClient(reason: "\(error.reason)")
                 break
             }
-            let size = Int(header.size)
-            if input.count < size {
-                input.reserve(size &- input.count)
-                break
-            }
-            core.clientFrame(UnsafeMutableRawBufferPointer(rebasing: input.readable[0..<size]))
-            input.consume(size)
+            core.clientFrame(frame)
+            client.input.consume(frame.count)
         }
         flushAndBalance()
     }
 
     private func pumpBackend() {
         guard let backend else { return }
-        let input = backend.input
         while !backend.isClosed {
-            guard let header = FrameHeader.peek(UnsafeRawBufferPointer(input.readable)) else { break }
+            let frame: UnsafeMutableRawBufferPointer
             do {
-                try header.validate(limit: core.backendFrameLimit)
+                guard let next = try backend.input.nextFrame(limit: core.backendFrameLimit) else { break }
+                frame = next
             } catch {
-                logger.error("file server sent a bad frame; closing the session", metadata: ["error": "\(error)"])
+                logger.error("file server sent a bad frame; closing the session", metadata: ["error": "\(error.reason)"])
                 closeReason = "file server protocol error"
                 backend.close()
                 break
             }
-            let size = Int(header.size)
-            if input.count < size {
-                input.reserve(size &- input.count)
-                break
-            }
-            core.backendFrame(UnsafeMutableRawBufferPointer(rebasing: input.readable[0..<size]))
-            input.consume(size)
+            core.backendFrame(frame)
+            backend.input.consume(frame.count)
         }
         // Replies may have made room for requests that were left waiting in the client's buffer.
         if clientOpen && !client.input.isEmpty && canTakeClientFrames {

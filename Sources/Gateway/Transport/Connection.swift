@@ -40,15 +40,19 @@ final class Connection {
 
     /// Bytes read per readable event before yielding to other sockets on the loop.
     private static let readBudget = 1 << 20
-    /// Bytes asked of one read(2).
-    private static let readChunk = 256 * 1024
+    /// Buffers start this small, so an idle session costs little memory, and return to it when idle.
+    static let smallBuffer = 16 * 1024
+    /// A buffer larger than this is given back once it empties.
+    private static let largeBuffer = 256 * 1024
+    /// Bytes asked of one read(2): doubles while reads fill it (bulk transfer), up to 1 MiB.
+    private var readSize = Connection.smallBuffer
 
-    init(loop: EventLoop, fd: Int32, label: String, connecting: Bool = false, bufferSize: Int = 128 * 1024) {
+    init(loop: EventLoop, fd: Int32, label: String, connecting: Bool = false) {
         self.fd = fd
         self.label = label
         self.connecting = connecting
-        input = ByteBuffer(capacity: bufferSize)
-        output = ByteBuffer(capacity: bufferSize)
+        input = ByteBuffer(capacity: Self.smallBuffer)
+        output = ByteBuffer(capacity: Self.smallBuffer)
         poll = .allocate(capacity: 1)
         let status = uv_poll_init(loop.raw, poll, fd)
         precondition(status == 0, "uv_poll_init failed: \(status)")
@@ -103,7 +107,7 @@ final class Connection {
             return fail(error)
         }
         waitingToWrite = false
-        output.shrinkIfIdle(to: 128 * 1024)
+        if output.capacity > Self.largeBuffer { output.shrinkIfIdle(to: Self.smallBuffer) }
         if closeWhenFlushed { return close() }
         updateInterest()
         if wasWaiting { delegate?.connectionDidDrain(self) }
@@ -194,13 +198,14 @@ final class Connection {
         var sawEOF = false
         var failure: Int32?
         while total < Self.readBudget {
-            input.reserve(Self.readChunk)
+            input.reserve(readSize)
             let space = input.writable
             let count = Foundation.read(fd, space.baseAddress!, space.count)
             if count > 0 {
                 input.commitWrite(count)
                 total &+= count
                 if count < space.count { break }
+                readSize = min(readSize &* 2, Self.readBudget)
                 continue
             }
             if count == 0 { sawEOF = true; break }
@@ -211,6 +216,10 @@ final class Connection {
         }
         if total > 0 { delegate?.connectionDidRead(self) }
         if isClosed { return }
+        if input.isEmpty && input.capacity > Self.largeBuffer {
+            input.shrinkIfIdle(to: Self.smallBuffer)
+            readSize = Self.smallBuffer
+        }
         if let failure { return fail(failure) }
         if sawEOF { close() }
     }
