@@ -457,6 +457,17 @@ struct ProxySessionTests {
         #expect(try harness.clientReceived() == [Frame(tag: 3, message: .error(expected))])
     }
 
+    @Test("a 9P2000 session strips the .u errno some servers append to Rerror")
+    func plan9RerrorIsStrict() throws {
+        let harness = SessionHarness()
+        try harness.negotiate(.plan9)
+        try harness.attach(fid: 7)
+        let stat = try harness.forward(tag: 3, .stat(Tstat(fid: 7)))
+        // The .u encoding of Rerror (ename + errno) arriving in a 9P2000 session.
+        harness.backendSends(Frame(tag: stat.tag, message: RMessage.error(Rerror(ename: "file not found", errno: 2))).encode(dialect: .unix))
+        #expect(try harness.clientReceived() == [Frame(tag: 3, message: .error(Rerror(ename: "file not found")))])
+    }
+
     // MARK: Tflush
 
     @Test("flushing a tag that is not outstanding is answered at once")

@@ -29,8 +29,8 @@ struct ProxyError: Error, Equatable, CustomStringConvertible {
     }
 
     /// An error reply from the server in a form the session's client cannot read (Rerror to a .L
-    /// client, Rlerror to a 9P2000/.u client), as a `ProxyError` to re-encode; nil when the reply
-    /// is not an error or already has the client's form.
+    /// client, Rlerror to a 9P2000/.u client, a 9P2000 Rerror with a stray .u errno), as a
+    /// `ProxyError` to re-encode; nil when the reply is not an error or already has the client's form.
     static func foreignError(_ frame: UnsafeRawBufferPointer, dialect: Dialect) -> ProxyError? {
         guard let header = FrameHeader.peek(frame) else { return nil }
         var reader = WireReader(frame, position: FrameHeader.byteCount)
@@ -38,6 +38,10 @@ struct ProxyError: Error, Equatable, CustomStringConvertible {
         case (.Rerror, .linux):
             let message = (try? reader.string()) ?? "error"
             return ProxyError(errno: (try? reader.u32()) ?? backendGone.errno, message: message)
+        case (.Rerror, .plan9):
+            // Some 9P2000 servers (aio9p) append a .u errno; a strict client rejects the extra bytes.
+            guard let message = try? reader.string(), reader.remaining > 0 else { return nil }
+            return ProxyError(errno: backendGone.errno, message: message)
         case (.Rlerror, .plan9), (.Rlerror, .unix):
             let errno = (try? reader.u32()) ?? backendGone.errno
             return ProxyError(errno: errno, message: String(cString: strerror(Int32(truncatingIfNeeded: errno))))
