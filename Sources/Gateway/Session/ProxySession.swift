@@ -105,7 +105,7 @@ final class ProxySession {
 
         // Check: every fid is decided before anything changes.
         var rewrites: [(offset: Int, backendFid: UInt32)] = []
-        var createdClientFid: UInt32?
+        var created: (clientFid: UInt32, offset: Int)?
         var existingValues: [(client: UInt32, backend: UInt32)] = []
         for location in locations {
             let clientFid = FramePatch.u32(at: location.offset, in: UnsafeRawBufferPointer(frame))
@@ -130,8 +130,7 @@ final class ProxySession {
                     return reply(error: .fidInUse, tag: tag)
                 }
                 guard fids.count < limits.maxFids else { return reply(error: .tooManyFids, tag: tag) }
-                createdClientFid = clientFid
-                rewrites.append((location.offset, 0))
+                created = (clientFid, location.offset)
             }
         }
         if type == .Twalk {
@@ -139,13 +138,11 @@ final class ProxySession {
         }
 
         // Commit: reserve the new fid, rewrite, send.
-        if let createdClientFid {
-            let backendFid = fids.reserve(createdClientFid)
-            request.createdClientFid = createdClientFid
+        if let created {
+            let backendFid = fids.reserve(created.clientFid)
+            request.createdClientFid = created.clientFid
             request.createdBackendFid = backendFid
-            for index in rewrites.indices where rewrites[index].backendFid == 0 {
-                rewrites[index].backendFid = backendFid
-            }
+            rewrites.append((created.offset, backendFid))
         }
         if let released = request.releasedClientFid { fids.setState(released, .releasing) }
         for rewrite in rewrites {
