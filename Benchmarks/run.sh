@@ -2,7 +2,7 @@
 # Benchmarks/run.sh — pebble9p side by side with direct diod and HAProxy, in one run.
 #
 #   Benchmarks/run.sh [--rounds R] [--only-baselines | --pebble-standin] [--no-build]
-#                     [--size-mib N] [--runtime S] [--threads N] [--no-record]
+#                     [--size-mib N] [--runtime S] [--threads N] [--no-extra-rows] [--no-record]
 #
 # Measures on loopback, for R rounds (default 3; medians reported), interleaving the
 # paths inside every round (and rotating their order from round to round):
@@ -14,16 +14,29 @@
 #   pebble9p   .build/release/pebble9p serve --listen 127.0.0.1:P --backend tcp:127.0.0.1:DIODPORT
 #   HAProxy tcp mode, option splice-auto
 #   HAProxy tcp mode, option splice-request + option splice-response (strongest HAProxy row)
+# then, with other backend transports (ratios still vs direct diod over TCP):
+#   pebble9p → diod unix socket   (the same diod also listens on SOCK: diod -l …:DIODPORT -l SOCK)
+#              .build/release/pebble9p serve --listen 127.0.0.1:P --backend unix:SOCK
+#   HAProxy → diod unix socket    server diod unix@SOCK, option splice-request + splice-response
+#              (HAProxy 2.6 does splice client TCP ↔ unix socket; splice-auto makes no splice
+#              calls on 9P traffic there either, so forced splice is its strongest setup)
+#   pebble9p, embedded diod per session (exec: socketpair)
+#              .build/release/pebble9p serve --listen 127.0.0.1:P --backend \
+#                  "exec:exec diod -n -c /dev/null -L stderr -r 0 -w 1 -e WORK -e ctl"
+#              one diod per client connection (a deployment comparison, not the same server
+#              setup as direct diod); its CPU column counts pebble9p's CPU only
 # and each proxy's CPU seconds (utime+stime, /proc/PID/stat) over the diodcat runs, per GiB.
 # Appends a markdown table (with date, machine, commit and the exact commands) to
 # Benchmarks/RESULTS.md and prints it.
 #
-#   --only-baselines   skip pebble9p (and its build): direct + the two HAProxy rows
-#   --pebble-standin   serve the "pebble9p" row with a third HAProxy (tcp, no splice) and say
-#                      so in the table: tests this script before pebble9p can serve
+#   --only-baselines   skip pebble9p (and its build): direct + the HAProxy rows
+#   --pebble-standin   serve the "pebble9p" rows with plain HAProxies (tcp, no splice) and say
+#                      so in the table: tests this script before pebble9p can serve (the
+#                      exec: row has no stand-in and is skipped)
 #   --no-build         use the existing .build/release/pebble9p (default: swift build -c release)
 #   --size-mib N       size of the diodcat file (default 1024)
 #   --runtime S        diodload seconds per run (default 5); --threads N (default 4)
+#   --no-extra-rows    only the first four paths (no unix-socket and exec: rows)
 #   --no-record        print the table, do not append it to Benchmarks/RESULTS.md
 #   PEBBLE9P_BIN=PATH  benchmark that binary instead (no build; the table names it)
 #
@@ -38,6 +51,7 @@ SIZE_MIB=1024
 RUNTIME=5
 THREADS=4
 RECORD=1
+EXTRA=1
 ARGV=("$@")
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
@@ -53,6 +67,7 @@ while [[ $# -gt 0 ]]; do
         --runtime) RUNTIME="${2:?}"; shift 2 ;;
         --threads) THREADS="${2:?}"; shift 2 ;;
         --no-record) RECORD=0; shift ;;
+        --no-extra-rows) EXTRA=0; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown argument: $1" ;;
     esac
@@ -74,7 +89,7 @@ FILE="$WORK/$FILE_NAME"
 FILE_BYTES=$(( SIZE_MIB * 1048576 ))
 CLK_TCK="$(getconf CLK_TCK)"
 
-for tool in diod diodcat diodload haproxy python3 timeout ss awk cmp; do
+for tool in diod diodcat diodload haproxy python3 timeout ss awk cmp ps; do
     command -v "$tool" >/dev/null || die "$tool not found: run scripts/setup (apt-get install -y diod haproxy python3-venv)"
 done
 command -v swift >/dev/null || [[ ! -x /opt/swift/usr/bin/swift ]] || export PATH="$PATH:/opt/swift/usr/bin"
@@ -85,8 +100,14 @@ mkdir -p "$LOGS"
 
 # ---------------------------------------------------------------- process bookkeeping
 PIDS=()
+PARENT_PIDS=()   # pids whose own children (the exec: row's per-session diods) are stopped too
+SOCK_DIR=""
+children_of() { ps -o pid= --ppid "$1" 2>/dev/null || true; }  # pids whose parent is PID
 cleanup() {
-    local pid
+    local pid kid
+    for pid in "${PARENT_PIDS[@]}"; do
+        for kid in $(children_of "$pid"); do PIDS+=("$kid"); done
+    done
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for _ in $(seq 50); do
         local alive=0
@@ -96,6 +117,7 @@ cleanup() {
     done
     for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    [[ -z "$SOCK_DIR" ]] || rm -rf "$SOCK_DIR"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -122,6 +144,17 @@ wait_listen() {
     die "$name did not listen on $HOST:$port within 30 s; see $LOGS/"
 }
 
+# wait_listen_unix PATH PID NAME: until something listens on the unix socket PATH.
+wait_listen_unix() {
+    local path="$1" pid="$2" name="$3"
+    for _ in $(seq 300); do
+        kill -0 "$pid" 2>/dev/null || die "$name (pid $pid) exited; see $LOGS/"
+        if ss -Hlxn 2>/dev/null | awk -v p="$path" '$5 == p { found = 1 } END { exit !found }'; then return 0; fi
+        sleep 0.1
+    done
+    die "$name did not listen on $path within 30 s; see $LOGS/"
+}
+
 cpu_ticks() {  # utime+stime of PID (all its threads), in clock ticks
     [[ -r "/proc/$1/stat" ]] || { echo 0; return; }
     sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
@@ -146,15 +179,24 @@ fi
 cat "$FILE" > /dev/null   # into the page cache
 
 # ---------------------------------------------------------------- servers and proxies
-read -r DIOD_PORT PEB_PORT HA_AUTO_PORT HA_SPLICE_PORT <<<"$(free_ports 4)"
+read -r DIOD_PORT PEB_PORT HA_AUTO_PORT HA_SPLICE_PORT PEB_UNIX_PORT HA_UNIX_PORT PEB_EXEC_PORT \
+    <<<"$(free_ports 7)"
 
-DIOD_CMD=(diod -f -n -c /dev/null -l "$HOST:$DIOD_PORT" -e "$WORK" -e ctl -L stderr)
+DIOD_CMD=(diod -f -n -c /dev/null -l "$HOST:$DIOD_PORT")
+if (( EXTRA )); then
+    # The unix socket lives in a fresh directory under /tmp (short path: sun_path holds 108 bytes).
+    SOCK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/pebble9p-bench.XXXXXX")"
+    SOCK="$SOCK_DIR/diod.sock"
+    DIOD_CMD+=(-l "$SOCK")
+fi
+DIOD_CMD+=(-e "$WORK" -e ctl -L stderr)
 "${DIOD_CMD[@]}" 2> "$LOGS/diod.log" &
 DIOD_PID=$!; PIDS+=("$DIOD_PID")
 wait_listen "$DIOD_PORT" "$DIOD_PID" diod
+(( ! EXTRA )) || wait_listen_unix "$SOCK" "$DIOD_PID" diod
 
-haproxy_cfg() {  # haproxy_cfg PORT OPTION-LINES...
-    local port="$1"; shift
+haproxy_cfg() {  # haproxy_cfg PORT SERVER-ADDRESS OPTION-LINES...
+    local port="$1" server="$2"; shift 2
     printf '%s\n' \
         "global" \
         "    maxconn 256" \
@@ -165,15 +207,15 @@ haproxy_cfg() {  # haproxy_cfg PORT OPTION-LINES...
         "    timeout server 10m" \
         "listen p" \
         "    bind $HOST:$port" \
-        "    server diod $HOST:$DIOD_PORT"
+        "    server diod $server"
     local opt
     for opt in "$@"; do printf '    %s\n' "$opt"; done
 }
 
-start_haproxy() {  # start_haproxy NAME PORT OPTION-LINES... ; sets STARTED_PID
-    local name="$1" port="$2"; shift 2
+start_haproxy() {  # start_haproxy NAME PORT SERVER-ADDRESS OPTION-LINES... ; sets STARTED_PID
+    local name="$1" port="$2" server="$3"; shift 3
     local cfg="$WORK/haproxy-$name.cfg"
-    haproxy_cfg "$port" "$@" > "$cfg"
+    haproxy_cfg "$port" "$server" "$@" > "$cfg"
     haproxy -c -q -f "$cfg" > "$LOGS/haproxy-$name.check" 2>&1 \
         || { cat "$LOGS/haproxy-$name.check" >&2; die "bad HAProxy config $cfg"; }
     haproxy -db -f "$cfg" > "$LOGS/haproxy-$name.log" 2>&1 &
@@ -181,32 +223,82 @@ start_haproxy() {  # start_haproxy NAME PORT OPTION-LINES... ; sets STARTED_PID
     wait_listen "$port" "$STARTED_PID" "haproxy-$name"
 }
 
-# Paths: parallel arrays (name, port, pid of the proxy or "" for direct).
-P_NAME=(); P_PORT=(); P_PID=()
-add_path() { P_NAME+=("$1"); P_PORT+=("$2"); P_PID+=("$3"); }
+start_pebble() {  # start_pebble NAME PORT BACKEND ; sets STARTED_PID
+    local name="$1" port="$2" backend="$3"
+    "$PEBBLE_BIN" serve --listen "$HOST:$port" --backend "$backend" > "$LOGS/$name.log" 2>&1 &
+    STARTED_PID=$!; PIDS+=("$STARTED_PID")
+    wait_listen "$port" "$STARTED_PID" "$name"
+}
+
+# Paths: parallel arrays (name, port, pid of the proxy or "" for direct, CPU-column note).
+P_NAME=(); P_PORT=(); P_PID=(); P_CPU_NOTE=()
+add_path() { P_NAME+=("$1"); P_PORT+=("$2"); P_PID+=("$3"); P_CPU_NOTE+=("${4:-}"); }
 
 add_path "direct diod" "$DIOD_PORT" ""
 
+PEB_REL="${PEBBLE_BIN#"$ROOT"/}"
 PEBBLE_DESC=""
 if (( STANDIN )); then
-    start_haproxy standin "$PEB_PORT"
+    start_haproxy standin "$PEB_PORT" "$HOST:$DIOD_PORT"
     add_path "pebble9p STAND-IN (HAProxy tcp, no splice)" "$PEB_PORT" "$STARTED_PID"
     PEBBLE_DESC="pebble9p row served by a stand-in: \`haproxy -db -f CFG\` (tcp, no splice option) — not pebble9p"
 elif (( ! ONLY_BASELINES )); then
-    PEBBLE_CMD=("$PEBBLE_BIN" serve --listen "$HOST:$PEB_PORT" --backend "tcp:$HOST:$DIOD_PORT")
-    "${PEBBLE_CMD[@]}" > "$LOGS/pebble9p.log" 2>&1 &
-    PEB_PID=$!; PIDS+=("$PEB_PID")
-    wait_listen "$PEB_PORT" "$PEB_PID" pebble9p
-    add_path "pebble9p" "$PEB_PORT" "$PEB_PID"
-    PEBBLE_DESC="pebble9p: \`${PEBBLE_BIN#"$ROOT"/} serve --listen 127.0.0.1:P --backend tcp:127.0.0.1:DIODPORT\`"
+    start_pebble pebble9p "$PEB_PORT" "tcp:$HOST:$DIOD_PORT"
+    add_path "pebble9p" "$PEB_PORT" "$STARTED_PID"
+    PEBBLE_DESC="pebble9p: \`$PEB_REL serve --listen 127.0.0.1:P --backend tcp:127.0.0.1:DIODPORT\`"
 else
     PEBBLE_DESC="pebble9p: skipped (--only-baselines)"
 fi
 
-start_haproxy splice-auto "$HA_AUTO_PORT" "option splice-auto"
+start_haproxy splice-auto "$HA_AUTO_PORT" "$HOST:$DIOD_PORT" "option splice-auto"
 add_path "HAProxy tcp, \`option splice-auto\`" "$HA_AUTO_PORT" "$STARTED_PID"
-start_haproxy splice-both "$HA_SPLICE_PORT" "option splice-request" "option splice-response"
+start_haproxy splice-both "$HA_SPLICE_PORT" "$HOST:$DIOD_PORT" "option splice-request" "option splice-response"
 add_path "HAProxy tcp, \`option splice-request\` + \`option splice-response\`" "$HA_SPLICE_PORT" "$STARTED_PID"
+
+# Other backend transports: the same diod over its unix socket, and pebble9p starting its own
+# diod per client connection on a socketpair. Ratios stay relative to direct diod over TCP.
+FIRST_EXTRA=""
+EXTRA_DESC=""
+if (( EXTRA )); then
+    FIRST_EXTRA=${#P_NAME[@]}
+    EXEC_BACKEND="exec:exec diod -n -c /dev/null -L stderr -r 0 -w 1 -e $WORK -e ctl"
+    if (( STANDIN )); then
+        start_haproxy standin-unix "$PEB_UNIX_PORT" "unix@$SOCK"
+        add_path "pebble9p STAND-IN (HAProxy tcp, no splice) → diod unix socket" "$PEB_UNIX_PORT" "$STARTED_PID"
+        EXTRA_DESC+="
+  - pebble9p → diod unix socket row served by a stand-in: \`haproxy -db -f CFG\` with \`server diod unix@SOCK\`, no splice option — not pebble9p
+  - pebble9p exec: row: skipped (--pebble-standin has no stand-in for it)"
+    elif (( ! ONLY_BASELINES )); then
+        start_pebble pebble9p-unix "$PEB_UNIX_PORT" "unix:$SOCK"
+        add_path "pebble9p → diod unix socket" "$PEB_UNIX_PORT" "$STARTED_PID"
+        EXTRA_DESC+="
+  - pebble9p → diod unix socket: \`$PEB_REL serve --listen 127.0.0.1:P --backend unix:SOCK\`"
+    else
+        EXTRA_DESC+="
+  - pebble9p → diod unix socket and pebble9p exec: rows: skipped (--only-baselines)"
+    fi
+    start_haproxy unix "$HA_UNIX_PORT" "unix@$SOCK" "option splice-request" "option splice-response"
+    add_path "HAProxy tcp → diod unix socket, \`option splice-request\` + \`option splice-response\`" \
+        "$HA_UNIX_PORT" "$STARTED_PID"
+    EXTRA_DESC+="
+  - HAProxy → diod unix socket: CFG with \`server diod unix@SOCK\` plus \`option splice-request\` + \`option splice-response\`
+    (HAProxy 2.6 accepts \`option splice-auto\` there too but, as over TCP, makes no splice call on 9P traffic with it;
+    forced splice does splice between the client's TCP socket and the unix socket)"
+    if (( ! STANDIN && ! ONLY_BASELINES )); then
+        start_pebble pebble9p-exec "$PEB_EXEC_PORT" "$EXEC_BACKEND"
+        PARENT_PIDS+=("$STARTED_PID")
+        add_path "pebble9p, embedded diod per session (exec: socketpair)" "$PEB_EXEC_PORT" "$STARTED_PID" \
+            " (pebble9p only)"
+        EXTRA_DESC+="
+  - pebble9p, embedded diod per session: \`$PEB_REL serve --listen 127.0.0.1:P --backend \"exec:exec diod -n -c /dev/null -L stderr -r 0 -w 1 -e $WORK -e ctl\"\`.
+    pebble9p starts one diod per client connection on a socketpair (diodcat: 1, \`diodload -n $THREADS\`: $THREADS), each
+    started and stopped inside the measurement, where direct diod is one long-running server: a deployment
+    comparison, not the same server setup. Its CPU column counts pebble9p's own CPU only (utime+stime of the
+    pebble9p pid, not of its diod children), since the diods are the server's share"
+    fi
+    EXTRA_DESC+="
+  - SOCK: a unix socket in a fresh \`mktemp -d\` directory, on which the one diod also listens (\`-l SOCK\`)"
+fi
 
 NPATHS=${#P_NAME[@]}
 
@@ -308,8 +400,13 @@ for ((i = 0; i < NPATHS; i++)); do
     else
         cpu="—"
     fi
+    [[ "$cpu" == "—" ]] || cpu+="${P_CPU_NOTE[$i]}"
     name="${P_NAME[$i]}"
     if [[ -n "${FAILED[$i]}" ]]; then name="$name (FAILED: ${FAILED[$i]})"; ANY_FAILED=1; fi
+    if [[ "$i" == "$FIRST_EXTRA" ]]; then
+        TABLE+="
+| *other backend transports (× still vs direct diod over TCP):* | | | | | |"
+    fi
     TABLE+="
 | $name | $(fmt0 "$m_cat") | $(fmt0 "$m_ga") | $(fmt0 "$m_rw") | $(ratio "$m_cat" "$D_CAT") / $(ratio "$m_ga" "$D_GA") / $(ratio "$m_rw" "$D_RW") | $cpu |"
     RAW+="
@@ -324,6 +421,7 @@ MEM_GIB="$(awk '/^MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)"
 DIOD_VER="$(dpkg-query -W -f='${Version}' diod 2>/dev/null || echo '?')"
 HAPROXY_VER="$(haproxy -v 2>/dev/null | awk 'NR == 1 { print $3 }')"
 SWIFT_VER="$( (swift --version 2>/dev/null || true) | awk 'NR == 1 { print; exit }')"
+DIOD_SOCK_ARG=""; (( ! EXTRA )) || DIOD_SOCK_ARG=" -l SOCK"
 WHEN="$(date -u '+%Y-%m-%d %H:%M UTC')"
 
 REPORT="
@@ -335,10 +433,10 @@ REPORT="
   path runs each measurement in turn (order rotated per round). File: $SIZE_MIB MiB of random
   bytes, in the page cache, checked with \`cmp\` through every path first.
 - Commands (H:P = the path's address; DIODPORT = diod's):
-  - diod: \`diod -f -n -c /dev/null -l 127.0.0.1:DIODPORT -e $WORK -e ctl -L stderr\`
+  - diod: \`diod -f -n -c /dev/null -l 127.0.0.1:DIODPORT$DIOD_SOCK_ARG -e $WORK -e ctl -L stderr\`
   - $PEBBLE_DESC
   - HAProxy: \`haproxy -db -f CFG\`, CFG = BENCHMARKS.md's config (maxconn 256; mode tcp; timeouts
-    5s/10m/10m; \`listen p\` bind 127.0.0.1:P, \`server diod 127.0.0.1:DIODPORT\`) plus the row's options.
+    5s/10m/10m; \`listen p\` bind 127.0.0.1:P, \`server diod 127.0.0.1:DIODPORT\`) plus the row's options.$EXTRA_DESC
   - (a) \`diodcat -m 1048576 -s H:P -a $WORK /$FILE_NAME > /dev/null\` → MB/s = $FILE_BYTES bytes / wall s / 10^6
   - (b) \`diodload -g -n $THREADS -r $RUNTIME -s H:P\` → getattr ops/s
   - (c) \`diodload -n $THREADS -r $RUNTIME -s H:P\` → rMB/s as diodload prints it (it prints equal wMB/s; raw values below)
