@@ -54,7 +54,6 @@ extension Interop {
             let client = try RawClient(port: setup.gateway.port)
             _ = try client.negotiate()
             _ = try client.rpc(.attach(Tattach(fid: 1, afid: NineP.noFid, uname: "", aname: setup.directory.path, nUname: 0)))
-
             let cases: [(String, [UInt8], UInt32)] = [
                 ("unknown type 200", Self.frame(type: 200, tag: 11, body: [1, 2, 3]), 95),
                 ("Rgetattr sent by a client", Self.frame(type: 25, tag: 12, body: []), 95),
@@ -155,6 +154,58 @@ extension Interop {
             usleep(500_000)
             let client = try RawClient(port: port)
             #expect(try client.negotiate().version == "9P2000.L")
+        }
+
+        @Test("3000 mutated frames after a real attach: the gateway and diod survive, and a bystander is unaffected")
+        func mutatedFrames() throws {
+            let setup = try Setup()
+            let bystander = try setup.bystander()
+            let seeds: [TMessage] = [
+                .walk(Twalk(fid: 1, newfid: 2, wnames: ["file.txt"])),
+                .walk(Twalk(fid: 1, newfid: 3, wnames: [])),
+                .lopen(Tlopen(fid: 2, flags: 0)),
+                .read(Tread(fid: 2, offset: 0, count: 100)),
+                .write(Twrite(fid: 2, offset: 0, data: Array("x".utf8))),
+                .getattr(Tgetattr(fid: 1, requestMask: 0x7ff)),
+                .readdir(Treaddir(fid: 3, offset: 0, count: 4096)),
+                .lcreate(Tlcreate(fid: 3, name: "new", flags: 0o101, mode: 0o644, gid: 0)),
+                .mkdir(Tmkdir(dfid: 1, name: "dir", mode: 0o755, gid: 0)),
+                .rename(Trename(fid: 2, dfid: 1, name: "renamed")),
+                .renameat(Trenameat(olddirfid: 1, oldname: "a", newdirfid: 1, newname: "b")),
+                .xattrwalk(Txattrwalk(fid: 1, newfid: 4, name: "user.x")),
+                .flush(Tflush(oldtag: 3)),
+                .clunk(Tclunk(fid: 3)),
+                .statfs(Tstatfs(fid: 1)),
+            ]
+            var generator = SystemRandomNumberGenerator()
+            // A mutated tag or size may get the connection closed: then a new one takes over.
+            var client = try setup.bystander()
+            var burst: [UInt8] = []
+            for index in 0..<3000 {
+                var frame = Frame(tag: UInt16(index), message: seeds[index % seeds.count]).encode(dialect: .linux)
+                // Flip a few bytes after the size field; keep the size honest half the time.
+                for _ in 0..<Int.random(in: 1...4, using: &generator) {
+                    let position = Int.random(in: 4..<frame.count, using: &generator)
+                    frame[position] = UInt8.random(in: 0...255, using: &generator)
+                }
+                if Bool.random(using: &generator) {
+                    frame.replaceSubrange(0..<4, with: withUnsafeBytes(of: UInt32(frame.count).littleEndian, Array.init))
+                }
+                burst += frame
+                if burst.count > 4096 || index == 2999 {
+                    if (try? client.sendRaw(burst)) == nil {
+                        client = try setup.bystander()
+                    }
+                    burst.removeAll()
+                }
+            }
+            usleep(300_000)
+            #expect(setup.gateway.process.process.isRunning, "gateway died:\n\(setup.gateway.process.log.suffix(2000))")
+            #expect(setup.diod.process.process.isRunning, "diod died")
+            try setup.checkBystander(bystander)
+            // A fresh session still works end to end.
+            let fresh = try setup.bystander()
+            try setup.checkBystander(fresh)
         }
     }
 }
