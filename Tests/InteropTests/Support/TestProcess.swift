@@ -113,7 +113,10 @@ final class TestProcess: @unchecked Sendable {
         process.waitUntilExit()
     }
 
-    deinit { stop() }
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(at: logURL)
+    }
 }
 
 /// Waits until something accepts on 127.0.0.1:port.
