@@ -1,6 +1,9 @@
 import Foundation
 import NineP
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension Interop {
     /// What the backend sees when clients come and go: every fid a client made is clunked, once.
@@ -146,6 +149,46 @@ extension Interop {
                 }
             }
             #expect(gateway.process.process.isRunning)
+        }
+
+        @Test("--drain-timeout: a server that stops answering is disconnected after the timeout, and others go on")
+        func drainTimeout() throws {
+            let directory = try makeTemporaryDirectory("drain")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let diod = try DiodServer(exporting: directory)
+            defer { diod.stop() }
+            let gateway = try GatewayProcess(backend: diod.spec, extra: ["--drain-timeout", "1"])
+            defer { gateway.stop() }
+
+            do {
+                let client = try RawClient(port: gateway.port)
+                _ = try client.negotiate()
+                _ = try client.rpc(.attach(Tattach(fid: 1, afid: NineP.noFid, uname: "", aname: directory.path, nUname: 0)))
+                kill(diod.process.pid, SIGSTOP)     // the server freezes with the session's fid live
+            }                                       // … and the client leaves
+            defer { kill(diod.process.pid, SIGCONT) }
+            #expect(Self.waitFor(10) { gateway.process.log.contains("did not answer the cleanup in time") },
+                    "no drain-timeout log line:\n\(gateway.process.log)")
+            #expect(Self.waitFor(5) { gateway.process.log.contains("session closed") })
+            kill(diod.process.pid, SIGCONT)
+            let next = try RawClient(port: gateway.port)
+            #expect(try next.negotiate().version == "9P2000.L")
+        }
+
+        @Test("--max-msize caps what the client asks for")
+        func maxMsize() throws {
+            let directory = try makeTemporaryDirectory("msize")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let diod = try DiodServer(exporting: directory)
+            defer { diod.stop() }
+            let gateway = try GatewayProcess(backend: diod.spec, extra: ["--max-msize", "16384"])
+            defer { gateway.stop() }
+            let client = try RawClient(port: gateway.port)
+            #expect(try client.negotiate(msize: 1 << 20).msize == 16384)
+            // diod's own cap (65536) wins when it is the smaller one.
+            let uncapped = try GatewayProcess(backend: diod.spec)
+            defer { uncapped.stop() }
+            #expect(try RawClient(port: uncapped.port).negotiate(msize: 1 << 20).msize == 65536)
         }
     }
 }
