@@ -2,12 +2,14 @@ import ArgumentParser
 import Foundation
 import Gateway
 import Logging
+import Pebble
 
 @main
 struct Pebble9p: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pebble9p",
         abstract: "A gateway in front of existing 9P file servers.",
+        version: PebbleVersion.string,
         subcommands: [Serve.self, Check.self],
         defaultSubcommand: Serve.self
     )

@@ -37,7 +37,7 @@ struct SocketAddress: Sendable, CustomStringConvertible {
             raw.copyMemory(from: UnsafeRawBufferPointer(start: first.pointee.ai_addr, count: Int(first.pointee.ai_addrlen)))
         }
         return SocketAddress(storage: storage, length: first.pointee.ai_addrlen,
-                             family: first.pointee.ai_family, description: "\(host):\(port)")
+                             family: first.pointee.ai_family, description: Self.hostPort(host, port))
     }
 
     static func unix(path: String) throws(ConfigError) -> SocketAddress {
@@ -72,14 +72,9 @@ struct SocketAddress: Sendable, CustomStringConvertible {
         }
     }
 
-    /// The port, for TCP addresses.
+    /// The port, for TCP addresses (sin_port and sin6_port share offset 2).
     var port: UInt16 {
-        withUnsafeBytes(of: storage) { raw in
-            if family == AF_INET6 {
-                return UInt16(bigEndian: raw.load(fromByteOffset: 2, as: UInt16.self))
-            }
-            return UInt16(bigEndian: raw.load(fromByteOffset: 2, as: UInt16.self))
-        }
+        withUnsafeBytes(of: storage) { UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self)) }
     }
 
     /// A copy with another port (used after binding port 0).
@@ -88,8 +83,14 @@ struct SocketAddress: Sendable, CustomStringConvertible {
         withUnsafeMutableBytes(of: &copy) { raw in
             raw.storeBytes(of: port.bigEndian, toByteOffset: 2, as: UInt16.self)
         }
-        let host = description.split(separator: ":").dropLast().joined(separator: ":")
-        return SocketAddress(storage: copy, length: length, family: family, description: "\(host):\(port)")
+        var host = String(description[..<(description.lastIndex(of: ":") ?? description.endIndex)])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return SocketAddress(storage: copy, length: length, family: family, description: Self.hostPort(host, port))
+    }
+
+    /// "HOST:PORT", with IPv6 hosts in brackets.
+    private static func hostPort(_ host: String, _ port: UInt16) -> String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 
     /// A printable form of a peer address returned by accept or getpeername.
