@@ -34,7 +34,7 @@ let package = Package(
         ),
         .testTarget(name: "NinePTests", dependencies: ["NineP"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "NineP"]),
-        .testTarget(name: "InteropTests", dependencies: ["NineP", "pebble9p"], exclude: ["clients"]),
+        .testTarget(name: "InteropTests", dependencies: ["NineP", "Gateway", "pebble9p"], exclude: ["clients"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -40,6 +40,8 @@ struct SettingOptions: ParsableArguments {
     var queueLimit: String?
     @Option(name: .customLong("drain-timeout"), help: "Seconds a leaving client's cleanup may take.")
     var drainTimeout: String?
+    @Option(name: .customLong("handshake-timeout"), help: "Seconds a new connection has to finish Tversion.")
+    var handshakeTimeout: String?
     @Option(name: .customLong("log-level"), help: "trace|debug|info|notice|warning|error|critical.")
     var logLevel: String?
 
@@ -47,7 +49,7 @@ struct SettingOptions: ParsableArguments {
     var given: [(key: String, value: String?)] {
         [("listen", listen), ("backend", backend), ("export", export), ("diod", diod),
          ("max-msize", maxMsize), ("loops", loops), ("max-inflight", maxInFlight), ("max-fids", maxFids),
-         ("queue-limit", queueLimit), ("drain-timeout", drainTimeout), ("log-level", logLevel)]
+         ("queue-limit", queueLimit), ("drain-timeout", drainTimeout), ("handshake-timeout", handshakeTimeout), ("log-level", logLevel)]
     }
 
     func load() throws(ConfigError) -> GatewayConfig {

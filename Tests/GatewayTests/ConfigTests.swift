@@ -33,6 +33,7 @@ struct ConfigFileTests {
     max-fids = 1000
     queue-limit = 65536
     drain-timeout = 0
+    handshake-timeout = 5
     log-level = "debug"
     """
 
@@ -51,6 +52,7 @@ struct ConfigFileTests {
         expected.maxFids = 1000
         expected.queueLimit = 65_536
         expected.drainTimeout = 0
+        expected.handshakeTimeout = 5
         expected.logLevel = "debug"
         #expect(config == expected)
 

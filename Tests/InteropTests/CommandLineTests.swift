@@ -1,4 +1,5 @@
 import Foundation
+import Gateway
 import Testing
 
 extension Interop {
@@ -50,6 +51,35 @@ extension Interop {
             let result = try runCommand(which("diodcat")!, ["-s", "127.0.0.1:\(port)", "-a", directory.path, "note.txt"], timeout: 30)
             #expect(result.stdout == "from config\n", "\(result.stderr)")
             #expect(gateway.log.contains("loops=1"))
+        }
+
+        @Test("every config key is also a serve flag")
+        func everyKeyIsAFlag() throws {
+            let help = try runCommand(Paths.gateway, ["serve", "--help"], timeout: 30)
+            for setting in GatewayConfig.settings {
+                #expect(help.stdout.contains("--\(setting.key) "), "no flag --\(setting.key) in:\n\(help.stdout)")
+            }
+        }
+
+        @Test("a silent connection starts no backend and is closed after --handshake-timeout")
+        func handshakeTimeout() throws {
+            let directory = try makeTemporaryDirectory("handshake")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let gateway = try GatewayProcess(backend: "exec:exec diod -n -c /dev/null -L stderr -r 0 -w 1 -e \(directory.path)",
+                                             extra: ["--handshake-timeout", "1"])
+            defer { gateway.stop() }
+            let silent = try RawClient(port: gateway.port)
+            usleep(300_000)
+            let children = try runCommand("/bin/ps", ["-o", "pid=", "--ppid", "\(gateway.process.pid)"], timeout: 10)
+            #expect(children.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty,
+                    "a backend was started for a connection that said nothing: \(children.stdout)")
+            let started = Date()
+            #expect(try silent.readFrame() == nil, "the silent connection should be closed")
+            #expect(Date().timeIntervalSince(started) < 10)
+            #expect(gateway.process.log.contains("no version negotiated within 1 s"))
+            // A client that speaks gets its backend.
+            let speaking = try RawClient(port: gateway.port)
+            #expect(try speaking.negotiate().version == "9P2000.L")
         }
     }
 }

@@ -23,6 +23,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public var queueLimit = 4 << 20
     /// Seconds a closing session waits for the server to answer its flushes and clunks.
     public var drainTimeout = 10
+    /// Seconds a new connection has to finish Tversion before it is closed.
+    public var handshakeTimeout = 30
     /// trace, debug, info, notice, warning, error, critical.
     public var logLevel = "info"
 
@@ -53,6 +55,7 @@ public struct GatewayConfig: Sendable, Equatable {
         guard maxFids >= 1 else { throw ConfigError(key: "max-fids", message: "must be at least 1") }
         guard queueLimit >= 65_536 else { throw ConfigError(key: "queue-limit", message: "must be at least 65536") }
         guard drainTimeout >= 0 else { throw ConfigError(key: "drain-timeout", message: "must not be negative") }
+        guard handshakeTimeout >= 1 else { throw ConfigError(key: "handshake-timeout", message: "must be at least 1") }
         guard Self.logLevels.contains(logLevel) else {
             throw ConfigError(key: "log-level", message: "must be one of \(Self.logLevels.joined(separator: ", "))")
         }
@@ -99,6 +102,9 @@ public struct GatewayConfig: Sendable, Equatable {
         },
         Setting(key: "drain-timeout", help: "seconds to wait for cleanup when a client leaves") { config, value throws(ConfigError) in
             config.drainTimeout = try value.integer(in: 0...3600)
+        },
+        Setting(key: "handshake-timeout", help: "seconds a new connection has to finish Tversion") { config, value throws(ConfigError) in
+            config.handshakeTimeout = try value.integer(in: 1...3600)
         },
         Setting(key: "log-level", help: "trace|debug|info|notice|warning|error|critical") { config, value throws(ConfigError) in
             let level = try value.string()

@@ -51,7 +51,8 @@ public final class GatewayServer: Sendable {
         let settings = GatewaySession.Settings(
             limits: ProxySession.Limits(maxMsize: config.maxMsize, maxFids: config.maxFids, maxInFlight: config.maxInFlight),
             queueLimit: config.queueLimit,
-            drainTimeoutMilliseconds: UInt64(config.drainTimeout) * 1000
+            drainTimeoutMilliseconds: UInt64(config.drainTimeout) * 1000,
+            handshakeTimeoutMilliseconds: UInt64(config.handshakeTimeout) * 1000
         )
         for (index, fd) in fds.enumerated() {
             let loopLogger = logger
@@ -113,10 +114,10 @@ final class LoopWorker {
 
     private func accept(_ fd: Int32) {
         configureStreamSocket(fd, isTCP: true)
-        let session = GatewaySession(loop: loop, clientFd: fd, settings: settings, logger: logger) { [unowned self] finished in
+        let session = GatewaySession(loop: loop, clientFd: fd, dialer: dialer, settings: settings, logger: logger) { [unowned self] finished in
             self.sessions[ObjectIdentifier(finished)] = nil
         }
         sessions[ObjectIdentifier(session)] = session
-        session.start(dialer: dialer)
+        session.start()
     }
 }

@@ -14,6 +14,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
         var limits: ProxySession.Limits
         var queueLimit: Int
         var drainTimeoutMilliseconds: UInt64
+        /// A client that has not finished version negotiation by then is disconnected.
+        var handshakeTimeoutMilliseconds: UInt64
     }
 
     private let loop: EventLoop
@@ -26,15 +28,18 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     private let peer: String
     private let startedAt = ContinuousClock.now
     private var drainTimer: LoopTimer?
+    private var handshakeTimer: LoopTimer?
+    private let dialer: BackendDialer
     private var clientOpen = true
     private var backendOpen = false
     private var closeReason: String?
     private var finished = false
     private let onFinish: (GatewaySession) -> Void
 
-    init(loop: EventLoop, clientFd: Int32, settings: Settings, logger: Logger,
+    init(loop: EventLoop, clientFd: Int32, dialer: BackendDialer, settings: Settings, logger: Logger,
          onFinish: @escaping (GatewaySession) -> Void) {
         self.loop = loop
+        self.dialer = dialer
         self.settings = settings
         self.onFinish = onFinish
         peer = SocketAddress.describe(peerOf: clientFd)
@@ -45,9 +50,19 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
         core = ProxySession(limits: settings.limits, host: self)
     }
 
-    func start(dialer: BackendDialer) {
+    func start() {
         logger.info("session opened", metadata: ["backend": "\(dialer.spec)"])
         client.delegate = self
+        client.start()
+        handshakeTimer = loop.schedule(after: settings.handshakeTimeoutMilliseconds) { [weak self] in
+            guard let self, self.core.dialect == nil, self.clientOpen else { return }
+            self.closeClient(reason: "no version negotiated within \(self.settings.handshakeTimeoutMilliseconds / 1000) s")
+        }
+    }
+
+    /// Connects to the file server when the client's first frame is ready, not at accept: a
+    /// connection that never speaks costs no backend connection (and no process, for `exec:`).
+    private func dialBackend() -> Bool {
         do {
             let dialed = try dialer.dial(on: loop)
             process = dialed.process
@@ -56,12 +71,13 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
             self.backend = backend
             backendOpen = true
             backend.start()
+            return true
         } catch {
-            closeReason = "backend: \(error)"
             logger.error("cannot reach file server", metadata: ["error": "\(error)"])
+            closeReason = "backend: \(error)"
+            client.close()
+            return false
         }
-        client.start()
-        if !backendOpen { client.close() }
     }
 
     // MARK: Frames
@@ -77,6 +93,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
                 closeClient(reason: "\(error.reason)")
                 break
             }
+            if backend == nil && !dialBackend() { return }
             core.clientFrame(frame)
             client.input.consume(frame.count)
         }
@@ -176,6 +193,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
         finished = true
         drainTimer?.cancel()
         drainTimer = nil
+        handshakeTimer?.cancel()
+        handshakeTimer = nil
         let stats = core.stats
         let duration = ContinuousClock.now - startedAt
         logger.info("session closed", metadata: [
