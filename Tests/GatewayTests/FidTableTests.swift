@@ -6,7 +6,7 @@ import NineP
 struct FidTableTests {
     @Test("a reservation is pending until committed, and live only after")
     func reserveCommit() {
-        var table = FidTable(limit: 10)
+        var table = FidTable()
         let backend = table.reserve(7)
         #expect(backend != NineP.noFid)
         #expect(table.lookup(7)?.state == .pending)
@@ -20,7 +20,7 @@ struct FidTableTests {
 
     @Test("an abandoned reservation frees its client fid and its backend fid is reused")
     func abandonReuses() {
-        var table = FidTable(limit: 10)
+        var table = FidTable()
         let first = table.reserve(7)
         table.abandonCreated(clientFid: 7, backendFid: first)
         #expect(table.lookup(7) == nil)
@@ -31,7 +31,7 @@ struct FidTableTests {
 
     @Test("a released backend fid is reused, once")
     func releaseReuses() {
-        var table = FidTable(limit: 10)
+        var table = FidTable()
         let a = table.reserve(1)
         table.commitCreated(clientFid: 1, backendFid: a)
         let b = table.reserve(2)
@@ -51,7 +51,7 @@ struct FidTableTests {
 
     @Test("backend fids are distinct while held and never NOFID")
     func distinct() {
-        var table = FidTable(limit: 1000)
+        var table = FidTable()
         var seen: Set<UInt32> = []
         for fid in UInt32(0)..<500 {
             let backend = table.reserve(fid)
@@ -62,7 +62,7 @@ struct FidTableTests {
 
     @Test("a restored release makes the fid ready again")
     func restore() {
-        var table = FidTable(limit: 10)
+        var table = FidTable()
         let a = table.reserve(1)
         table.commitCreated(clientFid: 1, backendFid: a)
         table.setState(1, .releasing)
@@ -73,7 +73,7 @@ struct FidTableTests {
 
     @Test("forgetting client fids keeps backend fids live until clunked")
     func forget() {
-        var table = FidTable(limit: 10)
+        var table = FidTable()
         let a = table.reserve(1)
         table.commitCreated(clientFid: 1, backendFid: a)
         let pending = table.reserve(2)

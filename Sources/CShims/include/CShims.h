@@ -8,23 +8,12 @@
 /* accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC. Returns the fd or -1 (errno set). */
 int pebble_accept_nonblocking(int listen_fd);
 
-/* splice(2) between two fds, non-blocking and allowing more data to follow. */
-ssize_t pebble_splice(int fd_in, int fd_out, size_t len);
-
-/* pipe2 with O_NONBLOCK | O_CLOEXEC; fds[0] is the read end. */
-int pebble_pipe_nonblocking(int fds[2]);
-
-/* Grows a pipe's buffer (F_SETPIPE_SZ); returns the new size or -1. */
-int pebble_set_pipe_size(int fd, int size);
-
 /* socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC). */
 int pebble_socketpair_cloexec(int fds[2]);
 
 /* Puts fd into non-blocking mode. */
 int pebble_set_nonblocking(int fd);
 
-/* Clears FD_CLOEXEC so that a child process inherits fd. */
-int pebble_clear_cloexec(int fd);
 
 
 

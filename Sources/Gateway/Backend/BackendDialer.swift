@@ -75,16 +75,12 @@ struct BackendError: Error, CustomStringConvertible {
 final class ChildProcess {
     private let handle: UnsafeMutablePointer<uv_process_t>
     let pid: Int32
-    private(set) var exited = false
 
     init(loop: EventLoop, command: String, fd: Int32) throws(BackendError) {
         let handle = UnsafeMutablePointer<uv_process_t>.allocate(capacity: 1)
         self.handle = handle
         let status = command.withCString { pebble_spawn_shell(loop.raw, handle, $0, fd) { process, _, _ in
             guard let process else { return }
-            if let data = process.pointee.data {
-                Unmanaged<ChildProcess>.fromOpaque(data).takeUnretainedValue().exited = true
-            }
             uv_close(pebble_process_handle(process)) { raw in
                 guard let raw else { return }
                 let process = UnsafeMutableRawPointer(raw).assumingMemoryBound(to: uv_process_t.self)

@@ -94,7 +94,7 @@ final class LoopWorker {
     private var listener: Listener?
 
     init(index: Int, listenFd: Int32, dialer: BackendDialer, settings: GatewaySession.Settings, logger: Logger) {
-        loop = EventLoop(index: index)
+        loop = EventLoop()
         self.listenFd = listenFd
         self.dialer = dialer
         self.settings = settings

@@ -26,11 +26,6 @@ struct FidTable {
     private var freeBackendFids: [UInt32] = []
     private var nextBackendFid: UInt32 = 1
 
-    /// Most fids one session may hold (client-visible and in flight).
-    let limit: Int
-
-    init(limit: Int) { self.limit = limit }
-
     var count: Int { clientFids.count }
 
     func lookup(_ fid: UInt32) -> ClientFid? { clientFids[fid] }

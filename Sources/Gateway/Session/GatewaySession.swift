@@ -46,7 +46,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
         var logger = logger
         logger[metadataKey: "peer"] = "\(peer)"
         self.logger = logger
-        client = Connection(loop: loop, fd: clientFd, label: peer)
+        client = Connection(loop: loop, fd: clientFd)
         core = ProxySession(limits: settings.limits, host: self)
     }
 
@@ -66,7 +66,10 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
         do {
             let dialed = try dialer.dial(on: loop)
             process = dialed.process
-            let backend = Connection(loop: loop, fd: dialed.fd, label: "\(dialer.spec)", connecting: dialed.connecting)
+            if let process = dialed.process {
+                logger.debug("file server started", metadata: ["pid": "\(process.pid)"])
+            }
+            let backend = Connection(loop: loop, fd: dialed.fd, connecting: dialed.connecting)
             backend.delegate = self
             self.backend = backend
             backendOpen = true

@@ -44,7 +44,7 @@ final class ProxySession {
     init(limits: Limits, host: SessionHost) {
         self.limits = limits
         self.host = host
-        self.fids = FidTable(limit: limits.maxFids)
+        self.fids = FidTable()
     }
 
     /// The largest frame the client may send now (checked before its bytes are waited for).

@@ -26,8 +26,6 @@ final class Connection {
     let input: ByteBuffer
     let output: ByteBuffer
     weak var delegate: ConnectionDelegate?
-    /// A name for log lines: the peer's address, or the backend's spec.
-    let label: String
 
     private let poll: UnsafeMutablePointer<uv_poll_t>
     private var connecting: Bool
@@ -47,9 +45,8 @@ final class Connection {
     /// Bytes asked of one read(2): doubles while reads fill it (bulk transfer), up to 1 MiB.
     private var readSize = Connection.smallBuffer
 
-    init(loop: EventLoop, fd: Int32, label: String, connecting: Bool = false) {
+    init(loop: EventLoop, fd: Int32, connecting: Bool = false) {
         self.fd = fd
-        self.label = label
         self.connecting = connecting
         input = ByteBuffer(capacity: Self.smallBuffer)
         output = ByteBuffer(capacity: Self.smallBuffer)

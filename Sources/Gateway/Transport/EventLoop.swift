@@ -6,10 +6,8 @@ import Foundation
 /// listening socket: the kernel spreads connections over them, and no fd ever changes threads.
 final class EventLoop {
     let raw: UnsafeMutablePointer<uv_loop_t>
-    let index: Int
 
-    init(index: Int) {
-        self.index = index
+    init() {
         raw = .allocate(capacity: 1)
         let status = uv_loop_init(raw)
         precondition(status == 0, "uv_loop_init failed: \(status)")
