@@ -375,6 +375,41 @@ struct ProxySessionTests {
         #expect(harness.session.fids.liveBackendFids == [backend7])
     }
 
+    @Test("a released backend fid is not reused while a request that named it is still at the server",
+          arguments: [false, true])
+    func noReuseWhileNamed(flushStale: Bool) throws {
+        let harness = SessionHarness()
+        try harness.negotiate()
+        try harness.attach(fid: 7)
+        let backend8 = try harness.walk(fid: 7, newfid: 8)
+        // The client races a Tgetattr with the Tclunk of the same fid; the clunk is answered first.
+        let stale = try harness.forward(tag: 3, .getattr(Tgetattr(fid: 8, requestMask: 1)))
+        let clunk = try harness.forward(tag: 4, .clunk(Tclunk(fid: 8)))
+        harness.backendSends(tag: clunk.tag, .clunk(Rclunk()))
+        #expect(try harness.clientReceived() == [Frame(tag: 4, message: .clunk(Rclunk()))])
+
+        // The server knows fids by number only: had the new fid 9 got backend8, the server could
+        // apply the stale Tgetattr (or a Twalk, Tread …) to fid 9.
+        let walk = try harness.forward(tag: 5, .walk(Twalk(fid: 7, newfid: 9, wnames: ["tmp"])))
+        let backend9 = try #require(walk.message.walk?.newfid)
+        #expect(backend9 != backend8)
+        harness.backendSends(tag: walk.tag, .walk(Rwalk(wqids: [SessionHarness.fileQid])))
+        #expect(try harness.clientReceived() == [Frame(tag: 5, message: .walk(Rwalk(wqids: [SessionHarness.fileQid])))])
+
+        if flushStale {
+            let flush = try harness.forward(tag: 6, .flush(Tflush(oldtag: 3)))
+            harness.backendSends(tag: flush.tag, .flush(Rflush()))
+            #expect(try harness.clientReceived() == [Frame(tag: 6, message: .flush(Rflush()))])
+        } else {
+            harness.backendSends(tag: stale.tag, .lerror(Rlerror(ecode: 9)))
+            #expect(try harness.clientReceived() == [Frame(tag: 3, message: .lerror(Rlerror(ecode: 9)))])
+        }
+
+        // Once nothing names it, the number is free again (not leaked).
+        let next = try harness.forward(tag: 7, .walk(Twalk(fid: 7, newfid: 10, wnames: [])))
+        #expect(next.message.walk?.newfid == backend8)
+    }
+
     @Test("a request on a fid whose Tclunk is in flight is refused with EBUSY")
     func requestOnClunkingFid() throws {
         let harness = SessionHarness()

@@ -25,6 +25,13 @@ struct FidTable {
     private(set) var liveBackendFids: Set<UInt32> = []
     private var freeBackendFids: [UInt32] = []
     private var nextBackendFid: UInt32 = 1
+    /// How many outstanding requests name each backend fid. A server knows a fid only by its
+    /// number: if the number were handed out again while a request that named the old fid is still
+    /// at the server (a Tread racing the Tclunk of its fid), the server could apply that request to
+    /// the new fid, which may stand for another client fid.
+    private var uses: [UInt32: Int] = [:]
+    /// Released numbers that wait for their last outstanding use to end before they are reused.
+    private var retired: Set<UInt32> = []
 
     var count: Int { clientFids.count }
 
@@ -63,7 +70,7 @@ struct FidTable {
         if let clientFid, clientFids[clientFid]?.backendFid == backendFid {
             clientFids[clientFid] = nil
         }
-        freeBackendFids.append(backendFid)
+        recycle(backendFid)
     }
 
     /// The backend fid was clunked (Rclunk, Rremove, or either's error: the fid is gone regardless).
@@ -72,6 +79,33 @@ struct FidTable {
             clientFids[clientFid] = nil
         }
         if liveBackendFids.remove(backendFid) != nil {
+            recycle(backendFid)
+        }
+    }
+
+    /// A request naming these backend fids went to the server.
+    mutating func beginUse(_ backendFids: [UInt32]) {
+        for backendFid in backendFids { uses[backendFid, default: 0] += 1 }
+    }
+
+    /// A request that named these backend fids is done (answered, or flushed before it was).
+    mutating func endUse(_ backendFids: [UInt32]) {
+        for backendFid in backendFids {
+            guard let count = uses[backendFid] else { continue }
+            if count > 1 {
+                uses[backendFid] = count - 1
+                continue
+            }
+            uses[backendFid] = nil
+            if retired.remove(backendFid) != nil { freeBackendFids.append(backendFid) }
+        }
+    }
+
+    /// Makes a number that no longer stands for a fid available again, once nothing outstanding names it.
+    private mutating func recycle(_ backendFid: UInt32) {
+        if uses[backendFid] != nil {
+            retired.insert(backendFid)
+        } else {
             freeBackendFids.append(backendFid)
         }
     }

@@ -22,6 +22,9 @@ struct PendingRequest {
     /// The fid this request releases (Tclunk, Tremove).
     var releasedClientFid: UInt32?
     var releasedBackendFid: UInt32?
+    /// The existing backend fids it names (fid, afid, the fid it releases …): their numbers are not
+    /// handed out again until it is done.
+    var usedBackendFids: [UInt32] = []
     /// For Twalk: how many names it carried, to tell a full walk from a partial one.
     var walkNames = 0
     /// For Tflush: the backend tag and serial of the request it flushes.

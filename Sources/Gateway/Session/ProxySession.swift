@@ -148,11 +148,13 @@ final class ProxySession {
         for rewrite in rewrites {
             FramePatch.setU32(rewrite.backendFid, at: rewrite.offset, in: frame)
         }
+        request.usedBackendFids = existingValues.map(\.backend)
         guard let backendTag = tags.add(request) else {
             // Cannot happen while maxInFlight < 65535; undo rather than trust that.
             undo(request)
             return reply(error: .tooManyRequests, tag: tag)
         }
+        fids.beginUse(request.usedBackendFids)
         FramePatch.setTag(backendTag, in: frame)
         host.sendToBackend(UnsafeRawBufferPointer(frame))
     }
@@ -232,11 +234,13 @@ final class ProxySession {
             succeeded = nwqid == request.walkNames
         }
         settle(request, succeeded: succeeded)
+        fids.endUse(request.usedBackendFids)
         if request.type == .Tflush, succeeded, let target = request.flushTarget,
            let flushed = tags.request(target.tag), flushed.serial == target.serial {
             // The server answered the flush without answering the request: it never happened.
             _ = tags.complete(target.tag)
             undo(flushed)
+            fids.endUse(flushed.usedBackendFids)
         }
         if request.type == .Tversion {
             backendVersion(frame, header: header, wellTyped: wellTyped && !isError)
