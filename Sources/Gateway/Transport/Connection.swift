@@ -132,8 +132,8 @@ final class Connection {
         guard !isClosed else { return }
         isClosed = true
         uv_poll_stop(poll)
-        Foundation.close(fd)
-        // uv_close exactly once; the retain taken in init is dropped in its callback.
+        // uv_close exactly once; the retain taken in init is dropped in its callback. The fd is
+        // closed after libuv has let go of it (libuv asks that a polled fd not be closed under it).
         if uv_is_closing(pebble_poll_handle(poll)) == 0 {
             uv_close(pebble_poll_handle(poll)) { raw in
                 guard let raw else { return }
@@ -142,6 +142,7 @@ final class Connection {
                 poll.deallocate()
             }
         }
+        Foundation.close(fd)
         delegate?.connectionDidClose(self, error: error)
     }
 
