@@ -213,7 +213,7 @@ struct BackendSpecTests {
     @Test("the embedded diod quotes its directory for the shell")
     func diodQuoting() {
         #expect(BackendSpec.diod(exporting: "/srv/it's here", diodPath: "/usr/sbin/diod")
-            == .exec(command: "exec /usr/sbin/diod -n -c /dev/null -L stderr -r 0 -w 1 -e '/srv/it'\\''s here'"))
+            == .exec(command: "exec '/usr/sbin/diod' -n -c /dev/null -L stderr -r 0 -w 1 -e '/srv/it'\\''s here'"))
     }
 }
 

@@ -32,7 +32,7 @@ public enum BackendSpec: Sendable, Equatable, CustomStringConvertible {
 
     /// The embedded default for `--export DIR`: diod serving DIR to one client over the socketpair.
     public static func diod(exporting directory: String, diodPath: String = "diod") -> BackendSpec {
-        .exec(command: "exec \(diodPath) -n -c /dev/null -L stderr -r 0 -w 1 -e \(shellQuoted(directory))")
+        .exec(command: "exec \(shellQuoted(diodPath)) -n -c /dev/null -L stderr -r 0 -w 1 -e \(shellQuoted(directory))")
     }
 
     public var description: String {
