@@ -17,17 +17,14 @@ extension Interop {
 
         @Test("a client that never reads its replies is paused; the gateway's memory stays bounded")
         func slowReader() throws {
-            let directory = try makeTemporaryDirectory("backpressure")
-            defer { try? FileManager.default.removeItem(at: directory) }
-            try Data(repeating: 0x5A, count: 1 << 20).write(to: directory.appendingPathComponent("one-mib.bin"))
-            let diod = try DiodServer(exporting: directory)
-            defer { diod.stop() }
-            let gateway = try GatewayProcess(backend: diod.spec, extra: ["--max-inflight", "16", "--queue-limit", "131072", "--loops", "1"])
-            defer { gateway.stop() }
+            let fixture = try DiodBehindGateway("backpressure", extra: ["--max-inflight", "16", "--queue-limit", "131072", "--loops", "1"])
+            defer { fixture.stop() }
+            let gateway = fixture.gateway
+            try Data(repeating: 0x5A, count: 1 << 20).write(to: fixture.directory.appendingPathComponent("one-mib.bin"))
 
             let slow = try RawClient(port: gateway.port)
             #expect(try slow.negotiate().msize == 65536)
-            _ = try slow.rpc(.attach(Tattach(fid: 1, afid: NineP.noFid, uname: "", aname: directory.path, nUname: 0)))
+            try slow.attach(aname: fixture.directory.path)
             _ = try slow.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["one-mib.bin"])))
             _ = try slow.rpc(.lopen(Tlopen(fid: 2, flags: 0)))
             let before = Self.residentKiB(gateway.process.pid)
@@ -56,7 +53,7 @@ extension Interop {
             // Someone else is served normally meanwhile.
             let other = try RawClient(port: gateway.port)
             _ = try other.negotiate()
-            guard case .attach = try other.rpc(.attach(Tattach(fid: 1, afid: NineP.noFid, uname: "", aname: directory.path, nUname: 0))) else {
+            guard case .attach = try other.attach(aname: fixture.directory.path) else {
                 Issue.record("bystander attach failed"); return
             }
 
@@ -73,25 +70,16 @@ extension Interop {
 
         @Test("idle sessions hold small buffers: 200 of them cost well under 256 KiB each")
         func idleSessionsAreSmall() throws {
-            let directory = try makeTemporaryDirectory("idle")
-            defer { try? FileManager.default.removeItem(at: directory) }
-            try Data(repeating: 1, count: 1 << 20).write(to: directory.appendingPathComponent("blob"))
-            let diod = try DiodServer(exporting: directory)
-            defer { diod.stop() }
-            let gateway = try GatewayProcess(backend: diod.spec, extra: ["--log-level", "warning"])
-            defer { gateway.stop() }
+            let fixture = try DiodBehindGateway("idle", extra: ["--log-level", "warning"])
+            defer { fixture.stop() }
+            let gateway = fixture.gateway
+            try Data(repeating: 1, count: 1 << 20).write(to: fixture.directory.appendingPathComponent("blob"))
             // Warm up the allocator with one busy session, so its arenas are not counted below.
-            do {
-                let warm = try RawClient(port: gateway.port)
-                _ = try warm.negotiate()
-                _ = try warm.rpc(.attach(Tattach(fid: 1, afid: NineP.noFid, uname: "", aname: directory.path, nUname: 0)))
-            }
+            _ = try fixture.attachedClient()    // released, so disconnected, right away
             let before = Self.residentKiB(gateway.process.pid)
             var sessions: [RawClient] = []
             for _ in 0..<200 {
-                let client = try RawClient(port: gateway.port)
-                _ = try client.negotiate()
-                _ = try client.rpc(.attach(Tattach(fid: 1, afid: NineP.noFid, uname: "", aname: directory.path, nUname: 0)))
+                let client = try fixture.attachedClient()
                 // One 64 KiB read each, so every buffer has seen a large frame and must have shrunk back.
                 _ = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["blob"])))
                 _ = try client.rpc(.lopen(Tlopen(fid: 2, flags: 0)))

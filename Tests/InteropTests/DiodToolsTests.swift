@@ -6,18 +6,14 @@ extension Interop {
     @Suite struct DiodTools {
         @Test("diodcat reads a 100 MiB file bit-exact through the gateway")
         func diodcatLargeFile() throws {
-            let directory = try makeTemporaryDirectory("diodcat")
-            defer { try? FileManager.default.removeItem(at: directory) }
-            let source = directory.appendingPathComponent("big.bin")
+            let fixture = try DiodBehindGateway("diodcat")
+            defer { fixture.stop() }
+            let source = fixture.directory.appendingPathComponent("big.bin")
             try runCommand("/bin/sh", ["-c", "head -c 104857600 /dev/urandom > '\(source.path)'"])
-            let diod = try DiodServer(exporting: directory)
-            defer { diod.stop() }
-            let gateway = try GatewayProcess(backend: diod.spec)
-            defer { gateway.stop() }
 
             let copy = URL(fileURLWithPath: "/tmp/pebble9p-diodcat-\(UUID().uuidString.prefix(8)).bin")
             defer { try? FileManager.default.removeItem(at: copy) }
-            let result = try runCommand(which("diodcat")!, ["-s", gateway.address, "-a", directory.path, "-m", "65536", "big.bin"],
+            let result = try runCommand(which("diodcat")!, ["-s", fixture.gateway.address, "-a", fixture.directory.path, "-m", "65536", "big.bin"],
                                         stdoutTo: copy)
             #expect(result.status == 0, "diodcat failed: \(result.stderr)")
             let sizes = try [source, copy].map { try FileManager.default.attributesOfItem(atPath: $0.path)[.size] as? Int }
@@ -52,12 +48,9 @@ extension Interop {
 
         @Test("diodload -n 8 -r 3 runs with zero errors through the gateway")
         func diodloadNoErrors() throws {
-            let directory = try makeTemporaryDirectory("diodload")
-            defer { try? FileManager.default.removeItem(at: directory) }
-            let diod = try DiodServer(exporting: directory)
-            defer { diod.stop() }
-            let gateway = try GatewayProcess(backend: diod.spec)
-            defer { gateway.stop() }
+            let fixture = try DiodBehindGateway("diodload")
+            defer { fixture.stop() }
+            let gateway = fixture.gateway
             for getattr in [false, true] {
                 var arguments = ["-s", gateway.address, "-n", "8", "-r", "3"]
                 if getattr { arguments.append("-g") }

@@ -6,29 +6,15 @@ extension Interop {
     /// Malformed and hostile frames get an error reply or a closed connection, and never disturb
     /// another session on the same gateway.
     @Suite struct HostileInput {
-        final class Setup {
-            let directory: URL
-            let diod: DiodServer
-            let gateway: GatewayProcess
+        /// diod behind the gateway (stopped, and the directory removed, when the test's `setup` goes).
+        final class Setup: DiodBehindGateway {
             init() throws {
-                directory = try makeTemporaryDirectory("hostile")
+                try super.init("hostile", extra: ["--max-msize", "65536"])
                 try Data("still here\n".utf8).write(to: directory.appendingPathComponent("file.txt"))
-                diod = try DiodServer(exporting: directory)
-                gateway = try GatewayProcess(backend: diod.spec, extra: ["--max-msize", "65536"])
-            }
-            deinit {
-                gateway.stop()
-                diod.stop()
-                try? FileManager.default.removeItem(at: directory)
             }
 
             /// A well-behaved session that must keep working next to the hostile one.
-            func bystander() throws -> RawClient {
-                let client = try RawClient(port: gateway.port)
-                _ = try client.negotiate()
-                _ = try client.rpc(.attach(Tattach(fid: 1, afid: NineP.noFid, uname: "", aname: directory.path, nUname: 0)))
-                return client
-            }
+            func bystander() throws -> RawClient { try attachedClient() }
 
             func checkBystander(_ client: RawClient) throws {
                 guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["file.txt"])), tag: 5) else {
@@ -50,10 +36,9 @@ extension Interop {
         @Test("unknown type, R-message from a client, and a malformed Twalk get Rlerror with their tag")
         func errorsWithTags() throws {
             let setup = try Setup()
+            defer { setup.stop() }
             let bystander = try setup.bystander()
-            let client = try RawClient(port: setup.gateway.port)
-            _ = try client.negotiate()
-            _ = try client.rpc(.attach(Tattach(fid: 1, afid: NineP.noFid, uname: "", aname: setup.directory.path, nUname: 0)))
+            let client = try setup.attachedClient()
             let cases: [(String, [UInt8], UInt32)] = [
                 ("unknown type 200", Self.frame(type: 200, tag: 11, body: [1, 2, 3]), 95),
                 ("Rgetattr sent by a client", Self.frame(type: 25, tag: 12, body: []), 95),
@@ -81,6 +66,7 @@ extension Interop {
         @Test("a frame larger than msize gets Rlerror with its tag and the connection is closed")
         func oversizedFrame() throws {
             let setup = try Setup()
+            defer { setup.stop() }
             let bystander = try setup.bystander()
             let client = try RawClient(port: setup.gateway.port)
             #expect(try client.negotiate(msize: 8192).msize == 8192)
@@ -97,6 +83,7 @@ extension Interop {
         @Test("garbage, a size below 7, and a frame cut short never hurt the gateway")
         func garbage() throws {
             let setup = try Setup()
+            defer { setup.stop() }
             let bystander = try setup.bystander()
             var generator = SystemRandomNumberGenerator()
             for round in 0..<20 {
@@ -159,6 +146,7 @@ extension Interop {
         @Test("3000 mutated frames after a real attach: the gateway and diod survive, and a bystander is unaffected")
         func mutatedFrames() throws {
             let setup = try Setup()
+            defer { setup.stop() }
             let bystander = try setup.bystander()
             let seeds: [TMessage] = [
                 .walk(Twalk(fid: 1, newfid: 2, wnames: ["file.txt"])),

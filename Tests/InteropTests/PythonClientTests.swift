@@ -50,14 +50,10 @@ extension Interop {
 
         @Test("p9fs (9P2000.L) creates, writes, reads back, renames, lists and deletes through the gateway in front of diod")
         func p9fsLinux() throws {
-            let directory = try makeTemporaryDirectory("p9fs-L")
-            defer { try? FileManager.default.removeItem(at: directory) }
-            let diod = try DiodServer(exporting: directory)
-            defer { diod.stop() }
-            let gateway = try GatewayProcess(backend: diod.spec)
-            defer { gateway.stop() }
-            let result = try runPythonScenario("p9fs_scenario.py", ["--port", "\(gateway.port)", "--aname", directory.path, "--version", "9P2000.L"])
-            expectSuccess(result, "p9fs .L", gateway: gateway)
+            let fixture = try DiodBehindGateway("p9fs-L")
+            defer { fixture.stop() }
+            let result = try runPythonScenario("p9fs_scenario.py", ["--port", "\(fixture.gateway.port)", "--aname", fixture.directory.path, "--version", "9P2000.L"])
+            expectSuccess(result, "p9fs .L", gateway: fixture.gateway)
         }
 
         @Test("p9fs (9P2000.L) through the gateway's embedded diod (exec backend)")

@@ -41,17 +41,14 @@ extension Interop {
 
         @Test("a client that disconnects without clunking leaves no fid at the backend")
         func disconnectReleasesFids() throws {
-            let directory = try makeTemporaryDirectory("leak")
-            defer { try? FileManager.default.removeItem(at: directory) }
-            let diod = try DiodServer(exporting: directory, debug: true)
-            defer { diod.stop() }
-            let gateway = try GatewayProcess(backend: diod.spec)
-            defer { gateway.stop() }
+            let fixture = try DiodBehindGateway("leak", debug: true)
+            defer { fixture.stop() }
+            let (diod, gateway) = (fixture.diod, fixture.gateway)
 
             do {
                 let client = try RawClient(port: gateway.port)
                 #expect(try client.negotiate().version == "9P2000.L")
-                guard case .attach = try client.rpc(.attach(Tattach(fid: 1, afid: NineP.noFid, uname: "", aname: directory.path, nUname: 0))) else {
+                guard case .attach = try client.attach(aname: fixture.directory.path) else {
                     Issue.record("attach failed"); return
                 }
                 for newfid in UInt32(2)...UInt32(9) {
@@ -75,16 +72,10 @@ extension Interop {
 
         @Test("a Tversion mid-session clunks every fid and starts a fresh session")
         func versionResets() throws {
-            let directory = try makeTemporaryDirectory("reset")
-            defer { try? FileManager.default.removeItem(at: directory) }
-            let diod = try DiodServer(exporting: directory, debug: true)
-            defer { diod.stop() }
-            let gateway = try GatewayProcess(backend: diod.spec)
-            defer { gateway.stop() }
+            let fixture = try DiodBehindGateway("reset", debug: true)
+            defer { fixture.stop() }
 
-            let client = try RawClient(port: gateway.port)
-            _ = try client.negotiate()
-            _ = try client.rpc(.attach(Tattach(fid: 1, afid: NineP.noFid, uname: "", aname: directory.path, nUname: 0)))
+            let client = try fixture.attachedClient()
             _ = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: [])))
             let again = try client.negotiate(msize: 32768)
             #expect(again.version == "9P2000.L")
@@ -96,27 +87,21 @@ extension Interop {
             #expect(error.ecode == 9)
             // … and at the backend, and the session works again with the same fid numbers.
             #expect(Self.waitFor(5) {
-                let (created, clunked) = Self.fidAccounting(diod.process.log)
+                let (created, clunked) = Self.fidAccounting(fixture.diod.process.log)
                 return Set(created) == Set(clunked) && created.count == 2
             })
-            guard case .attach = try client.rpc(.attach(Tattach(fid: 1, afid: NineP.noFid, uname: "", aname: directory.path, nUname: 0))) else {
+            guard case .attach = try client.attach(aname: fixture.directory.path) else {
                 Issue.record("attach after reset failed"); return
             }
         }
 
         @Test("Tflush racing its request through diod: Rflush always comes after the request's reply, if any")
         func flushOrdering() throws {
-            let directory = try makeTemporaryDirectory("flush")
-            defer { try? FileManager.default.removeItem(at: directory) }
-            try Data(repeating: 7, count: 1 << 20).write(to: directory.appendingPathComponent("data.bin"))
-            let diod = try DiodServer(exporting: directory)
-            defer { diod.stop() }
-            let gateway = try GatewayProcess(backend: diod.spec)
-            defer { gateway.stop() }
+            let fixture = try DiodBehindGateway("flush")
+            defer { fixture.stop() }
+            try Data(repeating: 7, count: 1 << 20).write(to: fixture.directory.appendingPathComponent("data.bin"))
 
-            let client = try RawClient(port: gateway.port)
-            _ = try client.negotiate()
-            _ = try client.rpc(.attach(Tattach(fid: 1, afid: NineP.noFid, uname: "", aname: directory.path, nUname: 0)))
+            let client = try fixture.attachedClient()
             _ = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["data.bin"])))
             _ = try client.rpc(.lopen(Tlopen(fid: 2, flags: 0)))
 
@@ -148,23 +133,17 @@ extension Interop {
                     Issue.record("tag \(100 + index) unusable after its flush"); break
                 }
             }
-            #expect(gateway.process.process.isRunning)
+            #expect(fixture.gateway.process.process.isRunning)
         }
 
         @Test("--drain-timeout: a server that stops answering is disconnected after the timeout, and others go on")
         func drainTimeout() throws {
-            let directory = try makeTemporaryDirectory("drain")
-            defer { try? FileManager.default.removeItem(at: directory) }
-            let diod = try DiodServer(exporting: directory)
-            defer { diod.stop() }
-            let gateway = try GatewayProcess(backend: diod.spec, extra: ["--drain-timeout", "1"])
-            defer { gateway.stop() }
+            let fixture = try DiodBehindGateway("drain", extra: ["--drain-timeout", "1"])
+            defer { fixture.stop() }
+            let (diod, gateway) = (fixture.diod, fixture.gateway)
 
-            do {
-                let client = try RawClient(port: gateway.port)
-                _ = try client.negotiate()
-                _ = try client.rpc(.attach(Tattach(fid: 1, afid: NineP.noFid, uname: "", aname: directory.path, nUname: 0)))
-                kill(diod.process.pid, SIGSTOP)     // the server freezes with the session's fid live
+            withExtendedLifetime(try fixture.attachedClient()) {
+                _ = kill(diod.process.pid, SIGSTOP) // the server freezes with the session's fid live
             }                                       // … and the client leaves
             defer { kill(diod.process.pid, SIGCONT) }
             #expect(Self.waitFor(10) { gateway.process.log.contains("did not answer the cleanup in time") },
@@ -177,16 +156,12 @@ extension Interop {
 
         @Test("--max-msize caps what the client asks for")
         func maxMsize() throws {
-            let directory = try makeTemporaryDirectory("msize")
-            defer { try? FileManager.default.removeItem(at: directory) }
-            let diod = try DiodServer(exporting: directory)
-            defer { diod.stop() }
-            let gateway = try GatewayProcess(backend: diod.spec, extra: ["--max-msize", "16384"])
-            defer { gateway.stop() }
-            let client = try RawClient(port: gateway.port)
+            let fixture = try DiodBehindGateway("msize", extra: ["--max-msize", "16384"])
+            defer { fixture.stop() }
+            let client = try RawClient(port: fixture.gateway.port)
             #expect(try client.negotiate(msize: 1 << 20).msize == 16384)
             // diod's own cap (65536) wins when it is the smaller one.
-            let uncapped = try GatewayProcess(backend: diod.spec)
+            let uncapped = try GatewayProcess(backend: fixture.diod.spec)
             defer { uncapped.stop() }
             #expect(try RawClient(port: uncapped.port).negotiate(msize: 1 << 20).msize == 65536)
         }

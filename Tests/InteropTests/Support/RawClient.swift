@@ -63,6 +63,12 @@ final class RawClient {
         return reply
     }
 
+    /// Tattach with no auth fid and an empty uname; returns the reply (Rattach or Rlerror).
+    @discardableResult
+    func attach(fid: UInt32 = 1, aname: String) throws -> RMessage {
+        try rpc(.attach(Tattach(fid: fid, afid: NineP.noFid, uname: "", aname: aname, nUname: 0)))
+    }
+
     private func readExactly(_ count: Int) throws -> [UInt8]? {
         var buffer = [UInt8](repeating: 0, count: count)
         var offset = 0

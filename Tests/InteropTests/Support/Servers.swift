@@ -51,6 +51,50 @@ final class GatewayProcess {
     func stop() { process.stop() }
 }
 
+/// A fresh temporary directory exported by diod, with the pebble9p gateway in front of it: the
+/// setup most interop tests share. Tests that need files in the export write them into `directory`
+/// after creation (diod serves files created later).
+///
+/// Keep it in a local `let` for the whole test: when the test's scope ends, `deinit` stops the
+/// gateway, then diod (each by pid), then removes the directory — the order the tests' `defer`s had.
+class DiodBehindGateway {
+    let directory: URL
+    let diod: DiodServer
+    let gateway: GatewayProcess
+
+    /// `debug` turns on diod's message trace; `extra` are more `serve` flags for the gateway.
+    init(_ label: String, debug: Bool = false, extra: [String] = []) throws {
+        let directory = try makeTemporaryDirectory(label)
+        do {
+            diod = try DiodServer(exporting: directory, debug: debug)
+            gateway = try GatewayProcess(backend: diod.spec, extra: extra)
+        } catch {
+            // deinit does not run for an object that never finished its init.
+            try? FileManager.default.removeItem(at: directory)
+            throw error
+        }
+        self.directory = directory
+    }
+
+    /// Stops both processes by pid and removes the directory. Tests call it in a `defer`, which
+    /// also keeps the fixture alive to the end of the test in optimised builds.
+    func stop() {
+        gateway.stop()
+        diod.stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    deinit { stop() }
+
+    /// A new session on the gateway, negotiated (9P2000.L, msize 65536) and attached as fid 1 to `directory`.
+    func attachedClient() throws -> RawClient {
+        let client = try RawClient(port: gateway.port)
+        _ = try client.negotiate()
+        try client.attach(aname: directory.path)
+        return client
+    }
+}
+
 /// Runs one of the Python client scenarios in Tests/InteropTests/clients with the venv's Python.
 func runPythonScenario(_ script: String, strict: Bool = false, _ arguments: [String], timeout: Double = 300) throws -> CommandResult {
     let python = strict ? Paths.strictVenvPython : Paths.venvPython
