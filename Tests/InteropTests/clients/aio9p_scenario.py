@@ -41,16 +41,7 @@ def body(sc: common.Scenario) -> None:
     import p9fs_support as sup
 
     a = sc.args
-    top = sc.unique_name("aio9p-" + a.version.replace(".", "").lower())
-    sc.details.update(version=a.version, aname=a.aname, top=top)
-
-    with sc.step("connect"):
-        fs = sup.connect(a.host, a.port, uname=a.uname, aname=a.aname,
-                         version=a.version, msize=a.msize)
-        msize = fs.client.msize
-        chunk = msize - 24
-        sc.details["msize"] = msize
-        sc.check(4096 <= msize <= a.msize, f"negotiated msize {msize} outside [4096, {a.msize}]")
+    fs, top, chunk = sup.connect_step(sc, "aio9p-")
 
     with sc.step("root is an empty directory"):
         sc.check(fs.isdir(""), "attach root is not reported as a directory")

@@ -41,16 +41,7 @@ def body(sc: common.Scenario) -> None:
     import p9fs_support as sup  # imports p9fs: keep --help working without it
 
     a = sc.args
-    top = sc.unique_name("p9fs-" + a.version.replace(".", "").lower())
-    sc.details.update(version=a.version, aname=a.aname, top=top)
-
-    with sc.step("connect"):
-        fs = sup.connect(a.host, a.port, uname=a.uname, aname=a.aname,
-                         version=a.version, msize=a.msize)
-        msize = fs.client.msize
-        chunk = msize - 24
-        sc.details["msize"] = msize
-        sc.check(4096 <= msize <= a.msize, f"negotiated msize {msize} outside [4096, {a.msize}]")
+    fs, top, chunk = sup.connect_step(sc, "p9fs-")
 
     with sc.step("root is a directory"):
         sc.check(fs.isdir(""), "attach root is not reported as a directory")

@@ -76,6 +76,20 @@ def connect(host: str, port: int, *, uname: str, aname: str, version: str,
                              version=version, skip_instance_cache=True)
 
 
+def connect_step(sc, prefix: str):
+    """The scenarios' shared first step: a top-level name for this run, a connection with the
+    scenario's arguments, and a check of the negotiated msize. Returns (fs, top, chunk)."""
+    a = sc.args
+    top = sc.unique_name(prefix + a.version.replace(".", "").lower())
+    sc.details.update(version=a.version, aname=a.aname, top=top)
+    with sc.step("connect"):
+        fs = connect(a.host, a.port, uname=a.uname, aname=a.aname, version=a.version, msize=a.msize)
+        msize = fs.client.msize
+        sc.details["msize"] = msize
+        sc.check(4096 <= msize <= a.msize, f"negotiated msize {msize} outside [4096, {a.msize}]")
+    return fs, top, msize - 24
+
+
 def parts(path: str) -> tuple[str, ...]:
     return tuple(pathlib.PurePosixPath(path).parts)
 
