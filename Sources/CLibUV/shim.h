@@ -6,6 +6,7 @@
 /* libuv's handle casts are macros or need pointer punning Swift cannot express cleanly. */
 static inline uv_handle_t *pebble_poll_handle(uv_poll_t *p) { return (uv_handle_t *)p; }
 static inline uv_handle_t *pebble_timer_handle(uv_timer_t *t) { return (uv_handle_t *)t; }
+static inline uv_handle_t *pebble_async_handle(uv_async_t *a) { return (uv_handle_t *)a; }
 static inline uv_handle_t *pebble_process_handle(uv_process_t *p) { return (uv_handle_t *)p; }
 
 /* Starts `/bin/sh -c command` with `fd` as its stdin and stdout and the gateway's stderr,

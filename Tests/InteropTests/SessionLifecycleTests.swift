@@ -70,6 +70,33 @@ extension Interop {
             #expect(gateway.process.log.contains("backend_fids_left=0"))
         }
 
+        @Test("SIGTERM drains: every session's fids are clunked at the server before the gateway exits 0")
+        func gracefulStop() throws {
+            let fixture = try DiodBehindGateway("stop", debug: true)
+            defer { fixture.stop() }
+            let (diod, gateway) = (fixture.diod, fixture.gateway)
+            var clients: [RawClient] = []
+            for _ in 0..<3 {
+                let client = try fixture.attachedClient()
+                for newfid in UInt32(2)...UInt32(4) {
+                    guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: newfid, wnames: []))) else {
+                        Issue.record("walk failed"); return
+                    }
+                }
+                clients.append(client)
+            }
+            kill(gateway.process.pid, SIGTERM)
+            #expect(Self.waitFor(15) { !gateway.process.process.isRunning }, "gateway still running after SIGTERM")
+            gateway.process.process.waitUntilExit()
+            #expect(gateway.process.process.terminationStatus == 0, "exit status \(gateway.process.process.terminationStatus)")
+            let (created, clunked) = Self.fidAccounting(diod.process.log)
+            #expect(created.count == 12 && clunked.count == created.count,
+                    "created \(created.count) fids, clunked \(clunked.count) before the gateway exited")
+            #expect(gateway.process.log.contains("stopping: draining sessions") && gateway.process.log.contains("stopped"))
+            for client in clients { #expect(try client.readFrame() == nil, "client connection left open") }
+            #expect(diod.process.process.isRunning, "diod died")
+        }
+
         @Test("a Tversion mid-session clunks every fid and starts a fresh session")
         func versionResets() throws {
             let fixture = try DiodBehindGateway("reset", debug: true)

@@ -54,12 +54,15 @@ public final class GatewayServer: Sendable {
             drainTimeoutMilliseconds: UInt64(config.drainTimeout) * 1000,
             handshakeTimeoutMilliseconds: UInt64(config.handshakeTimeout) * 1000
         )
+        let drained = DispatchGroup()
+        var workers: [LoopWorker] = []
         for (index, fd) in fds.enumerated() {
-            let loopLogger = logger
-            let thread = Thread {
-                let worker = LoopWorker(index: index, listenFd: fd, dialer: dialer, settings: settings, logger: loopLogger)
-                worker.run()
+            drained.enter()
+            let worker = LoopWorker(index: index, listenFd: fd, dialer: dialer, settings: settings, logger: logger) {
+                drained.leave()
             }
+            workers.append(worker)
+            let thread = Thread { worker.run() }
             thread.name = "pebble9p-loop-\(index)"
             thread.start()
         }
@@ -69,7 +72,24 @@ public final class GatewayServer: Sendable {
         ])
         var received: Int32 = 0
         sigwait(&stopSignals, &received)
-        logger.info("stopping", metadata: ["signal": "\(received)"])
+        // Stop accepting and drain: every session flushes, clunks its fids and closes its backend,
+        // so no server is left with fids (or dies of SIGPIPE answering a socket we dropped).
+        // A second signal, or the drain timeout, ends the process at once.
+        logger.info("stopping: draining sessions", metadata: ["signal": "\(received)"])
+        for worker in workers { worker.requestShutdown() }
+        let signals = stopSignals
+        Thread {
+            var waitFor = signals
+            var again: Int32 = 0
+            sigwait(&waitFor, &again)
+            exit(1)
+        }.start()
+        let deadline = DispatchTime.now() + .seconds(config.drainTimeout + 2)
+        if drained.wait(timeout: deadline) == .timedOut {
+            logger.warning("stopping: sessions still draining at the deadline")
+            exit(1)
+        }
+        logger.info("stopped")
         exit(0)
     }
 }
@@ -83,8 +103,9 @@ private func raiseFileLimit() {
     setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
 }
 
-/// Everything one loop owns: its listener and its sessions.
-final class LoopWorker {
+/// Everything one loop owns: its listener and its sessions. Made on the main thread, then run on
+/// its own; after `run()` starts, only `requestShutdown()` may be called from elsewhere.
+final class LoopWorker: @unchecked Sendable {
     private let loop: EventLoop
     private let listenFd: Int32
     private let dialer: BackendDialer
@@ -92,15 +113,21 @@ final class LoopWorker {
     private let logger: Logger
     private var sessions: [ObjectIdentifier: GatewaySession] = [:]
     private var listener: Listener?
+    private var wakeup: LoopWakeup?
+    private var shuttingDown = false
+    private let onDrained: @Sendable () -> Void
 
-    init(index: Int, listenFd: Int32, dialer: BackendDialer, settings: GatewaySession.Settings, logger: Logger) {
+    init(index: Int, listenFd: Int32, dialer: BackendDialer, settings: GatewaySession.Settings, logger: Logger,
+         onDrained: @escaping @Sendable () -> Void) {
         loop = EventLoop()
         self.listenFd = listenFd
         self.dialer = dialer
         self.settings = settings
+        self.onDrained = onDrained
         var logger = logger
         logger[metadataKey: "loop"] = "\(index)"
         self.logger = logger
+        wakeup = LoopWakeup(loop: loop) { [unowned self] in self.shutdown() }
     }
 
     func run() {
@@ -112,10 +139,29 @@ final class LoopWorker {
         loop.run()
     }
 
+    /// Safe from any thread: asks the loop to stop accepting and drain its sessions.
+    func requestShutdown() { wakeup?.send() }
+
+    private func shutdown() {
+        guard !shuttingDown else { return }
+        shuttingDown = true
+        listener?.close()
+        listener = nil
+        wakeup?.close()
+        wakeup = nil
+        for session in sessions.values { session.shutdown() }
+        finishIfDrained()
+    }
+
+    private func finishIfDrained() {
+        if shuttingDown && sessions.isEmpty { onDrained() }
+    }
+
     private func accept(_ fd: Int32) {
         configureStreamSocket(fd, isTCP: true)
         let session = GatewaySession(loop: loop, clientFd: fd, dialer: dialer, settings: settings, logger: logger) { [unowned self] finished in
             self.sessions[ObjectIdentifier(finished)] = nil
+            self.finishIfDrained()
         }
         sessions[ObjectIdentifier(session)] = session
         session.start()

@@ -29,6 +29,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     private let startedAt = ContinuousClock.now
     private var drainTimer: LoopTimer?
     private var handshakeTimer: LoopTimer?
+    private var closeTimer: LoopTimer?
     private let dialer: BackendDialer
     private var clientOpen = true
     private var backendOpen = false
@@ -81,6 +82,11 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
             client.close()
             return false
         }
+    }
+
+    /// The gateway is stopping: close the client; the usual drain then clunks every backend fid.
+    func shutdown() {
+        closeClient(reason: "gateway stopping")
     }
 
     // MARK: Frames
@@ -149,11 +155,20 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     func sendToClient(_ frame: UnsafeRawBufferPointer) { client.enqueue(frame) }
 
     func closeClient(reason: String) {
-        guard clientOpen else { return }
+        guard clientOpen, !client.isClosed else { return }
         if closeReason == nil { closeReason = reason }
         logger.warning("closing client connection", metadata: ["reason": "\(reason)"])
         client.closeAfterFlush()
+        if !client.isClosed {
+            // A client that does not read must not keep the session (and its fids) alive.
+            closeTimer = loop.schedule(after: Self.closeGraceMilliseconds) { [weak self] in
+                self?.client.close()
+            }
+        }
     }
+
+    /// How long a closing client gets to take its last replies.
+    static let closeGraceMilliseconds: UInt64 = 2_000
 
     func closeBackend() {
         backend?.closeAfterFlush()
@@ -198,6 +213,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
         drainTimer = nil
         handshakeTimer?.cancel()
         handshakeTimer = nil
+        closeTimer?.cancel()
+        closeTimer = nil
         let stats = core.stats
         let duration = ContinuousClock.now - startedAt
         logger.info("session closed", metadata: [

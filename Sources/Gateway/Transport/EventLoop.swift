@@ -58,3 +58,34 @@ final class LoopTimer {
         }
     }
 }
+
+/// Wakes a loop from another thread (`uv_async_send` is the only libuv call that may be made off
+/// the loop's thread). The body runs on the loop. Create it before the loop starts running.
+final class LoopWakeup: @unchecked Sendable {
+    private let handle: UnsafeMutablePointer<uv_async_t>
+    private let body: () -> Void
+
+    init(loop: EventLoop, body: @escaping () -> Void) {
+        self.body = body
+        handle = .allocate(capacity: 1)
+        uv_async_init(loop.raw, handle) { async in
+            guard let async, let data = async.pointee.data else { return }
+            Unmanaged<LoopWakeup>.fromOpaque(data).takeUnretainedValue().body()
+        }
+        handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
+    }
+
+    /// Safe from any thread.
+    func send() { uv_async_send(handle) }
+
+    /// Closes the handle on the loop's thread, so the loop can end when nothing else is left.
+    func close() {
+        guard uv_is_closing(pebble_async_handle(handle)) == 0 else { return }
+        uv_close(pebble_async_handle(handle)) { raw in
+            guard let raw else { return }
+            let async = UnsafeMutableRawPointer(raw).assumingMemoryBound(to: uv_async_t.self)
+            if let data = async.pointee.data { Unmanaged<LoopWakeup>.fromOpaque(data).release() }
+            async.deallocate()
+        }
+    }
+}

@@ -13,6 +13,7 @@ final class Listener {
     private let loop: EventLoop
     private let onAccept: (Int32) -> Void
     private let onPause: (Int32) -> Void
+    private var closed = false
     /// How long accepting pauses when the process is out of fds or memory.
     private static let pauseMilliseconds: UInt64 = 100
 
@@ -54,7 +55,22 @@ final class Listener {
         resume()
     }
 
+    /// Stops accepting for good and closes the listening socket.
+    func close() {
+        guard uv_is_closing(pebble_poll_handle(poll)) == 0 else { return }
+        closed = true
+        uv_poll_stop(poll)
+        uv_close(pebble_poll_handle(poll)) { raw in
+            guard let raw else { return }
+            let poll = UnsafeMutableRawPointer(raw).assumingMemoryBound(to: uv_poll_t.self)
+            if let data = poll.pointee.data { Unmanaged<Listener>.fromOpaque(data).release() }
+            poll.deallocate()
+        }
+        Foundation.close(fd)
+    }
+
     private func resume() {
+        guard !closed else { return }
         uv_poll_start(poll, Int32(UV_READABLE.rawValue)) { handle, status, _ in
             guard let handle, let data = handle.pointee.data, status == 0 else { return }
             Unmanaged<Listener>.fromOpaque(data).takeUnretainedValue().acceptAll()
