@@ -65,6 +65,11 @@ extension Interop {
                 #expect((ops ?? 0) > 0, "no operations completed: \(summary)")
             }
             #expect(gateway.process.process.isRunning)
+            // Every one of diodload's sessions ended with no backend fid left behind.
+            usleep(300_000)
+            let closed = gateway.process.log.split(separator: "\n").filter { $0.contains("session closed") }
+            #expect(closed.count >= 16, "expected 2 × 8 sessions, saw \(closed.count)")
+            #expect(closed.allSatisfy { $0.contains("backend_fids_left=0") }, "\(closed.filter { !$0.contains("backend_fids_left=0") })")
         }
     }
 }
