@@ -53,24 +53,11 @@ struct ProxyError: Error, Equatable, CustomStringConvertible {
     /// The one place an error becomes a reply, in the session's dialect:
     /// Rlerror (9P2000.L), Rerror with errno (9P2000.u), Rerror (9P2000).
     func reply(tag: UInt16, dialect: Dialect) -> [UInt8] {
-        var writer = WireWriter(capacity: 16 + message.utf8.count)
-        writer.u32(0)
-        switch dialect {
-        case .linux:
-            writer.u8(MessageType.Rlerror.rawValue)
-            writer.u16(tag)
-            writer.u32(errno)
-        case .unix:
-            writer.u8(MessageType.Rerror.rawValue)
-            writer.u16(tag)
-            writer.string(message)
-            writer.u32(errno)
-        case .plan9:
-            writer.u8(MessageType.Rerror.rawValue)
-            writer.u16(tag)
-            writer.string(message)
+        let message: RMessage = switch dialect {
+        case .linux: .lerror(Rlerror(ecode: errno))
+        case .unix: .error(Rerror(ename: self.message, errno: errno))
+        case .plan9: .error(Rerror(ename: self.message))
         }
-        writer.patchU32(at: 0, UInt32(writer.bytes.count))
-        return writer.bytes
+        return Frame(tag: tag, message: message).encode(dialect: dialect)
     }
 }

@@ -166,7 +166,7 @@ final class ProxySession {
         guard let oldBackendTag = tags.backendTag(forClientTag: oldTag),
               let target = tags.request(oldBackendTag)
         else {
-            return sendEmptyReply(.Rflush, tag: tag)
+            return sendToClient(.flush(Rflush()), tag: tag)
         }
         var request = PendingRequest(origin: .client(tag: tag), type: .Tflush, serial: tags.makeSerial())
         request.flushTarget = (oldBackendTag, target.serial)
@@ -178,16 +178,16 @@ final class ProxySession {
 
     /// Tversion: negotiate now, or after a reset when the session already has state.
     private func clientVersion(_ frame: UnsafeMutableRawBufferPointer, tag: UInt16) {
-        var reader = WireReader(UnsafeRawBufferPointer(frame), position: FrameHeader.byteCount)
-        let requested: UInt32
-        let version: String
+        let request: Tversion
         do {
-            requested = try reader.u32()
-            version = try reader.string()
-            try reader.finish()
+            // Tversion has the same form in every dialect.
+            guard case let .version(decoded) = try Frame<TMessage>.decode(UnsafeRawBufferPointer(frame), dialect: .linux).message
+            else { return }
+            request = decoded
         } catch {
             return reply(error: .malformed(error), tag: tag)
         }
+        let (requested, version) = (request.msize, request.version)
         switch phase {
         case .unversioned:
             startVersion(clientTag: tag, msize: requested, version: version)
@@ -206,13 +206,13 @@ final class ProxySession {
         let offered = min(requested, limits.maxMsize)
         guard let wanted = Dialect(version: version), offered >= Self.minimumMsize else {
             phase = .unversioned
-            return sendVersion(msize: offered, version: "unknown", tag: clientTag, toClient: true)
+            return sendToClient(.version(Rversion(msize: offered, version: "unknown")), tag: clientTag)
         }
         phase = .negotiating(clientTag: clientTag, offered: offered)
         var request = PendingRequest(origin: .gateway, type: .Tversion, serial: tags.makeSerial())
         request.abandoned = true
         _ = tags.addVersion(request)
-        sendVersion(msize: offered, version: wanted.rawValue, tag: NineP.noTag, toClient: false)
+        sendToBackend(.version(Tversion(msize: offered, version: wanted.rawValue)), tag: NineP.noTag)
     }
 
     /// Small enough for any real client, large enough for a Twalk of 16 names to be pointless to cap.
@@ -265,17 +265,16 @@ final class ProxySession {
 
     private func backendVersion(_ frame: UnsafeMutableRawBufferPointer, header: FrameHeader, wellTyped: Bool) {
         guard case let .negotiating(clientTag, offered) = phase else { return }
-        var reader = WireReader(UnsafeRawBufferPointer(frame), position: FrameHeader.byteCount)
-        if wellTyped, let answered = try? reader.u32(), let version = try? reader.string(),
-           let agreed = Dialect(version: version), min(offered, answered) >= Self.minimumMsize {
-            msize = min(offered, answered)
+        if wellTyped, case let .version(answer)? = try? Frame<RMessage>.decode(UnsafeRawBufferPointer(frame), dialect: .linux).message,
+           let agreed = Dialect(version: answer.version), min(offered, answer.msize) >= Self.minimumMsize {
+            msize = min(offered, answer.msize)
             dialect = agreed
             phase = .active
-            return sendVersion(msize: msize, version: agreed.rawValue, tag: clientTag, toClient: true)
+            return sendToClient(.version(Rversion(msize: msize, version: agreed.rawValue)), tag: clientTag)
         }
         // The server does not speak what the client asked for (diod answers 9P2000 with Rlerror).
         phase = .unversioned
-        sendVersion(msize: offered, version: "unknown", tag: clientTag, toClient: true)
+        sendToClient(.version(Rversion(msize: offered, version: "unknown")), tag: clientTag)
     }
 
     // MARK: Fid bookkeeping
@@ -344,9 +343,7 @@ final class ProxySession {
             flush.abandoned = true
             if let target = tags.request(tag) { flush.flushTarget = (tag, target.serial) }
             guard let flushTag = tags.add(flush) else { break }
-            var writer = WireWriter(capacity: 9)
-            writer.u32(9); writer.u8(MessageType.Tflush.rawValue); writer.u16(flushTag); writer.u16(tag)
-            writer.bytes.withUnsafeBytes { host.sendToBackend($0) }
+            sendToBackend(.flush(Tflush(oldtag: tag)), tag: flushTag)
         }
     }
 
@@ -367,9 +364,7 @@ final class ProxySession {
                 request.abandoned = true
                 request.releasedBackendFid = backendFid
                 guard let tag = tags.add(request) else { break }
-                var writer = WireWriter(capacity: 11)
-                writer.u32(11); writer.u8(MessageType.Tclunk.rawValue); writer.u16(tag); writer.u32(backendFid)
-                writer.bytes.withUnsafeBytes { host.sendToBackend($0) }
+                sendToBackend(.clunk(Tclunk(fid: backendFid)), tag: tag)
             }
             return
         }
@@ -399,27 +394,15 @@ final class ProxySession {
         sendToClient(error.reply(tag: tag, dialect: dialect ?? .plan9))
     }
 
-    private func sendEmptyReply(_ type: MessageType, tag: UInt16) {
-        var writer = WireWriter(capacity: 7)
-        writer.u32(7); writer.u8(type.rawValue); writer.u16(tag)
+    /// A reply the gateway makes itself, encoded by the codec in the session's dialect.
+    private func sendToClient(_ message: RMessage, tag: UInt16) {
         stats.replies &+= 1
-        sendToClient(writer.bytes)
+        sendToClient(Frame(tag: tag, message: message).encode(dialect: dialect ?? .plan9))
     }
 
-    private func sendVersion(msize: UInt32, version: String, tag: UInt16, toClient: Bool) {
-        var writer = WireWriter(capacity: 16 + version.utf8.count)
-        writer.u32(0)
-        writer.u8(toClient ? MessageType.Rversion.rawValue : MessageType.Tversion.rawValue)
-        writer.u16(tag)
-        writer.u32(msize)
-        writer.string(version)
-        writer.patchU32(at: 0, UInt32(writer.bytes.count))
-        if toClient {
-            stats.replies &+= 1
-            sendToClient(writer.bytes)
-        } else {
-            writer.bytes.withUnsafeBytes { host.sendToBackend($0) }
-        }
+    /// A request the gateway makes itself (version, cleanup flushes and clunks).
+    private func sendToBackend(_ message: TMessage, tag: UInt16) {
+        Frame(tag: tag, message: message).encode(dialect: dialect ?? .linux).withUnsafeBytes { host.sendToBackend($0) }
     }
 
     private func sendToClient(_ bytes: [UInt8]) {
