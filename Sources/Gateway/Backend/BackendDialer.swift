@@ -71,7 +71,8 @@ struct BackendError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// A backend server started for one session. libuv reaps it; the gateway only watches it exit.
+/// A backend server started for one session. Its uv_process_t keeps it alive until it exits and
+/// libuv has reaped it; nothing else needs to hold it.
 final class ChildProcess {
     private let handle: UnsafeMutablePointer<uv_process_t>
     let pid: Int32

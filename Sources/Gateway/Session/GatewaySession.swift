@@ -21,7 +21,6 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     private let loop: EventLoop
     private let client: Connection
     private var backend: Connection?
-    private var process: ChildProcess?
     private var core: ProxySession!
     private let settings: Settings
     private var logger: Logger
@@ -66,7 +65,6 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     private func dialBackend() -> Bool {
         do {
             let dialed = try dialer.dial(on: loop)
-            process = dialed.process
             if let process = dialed.process {
                 logger.debug("file server started", metadata: ["pid": "\(process.pid)"])
             }
