@@ -13,7 +13,8 @@ struct PendingRequest {
     var type: MessageType
     /// Unique per session, so a flush can tell its target from a later request that reused the tag.
     var serial: UInt64
-    /// Set when the client no longer wants the reply (it went away, or sent Tversion).
+    /// Set when the client no longer wants the reply (it went away, or sent Tversion). Requests the
+    /// gateway makes itself never reach a client, whatever this says.
     var abandoned = false
 
     /// The fid this request would create, if any: reserved on the way out, committed by success.

@@ -209,9 +209,7 @@ final class ProxySession {
             return sendToClient(.version(Rversion(msize: offered, version: "unknown")), tag: clientTag)
         }
         phase = .negotiating(clientTag: clientTag, offered: offered)
-        var request = PendingRequest(origin: .gateway, type: .Tversion, serial: tags.makeSerial())
-        request.abandoned = true
-        _ = tags.addVersion(request)
+        _ = tags.addVersion(PendingRequest(origin: .gateway, type: .Tversion, serial: tags.makeSerial()))
         sendToBackend(.version(Tversion(msize: offered, version: wanted.rawValue)), tag: NineP.noTag)
     }
 
@@ -340,7 +338,6 @@ final class ProxySession {
         fids.forgetClientFids()
         for (tag, _) in clientRequests {
             var flush = PendingRequest(origin: .gateway, type: .Tflush, serial: tags.makeSerial())
-            flush.abandoned = true
             if let target = tags.request(tag) { flush.flushTarget = (tag, target.serial) }
             guard let flushTag = tags.add(flush) else { break }
             sendToBackend(.flush(Tflush(oldtag: tag)), tag: flushTag)
@@ -361,7 +358,6 @@ final class ProxySession {
             cleanupClunksSent = true
             for backendFid in fids.liveBackendFids.sorted() {
                 var request = PendingRequest(origin: .gateway, type: .Tclunk, serial: tags.makeSerial())
-                request.abandoned = true
                 request.releasedBackendFid = backendFid
                 guard let tag = tags.add(request) else { break }
                 sendToBackend(.clunk(Tclunk(fid: backendFid)), tag: tag)
