@@ -18,6 +18,23 @@ int pebble_set_nonblocking(int fd) {
     return fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
+int pebble_pipe(int fds[2], int want) {
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) return -1;
+    if (want > 0) (void)fcntl(fds[1], F_SETPIPE_SZ, want);
+    int capacity = fcntl(fds[1], F_GETPIPE_SZ);
+    if (capacity < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    return capacity;
+}
+
+ssize_t pebble_splice(int fd_in, int fd_out, size_t length, int more) {
+    unsigned flags = SPLICE_F_NONBLOCK | SPLICE_F_MOVE | (more ? SPLICE_F_MORE : 0);
+    return splice(fd_in, NULL, fd_out, NULL, length, flags);
+}
+
 int pebble_stream_socket(int family) {
     return socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 }

@@ -42,6 +42,8 @@ struct SettingOptions: ParsableArguments {
     var drainTimeout: String?
     @Option(name: .customLong("handshake-timeout"), help: "Seconds a new connection has to finish Tversion.")
     var handshakeTimeout: String?
+    @Option(name: .customLong("splice-min"), help: "Bytes of a read/write payload still to arrive from which it is spliced, not copied; 0: never.")
+    var spliceMinimum: String?
     @Option(name: .customLong("log-level"), help: "trace|debug|info|notice|warning|error|critical.")
     var logLevel: String?
 
@@ -49,7 +51,8 @@ struct SettingOptions: ParsableArguments {
     var given: [(key: String, value: String?)] {
         [("listen", listen), ("backend", backend), ("export", export), ("diod", diod),
          ("max-msize", maxMsize), ("loops", loops), ("max-inflight", maxInFlight), ("max-fids", maxFids),
-         ("queue-limit", queueLimit), ("drain-timeout", drainTimeout), ("handshake-timeout", handshakeTimeout), ("log-level", logLevel)]
+         ("queue-limit", queueLimit), ("drain-timeout", drainTimeout), ("handshake-timeout", handshakeTimeout),
+         ("splice-min", spliceMinimum), ("log-level", logLevel)]
     }
 
     func load() throws(ConfigError) -> GatewayConfig {

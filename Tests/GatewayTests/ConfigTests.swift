@@ -34,6 +34,7 @@ struct ConfigFileTests {
     queue-limit = 65536
     drain-timeout = 0
     handshake-timeout = 5
+    splice-min = 0
     log-level = "debug"
     """
 
@@ -53,6 +54,7 @@ struct ConfigFileTests {
         expected.queueLimit = 65_536
         expected.drainTimeout = 0
         expected.handshakeTimeout = 5
+        expected.spliceMinimum = 0
         expected.logLevel = "debug"
         #expect(config == expected)
 

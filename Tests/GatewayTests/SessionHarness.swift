@@ -23,7 +23,7 @@ final class SessionHarness {
 
     func clientSends(_ bytes: [UInt8]) {
         var copy = bytes
-        copy.withUnsafeMutableBytes { session.clientFrame($0) }
+        copy.withUnsafeMutableBytes { _ = session.clientFrame($0) }
     }
 
     func clientSends(tag: UInt16, _ message: TMessage) {
@@ -32,7 +32,7 @@ final class SessionHarness {
 
     func backendSends(_ bytes: [UInt8]) {
         var copy = bytes
-        copy.withUnsafeMutableBytes { session.backendFrame($0) }
+        copy.withUnsafeMutableBytes { _ = session.backendFrame($0) }
     }
 
     func backendSends(tag: UInt16, _ message: RMessage) {

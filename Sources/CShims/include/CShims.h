@@ -14,8 +14,12 @@ int pebble_socketpair_cloexec(int fds[2]);
 /* Puts fd into non-blocking mode. */
 int pebble_set_nonblocking(int fd);
 
+/* pipe2 with O_NONBLOCK | O_CLOEXEC, its capacity raised towards `want` bytes (F_SETPIPE_SZ; a
+   refusal keeps the default). Returns the capacity, or -1 (errno set) when no pipe was made. */
+int pebble_pipe(int fds[2], int want);
 
-
+/* splice(2) with SPLICE_F_NONBLOCK | SPLICE_F_MOVE (and SPLICE_F_MORE when `more`). */
+ssize_t pebble_splice(int fd_in, int fd_out, size_t length, int more);
 
 /* socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0). */
 int pebble_stream_socket(int family);

@@ -25,6 +25,9 @@ public struct GatewayConfig: Sendable, Equatable {
     public var drainTimeout = 10
     /// Seconds a new connection has to finish Tversion before it is closed.
     public var handshakeTimeout = 30
+    /// A Twrite's or Rread's data is spliced socket to socket (never read by the gateway) when at
+    /// least this many of its bytes are still to arrive once its fixed fields are in; 0 turns it off.
+    public var spliceMinimum = 16 * 1024
     /// trace, debug, info, notice, warning, error, critical.
     public var logLevel = "info"
 
@@ -105,6 +108,9 @@ public struct GatewayConfig: Sendable, Equatable {
         },
         Setting(key: "handshake-timeout", help: "seconds a new connection has to finish Tversion") { config, value throws(ConfigError) in
             config.handshakeTimeout = try value.integer(in: 1...3600)
+        },
+        Setting(key: "splice-min", help: "bytes of data still to come from which a read/write payload is spliced; 0: never") { config, value throws(ConfigError) in
+            config.spliceMinimum = try value.integer(in: 0...Int(Int32.max))
         },
         Setting(key: "log-level", help: "trace|debug|info|notice|warning|error|critical") { config, value throws(ConfigError) in
             let level = try value.string()

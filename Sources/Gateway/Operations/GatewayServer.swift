@@ -52,7 +52,8 @@ public final class GatewayServer: Sendable {
             limits: ProxySession.Limits(maxMsize: config.maxMsize, maxFids: config.maxFids, maxInFlight: config.maxInFlight),
             queueLimit: config.queueLimit,
             drainTimeoutMilliseconds: UInt64(config.drainTimeout) * 1000,
-            handshakeTimeoutMilliseconds: UInt64(config.handshakeTimeout) * 1000
+            handshakeTimeoutMilliseconds: UInt64(config.handshakeTimeout) * 1000,
+            spliceMinimum: config.spliceMinimum
         )
         let drained = DispatchGroup()
         var workers: [LoopWorker] = []

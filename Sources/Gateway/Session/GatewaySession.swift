@@ -16,6 +16,9 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
         var drainTimeoutMilliseconds: UInt64
         /// A client that has not finished version negotiation by then is disconnected.
         var handshakeTimeoutMilliseconds: UInt64
+        /// A Twrite's or Rread's data is spliced (not read) when at least this many of its bytes are
+        /// still in the socket once its fixed fields have arrived; 0 never splices.
+        var spliceMinimum: Int
     }
 
     private let loop: EventLoop
@@ -35,6 +38,12 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     private var closeReason: String?
     private var finished = false
     private let onFinish: (GatewaySession) -> Void
+    /// The data of a Twrite on its way from the client to the backend.
+    private var upload: PayloadSplice?
+    /// The data of an Rread on its way from the backend to the client.
+    private var download: PayloadSplice?
+    /// Payload bytes moved socket to socket by splice (for the close log line).
+    private var bytesSpliced = 0
 
     init(loop: EventLoop, clientFd: Int32, dialer: BackendDialer, settings: Settings, logger: Logger,
          onFinish: @escaping (GatewaySession) -> Void) {
@@ -90,10 +99,13 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     // MARK: Frames
 
     private func pumpClient() {
-        while canTakeClientFrames && !client.isClosed {
+        while canTakeClientFrames && !client.isClosed && !clientBytesAreSpliced {
             let frame: UnsafeMutableRawBufferPointer
             do {
-                guard let next = try client.input.nextFrame(limit: core.clientFrameLimit) else { break }
+                guard let next = try client.input.nextFrame(limit: core.clientFrameLimit, reserving: false) else {
+                    if upload != nil || !startUpload() { client.input.reserveRestOfFrame() }
+                    break
+                }
                 frame = next
             } catch {
                 core.rejectFrame(tag: error.tag, error: error.reason)
@@ -109,10 +121,13 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
 
     private func pumpBackend() {
         guard let backend else { return }
-        while !backend.isClosed {
+        while !backend.isClosed && !backendBytesAreSpliced {
             let frame: UnsafeMutableRawBufferPointer
             do {
-                guard let next = try backend.input.nextFrame(limit: core.backendFrameLimit) else { break }
+                guard let next = try backend.input.nextFrame(limit: core.backendFrameLimit, reserving: false) else {
+                    if download != nil || !startDownload(from: backend) { backend.input.reserveRestOfFrame() }
+                    break
+                }
                 frame = next
             } catch {
                 logger.error("file server sent a bad frame; closing the session", metadata: ["error": "\(error.reason)"])
@@ -129,6 +144,114 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
         } else {
             flushAndBalance()
         }
+    }
+
+    // MARK: Payload splicing
+
+    /// The client's socket is being read by the upload splice, not into its buffer.
+    private var clientBytesAreSpliced: Bool { upload.map { !$0.sourceReleased } ?? false }
+    /// The backend's socket is being read by the download splice, not into its buffer.
+    private var backendBytesAreSpliced: Bool { download.map { !$0.sourceReleased } ?? false }
+
+    /// The incomplete frame at the front of `buffer`, when it is a `type` frame whose fixed fields
+    /// have arrived and enough of whose data is still in the socket to be worth splicing.
+    private func spliceableHead(of buffer: ByteBuffer, type: MessageType, fixedBytes: Int)
+        -> (bytes: UnsafeMutableRawBufferPointer, rest: Int)? {
+        guard settings.spliceMinimum > 0, buffer.count >= fixedBytes,
+              let header = FrameHeader.peek(UnsafeRawBufferPointer(buffer.readable)), header.type == type.rawValue
+        else { return nil }
+        let rest = Int(header.size) &- buffer.count
+        guard rest >= settings.spliceMinimum else { return nil }
+        return (buffer.readable, rest)
+    }
+
+    /// Sends a large Twrite on as soon as its fixed fields are checked, and splices its data after
+    /// it; a refused one has its data dropped. False when the frame is not one to splice.
+    private func startUpload() -> Bool {
+        guard let backend, backendOpen, !client.isClosing,
+              let head = spliceableHead(of: client.input, type: .Twrite, fixedBytes: NineP.twriteHeaderSize),
+              let pipe = loop.pipes.take()
+        else { return false }
+        let forwarded = core.clientFrame(head.bytes, payloadToFollow: head.rest)
+        client.input.consume(head.bytes.count)
+        if client.isClosed || client.isClosing { return true }
+        let splice = makeSplice(from: client, to: forwarded ? backend : nil, count: head.rest, pipe: pipe)
+        upload = splice
+        start(splice)
+        return true
+    }
+
+    /// Passes a large Rread's head to the client at once and splices its data after it; data nobody
+    /// should see is dropped. Only when the pipe holds all the data that is left, so a client that
+    /// reads slowly never leaves the backend connection stuck in the middle of a frame.
+    private func startDownload(from backend: Connection) -> Bool {
+        guard let head = spliceableHead(of: backend.input, type: .Rread, fixedBytes: NineP.rreadHeaderSize),
+              let pipe = loop.pipes.take()
+        else { return false }
+        guard head.rest <= pipe.capacity else {
+            loop.pipes.give(pipe)
+            return false
+        }
+        let delivered = core.backendFrame(head.bytes, payloadToFollow: head.rest) && !client.isClosed
+        backend.input.consume(head.bytes.count)
+        let splice = makeSplice(from: backend, to: delivered ? client : nil, count: head.rest, pipe: pipe)
+        download = splice
+        start(splice)
+        return true
+    }
+
+    /// The splice for the rest of a frame whose head was just handled: to `target` when the head
+    /// went there, else (no target) the rest is dropped and the pipe goes back unused.
+    private func makeSplice(from source: Connection, to target: Connection?, count: Int, pipe: SplicePipe) -> PayloadSplice {
+        if target == nil { loop.pipes.give(pipe) }
+        return PayloadSplice(from: source, to: target, count: count, pipe: target == nil ? nil : pipe, pool: loop.pipes)
+    }
+
+    /// Writes what is queued ahead of the payload (the head among it), then moves what can be moved.
+    private func start(_ splice: PayloadSplice) {
+        splice.target?.flush()
+        advance(splice)
+    }
+
+    /// Moves a splice on and deals with how it ended.
+    private func advance(_ splice: PayloadSplice) {
+        let outcome = splice.pump()
+        if outcome != .moving { bytesSpliced &+= splice.delivered }
+        switch outcome {
+        case .moving:
+            break
+        case .finished:
+            if splice === upload {
+                upload = nil
+                pumpClient()
+            } else if splice === download {
+                download = nil
+                pumpBackend()
+            }
+        case let .sourceFailed(error):
+            // The target holds part of a frame that can never be completed: it has to go too.
+            forget(splice)
+            let reason = splice.source === client ? Self.clientLeftMidWrite : Self.backendLeftMidReply
+            if closeReason == nil { closeReason = reason }
+            logger.warning("\(reason); closing the other side too")
+            splice.target?.close()
+            if let error { splice.source.fail(error) } else { splice.source.close() }
+        case let .targetFailed(error):
+            if let target = splice.target {
+                target.fail(error)
+            } else {
+                forget(splice)
+                splice.source.fail(error)
+            }
+        }
+    }
+
+    static let clientLeftMidWrite = "client left in the middle of a write"
+    static let backendLeftMidReply = "file server closed the connection in the middle of a reply"
+
+    private func forget(_ splice: PayloadSplice) {
+        if splice === upload { upload = nil }
+        if splice === download { download = nil }
     }
 
     /// Whether another client request may be handled now: the session is not waiting on a version
@@ -182,12 +305,31 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
         if clientOpen && !client.input.isEmpty { pumpClient() } else { flushAndBalance() }
     }
 
+    func connectionCanSplice(_ connection: Connection) {
+        if let upload, upload.source === connection || upload.target === connection { advance(upload) }
+        if let download, download.source === connection || download.target === connection { advance(download) }
+    }
+
     func connectionDidClose(_ connection: Connection, error: Int32?) {
         if connection === client {
             guard clientOpen else { return }
             clientOpen = false
+            if let upload, !upload.sourceReleased {
+                self.upload = nil
+                if upload.target != nil, let backend, !backend.isClosed {
+                    // The server holds part of a Twrite that will never be finished: no cleanup
+                    // can follow it on that connection, and closing it makes the server drop the fids.
+                    if closeReason == nil { closeReason = Self.clientLeftMidWrite }
+                    logger.warning("\(Self.clientLeftMidWrite); closing the other side too")
+                    backend.close()
+                }
+            }
             core.clientClosed()
             backend?.flush()
+            if let download {
+                download.dropTarget()
+                advance(download)
+            }
             if backendOpen && !core.isClosed {
                 drainTimer = loop.schedule(after: settings.drainTimeoutMilliseconds) { [weak self] in
                     guard let self, self.backendOpen else { return }
@@ -199,6 +341,20 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
             guard backendOpen else { return }
             backendOpen = false
             if let error, closeReason == nil { closeReason = "file server: \(String(cString: strerror(error)))" }
+            if upload != nil {
+                // The rest of the client's Twrite has nowhere to go; the client is closed below.
+                upload = nil
+                client.endSpliceSource()
+            }
+            if let download, !download.sourceReleased {
+                self.download = nil
+                // The client holds part of an Rread that will never be finished.
+                if download.target != nil {
+                    if closeReason == nil { closeReason = Self.backendLeftMidReply }
+                    logger.warning("\(Self.backendLeftMidReply); closing the other side too")
+                    client.close()
+                }
+            }
             core.backendClosed()
         }
         finishIfDone()
@@ -222,6 +378,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
             "replies": "\(stats.replies)",
             "bytes_in": "\(stats.bytesFromClient)",
             "bytes_out": "\(stats.bytesToClient)",
+            "bytes_spliced": "\(bytesSpliced)",
             "gateway_errors": "\(stats.errorsByGateway)",
             "backend_fids_left": "\(core.fids.liveBackendFids.count)",
             "duration": "\(duration)",

@@ -67,39 +67,58 @@ final class ProxySession {
 
     // MARK: Client frames
 
-    /// Handles one complete client frame whose size was checked against `clientFrameLimit`.
-    func clientFrame(_ frame: UnsafeMutableRawBufferPointer) {
-        guard let header = FrameHeader.peek(UnsafeRawBufferPointer(frame)) else { return }
+    /// Handles one client frame whose size was checked against `clientFrameLimit`. `frame` is the
+    /// whole frame, or for a Twrite whose data is still arriving its head (at least the fixed
+    /// fields), with `payloadToFollow` more bytes to come on the same stream.
+    /// Returns whether the frame went to the backend (so the rest of its payload should follow).
+    @discardableResult
+    func clientFrame(_ frame: UnsafeMutableRawBufferPointer, payloadToFollow: Int = 0) -> Bool {
+        guard let header = FrameHeader.peek(UnsafeRawBufferPointer(frame)) else { return false }
+        let frameSize = frame.count &+ payloadToFollow
         stats.requests &+= 1
-        stats.bytesFromClient &+= frame.count
+        stats.bytesFromClient &+= frameSize
         guard let type = header.messageType, type.isRequest else {
-            return reply(error: .unsupported(header.type), tag: header.tag)
+            reply(error: .unsupported(header.type), tag: header.tag)
+            return false
         }
-        if type == .Tversion { return clientVersion(frame, tag: header.tag) }
-        guard phase == .active, let dialect else { return reply(error: .notNegotiated, tag: header.tag) }
+        if type == .Tversion && payloadToFollow == 0 {
+            clientVersion(frame, tag: header.tag)
+            return false
+        }
+        guard phase == .active, let dialect else {
+            reply(error: .notNegotiated, tag: header.tag)
+            return false
+        }
         guard type.info.dialects.contains(dialect) else {
-            return reply(error: .unsupported(header.type), tag: header.tag)
+            reply(error: .unsupported(header.type), tag: header.tag)
+            return false
         }
         if header.tag == NineP.noTag || tags.isClientTagInUse(header.tag) {
             // Two requests under one tag cannot be told apart in the replies: the client is broken.
-            return host.closeClient(reason: "tag \(header.tag) reused while in flight (\(type))")
+            host.closeClient(reason: "tag \(header.tag) reused while in flight (\(type))")
+            return false
         }
         do {
-            try RequestCheck.validate(UnsafeRawBufferPointer(frame), type: type, dialect: dialect)
+            try RequestCheck.validate(UnsafeRawBufferPointer(frame), frameSize: frameSize, type: type, dialect: dialect)
         } catch {
-            return reply(error: .malformed(error), tag: header.tag)
+            reply(error: .malformed(error), tag: header.tag)
+            return false
         }
-        if type == .Tflush { return clientFlush(frame, tag: header.tag) }
-        forward(frame, type: type, tag: header.tag)
+        if type == .Tflush {
+            clientFlush(frame, tag: header.tag)
+            return false
+        }
+        return forward(frame, type: type, tag: header.tag)
     }
 
     /// Rewrites the request's fids and tag and sends it on, after checking every fid it names.
-    private func forward(_ frame: UnsafeMutableRawBufferPointer, type: MessageType, tag: UInt16) {
+    private func forward(_ frame: UnsafeMutableRawBufferPointer, type: MessageType, tag: UInt16) -> Bool {
         let locations: [FidLocation]
         do {
             locations = try type.info.locateFids(in: UnsafeRawBufferPointer(frame))
         } catch {
-            return reply(error: .malformed(error), tag: tag)
+            reply(error: .malformed(error), tag: tag)
+            return false
         }
         var request = PendingRequest(origin: .client(tag: tag), type: type, serial: tags.makeSerial())
 
@@ -112,8 +131,8 @@ final class ProxySession {
             switch location.role {
             case .existing, .existingOrNone, .released:
                 if location.role == .existingOrNone && clientFid == NineP.noFid { continue }
-                guard let record = fids.lookup(clientFid) else { return reply(error: .unknownFid, tag: tag) }
-                guard record.state == .ready else { return reply(error: .fidBusy, tag: tag) }
+                guard let record = fids.lookup(clientFid) else { reply(error: .unknownFid, tag: tag); return false }
+                guard record.state == .ready else { reply(error: .fidBusy, tag: tag); return false }
                 rewrites.append((location.offset, record.backendFid))
                 existingValues.append((clientFid, record.backendFid))
                 if location.role == .released {
@@ -127,9 +146,10 @@ final class ProxySession {
                     continue
                 }
                 guard clientFid != NineP.noFid, fids.lookup(clientFid) == nil else {
-                    return reply(error: .fidInUse, tag: tag)
+                    reply(error: .fidInUse, tag: tag)
+                    return false
                 }
-                guard fids.count < limits.maxFids else { return reply(error: .tooManyFids, tag: tag) }
+                guard fids.count < limits.maxFids else { reply(error: .tooManyFids, tag: tag); return false }
                 created = (clientFid, location.offset)
             }
         }
@@ -152,11 +172,13 @@ final class ProxySession {
         guard let backendTag = tags.add(request) else {
             // Cannot happen while maxInFlight < 65535; undo rather than trust that.
             undo(request)
-            return reply(error: .tooManyRequests, tag: tag)
+            reply(error: .tooManyRequests, tag: tag)
+            return false
         }
         fids.beginUse(request.usedBackendFids)
         FramePatch.setTag(backendTag, in: frame)
         host.sendToBackend(UnsafeRawBufferPointer(frame))
+        return true
     }
 
     /// Tflush: forwarded when the old request is still at the backend; answered at once when its
@@ -218,11 +240,15 @@ final class ProxySession {
 
     // MARK: Backend frames
 
-    /// Handles one complete backend frame whose size was checked against `backendFrameLimit`.
-    func backendFrame(_ frame: UnsafeMutableRawBufferPointer) {
-        guard let header = FrameHeader.peek(UnsafeRawBufferPointer(frame)) else { return }
+    /// Handles one backend frame whose size was checked against `backendFrameLimit`: the whole
+    /// frame, or for an Rread whose data is still arriving its head, with `payloadToFollow` more
+    /// bytes to come. Returns whether the frame went to the client (so the rest should follow).
+    @discardableResult
+    func backendFrame(_ frame: UnsafeMutableRawBufferPointer, payloadToFollow: Int = 0) -> Bool {
+        guard let header = FrameHeader.peek(UnsafeRawBufferPointer(frame)) else { return false }
         guard let request = tags.complete(header.tag) else {
-            return host.closeClient(reason: "file server answered unknown tag \(header.tag)")
+            host.closeClient(reason: "file server answered unknown tag \(header.tag)")
+            return false
         }
         let isError = header.type == MessageType.Rlerror.rawValue || header.type == MessageType.Rerror.rawValue
         let wellTyped = isError || header.type == request.type.rawValue &+ 1
@@ -240,25 +266,38 @@ final class ProxySession {
             undo(flushed)
             fids.endUse(flushed.usedBackendFids)
         }
-        if request.type == .Tversion {
+        var delivered = false
+        if payloadToFollow > 0 && header.type != MessageType.Rread.rawValue {
+            // Only an Rread's data is passed on unread; anything else must be seen whole.
+            if case let .client(clientTag) = request.origin, !request.abandoned {
+                reply(error: .badBackendReply, tag: clientTag)
+            }
+        } else if request.type == .Tversion {
             backendVersion(frame, header: header, wellTyped: wellTyped && !isError)
         } else if case let .client(clientTag) = request.origin, !request.abandoned {
-            deliver(frame, header: header, clientTag: clientTag, wellTyped: wellTyped)
+            delivered = deliver(frame, header: header, clientTag: clientTag, wellTyped: wellTyped, payloadToFollow: payloadToFollow)
         }
         advanceCleanup()
+        return delivered
     }
 
-    private func deliver(_ frame: UnsafeMutableRawBufferPointer, header: FrameHeader, clientTag: UInt16, wellTyped: Bool) {
-        guard wellTyped else { return reply(error: .badBackendReply, tag: clientTag) }
+    private func deliver(_ frame: UnsafeMutableRawBufferPointer, header: FrameHeader, clientTag: UInt16, wellTyped: Bool,
+                         payloadToFollow: Int) -> Bool {
+        guard wellTyped else {
+            reply(error: .badBackendReply, tag: clientTag)
+            return false
+        }
         if let dialect, let error = ProxyError.foreignError(UnsafeRawBufferPointer(frame), dialect: dialect) {
             // The server answered in another dialect's error form: re-encode it in the client's.
             stats.replies &+= 1
-            return sendToClient(error.reply(tag: clientTag, dialect: dialect))
+            sendToClient(error.reply(tag: clientTag, dialect: dialect))
+            return false
         }
         FramePatch.setTag(clientTag, in: frame)
         stats.replies &+= 1
-        stats.bytesToClient &+= frame.count
+        stats.bytesToClient &+= frame.count &+ payloadToFollow
         host.sendToClient(UnsafeRawBufferPointer(frame))
+        return true
     }
 
     private func backendVersion(_ frame: UnsafeMutableRawBufferPointer, header: FrameHeader, wellTyped: Bool) {

@@ -13,6 +13,9 @@ protocol ConnectionDelegate: AnyObject {
     func connectionDidDrain(_ connection: Connection)
     /// The connection closed (EOF, an error, or `close()`); `error` is an errno when there was one.
     func connectionDidClose(_ connection: Connection, error: Int32?)
+    /// A payload splice waiting on this connection may go on: it became readable (as the splice's
+    /// source) or writable with nothing queued ahead of the payload (as its target).
+    func connectionCanSplice(_ connection: Connection)
 }
 
 /// A non-blocking socket fd driven by a `uv_poll_t`.
@@ -35,6 +38,13 @@ final class Connection {
     private var closeWhenFlushed = false
     /// Whether the owner wants bytes read (backpressure clears it).
     private(set) var readingEnabled = true
+    /// A payload is being spliced out of this socket: nothing is read into `input` meanwhile.
+    private(set) var isSpliceSource = false
+    private var spliceWantsReadable = false
+    /// A payload is being spliced into this socket: only this many queued bytes (those ahead of
+    /// the payload) may still be written; bytes queued later wait for `endSpliceTarget()`.
+    private var bytesAheadOfSplice: Int?
+    private var spliceWantsWritable = false
 
     /// Bytes read per readable event before yielding to other sockets on the loop.
     private static let readBudget = 1 << 20
@@ -74,7 +84,7 @@ final class Connection {
     func enqueue(_ bytes: UnsafeRawBufferPointer) {
         guard !isClosed else { return }
         var pending = bytes
-        if output.isEmpty && !connecting && bytes.count >= Self.writeThroughThreshold {
+        if output.isEmpty && !connecting && bytesAheadOfSplice == nil && bytes.count >= Self.writeThroughThreshold {
             let written = Foundation.write(fd, bytes.baseAddress!, bytes.count)
             if written == bytes.count { return }
             // A short write or EAGAIN: queue the rest. A real error shows up at the next flush.
@@ -84,14 +94,20 @@ final class Connection {
     }
 
     /// Writes as much of the output queue as the socket takes now; arms writability for the rest.
+    /// While a payload is spliced in, only the bytes ahead of it are written.
     func flush() {
         guard !isClosed, !connecting else { return }
         let wasWaiting = waitingToWrite
         while !output.isEmpty {
-            let pending = output.readable
-            let written = Foundation.write(fd, pending.baseAddress!, pending.count)
+            let allowed = min(output.count, bytesAheadOfSplice ?? Int.max)
+            if allowed == 0 {
+                waitingToWrite = false
+                return updateInterest()
+            }
+            let written = Foundation.write(fd, output.readable.baseAddress!, allowed)
             if written > 0 {
                 output.consume(written)
+                if let ahead = bytesAheadOfSplice { bytesAheadOfSplice = ahead &- written }
                 continue
             }
             let error = errno
@@ -124,8 +140,56 @@ final class Connection {
         finish(error: nil)
     }
 
-    private func fail(_ error: Int32) {
+    /// Closes the socket after an error; the delegate hears `connectionDidClose` with `error`.
+    func fail(_ error: Int32) {
         finish(error: error)
+    }
+
+    // MARK: Payload splicing (driven by `PayloadSplice`)
+
+    /// Whether the owner asked to close once the queue is written.
+    var isClosing: Bool { closeWhenFlushed }
+
+    /// Reads now belong to a splice out of this socket.
+    func beginSpliceSource() {
+        isSpliceSource = true
+        spliceWantsReadable = false
+        updateInterest()
+    }
+
+    /// The splice wants to hear (`connectionCanSplice`) when this socket becomes readable.
+    func waitToSpliceFrom() {
+        spliceWantsReadable = true
+        updateInterest()
+    }
+
+    /// Reads go back to `input`.
+    func endSpliceSource() {
+        isSpliceSource = false
+        spliceWantsReadable = false
+        updateInterest()
+    }
+
+    /// A payload follows what is queued now; later bytes wait behind it.
+    func beginSpliceTarget() {
+        bytesAheadOfSplice = output.count
+    }
+
+    /// Everything queued ahead of the payload has been written.
+    var isReadyForSplice: Bool { bytesAheadOfSplice == 0 }
+
+    /// The splice wants to hear (`connectionCanSplice`) when the socket can take payload bytes.
+    func waitToSpliceInto() {
+        spliceWantsWritable = true
+        updateInterest()
+    }
+
+    /// The payload is complete: what was queued behind it may go.
+    func endSpliceTarget() {
+        bytesAheadOfSplice = nil
+        spliceWantsWritable = false
+        updateInterest()
+        flush()
     }
 
     private func finish(error: Int32?) {
@@ -149,8 +213,8 @@ final class Connection {
     private func updateInterest() {
         guard !isClosed else { return }
         var events: Int32 = 0
-        if readingEnabled && !connecting { events |= Int32(UV_READABLE.rawValue) }
-        if waitingToWrite || connecting || (closeWhenFlushed && !output.isEmpty) {
+        if (isSpliceSource ? spliceWantsReadable : readingEnabled) && !connecting { events |= Int32(UV_READABLE.rawValue) }
+        if waitingToWrite || connecting || spliceWantsWritable || (closeWhenFlushed && !output.isEmpty && bytesAheadOfSplice == nil) {
             events |= Int32(UV_WRITABLE.rawValue)
         }
         guard events != armedEvents else { return }
@@ -171,7 +235,16 @@ final class Connection {
         if status < 0 { return fail(socketError() ?? -status) }
         if events & Int32(UV_WRITABLE.rawValue) != 0 { handleWritable() }
         if isClosed { return }
-        if events & Int32(UV_READABLE.rawValue) != 0 && readingEnabled { handleReadable() }
+        guard events & Int32(UV_READABLE.rawValue) != 0 else { return }
+        if isSpliceSource {
+            if spliceWantsReadable {
+                spliceWantsReadable = false
+                updateInterest()
+                delegate?.connectionCanSplice(self)
+            }
+        } else if readingEnabled {
+            handleReadable()
+        }
     }
 
     /// The pending error on the socket (SO_ERROR), if any.
@@ -189,8 +262,15 @@ final class Connection {
             updateInterest()
         }
         flush()
+        if spliceWantsWritable && isReadyForSplice && !isClosed {
+            spliceWantsWritable = false
+            updateInterest()
+            delegate?.connectionCanSplice(self)
+        }
     }
 
+    /// Reads until the socket is empty or the budget is spent, reporting after every read: the
+    /// owner may start splicing the rest of a large frame, or pause reading, after any of them.
     private func handleReadable() {
         var total = 0
         var sawEOF = false
@@ -202,7 +282,8 @@ final class Connection {
             if count > 0 {
                 input.commitWrite(count)
                 total &+= count
-                if count < space.count { break }
+                delegate?.connectionDidRead(self)
+                if isClosed || isSpliceSource || !readingEnabled || count < space.count { break }
                 readSize = min(readSize &* 2, Self.readBudget)
                 continue
             }
@@ -212,7 +293,6 @@ final class Connection {
             if error != EAGAIN && error != EWOULDBLOCK { failure = error }
             break
         }
-        if total > 0 { delegate?.connectionDidRead(self) }
         if isClosed { return }
         if input.isEmpty && input.capacity > Self.largeBuffer {
             input.shrinkIfIdle(to: Self.smallBuffer)

@@ -6,6 +6,8 @@ import Foundation
 /// listening socket: the kernel spreads connections over them, and no fd ever changes threads.
 final class EventLoop {
     let raw: UnsafeMutablePointer<uv_loop_t>
+    /// Pipes for splicing payloads between this loop's sockets.
+    let pipes = PipePool()
 
     init() {
         raw = .allocate(capacity: 1)

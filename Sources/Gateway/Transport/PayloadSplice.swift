@@ -1,0 +1,162 @@
+import CShims
+import Foundation
+
+/// Moves the rest of one frame's payload from the source socket to the target socket through a
+/// pipe with splice(2), behind whatever the target had queued, so the bytes never enter user space
+/// and the frame's head is on its way before its tail has arrived (cut-through). Without a target
+/// (nobody may see the frame) the rest is read and dropped, so the source stays at a frame boundary.
+///
+/// Until the whole payload is out of the source socket, the source reads nothing into its buffer;
+/// then it is released (`sourceReleased`) even if the target has not taken everything yet, so a
+/// slow target never stops the source. Until the end the target holds back later frames.
+/// The owner calls `pump()` when either connection reports `connectionCanSplice`.
+final class PayloadSplice {
+    enum Outcome: Equatable {
+        /// Waiting for the source to be readable or the target to be writable.
+        case moving
+        /// The whole payload was delivered (or dropped); both connections are back to normal.
+        case finished
+        /// The source ended (nil: EOF) before the payload did; the target holds a partial frame.
+        case sourceFailed(Int32?)
+        /// The target refused the payload (EPIPE, ECONNRESET …).
+        case targetFailed(Int32)
+    }
+
+    let source: Connection
+    private(set) var target: Connection?
+    /// Payload bytes still in the source socket.
+    private(set) var remaining: Int
+    /// The source has given up all its payload bytes and reads normally again.
+    private(set) var sourceReleased = false
+    /// Payload bytes the target has taken.
+    private(set) var delivered = 0
+    /// Payload bytes in the pipe, not yet in the target.
+    private var inPipe = 0
+    private var pipe: SplicePipe?
+    private let pool: PipePool
+    private var scratch: UnsafeMutableRawBufferPointer?
+
+    /// Takes over both connections. `pipe` must be empty; without a target it may be nil.
+    init(from source: Connection, to target: Connection?, count: Int, pipe: SplicePipe?, pool: PipePool) {
+        precondition(target == nil || pipe != nil, "a splice to a target needs a pipe")
+        self.source = source
+        self.target = target
+        self.remaining = count
+        self.pipe = pipe
+        self.pool = pool
+        source.beginSpliceSource()
+        target?.beginSpliceTarget()
+    }
+
+    deinit {
+        scratch?.deallocate()
+    }
+
+    /// The target went away: the rest of the payload (and what the pipe holds) is dropped.
+    func dropTarget() {
+        target = nil
+    }
+
+    /// Moves what can be moved now without blocking.
+    func pump() -> Outcome {
+        while true {
+            var moved = false
+            if inPipe > 0 {
+                switch drainPipe() {
+                case .moved: moved = true
+                case .blocked: break
+                case let .failed(error): return .targetFailed(error ?? EPIPE)
+                }
+            }
+            if remaining > 0 {
+                switch fillPipe() {
+                case .moved: moved = true
+                case .blocked: break
+                case let .failed(error): return .sourceFailed(error)
+                }
+            }
+            if remaining == 0 && !sourceReleased {
+                sourceReleased = true
+                source.endSpliceSource()
+            }
+            if remaining == 0 && inPipe == 0 { return finish() }
+            if !moved { return .moving }
+        }
+    }
+
+    private enum Step { case moved, blocked, failed(Int32?) }
+
+    /// Pipe → target; without a target, pipe → nowhere.
+    private func drainPipe() -> Step {
+        guard let pipe else { return .blocked }
+        guard let target else {
+            let count = Foundation.read(pipe.readFd, scratchBuffer().baseAddress!, min(inPipe, Self.scratchSize))
+            guard count > 0 else { return .failed(count == 0 ? EIO : errno) }
+            inPipe &-= count
+            return .moved
+        }
+        guard target.isReadyForSplice else {
+            target.waitToSpliceInto()
+            return .blocked
+        }
+        let count = pebble_splice(pipe.readFd, target.fd, inPipe, remaining > 0 ? 1 : 0)
+        if count > 0 {
+            inPipe &-= count
+            delivered &+= count
+            return .moved
+        }
+        let error = errno
+        if count < 0 && (error == EAGAIN || error == EWOULDBLOCK || error == EINTR) {
+            target.waitToSpliceInto()
+            return .blocked
+        }
+        return .failed(count == 0 ? EPIPE : error)
+    }
+
+    /// Source → pipe; without a target, source → nowhere.
+    private func fillPipe() -> Step {
+        let count: Int
+        if target != nil, let pipe {
+            let room = pipe.capacity &- inPipe
+            guard room > 0 else { return .blocked }
+            count = pebble_splice(source.fd, pipe.writeFd, min(remaining, room), 0)
+        } else {
+            count = Foundation.read(source.fd, scratchBuffer().baseAddress!, min(remaining, Self.scratchSize))
+        }
+        if count > 0 {
+            remaining &-= count
+            if target != nil { inPipe &+= count }
+            return .moved
+        }
+        if count == 0 { return .failed(nil) }
+        let error = errno
+        if error == EAGAIN || error == EWOULDBLOCK || error == EINTR {
+            // With bytes in the pipe, EAGAIN may mean the pipe is full rather than the socket
+            // empty: then the target's progress calls `pump()` again, and waiting for a readable
+            // source would spin.
+            if inPipe == 0 || target == nil { source.waitToSpliceFrom() }
+            return .blocked
+        }
+        return .failed(error)
+    }
+
+    private func finish() -> Outcome {
+        if let pipe { pool.give(pipe) }
+        pipe = nil
+        if !sourceReleased {
+            sourceReleased = true
+            source.endSpliceSource()
+        }
+        target?.endSpliceTarget()
+        return .finished
+    }
+
+    private static let scratchSize = 64 * 1024
+
+    private func scratchBuffer() -> UnsafeMutableRawBufferPointer {
+        if let scratch { return scratch }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.scratchSize, alignment: 16)
+        scratch = buffer
+        return buffer
+    }
+}

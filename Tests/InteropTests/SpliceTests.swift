@@ -1,0 +1,130 @@
+import Foundation
+import NineP
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Interop {
+    /// Payloads that arrive in pieces: the gateway passes the frame's head on at once and splices
+    /// the rest socket to socket (cut-through), against a real diod.
+    @Suite struct Splice {
+        /// Sends `frame` as its first `headCount` bytes, then the rest in three pieces with pauses,
+        /// so the gateway sees the frame's head long before its tail.
+        static func sendInPieces(_ frame: [UInt8], headCount: Int, on client: RawClient) throws {
+            let cuts = [0, headCount, headCount + (frame.count - headCount) / 3, headCount + 2 * (frame.count - headCount) / 3, frame.count]
+            for (from, to) in zip(cuts, cuts.dropFirst()) where to > from {
+                try client.sendRaw(Array(frame[from..<to]))
+                usleep(20_000)
+            }
+        }
+
+        /// The `bytes_spliced` of the session-close log lines so far, in order.
+        static func splicedCounts(_ log: String) -> [Int] {
+            log.split(separator: "\n").filter { $0.contains("session closed") }.compactMap { line in
+                guard let range = line.range(of: "bytes_spliced=") else { return nil }
+                return Int(line[range.upperBound...].prefix { $0.isNumber })
+            }
+        }
+
+        static func waitForLog(_ gateway: GatewayProcess, _ condition: (String) -> Bool) -> Bool {
+            SessionLifecycle.waitFor(10) { condition(gateway.process.log) }
+        }
+
+        @Test("Twrite and Rread data arriving in pieces reaches the file and the client bit-exact, spliced or not",
+              arguments: [1024, 0])
+        func piecesBitExact(spliceMinimum: Int) throws {
+            let fixture = try DiodBehindGateway("splice", extra: ["--splice-min", "\(spliceMinimum)"])
+            defer { fixture.stop() }
+            var expected: [UInt8] = []
+            var generator = SystemRandomNumberGenerator()
+            let chunk = 60_000
+            do {
+                let client = try fixture.attachedClient()
+                _ = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: [])))
+                guard case .lcreate = try client.rpc(.lcreate(Tlcreate(fid: 2, name: "pieces.bin", flags: 0o102, mode: 0o644, gid: 0))) else {
+                    Issue.record("Tlcreate failed"); return
+                }
+                for index in 0..<8 {
+                    let data = (0..<chunk).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                    let write = Twrite(fid: 2, offset: UInt64(index * chunk), data: data)
+                    let frame = Frame(tag: UInt16(10 + index), message: TMessage.write(write)).encode(dialect: .linux)
+                    try Self.sendInPieces(frame, headCount: NineP.twriteHeaderSize + 1000, on: client)
+                    let reply = try #require(try client.receive())
+                    #expect(reply.tag == UInt16(10 + index))
+                    guard case let .write(written) = reply.message else { Issue.record("expected Rwrite, got \(reply.message)"); return }
+                    #expect(written.count == UInt32(chunk))
+                    expected += data
+                }
+                // Read it back in frames larger than the gateway's first reads: their tails are spliced.
+                var readBack: [UInt8] = []
+                while readBack.count < expected.count {
+                    guard case let .read(read) = try client.rpc(.read(Tread(fid: 2, offset: UInt64(readBack.count), count: UInt32(chunk))), tag: 30) else {
+                        Issue.record("expected Rread"); return
+                    }
+                    #expect(!read.data.isEmpty)
+                    if read.data.isEmpty { break }
+                    readBack += read.data
+                }
+                #expect(readBack == expected)
+                // The session is still in step: a small request after all that is answered.
+                guard case .clunk = try client.rpc(.clunk(Tclunk(fid: 2)), tag: 31) else { Issue.record("Tclunk failed"); return }
+            }
+            let onDisk = try Data(contentsOf: fixture.directory.appendingPathComponent("pieces.bin"))
+            #expect(onDisk == Data(expected))
+
+            #expect(Self.waitForLog(fixture.gateway) { Self.splicedCounts($0).count >= 2 }, "no session-close line")
+            // The largest is the test session's (the fixture's readiness probe is a session too).
+            let spliced = Self.splicedCounts(fixture.gateway.process.log).max() ?? -1
+            if spliceMinimum > 0 {
+                // At least the tails of the eight Twrites went by splice.
+                #expect(spliced >= 8 * (chunk - 1000), "bytes_spliced=\(spliced); log:\n\(fixture.gateway.process.log.suffix(3000))")
+            } else {
+                #expect(spliced == 0, "--splice-min 0 spliced \(spliced) bytes")
+            }
+        }
+
+        @Test("a Twrite refused by the gateway has its data dropped as it arrives; the session goes on")
+        func refusedWriteIsDropped() throws {
+            let fixture = try DiodBehindGateway("splice-refused", extra: ["--splice-min", "1024"])
+            defer { fixture.stop() }
+            let client = try fixture.attachedClient()
+            let data = [UInt8](repeating: 0x41, count: 50_000)
+            let frame = Frame(tag: 7, message: TMessage.write(Twrite(fid: 77, offset: 0, data: data))).encode(dialect: .linux)
+            try Self.sendInPieces(frame, headCount: 500, on: client)
+            let reply = try #require(try client.receive())
+            #expect(reply.tag == 7)
+            guard case let .lerror(error) = reply.message else { Issue.record("expected Rlerror, got \(reply.message)"); return }
+            #expect(error.ecode == UInt32(EBADF))
+            // The dropped data did not desynchronise the stream.
+            guard case .getattr = try client.rpc(.getattr(Tgetattr(fid: 1, requestMask: 0x7FF)), tag: 8) else {
+                Issue.record("Tgetattr after the refused Twrite failed"); return
+            }
+        }
+
+        @Test("a client that leaves in the middle of a spliced Twrite: its backend connection is closed, others go on")
+        func clientLeavesMidWrite() throws {
+            let fixture = try DiodBehindGateway("splice-leave", extra: ["--splice-min", "1024"])
+            defer { fixture.stop() }
+            do {
+                let leaving = try fixture.attachedClient()
+                _ = try leaving.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: [])))
+                guard case .lcreate = try leaving.rpc(.lcreate(Tlcreate(fid: 2, name: "half.bin", flags: 0o102, mode: 0o644, gid: 0))) else {
+                    Issue.record("Tlcreate failed"); return
+                }
+                let frame = Frame(tag: 5, message: TMessage.write(Twrite(fid: 2, offset: 0, data: [UInt8](repeating: 1, count: 60_000))))
+                    .encode(dialect: .linux)
+                try leaving.sendRaw(Array(frame.prefix(5_000)))
+                usleep(100_000)
+            }
+            #expect(Self.waitForLog(fixture.gateway) { $0.contains("client left in the middle of a write") },
+                    "log:\n\(fixture.gateway.process.log.suffix(2000))")
+            #expect(fixture.gateway.process.process.isRunning)
+            #expect(fixture.diod.process.process.isRunning)
+            let other = try fixture.attachedClient()
+            guard case .getattr = try other.rpc(.getattr(Tgetattr(fid: 1, requestMask: 0x7FF)), tag: 3) else {
+                Issue.record("a new session after the cut write failed"); return
+            }
+        }
+    }
+}
