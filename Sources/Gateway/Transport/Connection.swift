@@ -121,7 +121,8 @@ final class Connection {
         }
         waitingToWrite = false
         if output.capacity > Self.largeBuffer { output.shrinkIfIdle(to: Self.smallBuffer) }
-        if closeWhenFlushed { return close() }
+        // Not in the middle of a payload being spliced in: the close waits for its end.
+        if closeWhenFlushed && bytesAheadOfSplice == nil { return close() }
         updateInterest()
         if wasWaiting { delegate?.connectionDidDrain(self) }
     }
@@ -131,7 +132,7 @@ final class Connection {
         guard !isClosed else { return }
         closeWhenFlushed = true
         readingEnabled = false
-        if output.isEmpty && !connecting { return close() }
+        if output.isEmpty && !connecting && bytesAheadOfSplice == nil { return close() }
         updateInterest()
     }
 
