@@ -98,67 +98,9 @@ mkdir -p "$WORK"
 rm -rf "$LOGS"
 mkdir -p "$LOGS"
 
-# ---------------------------------------------------------------- process bookkeeping
-PIDS=()
-PARENT_PIDS=()   # pids whose own children (the exec: row's per-session diods) are stopped too
-SOCK_DIR=""
-children_of() { ps -o pid= --ppid "$1" 2>/dev/null || true; }  # pids whose parent is PID
-cleanup() {
-    local pid kid
-    for pid in "${PARENT_PIDS[@]}"; do
-        for kid in $(children_of "$pid"); do PIDS+=("$kid"); done
-    done
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for _ in $(seq 50); do
-        local alive=0
-        for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-        (( alive )) || break
-        sleep 0.1
-    done
-    for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    [[ -z "$SOCK_DIR" ]] || rm -rf "$SOCK_DIR"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# N free TCP ports on 127.0.0.1, all held at once while chosen so they differ.
-free_ports() {
-    python3 - "$1" <<'PY'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-}
-
-# wait_listen PORT PID NAME: until something listens on 127.0.0.1:PORT (without connecting).
-wait_listen() {
-    local port="$1" pid="$2" name="$3"
-    for _ in $(seq 300); do
-        kill -0 "$pid" 2>/dev/null || die "$name (pid $pid) exited; see $LOGS/"
-        if [[ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]]; then return 0; fi
-        sleep 0.1
-    done
-    die "$name did not listen on $HOST:$port within 30 s; see $LOGS/"
-}
-
-# wait_listen_unix PATH PID NAME: until something listens on the unix socket PATH.
-wait_listen_unix() {
-    local path="$1" pid="$2" name="$3"
-    for _ in $(seq 300); do
-        kill -0 "$pid" 2>/dev/null || die "$name (pid $pid) exited; see $LOGS/"
-        if ss -Hlxn 2>/dev/null | awk -v p="$path" '$5 == p { found = 1 } END { exit !found }'; then return 0; fi
-        sleep 0.1
-    done
-    die "$name did not listen on $path within 30 s; see $LOGS/"
-}
-
-cpu_ticks() {  # utime+stime of PID (all its threads), in clock ticks
-    [[ -r "/proc/$1/stat" ]] || { echo 0; return; }
-    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
-}
+# Process bookkeeping (PIDS, cleanup on exit), free_ports, wait_listen, wait_listen_unix, cpu_ticks,
+# ensure_bench_file: shared with compare.sh.
+. "$BENCH/lib.sh"
 
 # ---------------------------------------------------------------- build + data
 PEBBLE_BIN="${PEBBLE9P_BIN:-$ROOT/.build/release/pebble9p}"
@@ -171,12 +113,7 @@ if (( ! ONLY_BASELINES && ! STANDIN )); then
     [[ -x "$PEBBLE_BIN" ]] || die "$PEBBLE_BIN missing (build it, or use --only-baselines)"
 fi
 
-if [[ ! -f "$FILE" ]] || [[ "$(stat -c %s "$FILE")" -ne "$FILE_BYTES" ]]; then
-    echo "== creating $FILE ($SIZE_MIB MiB of random bytes)" >&2
-    timeout 600 head -c "$FILE_BYTES" /dev/urandom > "$FILE.tmp"
-    mv "$FILE.tmp" "$FILE"
-fi
-cat "$FILE" > /dev/null   # into the page cache
+ensure_bench_file "$FILE" "$FILE_BYTES"
 
 # ---------------------------------------------------------------- servers and proxies
 read -r DIOD_PORT PEB_PORT HA_AUTO_PORT HA_SPLICE_PORT PEB_UNIX_PORT HA_UNIX_PORT PEB_EXEC_PORT \

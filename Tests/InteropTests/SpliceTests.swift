@@ -126,5 +126,32 @@ extension Interop {
                 Issue.record("a new session after the cut write failed"); return
             }
         }
+
+        @Test("a server that dies in the middle of a spliced Rread: that client is cut off, the gateway goes on",
+              arguments: [1024, 0])
+        func serverLeavesMidReply(spliceMinimum: Int) throws {
+            let serverPort = freePort()
+            let server = try TestProcess(
+                name: "truncating-server", executable: "/usr/bin/python3",
+                arguments: [Paths.clients.appendingPathComponent("truncating_server.py").path, "--port", "\(serverPort)"])
+            defer { server.stop() }
+            try waitForPort(serverPort, process: server)
+            let gateway = try GatewayProcess(backend: "tcp:127.0.0.1:\(serverPort)", extra: ["--splice-min", "\(spliceMinimum)"])
+            defer { gateway.stop() }
+
+            let client = try RawClient(port: gateway.port)
+            _ = try client.negotiate()
+            guard case .attach = try client.attach(aname: "/") else { Issue.record("attach failed"); return }
+            try client.send(.read(Tread(fid: 1, offset: 0, count: 60_000)), tag: 4)
+            // The reply can never be whole: the client sees the connection end, not a short frame.
+            #expect(try client.readFrame() == nil)
+            #expect(Self.waitForLog(gateway) { $0.contains("session closed") && $0.contains("in the middle of a reply") || $0.contains("file server closed") },
+                    "log:\n\(gateway.process.log.suffix(2000))")
+            #expect(gateway.process.process.isRunning)
+            #expect(server.log.contains("closing in the middle of an Rread"))
+            // The gateway still accepts and negotiates with the (restarted-per-connection) server.
+            let next = try RawClient(port: gateway.port)
+            #expect(try next.negotiate().version == "9P2000.L")
+        }
     }
 }

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""A hostile 9P2000.L server for one connection: it answers Tversion and Tattach properly, then
+answers the first Tread with an Rread whose header promises the full count, sends only part of
+the data, waits, and closes the connection. What a crashing or killed server looks like from the
+gateway's side in the middle of a large reply, made deterministic.
+
+    truncating_server.py --port PORT [--sent BYTES]
+"""
+import argparse
+import signal
+import socket
+import struct
+import sys
+import time
+
+TVERSION, RVERSION = 100, 101
+TATTACH, RATTACH = 104, 105
+TREAD, RREAD = 116, 117
+
+
+def read_exactly(conn, count):
+    data = b""
+    while len(data) < count:
+        chunk = conn.recv(count - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def read_frame(conn):
+    header = read_exactly(conn, 7)
+    if header is None:
+        return None
+    size, kind, tag = struct.unpack("<IBH", header)
+    body = read_exactly(conn, size - 7)
+    if body is None:
+        return None
+    return kind, tag, body
+
+
+def frame(kind, tag, body):
+    return struct.pack("<IBH", 7 + len(body), kind, tag) + body
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--sent", type=int, default=2000, help="data bytes sent before closing")
+    args = parser.parse_args()
+    # The test runner may hand down SIGTERM ignored or blocked; the test stops this server with it. And never
+    # outlive a test run.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
+    signal.alarm(300)
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", args.port))
+    listener.listen(8)
+    print("listening", flush=True)
+    while True:
+        conn, _ = listener.accept()
+        serve(conn, args.sent)
+
+
+def serve(conn, sent):
+    with conn:
+        while True:
+            message = read_frame(conn)
+            if message is None:
+                return
+            kind, tag, body = message
+            if kind == TVERSION:
+                msize = struct.unpack_from("<I", body)[0]
+                version = b"9P2000.L"
+                conn.sendall(frame(RVERSION, tag, struct.pack("<IH", min(msize, 65536), len(version)) + version))
+            elif kind == TATTACH:
+                qid = struct.pack("<BIQ", 0x80, 0, 1)
+                conn.sendall(frame(RATTACH, tag, qid))
+            elif kind == TREAD:
+                count = struct.unpack_from("<I", body, 12)[0]
+                head = struct.pack("<IBHI", 11 + count, RREAD, tag, count)
+                conn.sendall(head + b"\x5a" * min(sent, count))
+                time.sleep(0.3)
+                print("closing in the middle of an Rread", flush=True)
+                return
+            else:
+                sys.stderr.write(f"unexpected message type {kind}\n")
+                return
+
+
+if __name__ == "__main__":
+    main()
