@@ -91,8 +91,8 @@ final class TestProcess: @unchecked Sendable {
         logURL = FileManager.default.temporaryDirectory.appendingPathComponent("pebble9p-test-\(name)-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let log = try FileHandle(forWritingTo: logURL)
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = unmaskedSignals + [executable] + arguments
         if let environment { process.environment = environment }
         process.standardOutput = log
         process.standardError = log
@@ -139,12 +139,17 @@ struct CommandResult {
     let stderr: String
 }
 
+/// env(1) arguments that undo the signal mask the test runner's threads hand to every child
+/// (SIGTERM, SIGINT and SIGALRM blocked): a child keeping it cannot be stopped with SIGTERM, and
+/// a Python scenario's alarm deadline would never fire.
+let unmaskedSignals = ["--default-signal=TERM,INT,ALRM"]
+
 @discardableResult
 func runCommand(_ executable: String, _ arguments: [String], timeout: Double = 300,
                 stdoutTo file: URL? = nil) throws -> CommandResult {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = unmaskedSignals + [executable] + arguments
     let errURL = FileManager.default.temporaryDirectory.appendingPathComponent("cmd-err-\(UUID().uuidString)")
     let outURL = file ?? FileManager.default.temporaryDirectory.appendingPathComponent("cmd-out-\(UUID().uuidString)")
     _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
