@@ -31,16 +31,29 @@ extension Interop {
             SessionLifecycle.waitFor(10) { condition(gateway.process.log) }
         }
 
+        /// How the gateway reaches diod: over TCP, or its own diod per session on a socketpair (--export).
+        enum Backend: String, Sendable { case tcp, export }
+
         @Test("Twrite and Rread data arriving in pieces reaches the file and the client bit-exact, spliced or not",
-              arguments: [1024, 0])
-        func piecesBitExact(spliceMinimum: Int) throws {
-            let fixture = try DiodBehindGateway("splice", extra: ["--splice-min", "\(spliceMinimum)"])
-            defer { fixture.stop() }
+              arguments: zip([Backend.tcp, .tcp, .export], [1024, 0, 1024]))
+        func piecesBitExact(backend: Backend, spliceMinimum: Int) throws {
+            let directory = try makeTemporaryDirectory("splice")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let extra = ["--splice-min", "\(spliceMinimum)"]
+            let diod = backend == .tcp ? try DiodServer(exporting: directory) : nil
+            let gateway = try diod.map { try GatewayProcess(backend: $0.spec, extra: extra) }
+                ?? GatewayProcess(export: directory, extra: extra)
+            defer {
+                gateway.stop()
+                diod?.stop()
+            }
             var expected: [UInt8] = []
             var generator = SystemRandomNumberGenerator()
             let chunk = 60_000
             do {
-                let client = try fixture.attachedClient()
+                let client = try RawClient(port: gateway.port)
+                _ = try client.negotiate()
+                guard case .attach = try client.attach(aname: directory.path) else { Issue.record("attach failed"); return }
                 _ = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: [])))
                 guard case .lcreate = try client.rpc(.lcreate(Tlcreate(fid: 2, name: "pieces.bin", flags: 0o102, mode: 0o644, gid: 0))) else {
                     Issue.record("Tlcreate failed"); return
@@ -70,15 +83,15 @@ extension Interop {
                 // The session is still in step: a small request after all that is answered.
                 guard case .clunk = try client.rpc(.clunk(Tclunk(fid: 2)), tag: 31) else { Issue.record("Tclunk failed"); return }
             }
-            let onDisk = try Data(contentsOf: fixture.directory.appendingPathComponent("pieces.bin"))
+            let onDisk = try Data(contentsOf: directory.appendingPathComponent("pieces.bin"))
             #expect(onDisk == Data(expected))
 
-            #expect(Self.waitForLog(fixture.gateway) { Self.splicedCounts($0).count >= 2 }, "no session-close line")
-            // The largest is the test session's (the fixture's readiness probe is a session too).
-            let spliced = Self.splicedCounts(fixture.gateway.process.log).max() ?? -1
+            #expect(Self.waitForLog(gateway) { Self.splicedCounts($0).count >= 2 }, "no session-close line")
+            // The largest is the test session's (the readiness probe is a session too).
+            let spliced = Self.splicedCounts(gateway.process.log).max() ?? -1
             if spliceMinimum > 0 {
                 // At least the tails of the eight Twrites went by splice.
-                #expect(spliced >= 8 * (chunk - 1000), "bytes_spliced=\(spliced); log:\n\(fixture.gateway.process.log.suffix(3000))")
+                #expect(spliced >= 8 * (chunk - 1000), "bytes_spliced=\(spliced); log:\n\(gateway.process.log.suffix(3000))")
             } else {
                 #expect(spliced == 0, "--splice-min 0 spliced \(spliced) bytes")
             }

@@ -36,13 +36,13 @@ final class GatewayProcess {
         try waitForPort(port, process: process)
     }
 
-    init(export directory: URL) throws {
+    init(export directory: URL, extra: [String] = []) throws {
         try requireTool(Paths.gateway, install: "swift build (the test target builds pebble9p)")
         try requireTool("diod", install: "apt-get install -y diod")
         port = freePort()
         process = try TestProcess(
             name: "pebble9p", executable: Paths.gateway,
-            arguments: ["serve", "--listen", "127.0.0.1:\(port)", "--export", directory.path, "--log-level", "debug"])
+            arguments: ["serve", "--listen", "127.0.0.1:\(port)", "--export", directory.path, "--log-level", "debug"] + extra)
         try waitForPort(port, process: process)
     }
 
