@@ -32,9 +32,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "NinePTests", dependencies: ["NineP"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "NineP"]),
-        .testTarget(name: "InteropTests", dependencies: ["NineP", "Gateway", "pebble9p"], exclude: ["clients"]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "NinePTests", dependencies: ["NineP", "TestSupport"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "NineP", "TestSupport"]),
+        .testTarget(name: "InteropTests", dependencies: ["NineP", "Gateway", "pebble9p", "TestSupport"], exclude: ["clients"]),
     ],
     swiftLanguageModes: [.v6]
 )

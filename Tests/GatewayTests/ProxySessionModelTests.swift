@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import Gateway
 import NineP
 
@@ -49,25 +50,8 @@ struct ProxySessionModelTests {
     }
 }
 
-/// SplitMix64 (Steele, Lea and Flood): a tiny generator whose whole state is its seed, so a failing
-/// seed replays exactly. Draws use plain modulo (the bias is irrelevant here) rather than the
-/// standard library's `random(in:using:)`, whose algorithm is not promised to stay the same.
-private struct SplitMix64 {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A number in 0..<bound.
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-
+/// Draws the model test needs on top of the shared generator.
+extension SplitMix64 {
     mutating func chance(percent: Int) -> Bool { below(100) < percent }
 
     mutating func pick<T>(_ values: [T]) -> T? { values.isEmpty ? nil : values[below(values.count)] }
