@@ -83,6 +83,16 @@ extension Interop {
                     guard read.data == expected else {
                         throw WorkerError(description: "step \(step): read \(count) at \(offset) gave \(read.data.count) bytes, not the \(expected.count) written")
                     }
+                } else if roll < 90 {
+                    // A write whose count disagrees with its size: refused as malformed, data dropped.
+                    var frame = Frame(tag: tag, message: TMessage.write(Twrite(fid: 2, offset: 0, data: [UInt8](repeating: 5, count: 30_000))))
+                        .encode(dialect: .linux)
+                    let count = UInt32(30_000 + Int.random(in: 1...100, using: &generator) * (Bool.random(using: &generator) ? 1 : -1))
+                    frame.replaceSubrange(19..<23, with: withUnsafeBytes(of: count.littleEndian, Array.init))
+                    try sendInRandomPieces(frame, minimumHead: 1, on: client, using: &generator)
+                    guard let reply = try client.receive(), reply.tag == tag, case .lerror = reply.message else {
+                        throw WorkerError(description: "step \(step): a Twrite with count \(count) for 30000 bytes was not refused")
+                    }
                 } else if roll < 95 {
                     // A write naming a fid the client does not hold: refused, its data dropped.
                     let frame = Frame(tag: tag, message: TMessage.write(Twrite(fid: 999, offset: 0, data: [UInt8](repeating: 7, count: 40_000))))
@@ -105,7 +115,7 @@ extension Interop {
             return model
         }
 
-        @Test("6 clients × 60 operations of large writes in pieces, reads, refused writes and cut writes: all data intact, nothing leaks")
+        @Test("6 clients × 60 operations of large writes in pieces, reads, refused, malformed and cut writes: all data intact, nothing leaks")
         func concurrentPieces() throws {
             let fixture = try DiodBehindGateway("splice-stress", extra: ["--splice-min", "1024"])
             defer { fixture.stop() }
