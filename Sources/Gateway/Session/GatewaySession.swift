@@ -170,7 +170,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     private func startUpload() -> Bool {
         guard let backend, backendOpen, !client.isClosing,
               let head = spliceableHead(of: client.input, type: .Twrite, fixedBytes: NineP.twriteHeaderSize),
-              let pipe = loop.pipes.take()
+              // A Twrite's data may pass through in parts; a pipe much smaller than that costs more calls than copying.
+              let pipe = loop.pipes.take(holding: min(head.rest, 64 * 1024))
         else { return false }
         let forwarded = core.clientFrame(head.bytes, payloadToFollow: head.rest)
         client.input.consume(head.bytes.count)
@@ -186,12 +187,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     /// reads slowly never leaves the backend connection stuck in the middle of a frame.
     private func startDownload(from backend: Connection) -> Bool {
         guard let head = spliceableHead(of: backend.input, type: .Rread, fixedBytes: NineP.rreadHeaderSize),
-              let pipe = loop.pipes.take()
+              let pipe = loop.pipes.take(holding: head.rest)
         else { return false }
-        guard head.rest <= pipe.capacity else {
-            loop.pipes.give(pipe)
-            return false
-        }
         let delivered = core.backendFrame(head.bytes, payloadToFollow: head.rest) && !client.isClosed
         backend.input.consume(head.bytes.count)
         let splice = makeSplice(from: backend, to: delivered ? client : nil, count: head.rest, pipe: pipe)

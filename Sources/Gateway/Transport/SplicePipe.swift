@@ -35,11 +35,17 @@ final class PipePool {
     private static let keep = 4
     private var idle: [SplicePipe] = []
 
-    func take() -> SplicePipe? {
-        idle.popLast() ?? SplicePipe(capacity: Self.pipeCapacity)
+    /// A pipe holding at least `bytes`, or nil when none does.
+    func take(holding bytes: Int) -> SplicePipe? {
+        guard bytes <= Self.pipeCapacity else { return nil }
+        if let pipe = idle.popLast() { return pipe }
+        guard let pipe = SplicePipe(capacity: Self.pipeCapacity), pipe.capacity >= bytes else { return nil }
+        return pipe
     }
 
+    /// Takes back an empty pipe. Only full-size ones are kept: the kernel may grant less than
+    /// asked (a user over `pipe-user-pages-soft` gets one-page pipes).
     func give(_ pipe: SplicePipe) {
-        if idle.count < Self.keep { idle.append(pipe) }
+        if idle.count < Self.keep && pipe.capacity >= Self.pipeCapacity { idle.append(pipe) }
     }
 }
