@@ -57,7 +57,7 @@ public struct Rstatfs: WireMessage {
 
 /// The opened file's qid and iounit (0: msize - 24).
 /// Wire: qid[13] iounit[4].
-public struct Rlopen: WireMessage {
+public struct Rlopen: QidIounitBodyMessage {
     public static let messageType = MessageType.Rlopen
 
     public var qid: Qid
@@ -67,21 +67,11 @@ public struct Rlopen: WireMessage {
         self.qid = qid
         self.iounit = iounit
     }
-
-    public init(from reader: inout WireReader, dialect: Dialect) throws(WireError) {
-        qid = try Qid(from: &reader)
-        iounit = try reader.u32()
-    }
-
-    public func encode(into writer: inout WireWriter, dialect: Dialect) {
-        qid.encode(into: &writer)
-        writer.u32(iounit)
-    }
 }
 
 /// The created file's qid and iounit.
 /// Wire: qid[13] iounit[4].
-public struct Rlcreate: WireMessage {
+public struct Rlcreate: QidIounitBodyMessage {
     public static let messageType = MessageType.Rlcreate
 
     public var qid: Qid
@@ -91,21 +81,11 @@ public struct Rlcreate: WireMessage {
         self.qid = qid
         self.iounit = iounit
     }
-
-    public init(from reader: inout WireReader, dialect: Dialect) throws(WireError) {
-        qid = try Qid(from: &reader)
-        iounit = try reader.u32()
-    }
-
-    public func encode(into writer: inout WireWriter, dialect: Dialect) {
-        qid.encode(into: &writer)
-        writer.u32(iounit)
-    }
 }
 
 /// The new symlink's qid.
 /// Wire: qid[13].
-public struct Rsymlink: WireMessage {
+public struct Rsymlink: QidBodyMessage {
     public static let messageType = MessageType.Rsymlink
 
     public var qid: Qid
@@ -113,19 +93,11 @@ public struct Rsymlink: WireMessage {
     public init(qid: Qid) {
         self.qid = qid
     }
-
-    public init(from reader: inout WireReader, dialect: Dialect) throws(WireError) {
-        qid = try Qid(from: &reader)
-    }
-
-    public func encode(into writer: inout WireWriter, dialect: Dialect) {
-        qid.encode(into: &writer)
-    }
 }
 
 /// The new node's qid.
 /// Wire: qid[13].
-public struct Rmknod: WireMessage {
+public struct Rmknod: QidBodyMessage {
     public static let messageType = MessageType.Rmknod
 
     public var qid: Qid
@@ -133,26 +105,14 @@ public struct Rmknod: WireMessage {
     public init(qid: Qid) {
         self.qid = qid
     }
-
-    public init(from reader: inout WireReader, dialect: Dialect) throws(WireError) {
-        qid = try Qid(from: &reader)
-    }
-
-    public func encode(into writer: inout WireWriter, dialect: Dialect) {
-        qid.encode(into: &writer)
-    }
 }
 
 /// The file was moved.
 /// Wire: (empty body).
-public struct Rrename: WireMessage {
+public struct Rrename: EmptyBodyMessage {
     public static let messageType = MessageType.Rrename
 
     public init() {}
-
-    public init(from reader: inout WireReader, dialect: Dialect) throws(WireError) {}
-
-    public func encode(into writer: inout WireWriter, dialect: Dialect) {}
 }
 
 /// The symlink's target.
@@ -280,14 +240,10 @@ public struct Rgetattr: WireMessage {
 
 /// The attributes were set.
 /// Wire: (empty body).
-public struct Rsetattr: WireMessage {
+public struct Rsetattr: EmptyBodyMessage {
     public static let messageType = MessageType.Rsetattr
 
     public init() {}
-
-    public init(from reader: inout WireReader, dialect: Dialect) throws(WireError) {}
-
-    public func encode(into writer: inout WireWriter, dialect: Dialect) {}
 }
 
 /// The size of the attribute's value (or of the name list) to read from `newfid`.
@@ -312,14 +268,10 @@ public struct Rxattrwalk: WireMessage {
 
 /// `fid` now takes the attribute's value by Twrite.
 /// Wire: (empty body).
-public struct Rxattrcreate: WireMessage {
+public struct Rxattrcreate: EmptyBodyMessage {
     public static let messageType = MessageType.Rxattrcreate
 
     public init() {}
-
-    public init(from reader: inout WireReader, dialect: Dialect) throws(WireError) {}
-
-    public func encode(into writer: inout WireWriter, dialect: Dialect) {}
 }
 
 /// Directory entries as raw bytes (the gateway forwards them); `Dirent.decodeAll` reads them.
@@ -346,14 +298,10 @@ public struct Rreaddir: WireMessage {
 
 /// The file is on stable storage.
 /// Wire: (empty body).
-public struct Rfsync: WireMessage {
+public struct Rfsync: EmptyBodyMessage {
     public static let messageType = MessageType.Rfsync
 
     public init() {}
-
-    public init(from reader: inout WireReader, dialect: Dialect) throws(WireError) {}
-
-    public func encode(into writer: inout WireWriter, dialect: Dialect) {}
 }
 
 /// The lock's outcome: P9_LOCK_SUCCESS, BLOCKED, ERROR or GRACE.
@@ -414,19 +362,15 @@ public struct Rgetlock: WireMessage {
 
 /// The link was created.
 /// Wire: (empty body).
-public struct Rlink: WireMessage {
+public struct Rlink: EmptyBodyMessage {
     public static let messageType = MessageType.Rlink
 
     public init() {}
-
-    public init(from reader: inout WireReader, dialect: Dialect) throws(WireError) {}
-
-    public func encode(into writer: inout WireWriter, dialect: Dialect) {}
 }
 
 /// The new directory's qid.
 /// Wire: qid[13].
-public struct Rmkdir: WireMessage {
+public struct Rmkdir: QidBodyMessage {
     public static let messageType = MessageType.Rmkdir
 
     public var qid: Qid
@@ -434,36 +378,20 @@ public struct Rmkdir: WireMessage {
     public init(qid: Qid) {
         self.qid = qid
     }
-
-    public init(from reader: inout WireReader, dialect: Dialect) throws(WireError) {
-        qid = try Qid(from: &reader)
-    }
-
-    public func encode(into writer: inout WireWriter, dialect: Dialect) {
-        qid.encode(into: &writer)
-    }
 }
 
 /// The file was renamed.
 /// Wire: (empty body).
-public struct Rrenameat: WireMessage {
+public struct Rrenameat: EmptyBodyMessage {
     public static let messageType = MessageType.Rrenameat
 
     public init() {}
-
-    public init(from reader: inout WireReader, dialect: Dialect) throws(WireError) {}
-
-    public func encode(into writer: inout WireWriter, dialect: Dialect) {}
 }
 
 /// The name was removed.
 /// Wire: (empty body).
-public struct Runlinkat: WireMessage {
+public struct Runlinkat: EmptyBodyMessage {
     public static let messageType = MessageType.Runlinkat
 
     public init() {}
-
-    public init(from reader: inout WireReader, dialect: Dialect) throws(WireError) {}
-
-    public func encode(into writer: inout WireWriter, dialect: Dialect) {}
 }

@@ -2,21 +2,13 @@
 
 /// Asks for the file system statistics (statfs(2)) of the file system `fid` is on.
 /// Wire: fid[4].
-public struct Tstatfs: WireMessage {
+public struct Tstatfs: FidBodyMessage {
     public static let messageType = MessageType.Tstatfs
 
     public var fid: UInt32
 
     public init(fid: UInt32) {
         self.fid = fid
-    }
-
-    public init(from reader: inout WireReader, dialect: Dialect) throws(WireError) {
-        fid = try reader.u32()
-    }
-
-    public func encode(into writer: inout WireWriter, dialect: Dialect) {
-        writer.u32(fid)
     }
 }
 
@@ -182,21 +174,13 @@ public struct Trename: WireMessage {
 
 /// Asks for the target of the symlink `fid`.
 /// Wire: fid[4].
-public struct Treadlink: WireMessage {
+public struct Treadlink: FidBodyMessage {
     public static let messageType = MessageType.Treadlink
 
     public var fid: UInt32
 
     public init(fid: UInt32) {
         self.fid = fid
-    }
-
-    public init(from reader: inout WireReader, dialect: Dialect) throws(WireError) {
-        fid = try reader.u32()
-    }
-
-    public func encode(into writer: inout WireWriter, dialect: Dialect) {
-        writer.u32(fid)
     }
 }
 

@@ -27,7 +27,7 @@ public struct Rwalk: WireMessage {
 
 /// The opened file's qid, and the largest I/O that needs no splitting (0: msize - 24).
 /// Wire: qid[13] iounit[4].
-public struct Ropen: WireMessage {
+public struct Ropen: QidIounitBodyMessage {
     public static let messageType = MessageType.Ropen
 
     public var qid: Qid
@@ -37,21 +37,11 @@ public struct Ropen: WireMessage {
         self.qid = qid
         self.iounit = iounit
     }
-
-    public init(from reader: inout WireReader, dialect: Dialect) throws(WireError) {
-        qid = try Qid(from: &reader)
-        iounit = try reader.u32()
-    }
-
-    public func encode(into writer: inout WireWriter, dialect: Dialect) {
-        qid.encode(into: &writer)
-        writer.u32(iounit)
-    }
 }
 
 /// The created file's qid and iounit, as in Ropen.
 /// Wire: qid[13] iounit[4].
-public struct Rcreate: WireMessage {
+public struct Rcreate: QidIounitBodyMessage {
     public static let messageType = MessageType.Rcreate
 
     public var qid: Qid
@@ -60,16 +50,6 @@ public struct Rcreate: WireMessage {
     public init(qid: Qid, iounit: UInt32) {
         self.qid = qid
         self.iounit = iounit
-    }
-
-    public init(from reader: inout WireReader, dialect: Dialect) throws(WireError) {
-        qid = try Qid(from: &reader)
-        iounit = try reader.u32()
-    }
-
-    public func encode(into writer: inout WireWriter, dialect: Dialect) {
-        qid.encode(into: &writer)
-        writer.u32(iounit)
     }
 }
 
@@ -117,26 +97,18 @@ public struct Rwrite: WireMessage {
 
 /// The fid is forgotten.
 /// Wire: (empty body).
-public struct Rclunk: WireMessage {
+public struct Rclunk: EmptyBodyMessage {
     public static let messageType = MessageType.Rclunk
 
     public init() {}
-
-    public init(from reader: inout WireReader, dialect: Dialect) throws(WireError) {}
-
-    public func encode(into writer: inout WireWriter, dialect: Dialect) {}
 }
 
 /// The file is removed and the fid forgotten.
 /// Wire: (empty body).
-public struct Rremove: WireMessage {
+public struct Rremove: EmptyBodyMessage {
     public static let messageType = MessageType.Rremove
 
     public init() {}
-
-    public init(from reader: inout WireReader, dialect: Dialect) throws(WireError) {}
-
-    public func encode(into writer: inout WireWriter, dialect: Dialect) {}
 }
 
 /// The stat of the file.
@@ -161,12 +133,8 @@ public struct Rstat: WireMessage {
 
 /// The stat was changed.
 /// Wire: (empty body).
-public struct Rwstat: WireMessage {
+public struct Rwstat: EmptyBodyMessage {
     public static let messageType = MessageType.Rwstat
 
     public init() {}
-
-    public init(from reader: inout WireReader, dialect: Dialect) throws(WireError) {}
-
-    public func encode(into writer: inout WireWriter, dialect: Dialect) {}
 }

@@ -157,7 +157,7 @@ public struct Twrite: WireMessage {
 
 /// Forgets `fid`; the fid is gone whatever the reply says.
 /// Wire: fid[4].
-public struct Tclunk: WireMessage {
+public struct Tclunk: FidBodyMessage {
     public static let messageType = MessageType.Tclunk
 
     public var fid: UInt32
@@ -165,19 +165,11 @@ public struct Tclunk: WireMessage {
     public init(fid: UInt32) {
         self.fid = fid
     }
-
-    public init(from reader: inout WireReader, dialect: Dialect) throws(WireError) {
-        fid = try reader.u32()
-    }
-
-    public func encode(into writer: inout WireWriter, dialect: Dialect) {
-        writer.u32(fid)
-    }
 }
 
 /// Removes the file `fid` stands for and forgets `fid`, even when the removal fails.
 /// Wire: fid[4].
-public struct Tremove: WireMessage {
+public struct Tremove: FidBodyMessage {
     public static let messageType = MessageType.Tremove
 
     public var fid: UInt32
@@ -185,33 +177,17 @@ public struct Tremove: WireMessage {
     public init(fid: UInt32) {
         self.fid = fid
     }
-
-    public init(from reader: inout WireReader, dialect: Dialect) throws(WireError) {
-        fid = try reader.u32()
-    }
-
-    public func encode(into writer: inout WireWriter, dialect: Dialect) {
-        writer.u32(fid)
-    }
 }
 
 /// Asks for the stat of `fid`'s file.
 /// Wire: fid[4].
-public struct Tstat: WireMessage {
+public struct Tstat: FidBodyMessage {
     public static let messageType = MessageType.Tstat
 
     public var fid: UInt32
 
     public init(fid: UInt32) {
         self.fid = fid
-    }
-
-    public init(from reader: inout WireReader, dialect: Dialect) throws(WireError) {
-        fid = try reader.u32()
-    }
-
-    public func encode(into writer: inout WireWriter, dialect: Dialect) {
-        writer.u32(fid)
     }
 }
 

@@ -145,21 +145,13 @@ public struct Tattach: WireMessage {
 
 /// The qid of the tree's root.
 /// Wire: qid[13].
-public struct Rattach: WireMessage {
+public struct Rattach: QidBodyMessage {
     public static let messageType = MessageType.Rattach
 
     public var qid: Qid
 
     public init(qid: Qid) {
         self.qid = qid
-    }
-
-    public init(from reader: inout WireReader, dialect: Dialect) throws(WireError) {
-        qid = try Qid(from: &reader)
-    }
-
-    public func encode(into writer: inout WireWriter, dialect: Dialect) {
-        qid.encode(into: &writer)
     }
 }
 
@@ -185,12 +177,8 @@ public struct Tflush: WireMessage {
 
 /// The flushed request will not be answered (or already was).
 /// Wire: (empty body).
-public struct Rflush: WireMessage {
+public struct Rflush: EmptyBodyMessage {
     public static let messageType = MessageType.Rflush
 
     public init() {}
-
-    public init(from reader: inout WireReader, dialect: Dialect) throws(WireError) {}
-
-    public func encode(into writer: inout WireWriter, dialect: Dialect) {}
 }
