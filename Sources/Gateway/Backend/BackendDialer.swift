@@ -82,19 +82,12 @@ final class ChildProcess {
         self.handle = handle
         let status = command.withCString { pebble_spawn_shell(loop.raw, handle, $0, fd) { process, _, _ in
             guard let process else { return }
-            uv_close(pebble_process_handle(process)) { raw in
-                guard let raw else { return }
-                let process = UnsafeMutableRawPointer(raw).assumingMemoryBound(to: uv_process_t.self)
-                if let data = process.pointee.data { Unmanaged<ChildProcess>.fromOpaque(data).release() }
-                process.deallocate()
-            }
+            closeOwnedHandle(pebble_process_handle(process))
         } }
         guard status == 0 else {
             // libuv initialised the handle even though the spawn failed: it must still be closed.
             handle.pointee.data = nil
-            uv_close(pebble_process_handle(handle)) { raw in
-                raw.map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: uv_process_t.self).deallocate() }
-            }
+            closeOwnedHandle(pebble_process_handle(handle))
             throw BackendError(message: "cannot start \"\(command)\": \(String(cString: uv_strerror(status)))")
         }
         pid = handle.pointee.pid

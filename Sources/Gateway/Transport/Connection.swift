@@ -197,16 +197,9 @@ final class Connection {
         guard !isClosed else { return }
         isClosed = true
         uv_poll_stop(poll)
-        // uv_close exactly once; the retain taken in init is dropped in its callback. The fd is
-        // closed after libuv has let go of it (libuv asks that a polled fd not be closed under it).
-        if uv_is_closing(pebble_poll_handle(poll)) == 0 {
-            uv_close(pebble_poll_handle(poll)) { raw in
-                guard let raw else { return }
-                let poll = UnsafeMutableRawPointer(raw).assumingMemoryBound(to: uv_poll_t.self)
-                if let data = poll.pointee.data { Unmanaged<Connection>.fromOpaque(data).release() }
-                poll.deallocate()
-            }
-        }
+        // The retain taken in init is dropped once libuv has closed the handle; libuv stopped
+        // watching the fd at uv_poll_stop, so the fd may be closed now.
+        closeOwnedHandle(pebble_poll_handle(poll))
         Foundation.close(fd)
         delegate?.connectionDidClose(self, error: error)
     }

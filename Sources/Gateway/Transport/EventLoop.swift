@@ -52,12 +52,7 @@ final class LoopTimer {
         closed = true
         body = nil
         uv_timer_stop(handle)
-        uv_close(pebble_timer_handle(handle)) { raw in
-            guard let raw else { return }
-            let timer = UnsafeMutableRawPointer(raw).assumingMemoryBound(to: uv_timer_t.self)
-            if let data = timer.pointee.data { Unmanaged<LoopTimer>.fromOpaque(data).release() }
-            timer.deallocate()
-        }
+        closeOwnedHandle(pebble_timer_handle(handle))
     }
 }
 
@@ -82,12 +77,6 @@ final class LoopWakeup: @unchecked Sendable {
 
     /// Closes the handle on the loop's thread, so the loop can end when nothing else is left.
     func close() {
-        guard uv_is_closing(pebble_async_handle(handle)) == 0 else { return }
-        uv_close(pebble_async_handle(handle)) { raw in
-            guard let raw else { return }
-            let async = UnsafeMutableRawPointer(raw).assumingMemoryBound(to: uv_async_t.self)
-            if let data = async.pointee.data { Unmanaged<LoopWakeup>.fromOpaque(data).release() }
-            async.deallocate()
-        }
+        closeOwnedHandle(pebble_async_handle(handle))
     }
 }

@@ -60,12 +60,7 @@ final class Listener {
         guard uv_is_closing(pebble_poll_handle(poll)) == 0 else { return }
         closed = true
         uv_poll_stop(poll)
-        uv_close(pebble_poll_handle(poll)) { raw in
-            guard let raw else { return }
-            let poll = UnsafeMutableRawPointer(raw).assumingMemoryBound(to: uv_poll_t.self)
-            if let data = poll.pointee.data { Unmanaged<Listener>.fromOpaque(data).release() }
-            poll.deallocate()
-        }
+        closeOwnedHandle(pebble_poll_handle(poll))
         Foundation.close(fd)
     }
 
