@@ -148,8 +148,11 @@ extension Interop {
             let setup = try Setup()
             defer { setup.stop() }
             let bystander = try setup.bystander()
+            // The seeds work on their own file: a mutation that leaves a Trename valid really
+            // renames it, and the bystander's file.txt must not be the one that moves.
+            try Data("target\n".utf8).write(to: setup.directory.appendingPathComponent("target.txt"))
             let seeds: [TMessage] = [
-                .walk(Twalk(fid: 1, newfid: 2, wnames: ["file.txt"])),
+                .walk(Twalk(fid: 1, newfid: 2, wnames: ["target.txt"])),
                 .walk(Twalk(fid: 1, newfid: 3, wnames: [])),
                 .lopen(Tlopen(fid: 2, flags: 0)),
                 .read(Tread(fid: 2, offset: 0, count: 100)),
