@@ -33,8 +33,9 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     private var handshakeTimer: LoopTimer?
     private var closeTimer: LoopTimer?
     private let dialer: BackendDialer
-    private var clientOpen = true
-    private var backendOpen = false
+    private var clientOpen: Bool { !client.isClosed }
+    /// False before the backend is dialed, and once its connection has closed.
+    private var backendOpen: Bool { backend.map { !$0.isClosed } ?? false }
     private var closeReason: String?
     private var finished = false
     private let onFinish: (GatewaySession) -> Void
@@ -80,7 +81,6 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
             let backend = Connection(loop: loop, fd: dialed.fd, connecting: dialed.connecting)
             backend.delegate = self
             self.backend = backend
-            backendOpen = true
             backend.start()
             return true
         } catch {
@@ -273,7 +273,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     func sendToClient(_ frame: UnsafeRawBufferPointer) { client.enqueue(frame) }
 
     func closeClient(reason: String) {
-        guard clientOpen, !client.isClosed else { return }
+        guard clientOpen else { return }
         if closeReason == nil { closeReason = reason }
         logger.warning("closing client connection", metadata: ["reason": "\(reason)"])
         client.closeAfterFlush()
@@ -309,8 +309,6 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
 
     func connectionDidClose(_ connection: Connection, error: Int32?) {
         if connection === client {
-            guard clientOpen else { return }
-            clientOpen = false
             if let upload, !upload.sourceReleased {
                 self.upload = nil
                 if upload.target != nil, let backend, !backend.isClosed {
@@ -335,8 +333,6 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
                 }
             }
         } else {
-            guard backendOpen else { return }
-            backendOpen = false
             if let error, closeReason == nil { closeReason = "file server: \(String(cString: strerror(error)))" }
             if upload != nil {
                 // The rest of the client's Twrite has nowhere to go; the client is closed below.
