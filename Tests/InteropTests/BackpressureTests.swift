@@ -68,6 +68,75 @@ extension Interop {
             }
         }
 
+        @Test("a server that stops reading pauses its client; memory stays bounded, and every write lands once it reads again")
+        func slowServer() throws {
+            let fixture = try DiodBehindGateway("slow-server", extra: ["--max-inflight", "4096", "--queue-limit", "131072", "--loops", "1"])
+            defer { fixture.stop() }
+            let gateway = fixture.gateway
+            let diod = fixture.diod.process.pid
+            let client = try fixture.attachedClient()
+            _ = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: [])))
+            guard case .lcreate = try client.rpc(.lcreate(Tlcreate(fid: 2, name: "sink.bin", flags: 0o1, mode: 0o644, gid: 0))) else {
+                Issue.record("Tlcreate failed"); return
+            }
+            let before = Self.residentKiB(gateway.process.pid)
+
+            // diod stops (SIGSTOP, by pid): it reads nothing more. Up to 4000 Twrites of 65 000 bytes
+            // (260 MB; max-inflight allows them all, so only the queue limit can pause the client)
+            // go out until a send has made no progress for 2 s.
+            kill(diod, SIGSTOP)
+            defer { kill(diod, SIGCONT) }
+            var timeout = timeval(tv_sec: 2, tv_usec: 0)
+            setsockopt(client.fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            let chunk = 65_000, total = 4000
+            func frame(_ index: Int) -> [UInt8] {
+                let write = Twrite(fid: 2, offset: UInt64(index * chunk), data: [UInt8](repeating: UInt8(truncatingIfNeeded: index &* 37), count: chunk))
+                return Frame(tag: UInt16(index), message: TMessage.write(write)).encode(dialect: .linux)
+            }
+            var index = 0, current = frame(0), offset = 0
+            sending: while index < total {
+                while offset < current.count {
+                    let written = current[offset...].withUnsafeBytes { send(client.fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
+                    if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break sending }
+                    guard written > 0 else { Issue.record("send failed: errno \(errno)"); return }
+                    offset += written
+                }
+                index += 1
+                if index < total { current = frame(index); offset = 0 }
+            }
+            #expect(index < total, "the gateway kept reading a client whose server reads nothing")
+            let grown = Self.residentKiB(gateway.process.pid) - before
+            // Bound: queue-limit (128 KiB) per direction plus one frame being read, plus allocator slack.
+            #expect(grown < 24 * 1024, "RSS grew by \(grown) KiB while diod was stopped")
+
+            // diod goes on: the frame cut by the timeout is finished, and every write is answered,
+            // each under its own tag, and reaches the file in full.
+            kill(diod, SIGCONT)
+            timeout = timeval(tv_sec: 0, tv_usec: 0)
+            setsockopt(client.fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            let frames = index < total ? index + 1 : total
+            if offset < current.count { try client.sendRaw(Array(current[offset...])) }
+            var answered = Set<UInt16>()
+            for _ in 0..<frames {
+                let reply = try #require(try client.receive(), "the gateway closed the connection")
+                guard case let .write(written) = reply.message, written.count == UInt32(chunk) else {
+                    Issue.record("expected Rwrite of \(chunk), got \(reply.message)"); return
+                }
+                #expect(answered.insert(reply.tag).inserted, "tag \(reply.tag) answered twice")
+            }
+            #expect(answered.count == frames && answered.allSatisfy { Int($0) < frames })
+            _ = try client.rpc(.clunk(Tclunk(fid: 2)))
+            let data = try Data(contentsOf: fixture.directory.appendingPathComponent("sink.bin"))
+            try #require(data.count == frames * chunk, "file has \(data.count) bytes, expected \(frames * chunk)")
+            for frameIndex in 0..<frames {
+                let expected = UInt8(truncatingIfNeeded: frameIndex &* 37)
+                let start = frameIndex * chunk
+                guard data[start..<(start + chunk)].allSatisfy({ $0 == expected }) else {
+                    Issue.record("write \(frameIndex) did not land intact"); return
+                }
+            }
+        }
+
         @Test("idle sessions hold small buffers: 200 of them cost well under 256 KiB each")
         func idleSessionsAreSmall() throws {
             let fixture = try DiodBehindGateway("idle", extra: ["--log-level", "warning"])
