@@ -97,6 +97,39 @@ extension Interop {
             #expect(diod.process.process.isRunning, "diod died")
         }
 
+        @Test("SIGTERM with connections that never finished Tversion (silent, or mid-frame) still drains every session and exits 0",
+              arguments: [(1, 0), (1, 2), (2, 4)])
+        func stopWithHandshakingClients(loops: Int, attachedCount: Int) throws {
+            let fixture = try DiodBehindGateway("stop-early", debug: true, extra: ["--loops", "\(loops)"])
+            defer { fixture.stop() }
+            let (diod, gateway) = (fixture.diod, fixture.gateway)
+            // Such a session has no backend, so it closes inside the loop's shutdown at once; the
+            // loop must still report itself drained only once, and only when all its sessions are.
+            var early: [RawClient] = []
+            for index in 0..<6 {
+                let client = try RawClient(port: gateway.port)
+                if index % 2 == 1 { try client.sendRaw([19, 0, 0, 0, 100]) }   // a Tversion head, cut short
+                early.append(client)
+            }
+            var attached: [RawClient] = []
+            for _ in 0..<attachedCount {
+                let client = try fixture.attachedClient()
+                guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: []))) else {
+                    Issue.record("walk failed"); return
+                }
+                attached.append(client)
+            }
+            kill(gateway.process.pid, SIGTERM)
+            #expect(Self.waitFor(15) { !gateway.process.process.isRunning }, "gateway still running after SIGTERM")
+            gateway.process.process.waitUntilExit()
+            #expect(gateway.process.process.terminationStatus == 0, "exit status \(gateway.process.process.terminationStatus)")
+            #expect(!gateway.process.log.contains("crashed"), "\(gateway.process.log.suffix(2000))")
+            let (created, clunked) = Self.fidAccounting(diod.process.log)
+            #expect(created.count == 2 * attachedCount && clunked.count == created.count,
+                    "created \(created.count) fids, clunked \(clunked.count) before the gateway exited")
+            for client in early + attached { #expect(try client.readFrame() == nil, "client connection left open") }
+        }
+
         @Test("a Tversion mid-session clunks every fid and starts a fresh session")
         func versionResets() throws {
             let fixture = try DiodBehindGateway("reset", debug: true)

@@ -116,6 +116,9 @@ final class LoopWorker: @unchecked Sendable {
     private var listener: Listener?
     private var wakeup: LoopWakeup?
     private var shuttingDown = false
+    /// `onDrained` runs once: a session can finish inside `shutdown()`'s loop (one that never got a
+    /// backend closes at once), and the group it leaves must not be left twice.
+    private var drainReported = false
     private let onDrained: @Sendable () -> Void
 
     init(index: Int, listenFd: Int32, dialer: BackendDialer, settings: GatewaySession.Settings, logger: Logger,
@@ -150,12 +153,14 @@ final class LoopWorker: @unchecked Sendable {
         listener = nil
         wakeup?.close()
         wakeup = nil
-        for session in sessions.values { session.shutdown() }
+        for session in Array(sessions.values) { session.shutdown() }
         finishIfDrained()
     }
 
     private func finishIfDrained() {
-        if shuttingDown && sessions.isEmpty { onDrained() }
+        guard shuttingDown, sessions.isEmpty, !drainReported else { return }
+        drainReported = true
+        onDrained()
     }
 
     private func accept(_ fd: Int32) {
