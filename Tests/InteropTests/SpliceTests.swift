@@ -166,5 +166,30 @@ extension Interop {
             let next = try RawClient(port: gateway.port)
             #expect(try next.negotiate().version == "9P2000.L")
         }
+
+        @Test("a server that sends the head of a large Rread for a tag never used, to a session with no fids: the session ends for that reason and nothing is read from its closed socket")
+        func strayReplyHead() throws {
+            let serverPort = freePort()
+            let server = try TestProcess(
+                name: "stray-server", executable: "/usr/bin/python3",
+                arguments: [Paths.clients.appendingPathComponent("truncating_server.py").path, "--port", "\(serverPort)", "--stray"])
+            defer { server.stop() }
+            try waitForPort(serverPort, process: server)
+            let gateway = try GatewayProcess(backend: "tcp:127.0.0.1:\(serverPort)", extra: ["--loops", "1"])
+            defer { gateway.stop() }
+
+            // Nothing held, nothing in flight, nothing queued for the client: closing the client
+            // for the stray reply closes the backend at once, while its head is being handled.
+            let client = try RawClient(port: gateway.port)
+            #expect(try client.negotiate().version == "9P2000.L")
+            #expect(try client.readFrame() == nil)
+            #expect(server.log.contains("sent a stray Rread head"))
+            // One loop: everything it logged about the first session precedes the second's Rversion.
+            let next = try RawClient(port: gateway.port)
+            #expect(try next.negotiate().version == "9P2000.L")
+            let log = gateway.process.log
+            #expect(log.contains("reason=file server answered unknown tag"), "log:\n\(log.suffix(2000))")
+            #expect(!log.contains("in the middle of a reply"), "a splice read from the closed backend:\n\(log.suffix(2000))")
+        }
     }
 }

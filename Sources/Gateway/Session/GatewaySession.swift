@@ -173,9 +173,10 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
               // A Twrite's data may pass through in parts; a pipe much smaller than that costs more calls than copying.
               let pipe = loop.pipes.take(holding: min(head.rest, 64 * 1024))
         else { return false }
-        let forwarded = core.clientFrame(head.bytes, payloadToFollow: head.rest)
+        let forwarded = core.clientFrame(head.bytes, payloadToFollow: head.rest) && !backend.isClosed
         client.input.consume(head.bytes.count)
-        if client.isClosed || client.isClosing { return true }
+        // Handling the head may have ended the session; a closed socket's fd number may already be another's.
+        if client.isClosed || client.isClosing { loop.pipes.give(pipe); return true }
         let splice = makeSplice(from: client, to: forwarded ? backend : nil, count: head.rest, pipe: pipe)
         upload = splice
         start(splice)
@@ -191,6 +192,10 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
         else { return false }
         let delivered = core.backendFrame(head.bytes, payloadToFollow: head.rest) && !client.isClosed
         backend.input.consume(head.bytes.count)
+        // Handling the head may have ended the session (a reply to a tag never used closes the
+        // client, and a client with no fids left closes the backend at once): never splice from a
+        // closed socket, whose fd number may already belong to another session.
+        if backend.isClosed || backend.isClosing { loop.pipes.give(pipe); return true }
         let splice = makeSplice(from: backend, to: delivered ? client : nil, count: head.rest, pipe: pipe)
         download = splice
         start(splice)

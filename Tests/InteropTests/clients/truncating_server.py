@@ -4,7 +4,10 @@ answers the first Tread with an Rread whose header promises the full count, send
 the data, waits, and closes the connection. What a crashing or killed server looks like from the
 gateway's side in the middle of a large reply, made deterministic.
 
-    truncating_server.py --port PORT [--sent BYTES]
+With --stray, it instead sends, 0.2 s after its Rversion, the head of a large Rread for a tag
+nobody used (and some of its data), then waits for the gateway to close the connection.
+
+    truncating_server.py --port PORT [--sent BYTES] [--stray]
 """
 import argparse
 import signal
@@ -47,6 +50,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--sent", type=int, default=2000, help="data bytes sent before closing")
+    parser.add_argument("--stray", action="store_true", help="send an Rread for an unused tag after Rversion")
     args = parser.parse_args()
     signal.alarm(300)  # never outlive a test run
 
@@ -57,10 +61,10 @@ def main():
     print("listening", flush=True)
     while True:
         conn, _ = listener.accept()
-        serve(conn, args.sent)
+        serve(conn, args.sent, args.stray)
 
 
-def serve(conn, sent):
+def serve(conn, sent, stray):
     with conn:
         while True:
             message = read_frame(conn)
@@ -71,6 +75,11 @@ def serve(conn, sent):
                 msize = struct.unpack_from("<I", body)[0]
                 version = b"9P2000.L"
                 conn.sendall(frame(RVERSION, tag, struct.pack("<IH", min(msize, 65536), len(version)) + version))
+                if stray:
+                    time.sleep(0.2)
+                    count = 60000
+                    conn.sendall(struct.pack("<IBHI", 11 + count, RREAD, 4321, count) + b"\x5a" * min(sent, count))
+                    print("sent a stray Rread head", flush=True)
             elif kind == TATTACH:
                 qid = struct.pack("<BIQ", 0x80, 0, 1)
                 conn.sendall(frame(RATTACH, tag, qid))
