@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "CShims.h"
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -33,6 +34,12 @@ int pebble_pipe(int fds[2], int want) {
 ssize_t pebble_splice(int fd_in, int fd_out, size_t length, int more) {
     unsigned flags = SPLICE_F_NONBLOCK | SPLICE_F_MOVE | (more ? SPLICE_F_MORE : 0);
     return splice(fd_in, NULL, fd_out, NULL, length, flags);
+}
+
+int pebble_readable_bytes(int fd) {
+    int count = 0;
+    if (ioctl(fd, FIONREAD, &count) < 0) return -1;
+    return count;
 }
 
 int pebble_stream_socket(int family) {

@@ -146,7 +146,7 @@ extension Interop {
             let serverPort = freePort()
             let server = try TestProcess(
                 name: "truncating-server", executable: "/usr/bin/python3",
-                arguments: [Paths.clients.appendingPathComponent("truncating_server.py").path, "--port", "\(serverPort)"])
+                arguments: [Paths.clients.appendingPathComponent("hostile_server.py").path, "--port", "\(serverPort)", "--mode", "truncate"])
             defer { server.stop() }
             try waitForPort(serverPort, process: server)
             let gateway = try GatewayProcess(backend: "tcp:127.0.0.1:\(serverPort)", extra: ["--splice-min", "\(spliceMinimum)"])
@@ -167,12 +167,54 @@ extension Interop {
             #expect(try next.negotiate().version == "9P2000.L")
         }
 
+        @Test("a server that writes 1 MiB Rreads in 256-byte pieces to a client that reads nothing is still read to the end: what the pipe cannot hold goes to memory")
+        func smallPiecesFillThePipe() throws {
+            // On a unix socket each of the server's writes is its own buffer, and a pipe holds one
+            // per slot: 256 slots take 64 KiB of such data, not 1 MiB. Once the gateway's socket
+            // buffers towards the client are full, an Rread being spliced fills the pipe and, unless
+            // the rest is read into memory, leaves the server's connection unread until the client reads.
+            let directory = try makeTemporaryDirectory("trickle")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let socketPath = directory.appendingPathComponent("server.sock").path
+            let server = try TestProcess(
+                name: "trickle-server", executable: "/usr/bin/python3",
+                arguments: [Paths.clients.appendingPathComponent("hostile_server.py").path, "--unix", socketPath,
+                            "--mode", "trickle", "--piece", "256", "--pause", "0", "--max-msize", "1048576"])
+            defer { server.stop() }
+            #expect(SessionLifecycle.waitFor(10) { server.log.contains("listening") })
+            let gateway = try GatewayProcess(backend: "unix:\(socketPath)", extra: ["--loops", "1"])
+            defer { gateway.stop() }
+
+            let client = try RawClient(port: gateway.port)
+            #expect(try client.negotiate(msize: 1 << 20).msize == 1 << 20)
+            guard case .attach = try client.attach(aname: "/") else { Issue.record("attach failed"); return }
+            let count = 1_048_000, reads = 8
+            for index in 0..<reads { try client.send(.read(Tread(fid: 1, offset: 0, count: UInt32(count))), tag: UInt16(10 + index)) }
+            // The client reads nothing until the server has written every reply (8 MiB, more than
+            // the socket buffers between the gateway and a client that does not read take).
+            let allSent = SessionLifecycle.waitFor(60) {
+                server.log.components(separatedBy: "sent the whole Rread").count - 1 == reads
+            }
+            #expect(allSent, "the server could write only \(server.log.components(separatedBy: "sent the whole Rread").count - 1) of \(reads) replies")
+            let expected = (0..<count).map { UInt8($0 % 251) }
+            for index in 0..<reads {
+                let reply = try #require(try client.receive(), "connection closed")
+                #expect(reply.tag == UInt16(10 + index))
+                guard case let .read(read) = reply.message else { Issue.record("expected Rread, got \(reply.message.type)"); return }
+                #expect(read.data == expected, "reply \(index) differs")
+            }
+            _ = try client.rpc(.clunk(Tclunk(fid: 1)))
+            shutdown(client.fd, Int32(SHUT_RDWR))
+            #expect(Self.waitForLog(gateway) { Self.splicedCounts($0).contains { $0 > 0 } },
+                    "nothing was spliced:\n\(gateway.process.log.suffix(1500))")
+        }
+
         @Test("a server that sends the head of a large Rread for a tag never used, to a session with no fids: the session ends for that reason and nothing is read from its closed socket")
         func strayReplyHead() throws {
             let serverPort = freePort()
             let server = try TestProcess(
                 name: "stray-server", executable: "/usr/bin/python3",
-                arguments: [Paths.clients.appendingPathComponent("truncating_server.py").path, "--port", "\(serverPort)", "--stray"])
+                arguments: [Paths.clients.appendingPathComponent("hostile_server.py").path, "--port", "\(serverPort)", "--mode", "stray"])
             defer { server.stop() }
             try waitForPort(serverPort, process: server)
             let gateway = try GatewayProcess(backend: "tcp:127.0.0.1:\(serverPort)", extra: ["--loops", "1"])

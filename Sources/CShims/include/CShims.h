@@ -21,6 +21,9 @@ int pebble_pipe(int fds[2], int want);
 /* splice(2) with SPLICE_F_NONBLOCK | SPLICE_F_MOVE (and SPLICE_F_MORE when `more`). */
 ssize_t pebble_splice(int fd_in, int fd_out, size_t length, int more);
 
+/* Bytes waiting to be read on a socket (FIONREAD), or -1 (errno set). */
+int pebble_readable_bytes(int fd);
+
 /* socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0). */
 int pebble_stream_socket(int family);
 

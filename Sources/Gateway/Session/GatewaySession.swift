@@ -204,9 +204,11 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
 
     /// The splice for the rest of a frame whose head was just handled: to `target` when the head
     /// went there, else (no target) the rest is dropped and the pipe goes back unused.
+    /// The backend is the source of a download, and must never wait on the client.
     private func makeSplice(from source: Connection, to target: Connection?, count: Int, pipe: SplicePipe) -> PayloadSplice {
         if target == nil { loop.pipes.give(pipe) }
-        return PayloadSplice(from: source, to: target, count: count, pipe: target == nil ? nil : pipe, pool: loop.pipes)
+        return PayloadSplice(from: source, to: target, count: count, pipe: target == nil ? nil : pipe, pool: loop.pipes,
+                             releasesSource: source === backend)
     }
 
     /// Writes what is queued ahead of the payload (the head among it), then moves what can be moved.
@@ -218,7 +220,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     /// Moves a splice on and deals with how it ended.
     private func advance(_ splice: PayloadSplice) {
         let outcome = splice.pump()
-        if outcome != .moving { bytesSpliced &+= splice.delivered }
+        bytesSpliced &+= splice.takeSpliced()
         switch outcome {
         case .moving:
             break

@@ -10,6 +10,12 @@ import Foundation
 /// then it is released (`sourceReleased`) even if the target has not taken everything yet, so a
 /// slow target never stops the source. Until the end the target holds back later frames.
 /// The owner calls `pump()` when either connection reports `connectionCanSplice`.
+///
+/// A pipe holds one socket-buffer fragment per slot, so when data comes in small pieces (a server
+/// far away or writing in small chunks) it fills long before its byte capacity. A splice that must
+/// release its source (`releasesSource`: the server's connection, which must never wait on a slow
+/// client) then reads the rest of the payload into memory (at most one payload); those bytes
+/// follow the pipe's to the target. Otherwise the source simply waits for the target.
 final class PayloadSplice {
     enum Outcome: Equatable {
         /// Waiting for the source to be readable or the target to be writable.
@@ -28,28 +34,43 @@ final class PayloadSplice {
     private(set) var remaining: Int
     /// The source has given up all its payload bytes and reads normally again.
     private(set) var sourceReleased = false
-    /// Payload bytes the target has taken.
-    private(set) var delivered = 0
+    /// Payload bytes moved from the pipe into the target and not yet reported by `takeSpliced()`.
+    private var splicedUnreported = 0
     /// Payload bytes in the pipe, not yet in the target.
     private var inPipe = 0
     private var pipe: SplicePipe?
     private let pool: PipePool
     private var scratch: UnsafeMutableRawBufferPointer?
+    /// Whether the source may not wait for the target: what the pipe cannot take goes to `overflow`.
+    let releasesSource: Bool
+    /// Payload bytes read into memory because the pipe was full; they go out after the pipe's.
+    private var overflow: UnsafeMutableRawBufferPointer?
+    private var overflowFilled = 0
+    private var overflowSent = 0
 
     /// Takes over both connections. `pipe` must be empty; without a target it may be nil.
-    init(from source: Connection, to target: Connection?, count: Int, pipe: SplicePipe?, pool: PipePool) {
+    init(from source: Connection, to target: Connection?, count: Int, pipe: SplicePipe?, pool: PipePool,
+         releasesSource: Bool) {
         precondition(target == nil || pipe != nil, "a splice to a target needs a pipe")
         self.source = source
         self.target = target
         self.remaining = count
         self.pipe = pipe
         self.pool = pool
+        self.releasesSource = releasesSource
         source.beginSpliceSource()
         target?.beginSpliceTarget()
     }
 
     deinit {
         scratch?.deallocate()
+        overflow?.deallocate()
+    }
+
+    /// Bytes spliced into the target since the last call: each byte is reported once.
+    func takeSpliced() -> Int {
+        defer { splicedUnreported = 0 }
+        return splicedUnreported
     }
 
     /// The target went away: the rest of the payload (and what the pipe holds) is dropped.
@@ -61,8 +82,8 @@ final class PayloadSplice {
     func pump() -> Outcome {
         while true {
             var moved = false
-            if inPipe > 0 {
-                switch drainPipe() {
+            if inPipe > 0 || overflowSent < overflowFilled {
+                switch inPipe > 0 ? drainPipe() : drainOverflow() {
                 case .moved: moved = true
                 case .blocked: break
                 case let .failed(error): return .targetFailed(error ?? EPIPE)
@@ -79,7 +100,7 @@ final class PayloadSplice {
                 sourceReleased = true
                 source.endSpliceSource()
             }
-            if remaining == 0 && inPipe == 0 { return finish() }
+            if remaining == 0 && inPipe == 0 && overflowSent == overflowFilled { return finish() }
             if !moved { return .moving }
         }
     }
@@ -99,10 +120,10 @@ final class PayloadSplice {
             target.waitToSpliceInto()
             return .blocked
         }
-        let count = pebble_splice(pipe.readFd, target.fd, inPipe, remaining > 0 ? 1 : 0)
+        let count = pebble_splice(pipe.readFd, target.fd, inPipe, remaining > 0 || overflowFilled > overflowSent ? 1 : 0)
         if count > 0 {
             inPipe &-= count
-            delivered &+= count
+            splicedUnreported &+= count
             return .moved
         }
         let error = errno
@@ -113,12 +134,60 @@ final class PayloadSplice {
         return .failed(count == 0 ? EPIPE : error)
     }
 
-    /// Source → pipe; without a target, source → nowhere.
+    /// Memory → target, once the pipe is empty; without a target the bytes are dropped.
+    private func drainOverflow() -> Step {
+        guard let overflow, let target else {
+            overflowSent = overflowFilled
+            return .moved
+        }
+        guard target.isReadyForSplice else {
+            target.waitToSpliceInto()
+            return .blocked
+        }
+        let count = Foundation.write(target.fd, overflow.baseAddress! + overflowSent, overflowFilled &- overflowSent)
+        if count > 0 {
+            overflowSent &+= count
+            return .moved
+        }
+        let error = errno
+        if count < 0 && (error == EAGAIN || error == EWOULDBLOCK || error == EINTR) {
+            target.waitToSpliceInto()
+            return .blocked
+        }
+        return .failed(count == 0 ? EPIPE : error)
+    }
+
+    /// Source → memory, for the rest of the payload once the pipe could take no more.
+    private func fillOverflow() -> Step {
+        let buffer: UnsafeMutableRawBufferPointer
+        if let overflow {
+            buffer = overflow
+        } else {
+            buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: remaining, alignment: 16)
+            overflow = buffer
+        }
+        let count = Foundation.read(source.fd, buffer.baseAddress! + overflowFilled, remaining)
+        if count > 0 {
+            remaining &-= count
+            overflowFilled &+= count
+            return .moved
+        }
+        if count == 0 { return .failed(nil) }
+        let error = errno
+        if error == EAGAIN || error == EWOULDBLOCK || error == EINTR {
+            source.waitToSpliceFrom()
+            return .blocked
+        }
+        return .failed(error)
+    }
+
+    /// Source → pipe; without a target, source → nowhere. Once bytes went to memory, the rest follows them.
     private func fillPipe() -> Step {
+        if overflow != nil && target != nil { return fillOverflow() }
         let count: Int
         if target != nil, let pipe {
             let room = pipe.capacity &- inPipe
-            guard room > 0 else { return .blocked }
+            guard room > 0 else { return releasesSource ? fillOverflow() : .blocked }
             count = pebble_splice(source.fd, pipe.writeFd, min(remaining, room), 0)
         } else {
             count = Foundation.read(source.fd, scratchBuffer().baseAddress!, min(remaining, Self.scratchSize))
@@ -131,10 +200,15 @@ final class PayloadSplice {
         if count == 0 { return .failed(nil) }
         let error = errno
         if error == EAGAIN || error == EWOULDBLOCK || error == EINTR {
-            // With bytes in the pipe, EAGAIN may mean the pipe is full rather than the socket
-            // empty: then the target's progress calls `pump()` again, and waiting for a readable
-            // source would spin.
-            if inPipe == 0 || target == nil { source.waitToSpliceFrom() }
+            // With bytes in the pipe, EAGAIN may mean the pipe is full rather than the socket empty.
+            if inPipe > 0 && target != nil {
+                let waiting = pebble_readable_bytes(source.fd)
+                if waiting < 0 { return .failed(errno) }
+                // Full: read the rest into memory, or let the target's progress call `pump()`
+                // again (waiting for a readable source would spin).
+                if waiting > 0 { return releasesSource ? fillOverflow() : .blocked }
+            }
+            source.waitToSpliceFrom()
             return .blocked
         }
         return .failed(error)
@@ -143,6 +217,8 @@ final class PayloadSplice {
     private func finish() -> Outcome {
         if let pipe { pool.give(pipe) }
         pipe = nil
+        overflow?.deallocate()
+        overflow = nil
         if !sourceReleased {
             sourceReleased = true
             source.endSpliceSource()

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""A hostile 9P2000.L server: it answers Tversion and Tattach properly, then misbehaves in one of
+three ways, made deterministic so a test can show what the gateway does about it:
+
+  truncate  answers the first Tread with an Rread whose header promises the full count, sends
+            only --sent bytes of the data, waits, and closes the connection (what a crashing or
+            killed server looks like in the middle of a large reply);
+  stray     0.2 s after its Rversion sends the head of a large Rread for a tag nobody used (and
+            --sent bytes of its data), then waits for the gateway to close the connection;
+  trickle   answers every Tread in full, but sends the Rread in --piece-byte writes, each its
+            own TCP segment (what a server far away, or a slow one, looks like), then prints
+            "sent the whole Rread" (on a unix socket every write is its own buffer already,
+            so --pause 0 will do); Tclunk gets Rclunk.
+
+    hostile_server.py (--port PORT | --unix PATH) [--mode truncate|stray|trickle] [--sent BYTES] [--piece BYTES]
+                      [--max-msize N]
+"""
+import argparse
+import signal
+import socket
+import struct
+import sys
+import time
+
+TVERSION, RVERSION = 100, 101
+TATTACH, RATTACH = 104, 105
+TREAD, RREAD = 116, 117
+TCLUNK, RCLUNK = 120, 121
+
+
+def read_exactly(conn, count):
+    data = b""
+    while len(data) < count:
+        chunk = conn.recv(count - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def read_frame(conn):
+    header = read_exactly(conn, 7)
+    if header is None:
+        return None
+    size, kind, tag = struct.unpack("<IBH", header)
+    body = read_exactly(conn, size - 7)
+    if body is None:
+        return None
+    return kind, tag, body
+
+
+def frame(kind, tag, body):
+    return struct.pack("<IBH", 7 + len(body), kind, tag) + body
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--port", type=int, help="listen on 127.0.0.1:PORT")
+    where.add_argument("--unix", help="listen on a unix socket at PATH")
+    parser.add_argument("--mode", choices=["truncate", "stray", "trickle"], default="truncate")
+    parser.add_argument("--sent", type=int, default=2000, help="data bytes sent before closing (truncate, stray)")
+    parser.add_argument("--piece", type=int, default=1000, help="bytes per write (trickle)")
+    parser.add_argument("--pause", type=float, default=0.0002,
+                        help="seconds between writes (trickle), so that TCP sends each as its own segment")
+    parser.add_argument("--max-msize", type=int, default=65536)
+    args = parser.parse_args()
+    signal.alarm(300)  # never outlive a test run
+
+    if args.unix:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(args.unix)
+    else:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", args.port))
+    listener.listen(8)
+    print("listening", flush=True)
+    while True:
+        conn, _ = listener.accept()
+        if not args.unix:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        serve(conn, args)
+
+
+def serve(conn, args):
+    with conn:
+        while True:
+            message = read_frame(conn)
+            if message is None:
+                return
+            kind, tag, body = message
+            if kind == TVERSION:
+                msize = min(struct.unpack_from("<I", body)[0], args.max_msize)
+                version = b"9P2000.L"
+                conn.sendall(frame(RVERSION, tag, struct.pack("<IH", msize, len(version)) + version))
+                if args.mode == "stray":
+                    time.sleep(0.2)
+                    count = 60000
+                    conn.sendall(struct.pack("<IBHI", 11 + count, RREAD, 4321, count) + b"\x5a" * min(args.sent, count))
+                    print("sent a stray Rread head", flush=True)
+            elif kind == TATTACH:
+                qid = struct.pack("<BIQ", 0x80, 0, 1)
+                conn.sendall(frame(RATTACH, tag, qid))
+            elif kind == TREAD and args.mode == "truncate":
+                count = struct.unpack_from("<I", body, 12)[0]
+                head = struct.pack("<IBHI", 11 + count, RREAD, tag, count)
+                conn.sendall(head + b"\x5a" * min(args.sent, count))
+                time.sleep(0.3)
+                print("closing in the middle of an Rread", flush=True)
+                return
+            elif kind == TREAD and args.mode == "trickle":
+                count = struct.unpack_from("<I", body, 12)[0]
+                reply = struct.pack("<IBHI", 11 + count, RREAD, tag, count) + bytes(i % 251 for i in range(count))
+                for start in range(0, len(reply), args.piece):
+                    conn.sendall(reply[start:start + args.piece])
+                    if args.pause > 0:
+                        time.sleep(args.pause)
+                print("sent the whole Rread", flush=True)
+            elif kind == TCLUNK:
+                conn.sendall(frame(RCLUNK, tag, b""))
+            else:
+                sys.stderr.write(f"unexpected message type {kind}\n")
+                return
+
+
+if __name__ == "__main__":
+    main()
