@@ -36,7 +36,7 @@ struct SettingOptions: ParsableArguments {
     var maxInFlight: String?
     @Option(name: .customLong("max-fids"), help: "Fids one session may hold.")
     var maxFids: String?
-    @Option(name: .customLong("queue-limit"), help: "Bytes queued per direction before the client is paused.")
+    @Option(name: .customLong("queue-limit"), help: "Bytes queued per direction, and bytes of replies reads in flight may bring, before the client is paused.")
     var queueLimit: String?
     @Option(name: .customLong("drain-timeout"), help: "Seconds a leaving client's cleanup may take.")
     var drainTimeout: String?

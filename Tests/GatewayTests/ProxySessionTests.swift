@@ -932,6 +932,28 @@ struct ProxySessionTests {
         #expect(harness.session.acceptsClientFrames)
     }
 
+    @Test("past maxReplyBytes of reads in flight (counts capped by msize) the session stops accepting client frames until a reply comes",
+          arguments: [false, true])
+    func replyBytesLimit(readdir: Bool) throws {
+        let harness = SessionHarness(limits: .init(maxInFlight: 100, maxReplyBytes: 20_000))
+        try harness.negotiate(msize: 8192)
+        try harness.attach(fid: 1)
+        func read(tag: UInt16, count: UInt32) throws -> Frame<TMessage> {
+            try harness.forward(tag: tag, readdir ? .readdir(Treaddir(fid: 1, offset: 0, count: count)) : .read(Tread(fid: 1, offset: 0, count: count)))
+        }
+        // Counts beyond msize are charged as msize (8192): two reads leave 20 000 − 16 384 < 8192.
+        let first = try read(tag: 10, count: 1 << 30)
+        _ = try read(tag: 11, count: 100_000)
+        #expect(harness.session.acceptsClientFrames)
+        // Small requests cost nothing; the read that crosses the limit is still let through.
+        _ = try harness.forward(tag: 12, .getattr(Tgetattr(fid: 1, requestMask: 1)))
+        #expect(harness.session.acceptsClientFrames)
+        _ = try read(tag: 13, count: 4000)
+        #expect(!harness.session.acceptsClientFrames)
+        harness.backendSends(tag: first.tag, .lerror(Rlerror(ecode: 5)))
+        #expect(harness.session.acceptsClientFrames)
+    }
+
     @Test("backend tags never collide with one another while the client reuses its tags")
     func backendTagsUnique() throws {
         let harness = SessionHarness()

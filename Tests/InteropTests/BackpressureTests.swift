@@ -17,7 +17,8 @@ extension Interop {
 
         @Test("a client that never reads its replies is paused; the gateway's memory stays bounded")
         func slowReader() throws {
-            let fixture = try DiodBehindGateway("backpressure", extra: ["--max-inflight", "16", "--queue-limit", "131072", "--loops", "1"])
+            // max-inflight 1000 would allow 64 MB of replies: the reads' counts are what must stop the client.
+            let fixture = try DiodBehindGateway("backpressure", extra: ["--max-inflight", "1000", "--queue-limit", "131072", "--loops", "1"])
             defer { fixture.stop() }
             let gateway = fixture.gateway
             try Data(repeating: 0x5A, count: 1 << 20).write(to: fixture.directory.appendingPathComponent("one-mib.bin"))
@@ -47,7 +48,8 @@ extension Interop {
             #expect(sent < total, "the gateway kept reading a client that reads nothing")
             usleep(500_000)
             let after = Self.residentKiB(gateway.process.pid)
-            // Bound: queue-limit + max-inflight × msize ≈ 1.2 MiB, plus socket-level slack.
+            // Bound: queue-limit queued for the client, queue-limit of reads in flight and one more
+            // read (≈ 0.3 MiB), plus socket-level slack.
             #expect(after - before < 24 * 1024, "RSS grew from \(before) KiB to \(after) KiB")
 
             // Someone else is served normally meanwhile.

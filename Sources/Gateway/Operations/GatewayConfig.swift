@@ -19,7 +19,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public var maxInFlight = 256
     /// Fids one session may hold.
     public var maxFids = 16_384
-    /// Bytes queued towards one side of a session before the gateway stops reading the client.
+    /// Bytes queued towards one side of a session, and bytes of replies the session's reads in
+    /// flight may bring, before the gateway stops reading the client.
     public var queueLimit = 4 << 20
     /// Seconds a closing session waits for the server to answer its flushes and clunks.
     public var drainTimeout = 10
@@ -100,7 +101,7 @@ public struct GatewayConfig: Sendable, Equatable {
         Setting(key: "max-fids", help: "fids per session") { config, value throws(ConfigError) in
             config.maxFids = try value.integer(in: 1...Int(Int32.max))
         },
-        Setting(key: "queue-limit", help: "bytes queued per direction before the client is paused") { config, value throws(ConfigError) in
+        Setting(key: "queue-limit", help: "bytes queued per direction, and bytes of replies reads in flight may bring, before the client is paused") { config, value throws(ConfigError) in
             config.queueLimit = try value.integer(in: 65_536...Int(Int32.max))
         },
         Setting(key: "drain-timeout", help: "seconds to wait for cleanup when a client leaves") { config, value throws(ConfigError) in

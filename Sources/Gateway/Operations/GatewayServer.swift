@@ -49,7 +49,8 @@ public final class GatewayServer: Sendable {
 
         let (fds, address) = try bind()
         let settings = GatewaySession.Settings(
-            limits: ProxySession.Limits(maxMsize: config.maxMsize, maxFids: config.maxFids, maxInFlight: config.maxInFlight),
+            limits: ProxySession.Limits(maxMsize: config.maxMsize, maxFids: config.maxFids, maxInFlight: config.maxInFlight,
+                                        maxReplyBytes: config.queueLimit),
             queueLimit: config.queueLimit,
             drainTimeoutMilliseconds: UInt64(config.drainTimeout) * 1000,
             handshakeTimeoutMilliseconds: UInt64(config.handshakeTimeout) * 1000,

@@ -6,9 +6,10 @@ import NineP
 /// byte streams into frames, feeds them to the session, flushes, and applies backpressure.
 ///
 /// Backpressure goes to the client, never to the backend: when either outbound queue passes
-/// `queueLimit`, or too many requests are in flight, the gateway stops reading the client. The
-/// backend is always read (a diod connection that is not read stalls diod for every client), and it
-/// only ever answers requests we forwarded, so memory stays within queueLimit + inFlight × msize.
+/// `queueLimit`, or too many requests or read bytes are in flight (`ProxySession.Limits`), the
+/// gateway stops reading the client. The backend is always read (a diod connection that is not
+/// read stalls diod for every client), and it only ever answers requests we forwarded, so memory
+/// stays within about twice queueLimit plus one msize.
 final class GatewaySession: SessionHost, ConnectionDelegate {
     struct Settings {
         var limits: ProxySession.Limits

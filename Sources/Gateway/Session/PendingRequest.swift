@@ -30,6 +30,8 @@ struct PendingRequest {
     var walkNames = 0
     /// For Tflush: the backend tag and serial of the request it flushes.
     var flushTarget: (tag: UInt16, serial: UInt64)?
+    /// For Tread and Treaddir: the largest reply it may bring (its count, capped by msize).
+    var replyBytes = 0
 
     init(origin: Origin, type: MessageType, serial: UInt64) {
         self.origin = origin
@@ -50,6 +52,8 @@ struct TagTable {
 
     var outstanding: Int { pending.count }
     var clientOutstanding: Int { clientTags.count }
+    /// The sum of the outstanding requests' `replyBytes`.
+    private(set) var replyBytesExpected = 0
 
     /// Registers a request and returns its backend tag, or nil when all 65535 tags are in use.
     mutating func add(_ request: PendingRequest) -> UInt16? {
@@ -58,6 +62,7 @@ struct TagTable {
         let tag = nextTag
         nextTag &+= 1
         pending[tag] = request
+        replyBytesExpected &+= request.replyBytes
         if case let .client(clientTag) = request.origin, !request.abandoned {
             clientTags[clientTag] = tag
         }
@@ -83,6 +88,7 @@ struct TagTable {
     /// Removes and returns the request a reply with this backend tag answers.
     mutating func complete(_ tag: UInt16) -> PendingRequest? {
         guard let request = pending.removeValue(forKey: tag) else { return nil }
+        replyBytesExpected &-= request.replyBytes
         if case let .client(clientTag) = request.origin, clientTags[clientTag] == tag {
             clientTags[clientTag] = nil
         }

@@ -14,6 +14,11 @@ final class ProxySession {
         var maxFids = 65_536
         /// Most client requests in flight before the gateway stops reading the client.
         var maxInFlight = 1_024
+        /// Most reply bytes the client's reads in flight may bring (their counts, capped by msize)
+        /// before the gateway stops reading the client; one read is always let through. Replies are
+        /// always read from the server, so this, not `maxInFlight × msize`, bounds what waits for a
+        /// client that does not read.
+        var maxReplyBytes = 4 << 20
     }
 
     enum Phase: Equatable {
@@ -53,12 +58,12 @@ final class ProxySession {
     var backendFrameLimit: UInt32 { msize == 0 ? limits.maxMsize : msize }
 
     /// Whether the next client frame may be handled now. False while a version exchange is in
-    /// progress or too many requests are in flight: the frame stays unread, so the client's
-    /// socket fills and TCP pushes back.
+    /// progress, or too many requests or reply bytes are in flight: the frame stays unread, so the
+    /// client's socket fills and TCP pushes back.
     var acceptsClientFrames: Bool {
         switch phase {
         case .unversioned: true
-        case .active: tags.clientOutstanding < limits.maxInFlight
+        case .active: tags.clientOutstanding < limits.maxInFlight && tags.replyBytesExpected < limits.maxReplyBytes
         default: false
         }
     }
@@ -155,6 +160,11 @@ final class ProxySession {
         }
         if type == .Twalk {
             request.walkNames = Int(FramePatch.u16(at: 15, in: UnsafeRawBufferPointer(frame)))
+        }
+        if type == .Tread || type == .Treaddir {
+            // fid[4] offset[8] count[4]; the reply is count bytes and an 11-byte head at most.
+            let count = Int(FramePatch.u32(at: 19, in: UnsafeRawBufferPointer(frame)))
+            request.replyBytes = min(count, Int(msize) &- 11) &+ 11
         }
 
         // Commit: reserve the new fid, rewrite, send.
