@@ -784,6 +784,41 @@ struct ProxySessionTests {
 
     // MARK: Endings
 
+    @Test("client disconnect with more fids than there are tags: the cleanup clunks go in rounds until every fid is clunked")
+    func cleanupInRounds() throws {
+        let harness = SessionHarness(limits: .init(maxFids: 70_000))
+        try harness.negotiate()
+        try harness.attach(fid: 1)
+        let count = 65_600   // 65 535 tags: the clunks of one round cannot all be in flight at once
+        for newfid in UInt32(2)..<UInt32(count + 1) {
+            harness.clientSends(tag: 1, .walk(Twalk(fid: 1, newfid: newfid, wnames: [])))
+            let walk = harness.host.toBackend.removeLast()
+            harness.backendSends(tag: UInt16(walk[5]) | UInt16(walk[6]) << 8, .walk(Rwalk(wqids: [])))
+            harness.host.toClient.removeAll(keepingCapacity: true)
+        }
+        harness.host.toBackend.removeAll()
+        harness.host.toClient.removeAll()
+        #expect(harness.session.fids.liveBackendFids.count == count)
+
+        harness.session.clientClosed()
+        var clunked = Set<UInt32>()
+        var rounds = 0
+        while harness.host.closeBackendCalls == 0 && rounds < 5 {
+            rounds += 1
+            let sent = try harness.backendReceived()
+            try #require(!sent.isEmpty, "cleanup stopped with \(harness.session.fids.liveBackendFids.count) fids live")
+            for frame in sent {
+                let fid = try #require(frame.message.clunk?.fid)
+                #expect(clunked.insert(fid).inserted, "fid \(fid) clunked twice")
+                harness.backendSends(tag: frame.tag, .clunk(Rclunk()))
+            }
+        }
+        #expect(rounds == 2)
+        #expect(clunked.count == count)
+        #expect(harness.session.fids.liveBackendFids.isEmpty)
+        #expect(harness.host.closeBackendCalls == 1)
+    }
+
     @Test("client disconnect: flush, then one Tclunk per live backend fid, then close the backend")
     func clientDisconnect() throws {
         let harness = SessionHarness()

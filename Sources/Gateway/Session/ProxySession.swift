@@ -43,8 +43,10 @@ final class ProxySession {
     private(set) var fids: FidTable
     private(set) var tags = TagTable()
     private(set) var stats = SessionStats()
-    /// Cleanup clunks have been sent for the current reset or drain.
-    private var cleanupClunksSent = false
+    /// Live backend fids when the last round of cleanup clunks went out (nil before the first):
+    /// a session may hold more fids than there are tags, so cleanup goes in rounds, each of
+    /// which must leave fewer.
+    private var cleanupLiveBefore: Int?
 
     init(limits: Limits, host: SessionHost) {
         self.limits = limits
@@ -403,8 +405,9 @@ final class ProxySession {
             return
         }
         guard tags.outstanding == 0 else { return }
-        if !fids.liveBackendFids.isEmpty && !cleanupClunksSent {
-            cleanupClunksSent = true
+        let live = fids.liveBackendFids.count
+        if live > 0 && live < cleanupLiveBefore ?? Int.max {
+            cleanupLiveBefore = live
             for backendFid in fids.liveBackendFids.sorted() {
                 var request = PendingRequest(origin: .gateway, type: .Tclunk, serial: tags.makeSerial())
                 request.releasedBackendFid = backendFid
@@ -413,7 +416,7 @@ final class ProxySession {
             }
             return
         }
-        cleanupClunksSent = false
+        cleanupLiveBefore = nil
         switch phase {
         case let .resetting(clientTag, requested, version):
             startVersion(clientTag: clientTag, msize: requested, version: version)
