@@ -33,6 +33,32 @@ extension Interop {
             return writer.bytes
         }
 
+        @Test("frames behind the one that closes the connection are never handled: a Tremove sent after a reused tag does not reach the server")
+        func nothingAfterTheFatalFrame() throws {
+            let setup = try Setup()
+            defer { setup.stop() }
+            try Data("keep me\n".utf8).write(to: setup.directory.appendingPathComponent("victim.txt"))
+            let client = try setup.attachedClient()
+            guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["victim.txt"])), tag: 3) else {
+                Issue.record("walk failed"); return
+            }
+            // One write: a Tclunk of an unknown fid (its Rlerror is queued, so closing must wait for
+            // it to be written), a getattr under tag 5, the same tag again while it is in flight
+            // (fatal), then more reuses and a Tremove that must never be forwarded.
+            var burst = Frame(tag: 4, message: TMessage.clunk(Tclunk(fid: 99))).encode(dialect: .linux)
+            let getattr = Frame(tag: 5, message: TMessage.getattr(Tgetattr(fid: 1, requestMask: 0x7ff))).encode(dialect: .linux)
+            for _ in 0..<20 { burst += getattr }
+            burst += Frame(tag: 7, message: TMessage.remove(Tremove(fid: 2))).encode(dialect: .linux)
+            try client.sendRaw(burst)
+            while let reply = try client.receive() {
+                #expect(reply.tag == 4 || reply.tag == 5, "reply to tag \(reply.tag): \(reply.message.type)")
+            }
+            #expect(FileManager.default.fileExists(atPath: setup.directory.appendingPathComponent("victim.txt").path),
+                    "the Tremove behind the fatal frame reached diod")
+            let closings = setup.gateway.process.log.components(separatedBy: "closing client connection").count - 1
+            #expect(closings == 1, "the client was closed \(closings) times:\n\(setup.gateway.process.log.suffix(3000))")
+        }
+
         @Test("unknown type, R-message from a client, and a malformed Twalk get Rlerror with their tag")
         func errorsWithTags() throws {
             let setup = try Setup()

@@ -100,7 +100,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     // MARK: Frames
 
     private func pumpClient() {
-        while canTakeClientFrames && !client.isClosed && !clientBytesAreSpliced {
+        // A client being closed (a fatal frame) gets nothing more handled, even what it already sent.
+        while canTakeClientFrames && !client.isClosed && !client.isClosing && !clientBytesAreSpliced {
             let frame: UnsafeMutableRawBufferPointer
             do {
                 guard let next = try client.input.nextFrame(limit: core.clientFrameLimit, reserving: false) else {
@@ -281,7 +282,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     func sendToClient(_ frame: UnsafeRawBufferPointer) { client.enqueue(frame) }
 
     func closeClient(reason: String) {
-        guard clientOpen else { return }
+        // Once closing, later reasons (more bad frames, more stray replies) change nothing.
+        guard clientOpen, !client.isClosing else { return }
         if closeReason == nil { closeReason = reason }
         logger.warning("closing client connection", metadata: ["reason": "\(reason)"])
         client.closeAfterFlush()
