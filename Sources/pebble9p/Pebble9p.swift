@@ -32,11 +32,11 @@ struct SettingOptions: ParsableArguments {
     var maxMsize: String?
     @Option(help: "Event loops (threads); default: one per core.")
     var loops: String?
-    @Option(name: .customLong("max-inflight"), help: "Requests in flight per session before the client is paused.")
+    @Option(name: .customLong("max-inflight"), help: "Requests per session at the server at once; more are held (Tflush never is).")
     var maxInFlight: String?
     @Option(name: .customLong("max-fids"), help: "Fids one session may hold.")
     var maxFids: String?
-    @Option(name: .customLong("queue-limit"), help: "Bytes queued per direction, and bytes of replies reads in flight may bring, before the client is paused.")
+    @Option(name: .customLong("queue-limit"), help: "Bytes queued per direction or held before the client is paused, and reply bytes reads at the server may bring before requests are held.")
     var queueLimit: String?
     @Option(name: .customLong("drain-timeout"), help: "Seconds a leaving client's cleanup may take.")
     var drainTimeout: String?

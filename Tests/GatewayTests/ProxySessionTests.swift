@@ -954,39 +954,113 @@ struct ProxySessionTests {
         _ = try harness.forward(tag: 4, .walk(Twalk(fid: 1, newfid: 1, wnames: [])))
     }
 
-    @Test("past maxInFlight the session stops accepting client frames until a reply comes")
+    @Test("past maxInFlight requests are held, checked and registered, and go out in order as replies make room")
     func inFlightLimit() throws {
-        let harness = SessionHarness(limits: .init(maxInFlight: 2))
+        let harness = SessionHarness(limits: .init(maxInFlight: 2, maxHeldBytes: 40))
         try harness.negotiate()
         try harness.attach(fid: 1)
         let first = try harness.forward(tag: 10, .getattr(Tgetattr(fid: 1, requestMask: 1)))
-        #expect(harness.session.acceptsClientFrames)
         _ = try harness.forward(tag: 11, .getattr(Tgetattr(fid: 1, requestMask: 1)))
-        #expect(!harness.session.acceptsClientFrames)
-        harness.backendSends(tag: first.tag, .getattr(SessionHarness.sampleGetattr))
+        #expect(!harness.session.sendsRequestsNow)
+        // Held: nothing reaches the server, the client hears nothing, its fid checks are done now.
+        #expect(try harness.answeredLocally(tag: 12, .getattr(Tgetattr(fid: 1, requestMask: 1))).isEmpty)
+        #expect(try harness.answeredLocally(tag: 13, .walk(Twalk(fid: 1, newfid: 2, wnames: []))).isEmpty)
+        #expect(harness.session.fids.lookup(2)?.state == .pending)
+        let unknown = try harness.answeredLocally(tag: 14, .getattr(Tgetattr(fid: 9, requestMask: 1)))
+        #expect(unknown.map(\.tag) == [14])
+        // 2 held frames of 19 and 17 bytes: past maxHeldBytes (40) the client is no longer read.
         #expect(harness.session.acceptsClientFrames)
+        #expect(try harness.answeredLocally(tag: 15, .getattr(Tgetattr(fid: 1, requestMask: 1))).isEmpty)
+        #expect(!harness.session.acceptsClientFrames)
+
+        // One reply makes room for one held request: the first held, under its own backend tag.
+        harness.backendSends(tag: first.tag, .getattr(SessionHarness.sampleGetattr))
+        #expect(try harness.clientReceived().map(\.tag) == [10])
+        let released = try harness.backendReceived()
+        #expect(released.count == 1)
+        #expect(released.first?.message == .getattr(Tgetattr(fid: try #require(harness.session.fids.lookup(1)?.backendFid), requestMask: 1)))
+        #expect(harness.session.acceptsClientFrames)
+        harness.backendSends(tag: try #require(released.first?.tag), .getattr(SessionHarness.sampleGetattr))
+        #expect(try harness.clientReceived().map(\.tag) == [12])
+        let walk = try #require(try harness.backendReceived().first)
+        #expect(walk.message.walk?.newfid == harness.session.fids.lookup(2)?.backendFid)
+        harness.backendSends(tag: walk.tag, .walk(Rwalk(wqids: [])))
+        #expect(harness.session.fids.lookup(2)?.state == .ready)
     }
 
-    @Test("past maxReplyBytes of reads in flight (counts capped by msize) the session stops accepting client frames until a reply comes",
+    @Test("past maxReplyBytes of reads at the server (counts capped by msize) requests are held until a reply makes room",
           arguments: [false, true])
     func replyBytesLimit(readdir: Bool) throws {
         let harness = SessionHarness(limits: .init(maxInFlight: 100, maxReplyBytes: 20_000))
         try harness.negotiate(msize: 8192)
         try harness.attach(fid: 1)
-        func read(tag: UInt16, count: UInt32) throws -> Frame<TMessage> {
-            try harness.forward(tag: tag, readdir ? .readdir(Treaddir(fid: 1, offset: 0, count: count)) : .read(Tread(fid: 1, offset: 0, count: count)))
+        func read(tag: UInt16, count: UInt32) -> TMessage {
+            readdir ? .readdir(Treaddir(fid: 1, offset: 0, count: count)) : .read(Tread(fid: 1, offset: 0, count: count))
         }
         // Counts beyond msize are charged as msize (8192): two reads leave 20 000 − 16 384 < 8192.
-        let first = try read(tag: 10, count: 1 << 30)
-        _ = try read(tag: 11, count: 100_000)
-        #expect(harness.session.acceptsClientFrames)
-        // Small requests cost nothing; the read that crosses the limit is still let through.
+        let first = try harness.forward(tag: 10, read(tag: 10, count: 1 << 30))
+        _ = try harness.forward(tag: 11, read(tag: 11, count: 100_000))
+        #expect(harness.session.sendsRequestsNow)
+        // Small requests cost nothing; the read that crosses the limit still goes.
         _ = try harness.forward(tag: 12, .getattr(Tgetattr(fid: 1, requestMask: 1)))
-        #expect(harness.session.acceptsClientFrames)
-        _ = try read(tag: 13, count: 4000)
-        #expect(!harness.session.acceptsClientFrames)
+        _ = try harness.forward(tag: 13, read(tag: 13, count: 4000))
+        #expect(!harness.session.sendsRequestsNow)
+        #expect(try harness.answeredLocally(tag: 14, read(tag: 14, count: 10)).isEmpty)
         harness.backendSends(tag: first.tag, .lerror(Rlerror(ecode: 5)))
-        #expect(harness.session.acceptsClientFrames)
+        #expect(try harness.clientReceived().map(\.tag) == [10])
+        #expect(try harness.backendReceived().count == 1)
+    }
+
+    @Test("a Tflush goes through while requests are held: to the server for one it has, answered at once for a held one, which never happens")
+    func flushPastTheLimit() throws {
+        let harness = SessionHarness(limits: .init(maxInFlight: 1))
+        try harness.negotiate()
+        try harness.attach(fid: 1)
+        let blocked = try harness.forward(tag: 10, .read(Tread(fid: 1, offset: 0, count: 100)))
+        #expect(try harness.answeredLocally(tag: 11, .walk(Twalk(fid: 1, newfid: 2, wnames: ["a"]))).isEmpty)
+        #expect(harness.session.fids.lookup(2)?.state == .pending)
+        // The held walk is flushed: Rflush at once, its newfid never exists, the server never sees it.
+        let flushHeld = try harness.answeredLocally(tag: 12, .flush(Tflush(oldtag: 11)))
+        #expect(flushHeld == [Frame(tag: 12, message: .flush(Rflush()))])
+        #expect(harness.session.fids.lookup(2) == nil)
+        // The read at the server is flushed through the server, past the limit.
+        let flush = try harness.forward(tag: 13, .flush(Tflush(oldtag: 10)))
+        #expect(flush.message == .flush(Tflush(oldtag: blocked.tag)))
+        harness.backendSends(tag: flush.tag, .flush(Rflush()))
+        #expect(try harness.clientReceived() == [Frame(tag: 13, message: .flush(Rflush()))])
+        // Room again: new requests go straight to the server; nothing held was left behind.
+        #expect(harness.session.sendsRequestsNow)
+        _ = try harness.forward(tag: 11, .getattr(Tgetattr(fid: 1, requestMask: 1)))
+    }
+
+    @Test("a Tversion drops held requests without sending them; only fids the server has are clunked")
+    func versionDropsHeld() throws {
+        let harness = SessionHarness(limits: .init(maxInFlight: 1))
+        try harness.negotiate()
+        let root = try harness.attach(fid: 1)
+        let getattr = try harness.forward(tag: 10, .getattr(Tgetattr(fid: 1, requestMask: 1)))
+        #expect(try harness.answeredLocally(tag: 11, .walk(Twalk(fid: 1, newfid: 2, wnames: []))).isEmpty)
+        harness.clientSends(tag: NineP.noTag, .version(Tversion(msize: 8192, version: "9P2000.L")))
+        let flushes = try harness.backendReceived()
+        #expect(flushes.map(\.message) == [.flush(Tflush(oldtag: getattr.tag))])
+        harness.backendSends(tag: getattr.tag, .getattr(SessionHarness.sampleGetattr))
+        harness.backendSends(tag: try #require(flushes.first?.tag), .flush(Rflush()))
+        let clunks = try harness.backendReceived()
+        #expect(clunks.map(\.message) == [.clunk(Tclunk(fid: root))])
+        #expect(try harness.clientReceived().isEmpty)
+    }
+
+    @Test("a reply to the backend tag of a held request is as stray as any: the client is closed")
+    func replyToHeldTag() throws {
+        let harness = SessionHarness(limits: .init(maxInFlight: 1))
+        try harness.negotiate()
+        try harness.attach(fid: 1)
+        let sent = try harness.forward(tag: 10, .getattr(Tgetattr(fid: 1, requestMask: 1)))
+        #expect(try harness.answeredLocally(tag: 11, .getattr(Tgetattr(fid: 1, requestMask: 1))).isEmpty)
+        // Tags are handed out in order, so the held request has the next one.
+        harness.backendSends(tag: sent.tag &+ 1, .getattr(SessionHarness.sampleGetattr))
+        #expect(harness.host.closeClientReasons.count == 1)
+        #expect(try harness.clientReceived().isEmpty)
     }
 
     @Test("backend tags never collide with one another while the client reuses its tags")

@@ -30,9 +30,12 @@ final class SessionHarness {
         clientSends(Frame(tag: tag, message: message).encode(dialect: dialect))
     }
 
+    /// Hands the session a backend frame, then lets it send held requests, as the gateway does
+    /// when its queues have room.
     func backendSends(_ bytes: [UInt8]) {
         var copy = bytes
         copy.withUnsafeMutableBytes { _ = session.backendFrame($0) }
+        session.sendHeld()
     }
 
     func backendSends(tag: UInt16, _ message: RMessage) {

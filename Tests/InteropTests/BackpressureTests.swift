@@ -30,12 +30,13 @@ extension Interop {
             _ = try slow.rpc(.lopen(Tlopen(fid: 2, flags: 0)))
             let before = Self.residentKiB(gateway.process.pid)
 
-            // Up to 400 000 Treads of 64 KiB (25 GiB of replies), 1000 to a write, without reading a
-            // reply; writes give up after 2 s once the gateway stops reading and the socket buffers fill.
+            // Up to 2 000 000 Treads of 64 KiB (46 MB of requests, far more than the socket buffers
+            // between client and gateway can take), 1000 to a write, without reading a reply; writes
+            // give up after 2 s once the gateway stops reading and the socket buffers fill.
             var timeout = timeval(tv_sec: 2, tv_usec: 0)
             setsockopt(slow.fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             var sent = 0
-            let total = 400_000
+            let total = 2_000_000
             while sent < total {
                 var batch: [UInt8] = []
                 for index in sent..<(sent + 1000) {
@@ -136,6 +137,41 @@ extension Interop {
                 guard data[start..<(start + chunk)].allSatisfy({ $0 == expected }) else {
                     Issue.record("write \(frameIndex) did not land intact"); return
                 }
+            }
+        }
+
+        @Test("at max-inflight with the server's requests blocked (opens of a FIFO), a Tflush still gets through: held requests are flushed at once, blocked ones through diod")
+        func flushPastTheLimit() throws {
+            let fixture = try DiodBehindGateway("fifo", extra: ["--max-inflight", "1"])
+            defer { fixture.stop() }
+            let fifo = fixture.directory.appendingPathComponent("fifo").path
+            try #require(mkfifo(fifo, 0o666) == 0, "mkfifo: errno \(errno)")
+            let client = try fixture.attachedClient()
+            var timeout = timeval(tv_sec: 15, tv_usec: 0)
+            setsockopt(client.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            _ = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["fifo"])))
+            // diod blocks in open(2) until the FIFO has a writer: the session's one request at the server.
+            try client.send(.lopen(Tlopen(fid: 2, flags: 0)), tag: 10)
+            try client.send(.getattr(Tgetattr(fid: 1, requestMask: 0x7ff)), tag: 11)   // held
+            try client.send(.flush(Tflush(oldtag: 11)), tag: 12)
+            let first = try #require(try client.receive(), "no answer to the Tflush of a held request")
+            #expect(first.tag == 12 && first.message == .flush(Rflush()), "\(first)")
+            try client.send(.flush(Tflush(oldtag: 10)), tag: 13)
+            // The open is still blocked at diod; now give the FIFO a writer.
+            usleep(200_000)
+            let writer = open(fifo, O_WRONLY | O_NONBLOCK)
+            #expect(writer >= 0, "the FIFO has no reader: diod's open did not start (errno \(errno))")
+            defer { if writer >= 0 { close(writer) } }
+            // Until the Rflush: the lopen's reply, if diod sends one, comes before it.
+            var tags: [UInt16] = []
+            while tags.last != 13, let reply = try client.receive() {
+                tags.append(reply.tag)
+                if reply.tag == 13 { #expect(reply.message == .flush(Rflush())) }
+            }
+            #expect(tags == [13] || tags == [10, 13], "replies \(tags)")
+            // Nothing of the flushed getattr ever arrives, and the session goes on.
+            guard case .getattr = try client.rpc(.getattr(Tgetattr(fid: 1, requestMask: 0x7ff)), tag: 14) else {
+                Issue.record("the session did not go on"); return
             }
         }
 

@@ -15,12 +15,13 @@ public struct GatewayConfig: Sendable, Equatable {
     public var maxMsize: UInt32 = 1 << 20
     /// Event loops (threads); one per core by default.
     public var loops = ProcessInfo.processInfo.activeProcessorCount
-    /// Client requests in flight per session before the gateway stops reading that client.
+    /// Client requests per session at the server at once; more are held by the gateway.
     public var maxInFlight = 256
     /// Fids one session may hold.
     public var maxFids = 16_384
-    /// Bytes queued towards one side of a session, and bytes of replies the session's reads in
-    /// flight may bring, before the gateway stops reading the client.
+    /// Bytes queued towards one side of a session, or of held requests, before the gateway stops
+    /// reading the client; and bytes of replies its reads at the server may bring before more
+    /// requests are held.
     public var queueLimit = 4 << 20
     /// Seconds a closing session waits for the server to answer its flushes and clunks.
     public var drainTimeout = 10
@@ -95,13 +96,13 @@ public struct GatewayConfig: Sendable, Equatable {
         Setting(key: "loops", help: "event loops (threads)") { config, value throws(ConfigError) in
             config.loops = try value.integer(in: 1...256)
         },
-        Setting(key: "max-inflight", help: "requests in flight per session") { config, value throws(ConfigError) in
+        Setting(key: "max-inflight", help: "requests per session at the server at once; more are held") { config, value throws(ConfigError) in
             config.maxInFlight = try value.integer(in: 1...60_000)
         },
         Setting(key: "max-fids", help: "fids per session") { config, value throws(ConfigError) in
             config.maxFids = try value.integer(in: 1...Int(Int32.max))
         },
-        Setting(key: "queue-limit", help: "bytes queued per direction, and bytes of replies reads in flight may bring, before the client is paused") { config, value throws(ConfigError) in
+        Setting(key: "queue-limit", help: "bytes queued per direction or held before the client is paused; reply bytes reads at the server may bring before requests are held") { config, value throws(ConfigError) in
             config.queueLimit = try value.integer(in: 65_536...Int(Int32.max))
         },
         Setting(key: "drain-timeout", help: "seconds to wait for cleanup when a client leaves") { config, value throws(ConfigError) in

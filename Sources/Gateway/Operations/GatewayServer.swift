@@ -50,7 +50,7 @@ public final class GatewayServer: Sendable {
         let (fds, address) = try bind()
         let settings = GatewaySession.Settings(
             limits: ProxySession.Limits(maxMsize: config.maxMsize, maxFids: config.maxFids, maxInFlight: config.maxInFlight,
-                                        maxReplyBytes: config.queueLimit),
+                                        maxReplyBytes: config.queueLimit, maxHeldBytes: config.queueLimit),
             queueLimit: config.queueLimit,
             drainTimeoutMilliseconds: UInt64(config.drainTimeout) * 1000,
             handshakeTimeoutMilliseconds: UInt64(config.handshakeTimeout) * 1000,

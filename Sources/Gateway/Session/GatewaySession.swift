@@ -6,10 +6,10 @@ import NineP
 /// byte streams into frames, feeds them to the session, flushes, and applies backpressure.
 ///
 /// Backpressure goes to the client, never to the backend: when either outbound queue passes
-/// `queueLimit`, or too many requests or read bytes are in flight (`ProxySession.Limits`), the
-/// gateway stops reading the client. The backend is always read (a diod connection that is not
-/// read stalls diod for every client), and it only ever answers requests we forwarded, so memory
-/// stays within about twice queueLimit plus one msize.
+/// `queueLimit`, or the session holds that many bytes of requests waiting for room at the server
+/// (`ProxySession.Limits`), the gateway stops reading the client. The backend is always read (a
+/// diod connection that is not read stalls diod for every client), and it only ever answers
+/// requests we sent, so memory stays within about three times queueLimit plus one msize.
 final class GatewaySession: SessionHost, ConnectionDelegate {
     struct Settings {
         var limits: ProxySession.Limits
@@ -170,7 +170,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     /// Sends a large Twrite on as soon as its fixed fields are checked, and splices its data after
     /// it; a refused one has its data dropped. False when the frame is not one to splice.
     private func startUpload() -> Bool {
-        guard let backend, backendOpen, !client.isClosing,
+        guard let backend, backendOpen, !client.isClosing, core.sendsRequestsNow,
               let head = spliceableHead(of: client.input, type: .Twrite, fixedBytes: NineP.twriteHeaderSize),
               // A Twrite's data may pass through in parts; a pipe much smaller than that costs more calls than copying.
               let pipe = loop.pipes.take(holding: min(head.rest, 64 * 1024))
@@ -264,12 +264,16 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     /// exchange or at its in-flight limit, and neither outbound queue is over its bound. Requests
     /// already read stay in the input buffer until this is true again.
     private var canTakeClientFrames: Bool {
-        core.acceptsClientFrames
-            && client.output.count <= settings.queueLimit
-            && (backend?.output.count ?? 0) <= settings.queueLimit
+        core.acceptsClientFrames && queuesHaveRoom
+    }
+
+    private var queuesHaveRoom: Bool {
+        client.output.count <= settings.queueLimit && (backend?.output.count ?? 0) <= settings.queueLimit
     }
 
     private func flushAndBalance() {
+        // Requests held for room at the server go out only while replies have somewhere to go.
+        if queuesHaveRoom { core.sendHeld() }
         backend?.flush()
         client.flush()
         client.setReading(canTakeClientFrames)

@@ -32,6 +32,8 @@ struct PendingRequest {
     var flushTarget: (tag: UInt16, serial: UInt64)?
     /// For Tread and Treaddir: the largest reply it may bring (its count, capped by msize).
     var replyBytes = 0
+    /// False while the session holds it back (`HeldRequests`): the server has not seen it.
+    var sent = true
 
     init(origin: Origin, type: MessageType, serial: UInt64) {
         self.origin = origin
@@ -52,8 +54,17 @@ struct TagTable {
 
     var outstanding: Int { pending.count }
     var clientOutstanding: Int { clientTags.count }
-    /// The sum of the outstanding requests' `replyBytes`.
+    /// Client requests other than Tflush that were sent and are not answered yet.
+    private(set) var clientRequestsAtServer = 0
+    /// The sum of the `replyBytes` of the requests sent and not answered yet.
     private(set) var replyBytesExpected = 0
+
+    /// Counts a request at the server in (+1) or out (-1).
+    private mutating func account(_ request: PendingRequest, _ sign: Int) {
+        guard request.sent else { return }
+        replyBytesExpected &+= sign &* request.replyBytes
+        if case .client = request.origin, request.type != .Tflush { clientRequestsAtServer &+= sign }
+    }
 
     /// Registers a request and returns its backend tag, or nil when all 65535 tags are in use.
     mutating func add(_ request: PendingRequest) -> UInt16? {
@@ -62,7 +73,7 @@ struct TagTable {
         let tag = nextTag
         nextTag &+= 1
         pending[tag] = request
-        replyBytesExpected &+= request.replyBytes
+        account(request, 1)
         if case let .client(clientTag) = request.origin, !request.abandoned {
             clientTags[clientTag] = tag
         }
@@ -88,7 +99,7 @@ struct TagTable {
     /// Removes and returns the request a reply with this backend tag answers.
     mutating func complete(_ tag: UInt16) -> PendingRequest? {
         guard let request = pending.removeValue(forKey: tag) else { return nil }
-        replyBytesExpected &-= request.replyBytes
+        account(request, -1)
         if case let .client(clientTag) = request.origin, clientTags[clientTag] == tag {
             clientTags[clientTag] = nil
         }
@@ -96,6 +107,14 @@ struct TagTable {
     }
 
     func request(_ tag: UInt16) -> PendingRequest? { pending[tag] }
+
+    /// A held request goes to the server now.
+    mutating func markSent(_ tag: UInt16) {
+        guard var request = pending[tag], !request.sent else { return }
+        request.sent = true
+        pending[tag] = request
+        account(request, 1)
+    }
 
     /// Marks every outstanding request as no longer wanted by the client.
     mutating func abandonAll() {

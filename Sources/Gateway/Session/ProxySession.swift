@@ -12,13 +12,15 @@ final class ProxySession {
         var maxMsize: UInt32 = 1 << 20
         /// Most fids one session may hold.
         var maxFids = 65_536
-        /// Most client requests in flight before the gateway stops reading the client.
+        /// Most client requests at the server at once; more are held (Tflush never is).
         var maxInFlight = 1_024
-        /// Most reply bytes the client's reads in flight may bring (their counts, capped by msize)
-        /// before the gateway stops reading the client; one read is always let through. Replies are
-        /// always read from the server, so this, not `maxInFlight × msize`, bounds what waits for a
-        /// client that does not read.
+        /// Most reply bytes the client's reads at the server may bring (their counts, capped by
+        /// msize); more requests are held, but one is always let through. Replies are always read
+        /// from the server, so this, not `maxInFlight × msize`, bounds what waits for a client that
+        /// does not read.
         var maxReplyBytes = 4 << 20
+        /// Most bytes of held requests before the gateway stops reading the client.
+        var maxHeldBytes = 4 << 20
     }
 
     enum Phase: Equatable {
@@ -42,6 +44,8 @@ final class ProxySession {
     private(set) var msize: UInt32 = 0
     private(set) var fids: FidTable
     private(set) var tags = TagTable()
+    /// Requests checked and registered, waiting for room at the server.
+    private var held = HeldRequests()
     private(set) var stats = SessionStats()
     /// Live backend fids when the last round of cleanup clunks went out (nil before the first):
     /// a session may hold more fids than there are tags, so cleanup goes in rounds, each of
@@ -60,15 +64,24 @@ final class ProxySession {
     var backendFrameLimit: UInt32 { msize == 0 ? limits.maxMsize : msize }
 
     /// Whether the next client frame may be handled now. False while a version exchange is in
-    /// progress, or too many requests or reply bytes are in flight: the frame stays unread, so the
-    /// client's socket fills and TCP pushes back.
+    /// progress, or while `maxHeldBytes` of requests wait for room at the server: the frame stays
+    /// unread, so the client's socket fills and TCP pushes back.
     var acceptsClientFrames: Bool {
         switch phase {
         case .unversioned: true
-        case .active: tags.clientOutstanding < limits.maxInFlight && tags.replyBytesExpected < limits.maxReplyBytes
+        case .active: held.bytes < limits.maxHeldBytes
         default: false
         }
     }
+
+    /// Whether the server may be sent another client request now (`Limits`).
+    private var roomAtServer: Bool {
+        tags.clientRequestsAtServer < limits.maxInFlight && tags.replyBytesExpected < limits.maxReplyBytes
+    }
+
+    /// Whether a request handled now goes straight to the server, so a Twrite's data may follow
+    /// its head (a held request must be whole).
+    var sendsRequestsNow: Bool { phase == .active && held.isEmpty && roomAtServer }
 
     var isClosed: Bool { phase == .closed }
 
@@ -115,11 +128,13 @@ final class ProxySession {
             clientFlush(frame, tag: header.tag)
             return false
         }
-        return forward(frame, type: type, tag: header.tag)
+        return forward(frame, type: type, tag: header.tag, partial: payloadToFollow > 0)
     }
 
-    /// Rewrites the request's fids and tag and sends it on, after checking every fid it names.
-    private func forward(_ frame: UnsafeMutableRawBufferPointer, type: MessageType, tag: UInt16) -> Bool {
+    /// Rewrites the request's fids and tag and sends it on, after checking every fid it names; or
+    /// holds it, checked and registered, until the server has room. A `partial` frame (a Twrite's
+    /// head) is always sent: the host passes one only when `sendsRequestsNow`.
+    private func forward(_ frame: UnsafeMutableRawBufferPointer, type: MessageType, tag: UInt16, partial: Bool) -> Bool {
         let locations: [FidLocation]
         do {
             locations = try type.info.locateFids(in: UnsafeRawBufferPointer(frame))
@@ -181,6 +196,7 @@ final class ProxySession {
             FramePatch.setU32(rewrite.backendFid, at: rewrite.offset, in: frame)
         }
         request.usedBackendFids = existingValues.map(\.backend)
+        request.sent = partial || (held.isEmpty && roomAtServer)
         guard let backendTag = tags.add(request) else {
             // Cannot happen while maxInFlight < 65535; undo rather than trust that.
             undo(request)
@@ -189,8 +205,28 @@ final class ProxySession {
         }
         fids.beginUse(request.usedBackendFids)
         FramePatch.setTag(backendTag, in: frame)
+        guard request.sent else {
+            held.append(tag: backendTag, frame: UnsafeRawBufferPointer(frame))
+            return false
+        }
         host.sendToBackend(UnsafeRawBufferPointer(frame))
         return true
+    }
+
+    /// Sends held requests, in order, while the server has room. The host calls it when replies
+    /// may have made room and its own queues have space (the replies would otherwise only wait).
+    func sendHeld() {
+        while phase == .active, roomAtServer, let tag = held.firstTag, let frame = held.removeFirst() {
+            tags.markSent(tag)
+            frame.withUnsafeBytes { host.sendToBackend($0) }
+        }
+    }
+
+    /// A held request leaves without reaching the server: as if the server had flushed it.
+    private func dropHeld(_ backendTag: UInt16) {
+        guard let request = tags.complete(backendTag) else { return }
+        undo(request)
+        fids.endUse(request.usedBackendFids)
     }
 
     /// Tflush: forwarded when the old request is still at the backend; answered at once when its
@@ -200,6 +236,12 @@ final class ProxySession {
         guard let oldBackendTag = tags.backendTag(forClientTag: oldTag),
               let target = tags.request(oldBackendTag)
         else {
+            return sendToClient(.flush(Rflush()), tag: tag)
+        }
+        if !target.sent {
+            // Never sent: it is dropped here and never happens, and the flush is answered at once.
+            _ = held.remove(tag: oldBackendTag)
+            dropHeld(oldBackendTag)
             return sendToClient(.flush(Rflush()), tag: tag)
         }
         var request = PendingRequest(origin: .client(tag: tag), type: .Tflush, serial: tags.makeSerial())
@@ -258,7 +300,8 @@ final class ProxySession {
     @discardableResult
     func backendFrame(_ frame: UnsafeMutableRawBufferPointer, payloadToFollow: Int = 0) -> Bool {
         guard let header = FrameHeader.peek(UnsafeRawBufferPointer(frame)) else { return false }
-        guard let request = tags.complete(header.tag) else {
+        // A held request's tag is unknown to the server: a reply to it is as stray as any.
+        guard tags.request(header.tag)?.sent == true, let request = tags.complete(header.tag) else {
             host.closeClient(reason: "file server answered unknown tag \(header.tag)")
             return false
         }
@@ -377,8 +420,10 @@ final class ProxySession {
         }
     }
 
-    /// Marks every request as unwanted, asks the server to flush the client's, and forgets the client's fids.
+    /// Marks every request as unwanted, drops the held ones, asks the server to flush the rest of
+    /// the client's, and forgets the client's fids.
     private func abandonOutstanding() {
+        for tag in held.removeAll() { dropHeld(tag) }
         let clientRequests = tags.pending.filter { tag, request in
             if case .client = request.origin, request.type != .Tflush, !request.abandoned, tag != NineP.noTag {
                 return true
