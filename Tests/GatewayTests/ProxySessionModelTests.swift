@@ -25,6 +25,11 @@ import NineP
 /// 4. A request naming a fid the client does not hold is answered by the gateway (Rlerror EBADF;
 ///    EBUSY for a fid being created or released) and nothing reaches the server; a forwarded
 ///    request carries exactly the backend fids of the client fids it names.
+/// 5. A request accepted while the server already has max-inflight requests is held: no reply,
+///    nothing at the server, its fids reserved or marked at once as if sent; held requests reach
+///    the server in order and exactly as accepted, and only while the server is full do any wait;
+///    a held request that is flushed is answered Rflush at once and never happens. (The second
+///    test runs with max-inflight 1 to reach these paths.)
 /// The server model also checks every frame it gets: it never names a fid that does not exist,
 /// nor one whose Tclunk/Tremove is outstanding, nor creates one that exists or is being created,
 /// nor reuses a fid number that an outstanding request still names (see `receive` and `reply`
@@ -37,7 +42,17 @@ struct ProxySessionModelTests {
     @Test("random client requests, server answers and flushes keep the session, the client and the server in agreement",
           arguments: seeds)
     func randomized(seed: UInt64) throws {
-        let run = ModelRun(seed: seed)
+        try check(ModelRun(seed: seed))
+    }
+
+    @Test("the same with one request at a time at the server, so many are held and some flushed while held",
+          arguments: seeds)
+    func randomizedWithHeldRequests(seed: UInt64) throws {
+        try check(ModelRun(seed: seed, limits: .init(maxInFlight: 1)))
+    }
+
+    private func check(_ run: ModelRun) throws {
+        let seed = run.seed
         try run.start()
         run.run(steps: Self.steps)
         run.finish()
@@ -47,6 +62,9 @@ struct ProxySessionModelTests {
         #expect(run.coverage.answeredLocally > 20, "seed \(seed): \(run.coverage)")
         #expect(run.coverage.flushesForwarded > 0, "seed \(seed): \(run.coverage)")
         #expect(run.coverage.quiescentChecks > 0, "seed \(seed): \(run.coverage)")
+        if run.harness.session.limits.maxInFlight == 1 {
+            #expect(run.coverage.heldSent > 15, "seed \(seed): \(run.coverage)")
+        }
     }
 }
 
@@ -92,7 +110,7 @@ private extension TMessage {
 private final class ModelRun {
     let seed: UInt64
     var rng: SplitMix64
-    let harness = SessionHarness()
+    let harness: SessionHarness
     var session: ProxySession { harness.session }
     var step = 0
     private(set) var failed = false
@@ -115,12 +133,15 @@ private final class ModelRun {
         var resets = 0
         var quiescentChecks = 0
         var duplicateTagClose = false
+        var held = 0
+        var heldSent = 0
+        var heldFlushed = 0
 
         var description: String {
             "forwarded \(forwarded), local \(answeredLocally), flushes \(flushesForwarded) "
                 + "(dropped \(flushTargetsDropped), answered first \(flushTargetsAnsweredFirst)), stale \(staleAnswers), "
                 + "partial walks \(partialWalks), resets \(resets), quiescent checks \(quiescentChecks), "
-                + "duplicate-tag close \(duplicateTagClose)"
+                + "duplicate-tag close \(duplicateTagClose), held \(held) (sent \(heldSent), flushed \(heldFlushed))"
         }
     }
 
@@ -148,6 +169,8 @@ private final class ModelRun {
         var backendTag: UInt16
         /// For a Tflush: the id of the request it names, which was in flight when it was sent.
         var flushTarget: Int?
+        /// Set while the gateway holds it: what the server must get when it is sent.
+        var heldAs: TMessage?
     }
 
     /// The client's fids as the client sees them (the gateway's table must agree, state for state).
@@ -165,6 +188,10 @@ private final class ModelRun {
     var flushedAway: Set<Int> = []
     /// Requests in flight when the client sent Tversion or went away: they never get a reply.
     var abandoned: Set<Int> = []
+    /// Client tags of the requests the gateway holds, in the order they must reach the server.
+    var heldOrder: [UInt16] = []
+    /// The client's requests at the server that count against max-inflight (Tflush does not).
+    var requestsAtServer: Int { inFlight.values.filter { $0.heldAs == nil && !$0.message.isFlush }.count }
 
     // MARK: The server's model
 
@@ -182,7 +209,8 @@ private final class ModelRun {
     /// Requests received and not answered, in arrival order.
     var outstanding: [ServerRequest] = []
 
-    init(seed: UInt64) {
+    init(seed: UInt64, limits: ProxySession.Limits = .init()) {
+        harness = SessionHarness(limits: limits)
         self.seed = seed
         rng = SplitMix64(seed: seed)
     }
@@ -402,6 +430,23 @@ private final class ModelRun {
         guard !failed else { return }
 
         if case let .flush(flush) = message {
+            if let target = inFlight[flush.oldtag], target.heldAs != nil {
+                // Held, so never sent: the gateway drops it and answers at once; it never happens.
+                coverage.answeredLocally += 1
+                coverage.heldFlushed += 1
+                if !atServer.isEmpty { return fail("Tflush of held tag \(flush.oldtag) reached the server: \(atServer)") }
+                if replies != [Frame(tag: tag, message: .flush(Rflush()))] {
+                    return fail("Tflush of held tag \(flush.oldtag): expected Rflush at once, got \(replies)")
+                }
+                repliesReceived[id] = 1
+                inFlight[target.tag] = nil
+                heldOrder.removeAll { $0 == target.tag }
+                flushedAway.insert(target.id)
+                let roles = target.message.modelRoles
+                if let created = roles.created { forget(created) }
+                if let released = roles.released { held[released] = .ready }
+                return
+            }
             guard let target = inFlight[flush.oldtag] else {
                 // Not in flight: the gateway answers at once.
                 coverage.answeredLocally += 1
@@ -434,6 +479,9 @@ private final class ModelRun {
             return
         }
 
+        if replies.isEmpty && atServer.isEmpty {
+            return clientSees(message, heldUnder: tag, id: id)
+        }
         guard replies.isEmpty, atServer.count == 1 else {
             return fail("\(message) should have been forwarded alone; server got \(atServer), client got \(replies)")
         }
@@ -459,6 +507,39 @@ private final class ModelRun {
         }
         if let released = roles.released { held[released] = .releasing }
         inFlight[tag] = ClientRequest(id: id, tag: tag, message: message, backendTag: frame.tag)
+    }
+
+    /// A request the gateway accepted and holds: it has its backend tag and fids already (the
+    /// session's tables say which); the server must get exactly this, in order, once room comes.
+    func clientSees(_ message: TMessage, heldUnder tag: UInt16, id: Int) {
+        guard let backendTag = session.tags.backendTag(forClientTag: tag) else {
+            return fail("\(message) was neither forwarded, answered nor held")
+        }
+        if heldOrder.isEmpty && requestsAtServer < session.limits.maxInFlight {
+            return fail("\(message) was held although the server had room (\(requestsAtServer) requests there)")
+        }
+        let roles = message.modelRoles
+        var newBackendFid: UInt32?
+        if let created = roles.created {
+            guard let reserved = session.fids.lookup(created)?.backendFid else {
+                return fail("held \(message) reserved no backend fid for \(created)")
+            }
+            if let owner = backendFidOf.first(where: { $0.value == reserved }) {
+                return fail("held \(message) got backend fid \(reserved), which client fid \(owner.key) already stands for")
+            }
+            newBackendFid = reserved
+        }
+        guard let expected = rewritten(message, newBackendFid: newBackendFid) else {
+            return fail("held \(message) names fids the client does not hold")
+        }
+        coverage.held += 1
+        if let created = roles.created, let newBackendFid {
+            held[created] = .creating
+            backendFidOf[created] = newBackendFid
+        }
+        if let released = roles.released { held[released] = .releasing }
+        inFlight[tag] = ClientRequest(id: id, tag: tag, message: message, backendTag: backendTag, heldAs: expected)
+        heldOrder.append(tag)
     }
 
     /// A frame the gateway must refuse as malformed (EPROTO) or not a request (EOPNOTSUPP), touching nothing.
@@ -520,7 +601,9 @@ private final class ModelRun {
 
     /// The client forgets its requests and fids; returns the backend tags the gateway must flush.
     func abandonEverything() -> Set<UInt16> {
-        let expected = Set(inFlight.values.filter { !$0.message.isFlush }.map(\.backendTag))
+        // Held requests never reached the server: they are dropped, not flushed.
+        let expected = Set(inFlight.values.filter { !$0.message.isFlush && $0.heldAs == nil }.map(\.backendTag))
+        heldOrder.removeAll()
         for request in inFlight.values { abandoned.insert(request.id) }
         inFlight.removeAll()
         held.removeAll()
@@ -612,6 +695,18 @@ private final class ModelRun {
         let idleBefore = outstanding.isEmpty
         for frame in frames {
             note("server receives tag \(frame.tag): \(frame.message)")
+            if batchIsGateways, let first = heldOrder.first, let request = inFlight[first], request.backendTag == frame.tag {
+                // A held request, sent now that a reply made room: the next in order, as accepted.
+                if frame.message != request.heldAs {
+                    fail("held \(request.message) reached the server as \(frame.message), not \(String(describing: request.heldAs))")
+                    return frames
+                }
+                heldOrder.removeFirst()
+                inFlight[first]?.heldAs = nil
+                coverage.heldSent += 1
+                receive(frame)
+                continue
+            }
             if batchIsGateways, !frame.message.isFlush {
                 // Cleanup clunks and Tversion come only once nothing is in flight (DESIGN.md: flush,
                 // wait for the replies, clunk, wait for the Rclunks, then renegotiate or close).
@@ -856,6 +951,10 @@ private final class ModelRun {
         }
         if Set(held.keys) != Set(session.fids.clientFids.keys) {
             return fail("the client holds \(held.keys.sorted()), the session \(session.fids.clientFids.keys.sorted())")
+        }
+        // Held requests wait only while the server is full.
+        if !heldOrder.isEmpty && requestsAtServer < session.limits.maxInFlight && session.phase == .active {
+            return fail("requests \(heldOrder) are held although the server has room (\(requestsAtServer) requests there)")
         }
         // The tags the client waits on are the ones the session maps.
         if session.tags.clientOutstanding != inFlight.count {
