@@ -175,6 +175,44 @@ extension Interop {
             }
         }
 
+        @Test("a client being closed while its last replies wait is read no more: what it keeps sending stays in its socket")
+        func closingClientIsNotRead() throws {
+            let fixture = try DiodBehindGateway("closing", extra: ["--loops", "1"])
+            defer { fixture.stop() }
+            let gateway = fixture.gateway
+            try Data(repeating: 1, count: 1 << 20).write(to: fixture.directory.appendingPathComponent("blob"))
+            let client = try fixture.attachedClient()
+            _ = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["blob"])))
+            _ = try client.rpc(.lopen(Tlopen(fid: 2, flags: 0)))
+            let before = Self.residentKiB(gateway.process.pid)
+            // 64 reads of 65 000 bytes, replies unread (more than the socket buffers take, so some
+            // wait in the gateway), then tag 10 again while in flight: fatal, and the gateway closes
+            // the client once its queue is written or after 2 s.
+            var burst: [UInt8] = []
+            for index in 0..<64 {
+                burst += Frame(tag: UInt16(10 + index), message: TMessage.read(Tread(fid: 2, offset: 0, count: 65_000))).encode(dialect: .linux)
+            }
+            try client.sendRaw(burst)
+            usleep(300_000)
+            try client.send(.getattr(Tgetattr(fid: 1, requestMask: 1)), tag: 10)
+            usleep(50_000)
+            // Within those 2 s the client sends up to 64 MiB more.
+            var timeout = timeval(tv_sec: 0, tv_usec: 500_000)
+            setsockopt(client.fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            let junk = [UInt8](repeating: 0x41, count: 1 << 20)
+            var sent = 0
+            while sent < 64 {
+                let written = junk.withUnsafeBytes { send(client.fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
+                guard written == junk.count else { break }
+                sent += 1
+            }
+            let grown = Self.residentKiB(gateway.process.pid) - before
+            #expect(sent < 64, "the gateway kept reading a client it is closing")
+            #expect(grown < 24 * 1024, "RSS grew by \(grown) KiB while the client was being closed")
+            let closings = gateway.process.log.components(separatedBy: "closing client connection").count - 1
+            #expect(closings == 1, "\(gateway.process.log.suffix(2000))")
+        }
+
         @Test("idle sessions hold small buffers: 200 of them cost well under 256 KiB each")
         func idleSessionsAreSmall() throws {
             let fixture = try DiodBehindGateway("idle", extra: ["--log-level", "warning"])

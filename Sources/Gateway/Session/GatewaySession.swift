@@ -100,6 +100,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     // MARK: Frames
 
     private func pumpClient() {
+        sendHeld()
         // A client being closed (a fatal frame) gets nothing more handled, even what it already sent.
         while canTakeClientFrames && !client.isClosed && !client.isClosing && !clientBytesAreSpliced {
             let frame: UnsafeMutableRawBufferPointer
@@ -140,7 +141,9 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
             core.backendFrame(frame)
             backend.input.consume(frame.count)
         }
-        // Replies may have made room for requests that were left waiting in the client's buffer.
+        // Replies may have made room at the server for held requests, and so for requests that were
+        // left waiting in the client's buffer.
+        sendHeld()
         if clientOpen && !client.input.isEmpty && canTakeClientFrames {
             pumpClient()
         } else {
@@ -264,16 +267,21 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     /// exchange or at its in-flight limit, and neither outbound queue is over its bound. Requests
     /// already read stay in the input buffer until this is true again.
     private var canTakeClientFrames: Bool {
-        core.acceptsClientFrames && queuesHaveRoom
+        core.acceptsClientFrames && queuesHaveRoom && !client.isClosing
     }
 
     private var queuesHaveRoom: Bool {
         client.output.count <= settings.queueLimit && (backend?.output.count ?? 0) <= settings.queueLimit
     }
 
+    /// Requests held for room at the server go out only while their replies have somewhere to go,
+    /// and not for a client being closed.
+    private func sendHeld() {
+        if queuesHaveRoom && !client.isClosing { core.sendHeld() }
+    }
+
     private func flushAndBalance() {
-        // Requests held for room at the server go out only while replies have somewhere to go.
-        if queuesHaveRoom { core.sendHeld() }
+        sendHeld()
         backend?.flush()
         client.flush()
         client.setReading(canTakeClientFrames)

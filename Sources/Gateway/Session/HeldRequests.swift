@@ -3,53 +3,58 @@
 /// arrival order as replies make room; a Tflush, which is never held, can take one out.
 ///
 /// Holding, rather than no longer reading the client, is what lets a Tflush through when every
-/// request at the server is blocked (reads of a FIFO, say): the client can still interrupt them.
+/// request at the server is blocked (reads of a FIFO, say): the client can still interrupt them,
+/// as long as what it sent before the Tflush fits in the session's bound for held bytes.
+///
+/// Every operation is O(1) (amortised): entries are numbered in arrival order, and one taken out
+/// by a flush leaves a gap that `popFirst` steps over.
 struct HeldRequests {
-    private var frames: [(tag: UInt16, bytes: [UInt8])] = []
-    private var head = 0
+    private var frames: [UInt64: (tag: UInt16, bytes: [UInt8])] = [:]
+    private var numberOfTag: [UInt16: UInt64] = [:]
+    /// The number of the oldest entry that may still be held, and of the next one to come.
+    private var first: UInt64 = 0
+    private var next: UInt64 = 0
     /// The bytes of every frame held.
     private(set) var bytes = 0
 
-    var isEmpty: Bool { head == frames.count }
-
-    /// The backend tag of the request that goes out next.
-    var firstTag: UInt16? { isEmpty ? nil : frames[head].tag }
+    var isEmpty: Bool { frames.isEmpty }
 
     mutating func append(tag: UInt16, frame: UnsafeRawBufferPointer) {
-        frames.append((tag, Array(frame)))
+        frames[next] = (tag, Array(frame))
+        numberOfTag[tag] = next
+        next &+= 1
         bytes &+= frame.count
     }
 
-    /// Takes the first frame out, to be sent.
-    mutating func removeFirst() -> [UInt8]? {
-        guard !isEmpty else { return nil }
-        let frame = frames[head].bytes
-        frames[head].bytes = []
-        head &+= 1
-        bytes &-= frame.count
-        if head == frames.count {
-            frames.removeAll(keepingCapacity: frames.count <= 64)
-            head = 0
-        } else if head >= 64 && head * 2 >= frames.count {
-            frames.removeFirst(head)
-            head = 0
+    /// Takes out the oldest request, to be sent.
+    mutating func popFirst() -> (tag: UInt16, bytes: [UInt8])? {
+        while first < next {
+            let number = first
+            first &+= 1
+            if let entry = frames.removeValue(forKey: number) {
+                numberOfTag[entry.tag] = nil
+                bytes &-= entry.bytes.count
+                return entry
+            }
         }
-        return frame
+        return nil
     }
 
     /// Takes out the request with this backend tag (it was flushed); false when none is held.
     mutating func remove(tag: UInt16) -> Bool {
-        guard let index = frames[head...].firstIndex(where: { $0.tag == tag }) else { return false }
-        bytes &-= frames[index].bytes.count
-        frames.remove(at: index)
+        guard let number = numberOfTag.removeValue(forKey: tag), let entry = frames.removeValue(forKey: number) else {
+            return false
+        }
+        bytes &-= entry.bytes.count
         return true
     }
 
-    /// Every held backend tag, in order, and forgets them all.
+    /// Every held backend tag, oldest first, and forgets them all.
     mutating func removeAll() -> [UInt16] {
-        let tags = frames[head...].map(\.tag)
+        let tags = frames.sorted { $0.key < $1.key }.map(\.value.tag)
         frames.removeAll()
-        head = 0
+        numberOfTag.removeAll()
+        first = next
         bytes = 0
         return tags
     }

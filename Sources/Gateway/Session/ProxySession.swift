@@ -198,7 +198,7 @@ final class ProxySession {
         request.usedBackendFids = existingValues.map(\.backend)
         request.sent = partial || (held.isEmpty && roomAtServer)
         guard let backendTag = tags.add(request) else {
-            // Cannot happen while maxInFlight < 65535; undo rather than trust that.
+            // Every tag in use (at the server and held): refused, and nothing is left reserved.
             undo(request)
             reply(error: .tooManyRequests, tag: tag)
             return false
@@ -216,9 +216,9 @@ final class ProxySession {
     /// Sends held requests, in order, while the server has room. The host calls it when replies
     /// may have made room and its own queues have space (the replies would otherwise only wait).
     func sendHeld() {
-        while phase == .active, roomAtServer, let tag = held.firstTag, let frame = held.removeFirst() {
-            tags.markSent(tag)
-            frame.withUnsafeBytes { host.sendToBackend($0) }
+        while phase == .active, roomAtServer, let next = held.popFirst() {
+            tags.markSent(next.tag)
+            next.bytes.withUnsafeBytes { host.sendToBackend($0) }
         }
     }
 
