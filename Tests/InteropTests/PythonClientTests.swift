@@ -78,15 +78,25 @@ extension Interop {
             expectSuccess(result, "p9fs \(version)", gateway: gateway)
         }
 
-        @Test("python-9p (strict 9P2000, 8 threads multiplexed) through the gateway in front of the py9p server")
-        func python9p() throws {
+        @Test("python-9p (strict 9P2000, 8 threads multiplexed) through the gateway in front of the py9p server; with max-inflight 2 requests past two wait in the gateway",
+              arguments: [[], ["--max-inflight", "2"]])
+        func python9p(extra: [String]) throws {
             let root = try makeTemporaryDirectory("python9p")
             defer { try? FileManager.default.removeItem(at: root) }
             let server = try Py9pServer(root: root, unix: false)
-            let gateway = try GatewayProcess(backend: "tcp:127.0.0.1:\(server.port)")
+            let gateway = try GatewayProcess(backend: "tcp:127.0.0.1:\(server.port)", extra: extra)
             defer { gateway.stop() }
             let result = try runPythonScenario("python9p_scenario.py", strict: true, ["--port", "\(gateway.port)", "--threads", "8"])
             expectSuccess(result, "python-9p", gateway: gateway)
+            if !extra.isEmpty {
+                // The session-close line says how many requests waited for room at the server.
+                #expect(SessionLifecycle.waitFor(10) { gateway.process.log.contains("requests_held=") }, "no session-close line")
+                let held = gateway.process.log.split(separator: "\n").compactMap { line -> Int? in
+                    guard let range = line.range(of: "requests_held=") else { return nil }
+                    return Int(line[range.upperBound...].prefix { $0.isNumber })
+                }
+                #expect(held.contains { $0 > 0 }, "no request was held: \(held)")
+            }
         }
 
         @Test("a client in each legacy dialect through the gateway in front of aio9p's example servers", arguments: ["9P2000", "9P2000.u"])

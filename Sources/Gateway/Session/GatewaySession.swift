@@ -395,6 +395,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
             "bytes_out": "\(stats.bytesToClient)",
             "bytes_spliced": "\(bytesSpliced)",
             "gateway_errors": "\(stats.errorsByGateway)",
+            "requests_held": "\(stats.held)",
             "backend_fids_left": "\(core.fids.liveBackendFids.count)",
             "duration": "\(duration)",
             "reason": "\(closeReason ?? "client closed")",

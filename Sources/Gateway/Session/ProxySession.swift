@@ -206,6 +206,7 @@ final class ProxySession {
         fids.beginUse(request.usedBackendFids)
         FramePatch.setTag(backendTag, in: frame)
         guard request.sent else {
+            stats.held &+= 1
             held.append(tag: backendTag, frame: UnsafeRawBufferPointer(frame))
             return false
         }

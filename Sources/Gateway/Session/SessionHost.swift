@@ -18,4 +18,6 @@ struct SessionStats {
     var bytesFromClient = 0
     var bytesToClient = 0
     var errorsByGateway = 0
+    /// Requests that waited in the gateway for room at the server (max-inflight, reply budget).
+    var held = 0
 }
