@@ -208,8 +208,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     }
 
     /// The splice for the rest of a frame whose head was just handled: to `target` when the head
-    /// went there, else (no target) the rest is dropped and the pipe goes back unused.
-    /// The backend is the source of a download, and must never wait on the client.
+    /// went there, else (no target) the rest is dropped and the pipe goes back unused. A download
+    /// (the backend is the source) must never leave the backend waiting on the client.
     private func makeSplice(from source: Connection, to target: Connection?, count: Int, pipe: SplicePipe) -> PayloadSplice {
         if target == nil { loop.pipes.give(pipe) }
         return PayloadSplice(from: source, to: target, count: count, pipe: target == nil ? nil : pipe, pool: loop.pipes,
@@ -263,9 +263,10 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
         if splice === download { download = nil }
     }
 
-    /// Whether another client request may be handled now: the session is not waiting on a version
-    /// exchange or at its in-flight limit, and neither outbound queue is over its bound. Requests
-    /// already read stay in the input buffer until this is true again.
+    /// Whether another client frame may be handled now: the session is not waiting on a version
+    /// exchange nor holding `queueLimit` bytes of requests, neither outbound queue is over its
+    /// bound, and the client is not being closed. Frames already read stay in the input buffer
+    /// until this is true again.
     private var canTakeClientFrames: Bool {
         core.acceptsClientFrames && queuesHaveRoom && !client.isClosing
     }
