@@ -136,12 +136,13 @@ private final class ModelRun {
         var held = 0
         var heldSent = 0
         var heldFlushed = 0
+        var flushesWaiting = 0
 
         var description: String {
             "forwarded \(forwarded), local \(answeredLocally), flushes \(flushesForwarded) "
                 + "(dropped \(flushTargetsDropped), answered first \(flushTargetsAnsweredFirst)), stale \(staleAnswers), "
                 + "partial walks \(partialWalks), resets \(resets), quiescent checks \(quiescentChecks), "
-                + "duplicate-tag close \(duplicateTagClose), held \(held) (sent \(heldSent), flushed \(heldFlushed))"
+                + "duplicate-tag close \(duplicateTagClose), held \(held) (sent \(heldSent), flushed \(heldFlushed)), flushes waiting \(flushesWaiting)"
         }
     }
 
@@ -171,6 +172,8 @@ private final class ModelRun {
         var flushTarget: Int?
         /// Set while the gateway holds it: what the server must get when it is sent.
         var heldAs: TMessage?
+        /// For a Tflush the gateway keeps back: the id of the Tflush at the server it waits on.
+        var waitsOn: Int?
     }
 
     /// The client's fids as the client sees them (the gateway's table must agree, state for state).
@@ -190,6 +193,8 @@ private final class ModelRun {
     var abandoned: Set<Int> = []
     /// Client tags of the requests the gateway holds, in the order they must reach the server.
     var heldOrder: [UInt16] = []
+    /// Client tags of the Tflushes waiting on a Tflush at the server (by its id), in order.
+    var flushWaiters: [Int: [UInt16]] = [:]
     /// The client's requests at the server that count against max-inflight (Tflush does not).
     var requestsAtServer: Int { inFlight.values.filter { $0.heldAs == nil && !$0.message.isFlush }.count }
 
@@ -430,8 +435,8 @@ private final class ModelRun {
         guard !failed else { return }
 
         if case let .flush(flush) = message {
-            if let target = inFlight[flush.oldtag], target.heldAs != nil {
-                // Held, so never sent: the gateway drops it and answers at once; it never happens.
+            if let target = inFlight[flush.oldtag], target.heldAs != nil || target.waitsOn != nil {
+                // Held or waiting, so never sent: the gateway drops it and answers at once; it never happens.
                 coverage.answeredLocally += 1
                 coverage.heldFlushed += 1
                 if !atServer.isEmpty { return fail("Tflush of held tag \(flush.oldtag) reached the server: \(atServer)") }
@@ -441,6 +446,7 @@ private final class ModelRun {
                 repliesReceived[id] = 1
                 inFlight[target.tag] = nil
                 heldOrder.removeAll { $0 == target.tag }
+                if let waitsOn = target.waitsOn { flushWaiters[waitsOn]?.removeAll { $0 == target.tag } }
                 flushedAway.insert(target.id)
                 let roles = target.message.modelRoles
                 if let created = roles.created { forget(created) }
@@ -455,6 +461,18 @@ private final class ModelRun {
                     return fail("Tflush of finished tag \(flush.oldtag): expected Rflush at once, got \(replies)")
                 }
                 repliesReceived[id] = 1
+                return
+            }
+            // One client flush per request at the server: a Tflush of a Tflush there, or a second
+            // one for the same request, waits for that flush and is answered right after it.
+            let earlier = inFlight.values.first { $0.message.isFlush && $0.waitsOn == nil && $0.flushTarget == target.id }
+            if let waitOn = target.message.isFlush ? target : earlier {
+                guard replies.isEmpty, atServer.isEmpty, let backendTag = session.tags.backendTag(forClientTag: tag) else {
+                    return fail("Tflush of tag \(flush.oldtag) should wait on the flush at the server (tag \(waitOn.tag)); got \(atServer) / \(replies)")
+                }
+                coverage.flushesWaiting += 1
+                inFlight[tag] = ClientRequest(id: id, tag: tag, message: message, backendTag: backendTag, flushTarget: target.id, waitsOn: waitOn.id)
+                flushWaiters[waitOn.id, default: []].append(tag)
                 return
             }
             guard replies.isEmpty, atServer.count == 1 else {
@@ -604,6 +622,7 @@ private final class ModelRun {
         // Held requests never reached the server: they are dropped, not flushed.
         let expected = Set(inFlight.values.filter { !$0.message.isFlush && $0.heldAs == nil }.map(\.backendTag))
         heldOrder.removeAll()
+        flushWaiters.removeAll()
         for request in inFlight.values { abandoned.insert(request.id) }
         inFlight.removeAll()
         held.removeAll()
@@ -893,8 +912,12 @@ private final class ModelRun {
             if let version {
                 expected = [Frame(tag: version.tag, message: .version(Rversion(msize: Self.msize, version: Dialect.linux.rawValue)))]
             }
-        } else if let waiting = inFlight.values.first(where: { $0.backendTag == request.tag }) {
+        } else if let waiting = inFlight.values.first(where: { $0.backendTag == request.tag && $0.waitsOn == nil && $0.heldAs == nil }) {
             expected = [Frame(tag: waiting.tag, message: reply)]
+            // The Tflushes waiting on this one are answered right after it, in order.
+            for tag in flushWaiters.removeValue(forKey: waiting.id) ?? [] {
+                expected.append(Frame(tag: tag, message: .flush(Rflush())))
+            }
         }
         harness.backendSends(tag: request.tag, reply)
         serverReceives(batchIsGateways: true)

@@ -1033,6 +1033,61 @@ struct ProxySessionTests {
         _ = try harness.forward(tag: 11, .getattr(Tgetattr(fid: 1, requestMask: 1)))
     }
 
+    @Test("a second Tflush for a request at the server, and a Tflush of that Tflush, wait for the first and are answered right after it, in order")
+    func flushesWait() throws {
+        let harness = SessionHarness()
+        try harness.negotiate()
+        try harness.attach(fid: 1)
+        let read = try harness.forward(tag: 10, .read(Tread(fid: 1, offset: 0, count: 100)))
+        let flush = try harness.forward(tag: 11, .flush(Tflush(oldtag: 10)))
+        #expect(flush.message == .flush(Tflush(oldtag: read.tag)))
+        // The server gets one flush per request: these two wait, and nothing is answered yet.
+        #expect(try harness.answeredLocally(tag: 12, .flush(Tflush(oldtag: 10))).isEmpty)
+        #expect(try harness.answeredLocally(tag: 13, .flush(Tflush(oldtag: 11))).isEmpty)
+        #expect(harness.session.tags.clientOutstanding == 4)
+        // The server answers the read, then the flush: the client gets the Rread, then three Rflushes.
+        harness.backendSends(tag: read.tag, .read(Rread(data: [7])))
+        harness.backendSends(tag: flush.tag, .flush(Rflush()))
+        #expect(try harness.clientReceived().map(\.tag) == [10, 11, 12, 13])
+        #expect(harness.session.tags.outstanding == 0)
+        // All done: a new flush of tag 10 is answered at once.
+        #expect(try harness.answeredLocally(tag: 14, .flush(Tflush(oldtag: 10))).map(\.tag) == [14])
+    }
+
+    @Test("a Tflush of a waiting Tflush is answered at once, and the waiting one never is")
+    func flushOfWaitingFlush() throws {
+        let harness = SessionHarness()
+        try harness.negotiate()
+        try harness.attach(fid: 1)
+        let read = try harness.forward(tag: 10, .read(Tread(fid: 1, offset: 0, count: 100)))
+        let flush = try harness.forward(tag: 11, .flush(Tflush(oldtag: 10)))
+        #expect(try harness.answeredLocally(tag: 12, .flush(Tflush(oldtag: 10))).isEmpty)
+        #expect(try harness.answeredLocally(tag: 13, .flush(Tflush(oldtag: 12))).map(\.tag) == [13])
+        // The server drops the read for the flush: only the first Rflush comes, and tag 12's never.
+        harness.backendSends(tag: flush.tag, .flush(Rflush()))
+        #expect(try harness.clientReceived().map(\.tag) == [11])
+        #expect(harness.session.tags.outstanding == 0)
+        _ = read
+    }
+
+    @Test("a Tversion with a Tflush waiting drops it and the reset completes")
+    func versionDropsWaitingFlush() throws {
+        let harness = SessionHarness()
+        try harness.negotiate()
+        let root = try harness.attach(fid: 1)
+        let read = try harness.forward(tag: 10, .read(Tread(fid: 1, offset: 0, count: 100)))
+        let flush = try harness.forward(tag: 11, .flush(Tflush(oldtag: 10)))
+        #expect(try harness.answeredLocally(tag: 12, .flush(Tflush(oldtag: 10))).isEmpty)
+        harness.clientSends(tag: NineP.noTag, .version(Tversion(msize: 8192, version: "9P2000.L")))
+        let gatewayFlush = try #require(try harness.backendReceived().first)
+        #expect(gatewayFlush.message == .flush(Tflush(oldtag: read.tag)))
+        harness.backendSends(tag: read.tag, .read(Rread(data: [])))
+        harness.backendSends(tag: flush.tag, .flush(Rflush()))
+        harness.backendSends(tag: gatewayFlush.tag, .flush(Rflush()))
+        #expect(try harness.backendReceived().map(\.message) == [.clunk(Tclunk(fid: root))])
+        #expect(try harness.clientReceived().isEmpty, "abandoned requests and flushes get no reply")
+    }
+
     @Test("a Tversion drops held requests without sending them; only fids the server has are clunked")
     func versionDropsHeld() throws {
         let harness = SessionHarness(limits: .init(maxInFlight: 1))

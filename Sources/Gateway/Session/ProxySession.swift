@@ -46,6 +46,12 @@ final class ProxySession {
     private(set) var tags = TagTable()
     /// Requests checked and registered, waiting for room at the server.
     private var held = HeldRequests()
+    /// The client Tflush at the server for a request there (by its backend tag), with that
+    /// request's serial: the server gets one client flush per request.
+    private var flushOfTarget: [UInt16: (flush: UInt16, serial: UInt64)] = [:]
+    /// Client Tflushes waiting on a Tflush at the server (by its backend tag), answered right after
+    /// it, in order: each with its backend tag and serial.
+    private var flushWaiters: [UInt16: [(tag: UInt16, serial: UInt64)]] = [:]
     private(set) var stats = SessionStats()
     /// Live backend fids when the last round of cleanup clunks went out (nil before the first):
     /// a session may hold more fids than there are tags, so cleanup goes in rounds, each of
@@ -247,7 +253,18 @@ final class ProxySession {
         }
         var request = PendingRequest(origin: .client(tag: tag), type: .Tflush, serial: tags.makeSerial())
         request.flushTarget = (oldBackendTag, target.serial)
+        // One client flush per request at the server, so Tflushes stay within max-inflight: a
+        // second one for the same request, or one for a Tflush, waits for the flush the server
+        // has and is answered right after it (by then the request has been answered or dropped).
+        let earlier = flushOfTarget[oldBackendTag].flatMap { $0.serial == target.serial ? $0.flush : nil }
+        if let waitOn = target.type == .Tflush ? oldBackendTag : earlier {
+            request.sent = false
+            guard let backendTag = tags.add(request) else { return reply(error: .tooManyRequests, tag: tag) }
+            flushWaiters[waitOn, default: []].append((backendTag, request.serial))
+            return
+        }
         guard let backendTag = tags.add(request) else { return reply(error: .tooManyRequests, tag: tag) }
+        flushOfTarget[oldBackendTag] = (backendTag, target.serial)
         frame.storeBytes(of: oldBackendTag.littleEndian, toByteOffset: 7, as: UInt16.self)
         FramePatch.setTag(backendTag, in: frame)
         host.sendToBackend(UnsafeRawBufferPointer(frame))
@@ -333,8 +350,22 @@ final class ProxySession {
         } else if case let .client(clientTag) = request.origin, !request.abandoned {
             delivered = deliver(frame, header: header, clientTag: clientTag, wellTyped: wellTyped, payloadToFollow: payloadToFollow)
         }
+        if request.type == .Tflush { flushAnswered(header.tag, target: request.flushTarget) }
         advanceCleanup()
         return delivered
+    }
+
+    /// A Tflush at the server was answered (and its answer passed on): the Tflushes waiting on it
+    /// are answered now, in order, unless one was itself flushed in the meantime.
+    private func flushAnswered(_ backendTag: UInt16, target: (tag: UInt16, serial: UInt64)?) {
+        if let target, flushOfTarget[target.tag]?.flush == backendTag { flushOfTarget[target.tag] = nil }
+        for waiter in flushWaiters.removeValue(forKey: backendTag) ?? [] {
+            guard let waiting = tags.request(waiter.tag), waiting.serial == waiter.serial, !waiting.sent else { continue }
+            _ = tags.complete(waiter.tag)
+            if case let .client(clientTag) = waiting.origin, !waiting.abandoned {
+                sendToClient(.flush(Rflush()), tag: clientTag)
+            }
+        }
     }
 
     private func deliver(_ frame: UnsafeMutableRawBufferPointer, header: FrameHeader, clientTag: UInt16, wellTyped: Bool,
@@ -425,6 +456,10 @@ final class ProxySession {
     /// the client's, and forgets the client's fids.
     private func abandonOutstanding() {
         for tag in held.removeAll() { dropHeld(tag) }
+        // Tflushes waiting on one at the server never reached it either.
+        for (tag, request) in tags.pending where !request.sent { _ = tags.complete(tag) }
+        flushWaiters.removeAll()
+        flushOfTarget.removeAll()
         let clientRequests = tags.pending.filter { tag, request in
             if case .client = request.origin, request.type != .Tflush, !request.abandoned, tag != NineP.noTag {
                 return true
