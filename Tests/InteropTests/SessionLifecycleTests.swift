@@ -196,6 +196,33 @@ extension Interop {
             #expect(fixture.gateway.process.process.isRunning)
         }
 
+        @Test("a unix-socket server whose backlog is full: the session is refused with the connect error, not left connecting")
+        func unixBacklogFull() throws {
+            let directory = try makeTemporaryDirectory("backlog")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let socketPath = directory.appendingPathComponent("full.sock").path
+            // Listens with a backlog of 0 and never accepts: after a connection or two, connect(2)
+            // on a non-blocking unix socket fails with EAGAIN.
+            let script = "import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(0); print('listening', flush=True); time.sleep(120)"
+            let server = try TestProcess(name: "full-backlog", executable: "/usr/bin/python3", arguments: ["-c", script, socketPath])
+            defer { server.stop() }
+            #expect(Self.waitFor(10) { server.log.contains("listening") })
+            let gateway = try GatewayProcess(backend: "unix:\(socketPath)", extra: ["--loops", "1", "--drain-timeout", "1"])
+            defer { gateway.stop() }
+            var clients: [RawClient] = []
+            for _ in 0..<4 {
+                let client = try RawClient(port: gateway.port)
+                try client.send(.version(Tversion(msize: 65536, version: "9P2000.L")), tag: NineP.noTag)
+                clients.append(client)
+            }
+            #expect(Self.waitFor(10) { gateway.process.log.contains("cannot reach file server") },
+                    "log:\n\(gateway.process.log.suffix(2000))")
+            let log = gateway.process.log
+            #expect(log.contains("Resource temporarily unavailable"), "log:\n\(log.suffix(2000))")
+            #expect(!log.contains("Transport endpoint is not connected"), "log:\n\(log.suffix(2000))")
+            #expect(gateway.process.process.isRunning)
+        }
+
         @Test("--drain-timeout: a server that stops answering is disconnected after the timeout, and others go on")
         func drainTimeout() throws {
             let fixture = try DiodBehindGateway("drain", extra: ["--drain-timeout", "1"])

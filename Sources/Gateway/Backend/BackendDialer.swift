@@ -43,7 +43,9 @@ struct BackendDialer {
             let status = address.withSockaddr { connect(fd, $0, $1) }
             if status == 0 { return Dialed(fd: fd, connecting: false, process: nil) }
             let error = errno
-            if error == EINPROGRESS || error == EAGAIN { return Dialed(fd: fd, connecting: true, process: nil) }
+            // Only EINPROGRESS means "connecting". EAGAIN is a failure: a unix socket's backlog is
+            // full, or TCP has no local port left.
+            if error == EINPROGRESS { return Dialed(fd: fd, connecting: true, process: nil) }
             Foundation.close(fd)
             throw BackendError(message: "connect \(address): \(String(cString: strerror(error)))")
         case let .exec(command):

@@ -166,9 +166,16 @@ final class LoopWorker: @unchecked Sendable {
 
     private func accept(_ fd: Int32) {
         configureStreamSocket(fd, isTCP: true)
-        let session = GatewaySession(loop: loop, clientFd: fd, dialer: dialer, settings: settings, logger: logger) { [unowned self] finished in
-            self.sessions[ObjectIdentifier(finished)] = nil
-            self.finishIfDrained()
+        let session: GatewaySession
+        do {
+            session = try GatewaySession(loop: loop, clientFd: fd, dialer: dialer, settings: settings, logger: logger) { [unowned self] finished in
+                self.sessions[ObjectIdentifier(finished)] = nil
+                self.finishIfDrained()
+            }
+        } catch {
+            logger.error("connection refused", metadata: ["error": "\(error)"])
+            Foundation.close(fd)
+            return
         }
         sessions[ObjectIdentifier(session)] = session
         session.start()

@@ -48,7 +48,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     private var bytesSpliced = 0
 
     init(loop: EventLoop, clientFd: Int32, dialer: BackendDialer, settings: Settings, logger: Logger,
-         onFinish: @escaping (GatewaySession) -> Void) {
+         onFinish: @escaping (GatewaySession) -> Void) throws(ConnectionError) {
         self.loop = loop
         self.dialer = dialer
         self.settings = settings
@@ -57,7 +57,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
         var logger = logger
         logger[metadataKey: "peer"] = "\(peer)"
         self.logger = logger
-        client = Connection(loop: loop, fd: clientFd)
+        client = try Connection(loop: loop, fd: clientFd)
         core = ProxySession(limits: settings.limits, host: self)
     }
 
@@ -79,7 +79,13 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
             if let process = dialed.process {
                 logger.debug("file server started", metadata: ["pid": "\(process.pid)"])
             }
-            let backend = Connection(loop: loop, fd: dialed.fd, connecting: dialed.connecting)
+            let backend: Connection
+            do {
+                backend = try Connection(loop: loop, fd: dialed.fd, connecting: dialed.connecting)
+            } catch {
+                Foundation.close(dialed.fd)   // an exec: server sees EOF and exits
+                throw error
+            }
             backend.delegate = self
             self.backend = backend
             backend.start()
@@ -224,6 +230,10 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
 
     /// Moves a splice on and deals with how it ended.
     private func advance(_ splice: PayloadSplice) {
+        // Flushing what was queued ahead of it (or another splice's end) may have ended the
+        // session: a splice no longer current, or whose source is closed, must not touch a socket,
+        // whose fd number may already be another session's.
+        guard splice === upload || splice === download, !splice.source.isClosed else { return }
         let outcome = splice.pump()
         bytesSpliced &+= splice.takeSpliced()
         switch outcome {

@@ -55,14 +55,21 @@ final class Connection {
     /// Bytes asked of one read(2): doubles while reads fill it (bulk transfer), up to 1 MiB.
     private var readSize = Connection.smallBuffer
 
-    init(loop: EventLoop, fd: Int32, connecting: Bool = false) {
+    /// Fails (leaving `fd` to the caller) when libuv cannot watch the fd, e.g. out of memory or
+    /// of epoll watches: that one connection is refused, not the whole process stopped.
+    init(loop: EventLoop, fd: Int32, connecting: Bool = false) throws(ConnectionError) {
+        let poll = UnsafeMutablePointer<uv_poll_t>.allocate(capacity: 1)
+        let status = uv_poll_init(loop.raw, poll, fd)
+        guard status == 0 else {
+            // libuv initialises nothing before its checks pass, so there is nothing to close.
+            poll.deallocate()
+            throw ConnectionError(errno: -status)
+        }
+        self.poll = poll
         self.fd = fd
         self.connecting = connecting
         input = ByteBuffer(capacity: Self.smallBuffer)
         output = ByteBuffer(capacity: Self.smallBuffer)
-        poll = .allocate(capacity: 1)
-        let status = uv_poll_init(loop.raw, poll, fd)
-        precondition(status == 0, "uv_poll_init failed: \(status)")
         poll.pointee.data = Unmanaged.passRetained(self).toOpaque()
     }
 
@@ -295,4 +302,10 @@ final class Connection {
         if let failure { return fail(failure) }
         if sawEOF { close() }
     }
+}
+
+/// libuv could not watch a socket (the errno it gave).
+struct ConnectionError: Error, CustomStringConvertible {
+    let errno: Int32
+    var description: String { "cannot watch the socket: \(String(cString: strerror(errno)))" }
 }

@@ -43,7 +43,7 @@ final class Listener {
         return withUnsafeBytes(of: storage) { UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self)) }
     }
 
-    /// `onPause` hears the errno when accepting stops for a moment (out of fds or memory).
+    /// `onPause` hears the errno when accepting stops for a moment (out of fds or memory, or a poll error).
     init(loop: EventLoop, fd: Int32, onAccept: @escaping (Int32) -> Void, onPause: @escaping (Int32) -> Void) {
         self.fd = fd
         self.loop = loop
@@ -67,9 +67,19 @@ final class Listener {
     private func resume() {
         guard !closed else { return }
         uv_poll_start(poll, Int32(UV_READABLE.rawValue)) { handle, status, _ in
-            guard let handle, let data = handle.pointee.data, status == 0 else { return }
-            Unmanaged<Listener>.fromOpaque(data).takeUnretainedValue().acceptAll()
+            guard let handle, let data = handle.pointee.data else { return }
+            let listener = Unmanaged<Listener>.fromOpaque(data).takeUnretainedValue()
+            if status == 0 { listener.acceptAll() } else { listener.pause(error: -status) }
         }
+    }
+
+    /// Stops polling for a moment, then tries again: a pending connection stays readable, so
+    /// without a pause the loop would spin. (On a poll error libuv has stopped the handle already;
+    /// without a retry this loop would never accept again.)
+    private func pause(error: Int32) {
+        uv_poll_stop(poll)
+        onPause(error)
+        _ = loop.schedule(after: Self.pauseMilliseconds) { [weak self] in self?.resume() }
     }
 
     private func acceptAll() {
@@ -79,12 +89,7 @@ final class Listener {
             if client < 0 {
                 let error = errno
                 if error == EINTR || error == ECONNABORTED { continue }
-                if error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM {
-                    // The pending connection stays readable; without a pause the loop would spin.
-                    uv_poll_stop(poll)
-                    onPause(error)
-                    _ = loop.schedule(after: Self.pauseMilliseconds) { [weak self] in self?.resume() }
-                }
+                if error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM { pause(error: error) }
                 return
             }
             onAccept(client)
