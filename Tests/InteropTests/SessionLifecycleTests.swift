@@ -223,6 +223,25 @@ extension Interop {
             #expect(gateway.process.process.isRunning)
         }
 
+        @Test("an exec: server that ignores EOF when its session ends is sent SIGTERM")
+        func execServerIgnoringEOF() throws {
+            let script = Paths.clients.appendingPathComponent("hostile_server.py").path
+            let gateway = try GatewayProcess(
+                backend: "exec:exec /usr/bin/python3 \(script) --stdio --ignore-eof --mode trickle", extra: ["--loops", "1"])
+            defer { gateway.stop() }
+            let client = try RawClient(port: gateway.port)
+            #expect(try client.negotiate().version == "9P2000.L")
+            guard case .attach = try client.attach(aname: "/") else { Issue.record("attach failed"); return }
+            shutdown(client.fd, Int32(SHUT_RDWR))
+            #expect(Self.waitFor(10) { gateway.process.log.contains("ignoring EOF") }, "log:\n\(gateway.process.log.suffix(2000))")
+            let log = gateway.process.log
+            let pid = try #require(log.range(of: "pid=").flatMap { Int32(log[$0.upperBound...].prefix { $0.isNumber }) },
+                                   "no pid in the log:\n\(log.suffix(2000))")
+            // The gateway gives it 2 s, then SIGTERM; it must be gone well within 10 s.
+            #expect(Self.waitFor(10) { kill(pid, 0) != 0 }, "server pid \(pid) still running: \((try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? "")\n\(gateway.process.log.suffix(2000))")
+            #expect(gateway.process.log.contains("sending SIGTERM"))
+        }
+
         @Test("--drain-timeout: a server that stops answering is disconnected after the timeout, and others go on")
         func drainTimeout() throws {
             let fixture = try DiodBehindGateway("drain", extra: ["--drain-timeout", "1"])

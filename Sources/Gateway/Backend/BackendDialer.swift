@@ -78,12 +78,15 @@ struct BackendError: Error, CustomStringConvertible {
 final class ChildProcess {
     private let handle: UnsafeMutablePointer<uv_process_t>
     let pid: Int32
+    /// Set once libuv has reaped it: after that its pid may belong to another process.
+    private(set) var exited = false
 
     init(loop: EventLoop, command: String, fd: Int32) throws(BackendError) {
         let handle = UnsafeMutablePointer<uv_process_t>.allocate(capacity: 1)
         self.handle = handle
         let status = command.withCString { pebble_spawn_shell(loop.raw, handle, $0, fd) { process, _, _ in
             guard let process else { return }
+            if let data = process.pointee.data { Unmanaged<ChildProcess>.fromOpaque(data).takeUnretainedValue().exited = true }
             closeOwnedHandle(pebble_process_handle(process))
         } }
         guard status == 0 else {
@@ -94,5 +97,11 @@ final class ChildProcess {
         }
         pid = handle.pointee.pid
         handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
+    }
+
+    /// SIGTERM, unless it has already exited and been reaped (then the pid is not ours any more).
+    func terminate() {
+        guard !exited else { return }
+        kill(pid, SIGTERM)
     }
 }

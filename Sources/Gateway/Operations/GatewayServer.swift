@@ -44,8 +44,10 @@ public final class GatewayServer: Sendable {
         sigemptyset(&stopSignals)
         sigaddset(&stopSignals, SIGINT)
         sigaddset(&stopSignals, SIGTERM)
-        // Blocked before the threads start, so only the sigwait below ever sees them.
-        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
+        // Blocked before the threads start, so only the sigwait below ever sees them; and nothing
+        // else is: a mask inherited from whatever started us (a test runner, a supervisor) could
+        // block SIGCHLD, and then libuv never reaps an exec: server.
+        pthread_sigmask(SIG_SETMASK, &stopSignals, nil)
 
         let (fds, address) = try bind()
         let settings = GatewaySession.Settings(

@@ -33,6 +33,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     private var drainTimer: LoopTimer?
     private var handshakeTimer: LoopTimer?
     private var closeTimer: LoopTimer?
+    /// The `exec:` server started for this session, if any.
+    private var serverProcess: ChildProcess?
     private let dialer: BackendDialer
     private var clientOpen: Bool { !client.isClosed }
     /// False before the backend is dialed, and once its connection has closed.
@@ -78,6 +80,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
             let dialed = try dialer.dial(on: loop)
             if let process = dialed.process {
                 logger.debug("file server started", metadata: ["pid": "\(process.pid)"])
+                serverProcess = process
             }
             let backend: Connection
             do {
@@ -318,6 +321,9 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
         }
     }
 
+    /// How long an `exec:` server gets to exit by itself once its session has ended.
+    static let serverExitGraceMilliseconds: UInt64 = 2_000
+
     /// How long a closing client gets to take its last replies.
     static let closeGraceMilliseconds: UInt64 = 2_000
 
@@ -395,6 +401,14 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
         handshakeTimer = nil
         closeTimer?.cancel()
         closeTimer = nil
+        if let process = serverProcess, !process.exited {
+            // It has seen EOF on its socket, which ends diod; one that ignores it is stopped.
+            _ = loop.schedule(after: Self.serverExitGraceMilliseconds) { [logger] in
+                guard !process.exited else { return }
+                logger.warning("file server still running after its session; sending SIGTERM", metadata: ["pid": "\(process.pid)"])
+                process.terminate()
+            }
+        }
         let stats = core.stats
         let duration = ContinuousClock.now - startedAt
         logger.info("session closed", metadata: [

@@ -12,10 +12,15 @@ three ways, made deterministic so a test can show what the gateway does about it
             "sent the whole Rread" (on a unix socket every write is its own buffer already,
             so --pause 0 will do); Tclunk gets Rclunk.
 
-    hostile_server.py (--port PORT | --unix PATH) [--mode truncate|stray|trickle] [--sent BYTES] [--piece BYTES]
+With --stdio it serves the one connection on its stdin/stdout (a gateway's exec: backend) and
+writes its notes to stderr; --ignore-eof then makes it linger for a minute after that connection
+ends instead of exiting, as a server that ignores EOF would.
+
+    hostile_server.py (--port PORT | --unix PATH | --stdio [--ignore-eof]) [--mode truncate|stray|trickle] [--sent BYTES] [--piece BYTES]
                       [--max-msize N]
 """
 import argparse
+import os
 import signal
 import socket
 import struct
@@ -26,6 +31,11 @@ TVERSION, RVERSION = 100, 101
 TATTACH, RATTACH = 104, 105
 TREAD, RREAD = 116, 117
 TCLUNK, RCLUNK = 120, 121
+
+
+def note(text):
+    """What the test reads from the server's output (stderr with --stdio: stdout is the 9P stream)."""
+    print(text, flush=True)
 
 
 def read_exactly(conn, count):
@@ -58,6 +68,8 @@ def main():
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--port", type=int, help="listen on 127.0.0.1:PORT")
     where.add_argument("--unix", help="listen on a unix socket at PATH")
+    where.add_argument("--stdio", action="store_true", help="serve the connection on stdin/stdout")
+    parser.add_argument("--ignore-eof", action="store_true", help="with --stdio: linger after EOF")
     parser.add_argument("--mode", choices=["truncate", "stray", "trickle"], default="truncate")
     parser.add_argument("--sent", type=int, default=2000, help="data bytes sent before closing (truncate, stray)")
     parser.add_argument("--piece", type=int, default=1000, help="bytes per write (trickle)")
@@ -67,6 +79,14 @@ def main():
     args = parser.parse_args()
     signal.alarm(300)  # never outlive a test run
 
+    if args.stdio:
+        global note
+        note = lambda text: print(text, file=sys.stderr, flush=True)
+        serve(socket.socket(fileno=0), args)
+        if args.ignore_eof:
+            note(f"ignoring EOF, pid {os.getpid()}")
+            time.sleep(60)
+        return
     if args.unix:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(args.unix)
@@ -75,7 +95,7 @@ def main():
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", args.port))
     listener.listen(8)
-    print("listening", flush=True)
+    note("listening")
     while True:
         conn, _ = listener.accept()
         if not args.unix:
@@ -98,7 +118,7 @@ def serve(conn, args):
                     time.sleep(0.2)
                     count = 60000
                     conn.sendall(struct.pack("<IBHI", 11 + count, RREAD, 4321, count) + b"\x5a" * min(args.sent, count))
-                    print("sent a stray Rread head", flush=True)
+                    note("sent a stray Rread head")
             elif kind == TATTACH:
                 qid = struct.pack("<BIQ", 0x80, 0, 1)
                 conn.sendall(frame(RATTACH, tag, qid))
@@ -107,7 +127,7 @@ def serve(conn, args):
                 head = struct.pack("<IBHI", 11 + count, RREAD, tag, count)
                 conn.sendall(head + b"\x5a" * min(args.sent, count))
                 time.sleep(0.3)
-                print("closing in the middle of an Rread", flush=True)
+                note("closing in the middle of an Rread")
                 return
             elif kind == TREAD and args.mode == "trickle":
                 count = struct.unpack_from("<I", body, 12)[0]
@@ -116,7 +136,7 @@ def serve(conn, args):
                     conn.sendall(reply[start:start + args.piece])
                     if args.pause > 0:
                         time.sleep(args.pause)
-                print("sent the whole Rread", flush=True)
+                note("sent the whole Rread")
             elif kind == TCLUNK:
                 conn.sendall(frame(RCLUNK, tag, b""))
             else:
