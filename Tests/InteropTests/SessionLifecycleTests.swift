@@ -242,6 +242,26 @@ extension Interop {
             #expect(gateway.process.log.contains("sending SIGTERM"))
         }
 
+        @Test("a gateway told to stop waits for its exec: servers, one that ignores EOF included, and leaves none behind")
+        func stopWaitsForExecServers() throws {
+            let script = Paths.clients.appendingPathComponent("hostile_server.py").path
+            let gateway = try GatewayProcess(
+                backend: "exec:exec /usr/bin/python3 \(script) --stdio --ignore-eof --mode trickle", extra: ["--loops", "1"])
+            defer { gateway.stop() }
+            let client = try RawClient(port: gateway.port)
+            #expect(try client.negotiate().version == "9P2000.L")
+            guard case .attach = try client.attach(aname: "/") else { Issue.record("attach failed"); return }
+            let log = gateway.process.log
+            let pid = try #require(log.range(of: "pid=").flatMap { Int32(log[$0.upperBound...].prefix { $0.isNumber }) },
+                                   "no pid in the log:\n\(log.suffix(2000))")
+            kill(gateway.process.pid, SIGTERM)
+            #expect(Self.waitFor(15) { !gateway.process.process.isRunning }, "gateway still running after SIGTERM")
+            gateway.process.process.waitUntilExit()
+            #expect(gateway.process.process.terminationStatus == 0, "\(gateway.process.log.suffix(2000))")
+            // Reaped by the gateway before it exited: the pid is gone, not a zombie left to init.
+            #expect(kill(pid, 0) != 0, "server pid \(pid) outlived the gateway:\n\(gateway.process.log.suffix(2000))")
+        }
+
         @Test("--drain-timeout: a server that stops answering is disconnected after the timeout, and others go on")
         func drainTimeout() throws {
             let fixture = try DiodBehindGateway("drain", extra: ["--drain-timeout", "1"])

@@ -88,7 +88,8 @@ public final class GatewayServer: Sendable {
             sigwait(&waitFor, &again)
             exit(1)
         }.start()
-        let deadline = DispatchTime.now() + .seconds(config.drainTimeout + 2)
+        // The drain itself, a client's grace to take its last replies, and exec: servers' time to exit.
+        let deadline = DispatchTime.now() + .seconds(config.drainTimeout + 2) + .milliseconds(Int(LoopWorker.lingerMilliseconds))
         if drained.wait(timeout: deadline) == .timedOut {
             logger.warning("stopping: sessions still draining at the deadline")
             exit(1)
@@ -123,6 +124,12 @@ final class LoopWorker: @unchecked Sendable {
     /// backend closes at once), and the group it leaves must not be left twice.
     private var drainReported = false
     private let onDrained: @Sendable () -> Void
+    /// `exec:` servers of finished sessions that have not exited yet: when stopping, the loop
+    /// waits for them (each gets SIGTERM 2 s after its session), so none outlives the gateway.
+    private var lingering: [ChildProcess] = []
+    /// How long a stopping loop waits for lingering servers at most.
+    static let lingerMilliseconds: UInt64 = 2_500
+    private var lingerDeadline: ContinuousClock.Instant?
 
     init(index: Int, listenFd: Int32, dialer: BackendDialer, settings: GatewaySession.Settings, logger: Logger,
          onDrained: @escaping @Sendable () -> Void) {
@@ -162,6 +169,16 @@ final class LoopWorker: @unchecked Sendable {
 
     private func finishIfDrained() {
         guard shuttingDown, sessions.isEmpty, !drainReported else { return }
+        lingering.removeAll { $0.exited }
+        if !lingering.isEmpty {
+            let deadline = lingerDeadline ?? .now + .milliseconds(Self.lingerMilliseconds)
+            lingerDeadline = deadline
+            if ContinuousClock.now < deadline {
+                _ = loop.schedule(after: 50) { [unowned self] in self.finishIfDrained() }
+                return
+            }
+            logger.warning("stopping with file servers still running", metadata: ["pids": "\(lingering.map(\.pid))"])
+        }
         drainReported = true
         onDrained()
     }
@@ -172,6 +189,10 @@ final class LoopWorker: @unchecked Sendable {
         do {
             session = try GatewaySession(loop: loop, clientFd: fd, dialer: dialer, settings: settings, logger: logger) { [unowned self] finished in
                 self.sessions[ObjectIdentifier(finished)] = nil
+                if let process = finished.serverProcess, !process.exited {
+                    self.lingering.removeAll { $0.exited }
+                    self.lingering.append(process)
+                }
                 self.finishIfDrained()
             }
         } catch {

@@ -34,7 +34,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     private var handshakeTimer: LoopTimer?
     private var closeTimer: LoopTimer?
     /// The `exec:` server started for this session, if any.
-    private var serverProcess: ChildProcess?
+    private(set) var serverProcess: ChildProcess?
     private let dialer: BackendDialer
     private var clientOpen: Bool { !client.isClosed }
     /// False before the backend is dialed, and once its connection has closed.
