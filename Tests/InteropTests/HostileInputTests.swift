@@ -59,6 +59,50 @@ extension Interop {
             #expect(closings == 1, "the client was closed \(closings) times:\n\(setup.gateway.process.log.suffix(3000))")
         }
 
+        @Test("a file server answering with garbage (wrong tags and types, bad sizes, short Rreads, doubles, silence) never hurts the gateway")
+        func hostileServer() throws {
+            let serverPort = freePort()
+            let server = try TestProcess(
+                name: "garbage-server", executable: "/usr/bin/python3",
+                arguments: [Paths.clients.appendingPathComponent("hostile_server.py").path, "--port", "\(serverPort)", "--mode", "garbage", "--seed", "7"])
+            defer { server.stop() }
+            try waitForPort(serverPort, process: server)
+            let gateway = try GatewayProcess(backend: "tcp:127.0.0.1:\(serverPort)", extra: ["--drain-timeout", "1", "--log-level", "info"])
+            defer { gateway.stop() }
+
+            var replies = 0
+            for round in 0..<60 {
+                let client = try RawClient(port: gateway.port)
+                var timeout = timeval(tv_sec: 0, tv_usec: 300_000)
+                setsockopt(client.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                guard (try? client.negotiate()) != nil else { Issue.record("round \(round): no Rversion"); continue }
+                let requests: [TMessage] = [
+                    .attach(Tattach(fid: 1, afid: NineP.noFid, uname: "", aname: "/", nUname: 0)),
+                    .walk(Twalk(fid: 1, newfid: 2, wnames: ["a"])),
+                    .getattr(Tgetattr(fid: 1, requestMask: 0x7ff)),
+                    .read(Tread(fid: 1, offset: 0, count: 4096)),
+                    .clunk(Tclunk(fid: 2)),
+                ]
+                for (index, request) in requests.enumerated() {
+                    // Whatever comes back (an answer, an error, nothing, a closed connection) is fine;
+                    // the gateway must only stay up and keep serving.
+                    guard (try? client.send(request, tag: UInt16(index))) != nil else { break }
+                    guard let reply = try? client.readFrame() else { break }
+                    replies += 1
+                    _ = reply
+                }
+            }
+            #expect(replies > 60, "only \(replies) replies: the server's garbage was hardly exercised")
+            #expect(gateway.process.process.isRunning, "gateway died:\n\(gateway.process.log.suffix(3000))")
+            let log = gateway.process.log
+            #expect(!log.contains("crashed") && !log.contains("Fatal error"), "\(log.suffix(3000))")
+            #expect(log.contains("file server sent a bad frame") && log.contains("file server answered unknown tag"),
+                    "the garbage did not reach the interesting paths:\n\(log.suffix(3000))")
+            // And it still negotiates with a new client.
+            let last = try RawClient(port: gateway.port)
+            #expect(try last.negotiate().version == "9P2000.L")
+        }
+
         @Test("unknown type, R-message from a client, and a malformed Twalk get Rlerror with their tag")
         func errorsWithTags() throws {
             let setup = try Setup()

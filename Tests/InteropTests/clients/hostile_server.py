@@ -11,6 +11,10 @@ three ways, made deterministic so a test can show what the gateway does about it
             own TCP segment (what a server far away, or a slow one, looks like), then prints
             "sent the whole Rread" (on a unix socket every write is its own buffer already,
             so --pause 0 will do); Tclunk gets Rclunk.
+  garbage   answers Tversion properly, then every request with a reply drawn from --seed: a
+            plausible one, a wrong tag, a random type, a size below 7 or above msize, an
+            Rread head with less data than it claims, two replies, none, or a closed
+            connection. Connections are served at once, each on its own thread.
 
 With --stdio it serves the one connection on its stdin/stdout (a gateway's exec: backend) and
 writes its notes to stderr; --ignore-eof then makes it linger for a minute after that connection
@@ -21,10 +25,12 @@ ends instead of exiting, as a server that ignores EOF would.
 """
 import argparse
 import os
+import random
 import signal
 import socket
 import struct
 import sys
+import threading
 import time
 
 TVERSION, RVERSION = 100, 101
@@ -70,7 +76,8 @@ def main():
     where.add_argument("--unix", help="listen on a unix socket at PATH")
     where.add_argument("--stdio", action="store_true", help="serve the connection on stdin/stdout")
     parser.add_argument("--ignore-eof", action="store_true", help="with --stdio: linger after EOF")
-    parser.add_argument("--mode", choices=["truncate", "stray", "trickle"], default="truncate")
+    parser.add_argument("--mode", choices=["truncate", "stray", "trickle", "garbage"], default="truncate")
+    parser.add_argument("--seed", type=int, default=1, help="garbage: the seed of the first connection")
     parser.add_argument("--sent", type=int, default=2000, help="data bytes sent before closing (truncate, stray)")
     parser.add_argument("--piece", type=int, default=1000, help="bytes per write (trickle)")
     parser.add_argument("--pause", type=float, default=0.0002,
@@ -96,11 +103,59 @@ def main():
         listener.bind(("127.0.0.1", args.port))
     listener.listen(8)
     note("listening")
+    connections = 0
     while True:
         conn, _ = listener.accept()
         if not args.unix:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        serve(conn, args)
+        if args.mode == "garbage":
+            rng = random.Random(args.seed + connections)
+            threading.Thread(target=serve_garbage, args=(conn, rng), daemon=True).start()
+        else:
+            serve(conn, args)
+        connections += 1
+
+
+def serve_garbage(conn, rng):
+    """Answers Tversion properly, then each request with one of the misbehaviours above."""
+    msize = 8192
+    with conn:
+        try:
+            while True:
+                message = read_frame(conn)
+                if message is None:
+                    return
+                kind, tag, body = message
+                if kind == TVERSION:
+                    msize = min(struct.unpack_from("<I", body)[0], 65536)
+                    version = b"9P2000.L"
+                    conn.sendall(frame(RVERSION, tag, struct.pack("<IH", msize, len(version)) + version))
+                    continue
+                junk = bytes(rng.randrange(256) for _ in range(rng.randrange(40)))
+                choice = rng.randrange(10)
+                if choice == 0:
+                    conn.sendall(frame(kind + 1, tag, junk))
+                elif choice == 1:
+                    conn.sendall(frame(kind + 1, rng.randrange(65536), junk))
+                elif choice == 2:
+                    conn.sendall(frame(7, tag, struct.pack("<I", rng.randrange(1, 200))))  # Rlerror
+                elif choice == 3:
+                    conn.sendall(frame(rng.randrange(256), tag, junk))
+                elif choice == 4:
+                    conn.sendall(struct.pack("<IBH", rng.randrange(7), kind + 1, tag) + junk)
+                elif choice == 5:
+                    conn.sendall(struct.pack("<IBH", msize + 1 + rng.randrange(1 << 20), kind + 1, tag) + junk)
+                elif choice == 6:
+                    count = rng.randrange(1, 60000)
+                    conn.sendall(struct.pack("<IBHI", 11 + count, RREAD, tag, count) + junk[:count])
+                elif choice == 7:
+                    conn.sendall(frame(kind + 1, tag, junk) * 2)
+                elif choice == 8:
+                    pass  # no reply
+                else:
+                    return  # closed
+        except OSError:
+            return
 
 
 def serve(conn, args):
