@@ -452,6 +452,42 @@ struct ProxySessionTests {
         #expect(harness.session.fids.liveBackendFids == [backend7])
     }
 
+    @Test("an Rread, Rreaddir or Rwrite whose count exceeds what was asked for, or an Rread whose count disagrees with its data, becomes EIO")
+    func replyCountsChecked() throws {
+        let harness = SessionHarness()
+        try harness.negotiate()
+        try harness.attach(fid: 1)
+        // More data than asked for.
+        let read = try harness.forward(tag: 3, .read(Tread(fid: 1, offset: 0, count: 2)))
+        harness.backendSends(tag: read.tag, .read(Rread(data: [1, 2, 3])))
+        #expect(try harness.clientReceived() == [Frame(tag: 3, message: .lerror(Rlerror(ecode: 5)))])
+        let readdir = try harness.forward(tag: 4, .readdir(Treaddir(fid: 1, offset: 0, count: 10)))
+        harness.backendSends(tag: readdir.tag, .readdir(Rreaddir(data: [UInt8](repeating: 0, count: 11))))
+        #expect(try harness.clientReceived() == [Frame(tag: 4, message: .lerror(Rlerror(ecode: 5)))])
+        let write = try harness.forward(tag: 5, .write(Twrite(fid: 1, offset: 0, data: [1, 2])))
+        harness.backendSends(tag: write.tag, .write(Rwrite(count: 3)))
+        #expect(try harness.clientReceived() == [Frame(tag: 5, message: .lerror(Rlerror(ecode: 5)))])
+        // A count that disagrees with the data that follows it.
+        let short = try harness.forward(tag: 6, .read(Tread(fid: 1, offset: 0, count: 100)))
+        var bytes = Frame(tag: short.tag, message: RMessage.read(Rread(data: [1, 2, 3]))).encode(dialect: .linux)
+        bytes[7] = 2
+        harness.backendSends(bytes)
+        #expect(try harness.clientReceived() == [Frame(tag: 6, message: .lerror(Rlerror(ecode: 5)))])
+        // What was asked for, or less, passes; so does an error.
+        let fine = try harness.forward(tag: 7, .read(Tread(fid: 1, offset: 0, count: 3)))
+        let fineWrite = try harness.forward(tag: 8, .write(Twrite(fid: 1, offset: 0, data: [1, 2])))
+        let failed = try harness.forward(tag: 9, .read(Tread(fid: 1, offset: 0, count: 1)))
+        harness.backendSends(tag: fine.tag, .read(Rread(data: [1, 2, 3])))
+        harness.backendSends(tag: fineWrite.tag, .write(Rwrite(count: 1)))
+        harness.backendSends(tag: failed.tag, .lerror(Rlerror(ecode: 13)))
+        #expect(try harness.clientReceived() == [
+            Frame(tag: 7, message: .read(Rread(data: [1, 2, 3]))),
+            Frame(tag: 8, message: .write(Rwrite(count: 1))),
+            Frame(tag: 9, message: .lerror(Rlerror(ecode: 13))),
+        ])
+        #expect(harness.session.tags.outstanding == 0)
+    }
+
     @Test("a .L session turns a backend Rerror into Rlerror, keeping its errno")
     func rerrorBecomesRlerror() throws {
         let harness = SessionHarness()

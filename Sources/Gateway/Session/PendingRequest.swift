@@ -32,6 +32,8 @@ struct PendingRequest {
     var flushTarget: (tag: UInt16, serial: UInt64)?
     /// For Tread and Treaddir: the largest reply it may bring (its count, capped by msize).
     var replyBytes = 0
+    /// For Tread, Treaddir and Twrite: the count asked for, which the reply's count may not exceed.
+    var countLimit: UInt32?
     /// False while the session holds it back (`HeldRequests`): the server has not seen it.
     var sent = true
 

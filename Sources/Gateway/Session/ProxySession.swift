@@ -184,10 +184,11 @@ final class ProxySession {
         if type == .Twalk {
             request.walkNames = Int(FramePatch.u16(at: 15, in: UnsafeRawBufferPointer(frame)))
         }
-        if type == .Tread || type == .Treaddir {
-            // fid[4] offset[8] count[4]; the reply is count bytes and an 11-byte head at most.
-            let count = Int(FramePatch.u32(at: 19, in: UnsafeRawBufferPointer(frame)))
-            request.replyBytes = min(count, Int(msize) &- 11) &+ 11
+        if type == .Tread || type == .Treaddir || type == .Twrite {
+            // fid[4] offset[8] count[4] in all three; a read's reply is count bytes and an 11-byte head at most.
+            let count = FramePatch.u32(at: 19, in: UnsafeRawBufferPointer(frame))
+            request.countLimit = count
+            if type != .Twrite { request.replyBytes = min(Int(count), Int(msize) &- 11) &+ 11 }
         }
 
         // Commit: reserve the new fid, rewrite, send.
@@ -348,7 +349,9 @@ final class ProxySession {
         } else if request.type == .Tversion {
             backendVersion(frame, header: header, wellTyped: wellTyped && !isError)
         } else if case let .client(clientTag) = request.origin, !request.abandoned {
-            delivered = deliver(frame, header: header, clientTag: clientTag, wellTyped: wellTyped, payloadToFollow: payloadToFollow)
+            let countFits = isError || Self.countFits(frame, header: header, limit: request.countLimit, payloadToFollow: payloadToFollow)
+            delivered = deliver(frame, header: header, clientTag: clientTag, wellTyped: wellTyped && countFits,
+                                payloadToFollow: payloadToFollow)
         }
         if request.type == .Tflush { flushAnswered(header.tag, target: request.flushTarget) }
         advanceCleanup()
@@ -366,6 +369,19 @@ final class ProxySession {
                 sendToClient(.flush(Rflush()), tag: clientTag)
             }
         }
+    }
+
+    /// Whether an Rread's, Rreaddir's or Rwrite's count is within what was asked for, and for data
+    /// replies matches the data that follows: a client trusts it to size its copy.
+    private static func countFits(_ frame: UnsafeMutableRawBufferPointer, header: FrameHeader, limit: UInt32?,
+                                  payloadToFollow: Int) -> Bool {
+        guard let limit else { return true }
+        // size[4] type[1] tag[2] count[4]
+        guard frame.count >= 11 else { return false }
+        let count = FramePatch.u32(at: 7, in: UnsafeRawBufferPointer(frame))
+        guard count <= limit else { return false }
+        if header.type == MessageType.Rwrite.rawValue { return true }
+        return Int(count) == frame.count &+ payloadToFollow &- 11
     }
 
     private func deliver(_ frame: UnsafeMutableRawBufferPointer, header: FrameHeader, clientTag: UInt16, wellTyped: Bool,
