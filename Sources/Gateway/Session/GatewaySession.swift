@@ -234,9 +234,10 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     /// Moves a splice on and deals with how it ended.
     private func advance(_ splice: PayloadSplice) {
         // Flushing what was queued ahead of it (or another splice's end) may have ended the
-        // session: a splice no longer current, or whose source is closed, must not touch a socket,
-        // whose fd number may already be another session's.
-        guard splice === upload || splice === download, !splice.source.isClosed else { return }
+        // session: a splice no longer current, or still reading a source that has closed, must not
+        // touch a socket, whose fd number may already be another session's. One whose source is
+        // released only drains its pipe (and memory) into the target, which must go on.
+        guard splice === upload || splice === download, splice.sourceReleased || !splice.source.isClosed else { return }
         let outcome = splice.pump()
         bytesSpliced &+= splice.takeSpliced()
         switch outcome {
