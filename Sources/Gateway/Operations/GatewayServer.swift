@@ -88,8 +88,9 @@ public final class GatewayServer: Sendable {
             sigwait(&waitFor, &again)
             exit(1)
         }.start()
-        // The drain itself, a client's grace to take its last replies, and exec: servers' time to exit.
-        let deadline = DispatchTime.now() + .seconds(config.drainTimeout + 2) + .milliseconds(Int(LoopWorker.lingerMilliseconds))
+        // The drain itself, a client's grace to take its last replies, exec: servers' time to exit,
+        // and a second of slack so that a loop finishing on time is not cut off.
+        let deadline = DispatchTime.now() + .seconds(config.drainTimeout + 3) + .milliseconds(Int(LoopWorker.lingerMilliseconds))
         if drained.wait(timeout: deadline) == .timedOut {
             logger.warning("stopping: sessions still draining at the deadline")
             exit(1)
