@@ -209,6 +209,38 @@ extension Interop {
                     "nothing was spliced:\n\(gateway.process.log.suffix(1500))")
         }
 
+        @Test("a server that closes right after writing its last Rread in small pieces: the client still gets every reply whole, then EOF")
+        func closeAfterLastReply() throws {
+            // As above, but the server closes once all 8 replies are written, while the one being
+            // spliced still has its tail in the pipe (or in memory) behind a client that reads nothing.
+            let directory = try makeTemporaryDirectory("trickle-close")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let socketPath = directory.appendingPathComponent("server.sock").path
+            let server = try TestProcess(
+                name: "trickle-close-server", executable: "/usr/bin/python3",
+                arguments: [Paths.clients.appendingPathComponent("hostile_server.py").path, "--unix", socketPath,
+                            "--mode", "trickle", "--piece", "256", "--pause", "0", "--max-msize", "1048576", "--close-after", "8"])
+            defer { server.stop() }
+            #expect(SessionLifecycle.waitFor(10) { server.log.contains("listening") })
+            let gateway = try GatewayProcess(backend: "unix:\(socketPath)", extra: ["--loops", "1"])
+            defer { gateway.stop() }
+
+            let client = try RawClient(port: gateway.port)
+            #expect(try client.negotiate(msize: 1 << 20).msize == 1 << 20)
+            guard case .attach = try client.attach(aname: "/") else { Issue.record("attach failed"); return }
+            let count = 1_048_000, reads = 8
+            for index in 0..<reads { try client.send(.read(Tread(fid: 1, offset: 0, count: UInt32(count))), tag: UInt16(10 + index)) }
+            #expect(SessionLifecycle.waitFor(30) { server.log.contains("closing after the last Rread") })
+            let expected = (0..<count).map { UInt8($0 % 251) }
+            for index in 0..<reads {
+                let reply = try #require(try client.receive(), "connection closed before reply \(index)")
+                #expect(reply.tag == UInt16(10 + index))
+                guard case let .read(read) = reply.message else { Issue.record("expected Rread, got \(reply.message.type)"); return }
+                #expect(read.data == expected, "reply \(index) differs")
+            }
+            #expect(try client.readFrame() == nil, "the gateway should close the client once the server is gone")
+        }
+
         @Test("a server that sends the head of a large Rread for a tag never used, to a session with no fids: the session ends for that reason and nothing is read from its closed socket")
         func strayReplyHead() throws {
             let serverPort = freePort()

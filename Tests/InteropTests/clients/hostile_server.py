@@ -10,7 +10,8 @@ three ways, made deterministic so a test can show what the gateway does about it
   trickle   answers every Tread in full, but sends the Rread in --piece-byte writes, each its
             own TCP segment (what a server far away, or a slow one, looks like), then prints
             "sent the whole Rread" (on a unix socket every write is its own buffer already,
-            so --pause 0 will do); Tclunk gets Rclunk.
+            so --pause 0 will do), and with --close-after N closes after the Nth; Tclunk gets
+            Rclunk.
   garbage   answers Tversion properly, then every request with a reply drawn from --seed: a
             plausible one, a wrong tag, a random type, a size below 7 or above msize, an
             Rread head with less data than it claims, two replies, none, or a closed
@@ -83,6 +84,8 @@ def main():
     parser.add_argument("--pause", type=float, default=0.0002,
                         help="seconds between writes (trickle), so that TCP sends each as its own segment")
     parser.add_argument("--max-msize", type=int, default=65536)
+    parser.add_argument("--close-after", type=int, default=0,
+                        help="trickle: close the connection after this many Rreads (0: never)")
     args = parser.parse_args()
     signal.alarm(300)  # never outlive a test run
 
@@ -192,6 +195,11 @@ def serve(conn, args):
                     if args.pause > 0:
                         time.sleep(args.pause)
                 note("sent the whole Rread")
+                reads_sent = getattr(args, "reads_sent", 0) + 1
+                args.reads_sent = reads_sent
+                if args.close_after and reads_sent >= args.close_after:
+                    note("closing after the last Rread")
+                    return
             elif kind == TCLUNK:
                 conn.sendall(frame(RCLUNK, tag, b""))
             else:
