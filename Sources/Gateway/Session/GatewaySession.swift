@@ -110,8 +110,9 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
 
     private func pumpClient() {
         sendHeld()
-        // A client being closed (a fatal frame) gets nothing more handled, even what it already sent.
-        while canTakeClientFrames && !client.isClosed && !client.isClosing && !clientBytesAreSpliced {
+        // A client being closed (a fatal frame) gets nothing more handled, even what it already
+        // sent: `canTakeClientFrames` is false for it.
+        while canTakeClientFrames && !client.isClosed && !clientBytesAreSpliced {
             let frame: UnsafeMutableRawBufferPointer
             do {
                 guard let next = try client.input.nextFrame(limit: core.clientFrameLimit, reserving: false) else {
@@ -290,13 +291,13 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     }
 
     /// Requests held for room at the server go out only while their replies have somewhere to go,
-    /// and not for a client being closed.
+    /// and not for a client being closed. Called where room can appear: after replies (pumpBackend),
+    /// and when a queue has drained (connectionDidDrain, pumpClient).
     private func sendHeld() {
         if queuesHaveRoom && !client.isClosing { core.sendHeld() }
     }
 
     private func flushAndBalance() {
-        sendHeld()
         backend?.flush()
         client.flush()
         client.setReading(canTakeClientFrames)
@@ -339,7 +340,13 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     }
 
     func connectionDidDrain(_ connection: Connection) {
-        if clientOpen && !client.input.isEmpty { pumpClient() } else { flushAndBalance() }
+        // A queue that drained may let held requests go (pumpClient sends them first too).
+        if clientOpen && !client.input.isEmpty {
+            pumpClient()
+        } else {
+            sendHeld()
+            flushAndBalance()
+        }
     }
 
     func connectionCanSplice(_ connection: Connection) {

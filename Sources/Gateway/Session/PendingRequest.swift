@@ -110,6 +110,13 @@ struct TagTable {
 
     func request(_ tag: UInt16) -> PendingRequest? { pending[tag] }
 
+    /// Removes and returns the request a server's reply with this tag answers: only one that was
+    /// sent (a held request's tag is unknown to the server, so a reply to it is stray).
+    mutating func completeReply(_ tag: UInt16) -> PendingRequest? {
+        guard pending[tag]?.sent == true else { return nil }
+        return complete(tag)
+    }
+
     /// A held request goes to the server now.
     mutating func markSent(_ tag: UInt16) {
         guard var request = pending[tag], !request.sent else { return }

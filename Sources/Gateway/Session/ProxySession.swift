@@ -319,8 +319,7 @@ final class ProxySession {
     @discardableResult
     func backendFrame(_ frame: UnsafeMutableRawBufferPointer, payloadToFollow: Int = 0) -> Bool {
         guard let header = FrameHeader.peek(UnsafeRawBufferPointer(frame)) else { return false }
-        // A held request's tag is unknown to the server: a reply to it is as stray as any.
-        guard tags.request(header.tag)?.sent == true, let request = tags.complete(header.tag) else {
+        guard let request = tags.completeReply(header.tag) else {
             host.closeClient(reason: "file server answered unknown tag \(header.tag)")
             return false
         }

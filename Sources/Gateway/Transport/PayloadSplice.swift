@@ -116,22 +116,11 @@ final class PayloadSplice {
             inPipe &-= count
             return .moved
         }
-        guard target.isReadyForSplice else {
-            target.waitToSpliceInto()
-            return .blocked
-        }
-        let count = pebble_splice(pipe.readFd, target.fd, inPipe, remaining > 0 || overflowFilled > overflowSent ? 1 : 0)
-        if count > 0 {
-            inPipe &-= count
-            splicedUnreported &+= count
-            return .moved
-        }
-        let error = errno
-        if count < 0 && (error == EAGAIN || error == EWOULDBLOCK || error == EINTR) {
-            target.waitToSpliceInto()
-            return .blocked
-        }
-        return .failed(count == 0 ? EPIPE : error)
+        let more: Int32 = remaining > 0 || overflowFilled > overflowSent ? 1 : 0
+        let (moved, step) = intoTarget(target) { [inPipe] in pebble_splice(pipe.readFd, $0, inPipe, more) }
+        inPipe &-= moved
+        splicedUnreported &+= moved
+        return step
     }
 
     /// Memory → target, once the pipe is empty; without a target the bytes are dropped.
@@ -140,21 +129,33 @@ final class PayloadSplice {
             overflowSent = overflowFilled
             return .moved
         }
+        let (moved, step) = intoTarget(target) { [overflowSent, overflowFilled] in
+            Foundation.write($0, overflow.baseAddress! + overflowSent, overflowFilled &- overflowSent)
+        }
+        overflowSent &+= moved
+        return step
+    }
+
+    /// One call moving bytes into the target's fd (once what was queued ahead of the payload is
+    /// written): how many it moved, and whether to go on, wait for the target, or give up.
+    private func intoTarget(_ target: Connection, _ call: (Int32) -> Int) -> (moved: Int, step: Step) {
         guard target.isReadyForSplice else {
             target.waitToSpliceInto()
-            return .blocked
+            return (0, .blocked)
         }
-        let count = Foundation.write(target.fd, overflow.baseAddress! + overflowSent, overflowFilled &- overflowSent)
-        if count > 0 {
-            overflowSent &+= count
-            return .moved
-        }
+        let count = call(target.fd)
+        if count > 0 { return (count, .moved) }
         let error = errno
-        if count < 0 && (error == EAGAIN || error == EWOULDBLOCK || error == EINTR) {
+        if count < 0 && Self.isTransient(error) {
             target.waitToSpliceInto()
-            return .blocked
+            return (0, .blocked)
         }
-        return .failed(count == 0 ? EPIPE : error)
+        return (0, .failed(count == 0 ? EPIPE : error))
+    }
+
+    /// An errno that means "not now" rather than "never".
+    private static func isTransient(_ error: Int32) -> Bool {
+        error == EAGAIN || error == EWOULDBLOCK || error == EINTR
     }
 
     /// Source → memory, for the rest of the payload once the pipe could take no more.
@@ -174,7 +175,7 @@ final class PayloadSplice {
         }
         if count == 0 { return .failed(nil) }
         let error = errno
-        if error == EAGAIN || error == EWOULDBLOCK || error == EINTR {
+        if Self.isTransient(error) {
             source.waitToSpliceFrom()
             return .blocked
         }
@@ -199,7 +200,7 @@ final class PayloadSplice {
         }
         if count == 0 { return .failed(nil) }
         let error = errno
-        if error == EAGAIN || error == EWOULDBLOCK || error == EINTR {
+        if Self.isTransient(error) {
             // With bytes in the pipe, EAGAIN may mean the pipe is full rather than the socket empty.
             if inPipe > 0 && target != nil {
                 let waiting = pebble_readable_bytes(source.fd)
