@@ -30,6 +30,37 @@ extension Interop {
             return (created, clunked)
         }
 
+        /// SIGTERM, then the gateway must exit with status 0 within 15 s.
+        static func stopWithSIGTERM(_ gateway: GatewayProcess, sourceLocation: SourceLocation = #_sourceLocation) {
+            kill(gateway.process.pid, SIGTERM)
+            #expect(waitFor(15) { !gateway.process.process.isRunning }, "gateway still running after SIGTERM",
+                    sourceLocation: sourceLocation)
+            gateway.process.process.waitUntilExit()
+            #expect(gateway.process.process.terminationStatus == 0,
+                    "exit status \(gateway.process.process.terminationStatus)\n\(gateway.process.log.suffix(2000))",
+                    sourceLocation: sourceLocation)
+        }
+
+        /// A gateway whose exec: server is hostile_server.py ignoring EOF, a client attached through
+        /// it, and the server's pid (from the gateway's debug log).
+        static func gatewayWithServerIgnoringEOF() throws -> (gateway: GatewayProcess, client: RawClient, serverPid: Int32) {
+            let script = Paths.clients.appendingPathComponent("hostile_server.py").path
+            let gateway = try GatewayProcess(
+                backend: "exec:exec /usr/bin/python3 \(script) --stdio --ignore-eof --mode trickle", extra: ["--loops", "1"])
+            do {
+                let client = try RawClient(port: gateway.port)
+                #expect(try client.negotiate().version == "9P2000.L")
+                guard case .attach = try client.attach(aname: "/") else { throw MissingTool(description: "attach failed") }
+                let log = gateway.process.log
+                let pid = try #require(log.range(of: "pid=").flatMap { Int32(log[$0.upperBound...].prefix { $0.isNumber }) },
+                                       "no pid in the log:\n\(log.suffix(2000))")
+                return (gateway, client, pid)
+            } catch {
+                gateway.stop()
+                throw error
+            }
+        }
+
         static func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {
             let deadline = Date().addingTimeInterval(seconds)
             while Date() < deadline {
@@ -85,10 +116,7 @@ extension Interop {
                 }
                 clients.append(client)
             }
-            kill(gateway.process.pid, SIGTERM)
-            #expect(Self.waitFor(15) { !gateway.process.process.isRunning }, "gateway still running after SIGTERM")
-            gateway.process.process.waitUntilExit()
-            #expect(gateway.process.process.terminationStatus == 0, "exit status \(gateway.process.process.terminationStatus)")
+            Self.stopWithSIGTERM(gateway)
             let (created, clunked) = Self.fidAccounting(diod.process.log)
             #expect(created.count == 12 && clunked.count == created.count,
                     "created \(created.count) fids, clunked \(clunked.count) before the gateway exited")
@@ -119,10 +147,7 @@ extension Interop {
                 }
                 attached.append(client)
             }
-            kill(gateway.process.pid, SIGTERM)
-            #expect(Self.waitFor(15) { !gateway.process.process.isRunning }, "gateway still running after SIGTERM")
-            gateway.process.process.waitUntilExit()
-            #expect(gateway.process.process.terminationStatus == 0, "exit status \(gateway.process.process.terminationStatus)")
+            Self.stopWithSIGTERM(gateway)
             #expect(!gateway.process.log.contains("crashed"), "\(gateway.process.log.suffix(2000))")
             let (created, clunked) = Self.fidAccounting(diod.process.log)
             #expect(created.count == 2 * attachedCount && clunked.count == created.count,
@@ -225,18 +250,10 @@ extension Interop {
 
         @Test("an exec: server that ignores EOF when its session ends is sent SIGTERM")
         func execServerIgnoringEOF() throws {
-            let script = Paths.clients.appendingPathComponent("hostile_server.py").path
-            let gateway = try GatewayProcess(
-                backend: "exec:exec /usr/bin/python3 \(script) --stdio --ignore-eof --mode trickle", extra: ["--loops", "1"])
+            let (gateway, client, pid) = try Self.gatewayWithServerIgnoringEOF()
             defer { gateway.stop() }
-            let client = try RawClient(port: gateway.port)
-            #expect(try client.negotiate().version == "9P2000.L")
-            guard case .attach = try client.attach(aname: "/") else { Issue.record("attach failed"); return }
             shutdown(client.fd, Int32(SHUT_RDWR))
             #expect(Self.waitFor(10) { gateway.process.log.contains("ignoring EOF") }, "log:\n\(gateway.process.log.suffix(2000))")
-            let log = gateway.process.log
-            let pid = try #require(log.range(of: "pid=").flatMap { Int32(log[$0.upperBound...].prefix { $0.isNumber }) },
-                                   "no pid in the log:\n\(log.suffix(2000))")
             // The gateway gives it 2 s, then SIGTERM; it must be gone well within 10 s.
             #expect(Self.waitFor(10) { kill(pid, 0) != 0 }, "server pid \(pid) still running: \((try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? "")\n\(gateway.process.log.suffix(2000))")
             #expect(gateway.process.log.contains("sending SIGTERM"))
@@ -244,20 +261,10 @@ extension Interop {
 
         @Test("a gateway told to stop waits for its exec: servers, one that ignores EOF included, and leaves none behind")
         func stopWaitsForExecServers() throws {
-            let script = Paths.clients.appendingPathComponent("hostile_server.py").path
-            let gateway = try GatewayProcess(
-                backend: "exec:exec /usr/bin/python3 \(script) --stdio --ignore-eof --mode trickle", extra: ["--loops", "1"])
+            let (gateway, client, pid) = try Self.gatewayWithServerIgnoringEOF()
             defer { gateway.stop() }
-            let client = try RawClient(port: gateway.port)
-            #expect(try client.negotiate().version == "9P2000.L")
-            guard case .attach = try client.attach(aname: "/") else { Issue.record("attach failed"); return }
-            let log = gateway.process.log
-            let pid = try #require(log.range(of: "pid=").flatMap { Int32(log[$0.upperBound...].prefix { $0.isNumber }) },
-                                   "no pid in the log:\n\(log.suffix(2000))")
-            kill(gateway.process.pid, SIGTERM)
-            #expect(Self.waitFor(15) { !gateway.process.process.isRunning }, "gateway still running after SIGTERM")
-            gateway.process.process.waitUntilExit()
-            #expect(gateway.process.process.terminationStatus == 0, "\(gateway.process.log.suffix(2000))")
+            // The client's session (and so its server) is open when the gateway is told to stop.
+            withExtendedLifetime(client) { Self.stopWithSIGTERM(gateway) }
             // Reaped by the gateway before it exited: the pid is gone, not a zombie left to init.
             #expect(kill(pid, 0) != 0, "server pid \(pid) outlived the gateway:\n\(gateway.process.log.suffix(2000))")
         }

@@ -167,78 +167,96 @@ extension Interop {
             #expect(try next.negotiate().version == "9P2000.L")
         }
 
+        /// `hostile_server.py --mode trickle` on a unix socket (each of its 256-byte writes its own
+        /// buffer), the gateway in front of it, and a client at msize 1 MiB that has sent 8 Treads of
+        /// 1 048 000 bytes and reads nothing yet.
+        final class TrickleSetup {
+            static let count = 1_048_000, reads = 8
+            let directory: URL
+            let server: TestProcess
+            let gateway: GatewayProcess
+            let client: RawClient
+
+            init(_ label: String, serverArguments: [String] = []) throws {
+                let directory = try makeTemporaryDirectory(label)
+                let socketPath = directory.appendingPathComponent("server.sock").path
+                let server = try TestProcess(
+                    name: "\(label)-server", executable: "/usr/bin/python3",
+                    arguments: [Paths.clients.appendingPathComponent("hostile_server.py").path, "--unix", socketPath,
+                                "--mode", "trickle", "--piece", "256", "--pause", "0", "--max-msize", "1048576"] + serverArguments)
+                #expect(SessionLifecycle.waitFor(10) { server.log.contains("listening") })
+                var gateway: GatewayProcess?
+                do {
+                    gateway = try GatewayProcess(backend: "unix:\(socketPath)", extra: ["--loops", "1"])
+                    client = try RawClient(port: gateway!.port)
+                } catch {
+                    // deinit does not run for an object that never finished its init.
+                    gateway?.stop()
+                    server.stop()
+                    try? FileManager.default.removeItem(at: directory)
+                    throw error
+                }
+                self.gateway = gateway!
+                self.directory = directory
+                self.server = server
+                #expect(try client.negotiate(msize: 1 << 20).msize == 1 << 20)
+                guard case .attach = try client.attach(aname: "/") else { throw MissingTool(description: "attach failed") }
+                for index in 0..<Self.reads {
+                    try client.send(.read(Tread(fid: 1, offset: 0, count: UInt32(Self.count))), tag: UInt16(10 + index))
+                }
+            }
+
+            func stop() {
+                gateway.stop()
+                server.stop()
+                try? FileManager.default.removeItem(at: directory)
+            }
+
+            deinit { stop() }
+
+            /// Reads the 8 replies: each an Rread under its own tag, with the server's data whole.
+            func expectRepliesWhole() throws {
+                let expected = (0..<Self.count).map { UInt8($0 % 251) }
+                for index in 0..<Self.reads {
+                    let reply = try #require(try client.receive(), "connection closed before reply \(index)")
+                    #expect(reply.tag == UInt16(10 + index))
+                    guard case let .read(read) = reply.message else { Issue.record("expected Rread, got \(reply.message.type)"); return }
+                    #expect(read.data == expected, "reply \(index) differs")
+                }
+            }
+        }
+
         @Test("a server that writes 1 MiB Rreads in 256-byte pieces to a client that reads nothing is still read to the end: what the pipe cannot hold goes to memory")
         func smallPiecesFillThePipe() throws {
             // On a unix socket each of the server's writes is its own buffer, and a pipe holds one
             // per slot: 256 slots take 64 KiB of such data, not 1 MiB. Once the gateway's socket
             // buffers towards the client are full, an Rread being spliced fills the pipe and, unless
             // the rest is read into memory, leaves the server's connection unread until the client reads.
-            let directory = try makeTemporaryDirectory("trickle")
-            defer { try? FileManager.default.removeItem(at: directory) }
-            let socketPath = directory.appendingPathComponent("server.sock").path
-            let server = try TestProcess(
-                name: "trickle-server", executable: "/usr/bin/python3",
-                arguments: [Paths.clients.appendingPathComponent("hostile_server.py").path, "--unix", socketPath,
-                            "--mode", "trickle", "--piece", "256", "--pause", "0", "--max-msize", "1048576"])
-            defer { server.stop() }
-            #expect(SessionLifecycle.waitFor(10) { server.log.contains("listening") })
-            let gateway = try GatewayProcess(backend: "unix:\(socketPath)", extra: ["--loops", "1"])
-            defer { gateway.stop() }
-
-            let client = try RawClient(port: gateway.port)
-            #expect(try client.negotiate(msize: 1 << 20).msize == 1 << 20)
-            guard case .attach = try client.attach(aname: "/") else { Issue.record("attach failed"); return }
-            let count = 1_048_000, reads = 8
-            for index in 0..<reads { try client.send(.read(Tread(fid: 1, offset: 0, count: UInt32(count))), tag: UInt16(10 + index)) }
+            let setup = try TrickleSetup("trickle")
+            defer { setup.stop() }
+            let reads = TrickleSetup.reads
             // The client reads nothing until the server has written every reply (8 MiB, more than
             // the socket buffers between the gateway and a client that does not read take).
             let allSent = SessionLifecycle.waitFor(60) {
-                server.log.components(separatedBy: "sent the whole Rread").count - 1 == reads
+                setup.server.log.components(separatedBy: "sent the whole Rread").count - 1 == reads
             }
-            #expect(allSent, "the server could write only \(server.log.components(separatedBy: "sent the whole Rread").count - 1) of \(reads) replies")
-            let expected = (0..<count).map { UInt8($0 % 251) }
-            for index in 0..<reads {
-                let reply = try #require(try client.receive(), "connection closed")
-                #expect(reply.tag == UInt16(10 + index))
-                guard case let .read(read) = reply.message else { Issue.record("expected Rread, got \(reply.message.type)"); return }
-                #expect(read.data == expected, "reply \(index) differs")
-            }
-            _ = try client.rpc(.clunk(Tclunk(fid: 1)))
-            shutdown(client.fd, Int32(SHUT_RDWR))
-            #expect(Self.waitForLog(gateway) { Self.splicedCounts($0).contains { $0 > 0 } },
-                    "nothing was spliced:\n\(gateway.process.log.suffix(1500))")
+            #expect(allSent, "the server could write only \(setup.server.log.components(separatedBy: "sent the whole Rread").count - 1) of \(reads) replies")
+            try setup.expectRepliesWhole()
+            _ = try setup.client.rpc(.clunk(Tclunk(fid: 1)))
+            shutdown(setup.client.fd, Int32(SHUT_RDWR))
+            #expect(Self.waitForLog(setup.gateway) { Self.splicedCounts($0).contains { $0 > 0 } },
+                    "nothing was spliced:\n\(setup.gateway.process.log.suffix(1500))")
         }
 
         @Test("a server that closes right after writing its last Rread in small pieces: the client still gets every reply whole, then EOF")
         func closeAfterLastReply() throws {
             // As above, but the server closes once all 8 replies are written, while the one being
             // spliced still has its tail in the pipe (or in memory) behind a client that reads nothing.
-            let directory = try makeTemporaryDirectory("trickle-close")
-            defer { try? FileManager.default.removeItem(at: directory) }
-            let socketPath = directory.appendingPathComponent("server.sock").path
-            let server = try TestProcess(
-                name: "trickle-close-server", executable: "/usr/bin/python3",
-                arguments: [Paths.clients.appendingPathComponent("hostile_server.py").path, "--unix", socketPath,
-                            "--mode", "trickle", "--piece", "256", "--pause", "0", "--max-msize", "1048576", "--close-after", "8"])
-            defer { server.stop() }
-            #expect(SessionLifecycle.waitFor(10) { server.log.contains("listening") })
-            let gateway = try GatewayProcess(backend: "unix:\(socketPath)", extra: ["--loops", "1"])
-            defer { gateway.stop() }
-
-            let client = try RawClient(port: gateway.port)
-            #expect(try client.negotiate(msize: 1 << 20).msize == 1 << 20)
-            guard case .attach = try client.attach(aname: "/") else { Issue.record("attach failed"); return }
-            let count = 1_048_000, reads = 8
-            for index in 0..<reads { try client.send(.read(Tread(fid: 1, offset: 0, count: UInt32(count))), tag: UInt16(10 + index)) }
-            #expect(SessionLifecycle.waitFor(30) { server.log.contains("closing after the last Rread") })
-            let expected = (0..<count).map { UInt8($0 % 251) }
-            for index in 0..<reads {
-                let reply = try #require(try client.receive(), "connection closed before reply \(index)")
-                #expect(reply.tag == UInt16(10 + index))
-                guard case let .read(read) = reply.message else { Issue.record("expected Rread, got \(reply.message.type)"); return }
-                #expect(read.data == expected, "reply \(index) differs")
-            }
-            #expect(try client.readFrame() == nil, "the gateway should close the client once the server is gone")
+            let setup = try TrickleSetup("trickle-close", serverArguments: ["--close-after", "8"])
+            defer { setup.stop() }
+            #expect(SessionLifecycle.waitFor(30) { setup.server.log.contains("closing after the last Rread") })
+            try setup.expectRepliesWhole()
+            #expect(try setup.client.readFrame() == nil, "the gateway should close the client once the server is gone")
         }
 
         @Test("a server that sends the head of a large Rread for a tag never used, to a session with no fids: the session ends for that reason and nothing is read from its closed socket")

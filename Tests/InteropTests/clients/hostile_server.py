@@ -70,6 +70,14 @@ def frame(kind, tag, body):
     return struct.pack("<IBH", 7 + len(body), kind, tag) + body
 
 
+def answer_version(conn, tag, body, max_msize):
+    """Rversion 9P2000.L at the client's msize capped by max_msize; returns that msize."""
+    msize = min(struct.unpack_from("<I", body)[0], max_msize)
+    version = b"9P2000.L"
+    conn.sendall(frame(RVERSION, tag, struct.pack("<IH", msize, len(version)) + version))
+    return msize
+
+
 def main():
     parser = argparse.ArgumentParser()
     where = parser.add_mutually_exclusive_group(required=True)
@@ -130,9 +138,7 @@ def serve_garbage(conn, rng):
                     return
                 kind, tag, body = message
                 if kind == TVERSION:
-                    msize = min(struct.unpack_from("<I", body)[0], 65536)
-                    version = b"9P2000.L"
-                    conn.sendall(frame(RVERSION, tag, struct.pack("<IH", msize, len(version)) + version))
+                    msize = answer_version(conn, tag, body, 65536)
                     continue
                 junk = bytes(rng.randrange(256) for _ in range(rng.randrange(40)))
                 choice = rng.randrange(10)
@@ -169,9 +175,7 @@ def serve(conn, args):
                 return
             kind, tag, body = message
             if kind == TVERSION:
-                msize = min(struct.unpack_from("<I", body)[0], args.max_msize)
-                version = b"9P2000.L"
-                conn.sendall(frame(RVERSION, tag, struct.pack("<IH", msize, len(version)) + version))
+                answer_version(conn, tag, body, args.max_msize)
                 if args.mode == "stray":
                     time.sleep(0.2)
                     count = 60000
