@@ -10,7 +10,8 @@ public enum Dialect: String, Sendable, CaseIterable, Hashable, CustomStringConve
 
     /// The dialect named by a Tversion string, or nil when the gateway cannot speak it.
     /// Per the spec, anything after a period that we do not know is ignored ("9P2000.x" → 9P2000).
-    public init?(version: String) {
+    public init?(version: WireString) {
+        guard let version = version.string else { return nil }
         if let exact = Dialect(rawValue: version) { self = exact; return }
         guard version.hasPrefix("9P2000") else { return nil }
         let rest = version.dropFirst("9P2000".count)
@@ -19,6 +20,9 @@ public enum Dialect: String, Sendable, CaseIterable, Hashable, CustomStringConve
     }
 
     public var description: String { rawValue }
+
+    /// The version string as Tversion/Rversion carry it.
+    public var version: WireString { WireString(rawValue) }
 
     /// Whether errors carry a numeric errno (Rerror with errno in .u, Rlerror in .L).
     public var hasErrno: Bool { self != .plan9 }

@@ -6,9 +6,9 @@ public struct Dirent: Sendable, Hashable {
     public var offset: UInt64
     /// The d_type of the entry (DT_DIR …).
     public var type: UInt8
-    public var name: String
+    public var name: WireString
 
-    public init(qid: Qid, offset: UInt64, type: UInt8, name: String) {
+    public init(qid: Qid, offset: UInt64, type: UInt8, name: WireString) {
         self.qid = qid
         self.offset = offset
         self.type = type

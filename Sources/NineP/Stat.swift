@@ -13,12 +13,12 @@ public struct Stat: Sendable, Hashable {
     public var atime: UInt32
     public var mtime: UInt32
     public var length: UInt64
-    public var name: String
-    public var uid: String
-    public var gid: String
-    public var muid: String
+    public var name: WireString
+    public var uid: WireString
+    public var gid: WireString
+    public var muid: WireString
     /// 9P2000.u: symlink target, device description … (empty otherwise).
-    public var `extension`: String
+    public var `extension`: WireString
     /// 9P2000.u numeric ids.
     public var nUid: UInt32
     public var nGid: UInt32
@@ -26,8 +26,8 @@ public struct Stat: Sendable, Hashable {
 
     public init(
         type: UInt16 = 0, dev: UInt32 = 0, qid: Qid, mode: UInt32, atime: UInt32, mtime: UInt32,
-        length: UInt64, name: String, uid: String, gid: String, muid: String,
-        extension: String = "", nUid: UInt32 = NineP.noUid, nGid: UInt32 = NineP.noUid,
+        length: UInt64, name: WireString, uid: WireString, gid: WireString, muid: WireString,
+        extension: WireString = "", nUid: UInt32 = NineP.noUid, nGid: UInt32 = NineP.noUid,
         nMuid: UInt32 = NineP.noUid
     ) {
         self.type = type

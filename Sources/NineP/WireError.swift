@@ -12,8 +12,6 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     case limitExceeded(field: String, value: Int, limit: Int)
     /// Bytes were left after the last field of a message.
     case trailingBytes(Int)
-    /// A string that is not valid UTF-8.
-    case badString
     /// A field's value that the protocol forbids (an inner stat size that disagrees with its frame).
     case inconsistent(String)
 
@@ -25,7 +23,6 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .wrongDirection(type): "message type \(type) sent in the wrong direction"
         case let .limitExceeded(field, value, limit): "\(field) is \(value), limit \(limit)"
         case let .trailingBytes(count): "\(count) bytes left over after the message"
-        case .badString: "string is not valid UTF-8"
         case let .inconsistent(what): "inconsistent message: \(what)"
         }
     }

@@ -44,14 +44,9 @@ public struct WireReader {
         return UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: UInt64.self))
     }
 
-    /// A 9P string: a 2-byte length, then that many bytes of UTF-8.
-    public mutating func string() throws(WireError) -> String {
-        let count = Int(try u16())
-        try need(count)
-        let slice = UnsafeRawBufferPointer(rebasing: bytes[position..<(position &+ count)])
-        position &+= count
-        guard let value = String(validating: slice, as: UTF8.self) else { throw .badString }
-        return value
+    /// A 9P string: a 2-byte length, then that many bytes, kept as they are (see `WireString`).
+    public mutating func string() throws(WireError) -> WireString {
+        WireString(bytes: try bytes(Int(try u16())))
     }
 
     /// Skips a 9P string without decoding it.
@@ -92,17 +87,15 @@ public struct WireWriter {
     public mutating func u32(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
     public mutating func u64(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
 
-    /// Writes a 9P string. Longer than 65535 bytes of UTF-8 is cut at a character boundary,
-    /// because the length field cannot say more.
-    public mutating func string(_ value: String) {
-        var utf8 = Array(value.utf8)
-        if utf8.count > Int(UInt16.max) {
-            var end = Int(UInt16.max)
-            while end > 0 && (utf8[end] & 0xC0) == 0x80 { end -= 1 }
-            utf8 = Array(utf8[..<end])
+    /// Writes a 9P string. Past 65535 bytes it is cut, at a UTF-8 character boundary, because the
+    /// length field cannot say more.
+    public mutating func string(_ value: WireString) {
+        var end = min(value.bytes.count, Int(UInt16.max))
+        if end < value.bytes.count {
+            while end > 0 && (value.bytes[end] & 0xC0) == 0x80 { end -= 1 }
         }
-        u16(UInt16(utf8.count))
-        bytes.append(contentsOf: utf8)
+        u16(UInt16(end))
+        bytes.append(contentsOf: value.bytes[..<end])
     }
 
     public mutating func raw(_ data: some Sequence<UInt8>) { bytes.append(contentsOf: data) }

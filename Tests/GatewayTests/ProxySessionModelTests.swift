@@ -314,7 +314,7 @@ private final class ModelRun {
             case 45..<48: newfid = NineP.noFid
             default: newfid = anyFid()
             }
-            let names = [[], ["a"], ["a", "b"]][rng.below(3)]
+            let names: [WireString] = ([[], ["a"], ["a", "b"]] as [[WireString]])[rng.below(3)]
             clientSends(.walk(Twalk(fid: fid, newfid: newfid, wnames: names)), tag: tag)
         case 32..<43:
             clientSends(.clunk(Tclunk(fid: someFid())), tag: tag)
@@ -613,7 +613,7 @@ private final class ModelRun {
         coverage.resets += 1
         let expectedFlushes = abandonEverything()
         version = (id, tag)
-        harness.clientSends(tag: tag, .version(Tversion(msize: Self.msize, version: Dialect.linux.rawValue)))
+        harness.clientSends(tag: tag, .version(Tversion(msize: Self.msize, version: Dialect.linux.version)))
         checkAbandonFlushes(expected: expectedFlushes)
     }
 
@@ -910,7 +910,7 @@ private final class ModelRun {
         var expected: [Frame<RMessage>] = []
         if request.message.isVersion {
             if let version {
-                expected = [Frame(tag: version.tag, message: .version(Rversion(msize: Self.msize, version: Dialect.linux.rawValue)))]
+                expected = [Frame(tag: version.tag, message: .version(Rversion(msize: Self.msize, version: Dialect.linux.version)))]
             }
         } else if let waiting = inFlight.values.first(where: { $0.backendTag == request.tag && $0.waitsOn == nil && $0.heldAs == nil }) {
             expected = [Frame(tag: waiting.tag, message: reply)]

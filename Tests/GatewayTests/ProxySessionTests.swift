@@ -17,7 +17,7 @@ struct ProxySessionTests {
             Frame(tag: NineP.noTag, message: .version(Tversion(msize: 524_288, version: "9P2000.L"))),
         ])
         #expect(try harness.clientReceived().isEmpty)
-        #expect(harness.session.phase == .negotiating(clientTag: NineP.noTag, offered: 524_288))
+        #expect(harness.session.phase == .negotiating(clientTag: NineP.noTag, offered: 524_288, wanted: .linux))
         #expect(!harness.session.acceptsClientFrames, "the client's next frames wait for the Rversion")
 
         harness.backendSends(tag: NineP.noTag, .version(Rversion(msize: 65_536, version: "9P2000.L")))
@@ -46,6 +46,28 @@ struct ProxySessionTests {
         #expect(harness.session.dialect == .unix)
     }
 
+    @Test("the server may step down to 9P2000 but not answer a dialect the client did not ask for",
+          arguments: [("9P2000.L", "9P2000", "9P2000"), ("9P2000.u", "9P2000", "9P2000"),
+                      ("9P2000", "9P2000.L", "unknown"), ("9P2000.u", "9P2000.L", "unknown"), ("9P2000.L", "9P2000.u", "unknown")])
+    func versionOnlyStepsDown(asked: String, answered: String, agreed: String) throws {
+        let harness = SessionHarness()
+        harness.clientSends(tag: NineP.noTag, .version(Tversion(msize: 8192, version: WireString(asked))))
+        _ = try harness.backendReceived()
+        harness.backendSends(tag: NineP.noTag, .version(Rversion(msize: 8192, version: WireString(answered))))
+        #expect(try harness.clientReceived() == [
+            Frame(tag: NineP.noTag, message: .version(Rversion(msize: 8192, version: WireString(agreed)))),
+        ])
+        #expect(harness.session.dialect == Dialect(version: WireString(agreed)))
+    }
+
+    @Test("before Tversion a frame may claim only a few KiB, whatever max-msize is")
+    func versionFrameLimit() {
+        let harness = SessionHarness(limits: .init(maxMsize: 16 << 20))
+        #expect(harness.session.clientFrameLimit == ProxySession.versionFrameLimit)
+        #expect(harness.session.backendFrameLimit == ProxySession.versionFrameLimit)
+        #expect(ProxySession.versionFrameLimit < 65_536)
+    }
+
     @Test("a backend that answers Tversion with Rlerror leaves the client with Rversion \"unknown\"")
     func versionRefusedByBackend() throws {
         let harness = SessionHarness(dialect: .plan9)
@@ -65,14 +87,14 @@ struct ProxySessionTests {
 
         // Still unversioned: requests are refused, a new Tversion may try again.
         let replies = try harness.answeredLocally(tag: 1, .attach(Tattach(fid: 1, afid: NineP.noFid, uname: "", aname: "")))
-        #expect(replies == [Frame(tag: 1, message: .error(Rerror(ename: ProxyError.notNegotiated.message)))])
+        #expect(replies == [Frame(tag: 1, message: .error(Rerror(ename: WireString(ProxyError.notNegotiated.message))))])
     }
 
     @Test("an unknown version string is answered \"unknown\" without touching the backend",
           arguments: ["foo", "9P1999", "9P2000L", ""])
     func unknownVersion(version: String) throws {
         let harness = SessionHarness()
-        harness.clientSends(tag: NineP.noTag, .version(Tversion(msize: 8192, version: version)))
+        harness.clientSends(tag: NineP.noTag, .version(Tversion(msize: 8192, version: WireString(version))))
         #expect(try harness.backendReceived().isEmpty)
         #expect(try harness.clientReceived() == [
             Frame(tag: NineP.noTag, message: .version(Rversion(msize: 8192, version: "unknown"))),
@@ -104,7 +126,7 @@ struct ProxySessionTests {
     func requestBeforeVersion() throws {
         let harness = SessionHarness(dialect: .plan9)
         let replies = try harness.answeredLocally(tag: 5, .walk(Twalk(fid: 1, newfid: 2, wnames: [])))
-        #expect(replies == [Frame(tag: 5, message: .error(Rerror(ename: ProxyError.notNegotiated.message)))])
+        #expect(replies == [Frame(tag: 5, message: .error(Rerror(ename: WireString(ProxyError.notNegotiated.message))))])
         #expect(harness.session.fids.count == 0)
         #expect(harness.session.tags.outstanding == 0)
     }

@@ -81,11 +81,11 @@ final class SessionHarness {
     /// Negotiates `dialect` at `msize`, playing the backend's Rversion.
     func negotiate(_ dialect: Dialect = .linux, msize: UInt32 = 8192) throws {
         self.dialect = dialect
-        clientSends(tag: NineP.noTag, .version(Tversion(msize: msize, version: dialect.rawValue)))
+        clientSends(tag: NineP.noTag, .version(Tversion(msize: msize, version: dialect.version)))
         let sent = try backendReceived()
-        try #require(sent == [Frame(tag: NineP.noTag, message: .version(Tversion(msize: msize, version: dialect.rawValue)))])
-        backendSends(tag: NineP.noTag, .version(Rversion(msize: msize, version: dialect.rawValue)))
-        try #require(try clientReceived() == [Frame(tag: NineP.noTag, message: .version(Rversion(msize: msize, version: dialect.rawValue)))])
+        try #require(sent == [Frame(tag: NineP.noTag, message: .version(Tversion(msize: msize, version: dialect.version)))])
+        backendSends(tag: NineP.noTag, .version(Rversion(msize: msize, version: dialect.version)))
+        try #require(try clientReceived() == [Frame(tag: NineP.noTag, message: .version(Rversion(msize: msize, version: dialect.version)))])
         try #require(session.phase == .active)
     }
 
@@ -104,7 +104,7 @@ final class SessionHarness {
 
     /// Walks `fid` to a new `newfid` and answers with a full Rwalk; returns newfid's backend fid.
     @discardableResult
-    func walk(fid: UInt32, newfid: UInt32, names: [String] = ["usr"], tag: UInt16 = 2) throws -> UInt32 {
+    func walk(fid: UInt32, newfid: UInt32, names: [WireString] = ["usr"], tag: UInt16 = 2) throws -> UInt32 {
         let sent = try forward(tag: tag, .walk(Twalk(fid: fid, newfid: newfid, wnames: names)))
         let walk = try #require(sent.message.walk)
         let qids = names.map { _ in Self.fileQid }
@@ -116,10 +116,10 @@ final class SessionHarness {
 
     /// The error reply `error` becomes in this harness's dialect.
     func errorReply(_ error: ProxyError, tag: UInt16) -> Frame<RMessage> {
-        Self.errorReply(errno: error.errno, message: error.message, tag: tag, dialect: dialect)
+        Self.errorReply(errno: error.errno, message: WireString(error.message), tag: tag, dialect: dialect)
     }
 
-    static func errorReply(errno: UInt32, message: String, tag: UInt16, dialect: Dialect) -> Frame<RMessage> {
+    static func errorReply(errno: UInt32, message: WireString, tag: UInt16, dialect: Dialect) -> Frame<RMessage> {
         switch dialect {
         case .linux: Frame(tag: tag, message: .lerror(Rlerror(ecode: errno)))
         case .unix: Frame(tag: tag, message: .error(Rerror(ename: message, errno: errno)))

@@ -46,6 +46,23 @@ extension Interop {
             #expect(inner.stdout.contains("deep.txt"))
         }
 
+        @Test("a file whose name is not UTF-8 (Latin-1 \"café\") is listed and read through the gateway")
+        func nameThatIsNotUTF8() throws {
+            let fixture = try DiodBehindGateway("latin1")
+            defer { fixture.stop() }
+            // Linux names are bytes: the C clients pass them as they are, and so must the gateway.
+            // The shell makes the byte 0xE9, which a Swift String argument cannot carry.
+            let script = """
+                name="$(printf 'caf\\351.txt')"
+                printf 'not UTF-8, still a name' > "$1/$name"
+                diodcat -s "$2" -a "$1" "$name" && diodls -s "$2" -a "$1" / | od -An -c | tr -d ' \\n'
+                """
+            let result = try runCommand("/bin/sh", ["-c", script, "sh", fixture.directory.path, fixture.gateway.address], timeout: 60)
+            #expect(result.status == 0, "diodcat or diodls failed: \(result.stderr)")
+            #expect(result.stdout.hasPrefix("not UTF-8, still a name"), "\(result.stdout)")
+            #expect(result.stdout.contains("caf351.txt"), "the listing has the byte 0xE9 (octal 351): \(result.stdout)")
+        }
+
         @Test("diodload -n 8 -r 3 runs with zero errors through the gateway")
         func diodloadNoErrors() throws {
             let fixture = try DiodBehindGateway("diodload")

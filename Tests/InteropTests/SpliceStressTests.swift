@@ -27,11 +27,11 @@ extension Interop {
             guard case .attach = try client.attach(aname: directory) else { throw WorkerError(description: "attach failed") }
             if create {
                 _ = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: [])))
-                guard case .lcreate = try client.rpc(.lcreate(Tlcreate(fid: 2, name: name, flags: 0o102, mode: 0o644, gid: 0))) else {
+                guard case .lcreate = try client.rpc(.lcreate(Tlcreate(fid: 2, name: WireString(name), flags: 0o102, mode: 0o644, gid: 0))) else {
                     throw WorkerError(description: "Tlcreate \(name) failed")
                 }
             } else {
-                guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: [name]))),
+                guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: [WireString(name)]))),
                       case .lopen = try client.rpc(.lopen(Tlopen(fid: 2, flags: 2)))
                 else { throw WorkerError(description: "reopening \(name) failed") }
             }

@@ -91,12 +91,6 @@ struct MalformedFrameTests {
         }
     }
 
-    @Test("a string that is not UTF-8")
-    func badString() {
-        var bytes = Frame(tag: 1, message: TMessage.version(Tversion(msize: 8192, version: "9P2000"))).encode(dialect: .plan9)
-        bytes[13] = 0xFF
-        #expect(throws: WireError.badString) { try Frame<TMessage>.decode(bytes, dialect: .plan9) }
-    }
 
     @Test("a payload count beyond the frame")
     func countTooLarge() {

@@ -36,6 +36,36 @@ struct RoundTripTests {
         }
     }
 
+    @Test("names that are not UTF-8 (Linux file names are any bytes) are kept byte for byte")
+    func namesAreBytes() throws {
+        let latin1: WireString = WireString(bytes: [0x63, 0x61, 0x66, 0xE9])  // "café" in Latin-1
+        #expect(latin1.string == nil)
+        #expect(latin1.description == "caf\u{FFFD}")
+        let messages: [TMessage] = [
+            .walk(Twalk(fid: 1, newfid: 2, wnames: ["dir", latin1])),
+            .lcreate(Tlcreate(fid: 1, name: latin1, flags: 0, mode: 0o644, gid: 0)),
+            .renameat(Trenameat(olddirfid: 1, oldname: latin1, newdirfid: 1, newname: WireString(bytes: [0xFF, 0x00, 0x2F]))),
+        ]
+        for message in messages {
+            let bytes = Frame(tag: 7, message: message).encode(dialect: .linux)
+            let decoded = try Frame<TMessage>.decode(bytes, dialect: .linux)
+            #expect(decoded.message == message)
+            #expect(decoded.encode(dialect: .linux) == bytes)
+        }
+        let entries = [Dirent(qid: Samples.qid, offset: 1, type: 8, name: latin1)]
+        #expect(try Dirent.decodeAll(Dirent.encodeAll(entries)) == entries)
+    }
+
+    @Test("a string longer than its 2-byte length can say is cut at a character boundary")
+    func longStringIsCut() {
+        var writer = WireWriter()
+        writer.string(WireString(String(repeating: "é", count: 40_000)))  // 80000 bytes of UTF-8
+        let length = Int(writer.bytes[0]) | Int(writer.bytes[1]) << 8
+        #expect(length == 65_534)
+        #expect(writer.bytes.count == 2 + 65_534)
+        #expect(String(validating: writer.bytes[2...], as: UTF8.self) != nil)
+    }
+
     @Test("the same bytes decoded through an unaligned raw view")
     func unalignedView() throws {
         let bytes = Frame(tag: 1, message: TMessage.walk(Twalk(fid: 1, newfid: 2, wnames: ["a"])))

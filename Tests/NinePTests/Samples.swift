@@ -30,7 +30,7 @@ enum Samples {
     /// Requests that belong to `dialect`.
     static func requests(_ dialect: Dialect) -> [TMessage] {
         let all: [TMessage] = [
-            .version(Tversion(msize: 8192, version: dialect.rawValue)),
+            .version(Tversion(msize: 8192, version: dialect.version)),
             .auth(Tauth(afid: 0x33, uname: "glenda", aname: "", nUname: nUname(dialect))),
             .attach(Tattach(fid: 0x11, afid: 0x33, uname: "glenda", aname: "/srv", nUname: nUname(dialect))),
             .attach(Tattach(fid: 0x11, afid: NineP.noFid, uname: "", aname: "", nUname: nUname(dialect))),
@@ -82,7 +82,7 @@ enum Samples {
         }
         errors.append(.lerror(Rlerror(ecode: 2)))
         let all: [RMessage] = errors + [
-            .version(Rversion(msize: 8192, version: dialect.rawValue)),
+            .version(Rversion(msize: 8192, version: dialect.version)),
             .auth(Rauth(aqid: Qid(type: Qid.auth, version: 0, path: 1))),
             .attach(Rattach(qid: qid)),
             .flush(Rflush()),

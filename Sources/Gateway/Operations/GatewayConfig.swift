@@ -14,7 +14,7 @@ public struct GatewayConfig: Sendable, Equatable {
     /// The largest msize the gateway agrees to (the backend may answer less).
     public var maxMsize: UInt32 = 1 << 20
     /// Event loops (threads); one per core by default.
-    public var loops = ProcessInfo.processInfo.activeProcessorCount
+    public var loops = min(ProcessInfo.processInfo.activeProcessorCount, 256)
     /// Client requests per session at the server at once; more are held by the gateway.
     public var maxInFlight = 256
     /// Fids one session may hold.
@@ -54,7 +54,9 @@ public struct GatewayConfig: Sendable, Equatable {
                 throw ConfigError(key: "export", message: "\"\(export)\" is not a directory")
             }
         }
-        guard maxMsize >= 4096 else { throw ConfigError(key: "max-msize", message: "must be at least 4096") }
+        guard Self.msizeRange.contains(Int(maxMsize)) else {
+            throw ConfigError(key: "max-msize", message: "must be \(Self.msizeRange.lowerBound)...\(Self.msizeRange.upperBound)")
+        }
         guard (1...256).contains(loops) else { throw ConfigError(key: "loops", message: "must be 1...256") }
         guard (1...60_000).contains(maxInFlight) else { throw ConfigError(key: "max-inflight", message: "must be 1...60000") }
         guard maxFids >= 1 else { throw ConfigError(key: "max-fids", message: "must be at least 1") }
@@ -65,6 +67,10 @@ public struct GatewayConfig: Sendable, Equatable {
             throw ConfigError(key: "log-level", message: "must be one of \(Self.logLevels.joined(separator: ", "))")
         }
     }
+
+    /// msize the gateway may agree to. 16 MiB is far above what real clients ask (Linux's v9fs takes
+    /// at most 1 MiB over TCP) and keeps the buffer one frame can claim bounded.
+    public static let msizeRange = 4096...(16 << 20)
 
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
@@ -91,7 +97,7 @@ public struct GatewayConfig: Sendable, Equatable {
             config.diod = try value.string()
         },
         Setting(key: "max-msize", help: "largest msize agreed to") { config, value throws(ConfigError) in
-            config.maxMsize = UInt32(try value.integer(in: 4096...Int(UInt32.max)))
+            config.maxMsize = UInt32(try value.integer(in: msizeRange))
         },
         Setting(key: "loops", help: "event loops (threads)") { config, value throws(ConfigError) in
             config.loops = try value.integer(in: 1...256)

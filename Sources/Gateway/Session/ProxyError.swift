@@ -36,12 +36,12 @@ struct ProxyError: Error, Equatable, CustomStringConvertible {
         var reader = WireReader(frame, position: FrameHeader.byteCount)
         switch (header.messageType, dialect) {
         case (.Rerror, .linux):
-            let message = (try? reader.string()) ?? "error"
+            let message = (try? reader.string())?.description ?? "error"
             return ProxyError(errno: (try? reader.u32()) ?? backendGone.errno, message: message)
         case (.Rerror, .plan9):
             // Some 9P2000 servers (aio9p) append a .u errno; a strict client rejects the extra bytes.
             guard let message = try? reader.string(), reader.remaining > 0 else { return nil }
-            return ProxyError(errno: backendGone.errno, message: message)
+            return ProxyError(errno: backendGone.errno, message: message.description)
         case (.Rlerror, .plan9), (.Rlerror, .unix):
             let errno = (try? reader.u32()) ?? backendGone.errno
             return ProxyError(errno: errno, message: String(cString: strerror(Int32(truncatingIfNeeded: errno))))
@@ -55,8 +55,8 @@ struct ProxyError: Error, Equatable, CustomStringConvertible {
     func reply(tag: UInt16, dialect: Dialect) -> [UInt8] {
         let message: RMessage = switch dialect {
         case .linux: .lerror(Rlerror(ecode: errno))
-        case .unix: .error(Rerror(ename: self.message, errno: errno))
-        case .plan9: .error(Rerror(ename: self.message))
+        case .unix: .error(Rerror(ename: WireString(message), errno: errno))
+        case .plan9: .error(Rerror(ename: WireString(message)))
         }
         return Frame(tag: tag, message: message).encode(dialect: dialect)
     }

@@ -27,9 +27,9 @@ final class ProxySession {
         /// Waiting for the client's Tversion.
         case unversioned
         /// A Tversion is at the backend; the client's next frames wait.
-        case negotiating(clientTag: UInt16, offered: UInt32)
+        case negotiating(clientTag: UInt16, offered: UInt32, wanted: Dialect)
         /// A mid-session Tversion: waiting for outstanding replies and cleanup clunks first.
-        case resetting(clientTag: UInt16, msize: UInt32, version: String)
+        case resetting(clientTag: UInt16, msize: UInt32, version: WireString)
         case active
         /// The client is gone: flushing, clunking, then closing the backend.
         case draining
@@ -64,10 +64,15 @@ final class ProxySession {
         self.fids = FidTable()
     }
 
-    /// The largest frame the client may send now (checked before its bytes are waited for).
-    var clientFrameLimit: UInt32 { msize == 0 ? limits.maxMsize : msize }
-    /// The largest frame the backend may send: before negotiation the gateway's own cap.
-    var backendFrameLimit: UInt32 { msize == 0 ? limits.maxMsize : msize }
+    /// The largest frame the client may send now (checked before its bytes are waited for, and
+    /// reserved at once). Before negotiation the only frame is a Tversion, so a few bytes of header
+    /// claiming a large frame cannot make an unversioned connection hold a large buffer.
+    var clientFrameLimit: UInt32 { msize == 0 ? Self.versionFrameLimit : msize }
+    /// The largest frame the backend may send; before negotiation only its Rversion (or error).
+    var backendFrameLimit: UInt32 { msize == 0 ? Self.versionFrameLimit : msize }
+
+    /// Tversion and Rversion are 13 bytes and a version string ("9P2000.L"); this is ample.
+    static let versionFrameLimit: UInt32 = 8192
 
     /// Whether the next client frame may be handled now. False while a version exchange is in
     /// progress, or while `maxHeldBytes` of requests wait for room at the server: the frame stays
@@ -295,7 +300,7 @@ final class ProxySession {
         }
     }
 
-    private func startVersion(clientTag: UInt16, msize requested: UInt32, version: String) {
+    private func startVersion(clientTag: UInt16, msize requested: UInt32, version: WireString) {
         msize = 0
         dialect = nil
         let offered = min(requested, limits.maxMsize)
@@ -303,9 +308,9 @@ final class ProxySession {
             phase = .unversioned
             return sendToClient(.version(Rversion(msize: offered, version: "unknown")), tag: clientTag)
         }
-        phase = .negotiating(clientTag: clientTag, offered: offered)
+        phase = .negotiating(clientTag: clientTag, offered: offered, wanted: wanted)
         _ = tags.addVersion(PendingRequest(origin: .gateway, type: .Tversion, serial: tags.makeSerial()))
-        sendToBackend(.version(Tversion(msize: offered, version: wanted.rawValue)), tag: NineP.noTag)
+        sendToBackend(.version(Tversion(msize: offered, version: wanted.version)), tag: NineP.noTag)
     }
 
     /// Small enough for any real client, large enough for a Twalk of 16 names to be pointless to cap.
@@ -403,15 +408,18 @@ final class ProxySession {
     }
 
     private func backendVersion(_ frame: UnsafeMutableRawBufferPointer, header: FrameHeader, wellTyped: Bool) {
-        guard case let .negotiating(clientTag, offered) = phase else { return }
+        guard case let .negotiating(clientTag, offered, wanted) = phase else { return }
         if wellTyped, case let .version(answer)? = try? Frame<RMessage>.decode(UnsafeRawBufferPointer(frame), dialect: .linux).message,
-           let agreed = Dialect(version: answer.version), min(offered, answer.msize) >= Self.minimumMsize {
+           let agreed = Dialect(version: answer.version), agreed == wanted || agreed == .plan9,
+           min(offered, answer.msize) >= Self.minimumMsize {
             msize = min(offered, answer.msize)
             dialect = agreed
             phase = .active
-            return sendToClient(.version(Rversion(msize: msize, version: agreed.rawValue)), tag: clientTag)
+            return sendToClient(.version(Rversion(msize: msize, version: agreed.version)), tag: clientTag)
         }
-        // The server does not speak what the client asked for (diod answers 9P2000 with Rlerror).
+        // The server does not speak what the client asked for (diod answers 9P2000 with Rlerror), or
+        // answered with a dialect the client did not ask for: version(5) lets a server only step
+        // down to an earlier version, and plain 9P2000 is the one every dialect builds on.
         phase = .unversioned
         sendToClient(.version(Rversion(msize: offered, version: "unknown")), tag: clientTag)
     }

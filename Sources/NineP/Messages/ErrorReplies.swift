@@ -6,12 +6,12 @@
 public struct Rerror: WireMessage {
     public static let messageType = MessageType.Rerror
 
-    public var ename: String
+    public var ename: WireString
     /// Always present after decoding 9P2000.u (encoded as 0 when nil), present in .L only when the
     /// server sent it, and never in 9P2000.
     public var errno: UInt32?
 
-    public init(ename: String, errno: UInt32? = nil) {
+    public init(ename: WireString, errno: UInt32? = nil) {
         self.ename = ename
         self.errno = errno
     }

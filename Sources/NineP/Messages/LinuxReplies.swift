@@ -120,9 +120,9 @@ public struct Rrename: EmptyBodyMessage {
 public struct Rreadlink: WireMessage {
     public static let messageType = MessageType.Rreadlink
 
-    public var target: String
+    public var target: WireString
 
-    public init(target: String) {
+    public init(target: WireString) {
         self.target = target
     }
 
@@ -333,9 +333,9 @@ public struct Rgetlock: WireMessage {
     public var start: UInt64
     public var length: UInt64
     public var procID: UInt32
-    public var clientID: String
+    public var clientID: WireString
 
-    public init(type: UInt8, start: UInt64, length: UInt64, procID: UInt32, clientID: String) {
+    public init(type: UInt8, start: UInt64, length: UInt64, procID: UInt32, clientID: WireString) {
         self.type = type
         self.start = start
         self.length = length

@@ -42,12 +42,12 @@ public struct Tlcreate: WireMessage {
     public static let messageType = MessageType.Tlcreate
 
     public var fid: UInt32
-    public var name: String
+    public var name: WireString
     public var flags: UInt32
     public var mode: UInt32
     public var gid: UInt32
 
-    public init(fid: UInt32, name: String, flags: UInt32, mode: UInt32, gid: UInt32) {
+    public init(fid: UInt32, name: WireString, flags: UInt32, mode: UInt32, gid: UInt32) {
         self.fid = fid
         self.name = name
         self.flags = flags
@@ -78,11 +78,11 @@ public struct Tsymlink: WireMessage {
     public static let messageType = MessageType.Tsymlink
 
     public var fid: UInt32
-    public var name: String
-    public var symtgt: String
+    public var name: WireString
+    public var symtgt: WireString
     public var gid: UInt32
 
-    public init(fid: UInt32, name: String, symtgt: String, gid: UInt32) {
+    public init(fid: UInt32, name: WireString, symtgt: WireString, gid: UInt32) {
         self.fid = fid
         self.name = name
         self.symtgt = symtgt
@@ -110,13 +110,13 @@ public struct Tmknod: WireMessage {
     public static let messageType = MessageType.Tmknod
 
     public var dfid: UInt32
-    public var name: String
+    public var name: WireString
     public var mode: UInt32
     public var major: UInt32
     public var minor: UInt32
     public var gid: UInt32
 
-    public init(dfid: UInt32, name: String, mode: UInt32, major: UInt32, minor: UInt32, gid: UInt32) {
+    public init(dfid: UInt32, name: WireString, mode: UInt32, major: UInt32, minor: UInt32, gid: UInt32) {
         self.dfid = dfid
         self.name = name
         self.mode = mode
@@ -151,9 +151,9 @@ public struct Trename: WireMessage {
 
     public var fid: UInt32
     public var dfid: UInt32
-    public var name: String
+    public var name: WireString
 
-    public init(fid: UInt32, dfid: UInt32, name: String) {
+    public init(fid: UInt32, dfid: UInt32, name: WireString) {
         self.fid = fid
         self.dfid = dfid
         self.name = name
@@ -276,9 +276,9 @@ public struct Txattrwalk: WireMessage {
 
     public var fid: UInt32
     public var newfid: UInt32
-    public var name: String
+    public var name: WireString
 
-    public init(fid: UInt32, newfid: UInt32, name: String) {
+    public init(fid: UInt32, newfid: UInt32, name: WireString) {
         self.fid = fid
         self.newfid = newfid
         self.name = name
@@ -303,11 +303,11 @@ public struct Txattrcreate: WireMessage {
     public static let messageType = MessageType.Txattrcreate
 
     public var fid: UInt32
-    public var name: String
+    public var name: WireString
     public var attrSize: UInt64
     public var flags: UInt32
 
-    public init(fid: UInt32, name: String, attrSize: UInt64, flags: UInt32) {
+    public init(fid: UInt32, name: WireString, attrSize: UInt64, flags: UInt32) {
         self.fid = fid
         self.name = name
         self.attrSize = attrSize
@@ -396,11 +396,11 @@ public struct Tlock: WireMessage {
     public var start: UInt64
     public var length: UInt64
     public var procID: UInt32
-    public var clientID: String
+    public var clientID: WireString
 
     public init(
         fid: UInt32, type: UInt8, flags: UInt32, start: UInt64, length: UInt64, procID: UInt32,
-        clientID: String
+        clientID: WireString
     ) {
         self.fid = fid
         self.type = type
@@ -442,9 +442,9 @@ public struct Tgetlock: WireMessage {
     public var start: UInt64
     public var length: UInt64
     public var procID: UInt32
-    public var clientID: String
+    public var clientID: WireString
 
-    public init(fid: UInt32, type: UInt8, start: UInt64, length: UInt64, procID: UInt32, clientID: String) {
+    public init(fid: UInt32, type: UInt8, start: UInt64, length: UInt64, procID: UInt32, clientID: WireString) {
         self.fid = fid
         self.type = type
         self.start = start
@@ -479,9 +479,9 @@ public struct Tlink: WireMessage {
 
     public var dfid: UInt32
     public var fid: UInt32
-    public var name: String
+    public var name: WireString
 
-    public init(dfid: UInt32, fid: UInt32, name: String) {
+    public init(dfid: UInt32, fid: UInt32, name: WireString) {
         self.dfid = dfid
         self.fid = fid
         self.name = name
@@ -506,11 +506,11 @@ public struct Tmkdir: WireMessage {
     public static let messageType = MessageType.Tmkdir
 
     public var dfid: UInt32
-    public var name: String
+    public var name: WireString
     public var mode: UInt32
     public var gid: UInt32
 
-    public init(dfid: UInt32, name: String, mode: UInt32, gid: UInt32) {
+    public init(dfid: UInt32, name: WireString, mode: UInt32, gid: UInt32) {
         self.dfid = dfid
         self.name = name
         self.mode = mode
@@ -538,11 +538,11 @@ public struct Trenameat: WireMessage {
     public static let messageType = MessageType.Trenameat
 
     public var olddirfid: UInt32
-    public var oldname: String
+    public var oldname: WireString
     public var newdirfid: UInt32
-    public var newname: String
+    public var newname: WireString
 
-    public init(olddirfid: UInt32, oldname: String, newdirfid: UInt32, newname: String) {
+    public init(olddirfid: UInt32, oldname: WireString, newdirfid: UInt32, newname: WireString) {
         self.olddirfid = olddirfid
         self.oldname = oldname
         self.newdirfid = newdirfid
@@ -570,10 +570,10 @@ public struct Tunlinkat: WireMessage {
     public static let messageType = MessageType.Tunlinkat
 
     public var dirfd: UInt32
-    public var name: String
+    public var name: WireString
     public var flags: UInt32
 
-    public init(dirfd: UInt32, name: String, flags: UInt32) {
+    public init(dirfd: UInt32, name: WireString, flags: UInt32) {
         self.dirfd = dirfd
         self.name = name
         self.flags = flags

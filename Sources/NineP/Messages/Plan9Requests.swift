@@ -8,9 +8,9 @@ public struct Twalk: WireMessage {
 
     public var fid: UInt32
     public var newfid: UInt32
-    public var wnames: [String]
+    public var wnames: [WireString]
 
-    public init(fid: UInt32, newfid: UInt32, wnames: [String]) {
+    public init(fid: UInt32, newfid: UInt32, wnames: [WireString]) {
         self.fid = fid
         self.newfid = newfid
         self.wnames = wnames
@@ -20,7 +20,7 @@ public struct Twalk: WireMessage {
         fid = try reader.u32()
         newfid = try reader.u32()
         let count = try reader.count16(field: "nwname", limit: NineP.maxWalkElements)
-        var wnames: [String] = []
+        var wnames: [WireString] = []
         wnames.reserveCapacity(count)
         for _ in 0..<count { wnames.append(try reader.string()) }
         self.wnames = wnames
@@ -64,13 +64,13 @@ public struct Tcreate: WireMessage {
     public static let messageType = MessageType.Tcreate
 
     public var fid: UInt32
-    public var name: String
+    public var name: WireString
     public var perm: UInt32
     public var mode: UInt8
     /// 9P2000.u: symlink target or device spec for special files; empty otherwise.
-    public var `extension`: String
+    public var `extension`: WireString
 
-    public init(fid: UInt32, name: String, perm: UInt32, mode: UInt8, extension: String = "") {
+    public init(fid: UInt32, name: WireString, perm: UInt32, mode: UInt8, extension: WireString = "") {
         self.fid = fid
         self.name = name
         self.perm = perm

@@ -7,9 +7,9 @@ public struct Tversion: WireMessage {
 
     public var msize: UInt32
     /// "9P2000", "9P2000.u" or "9P2000.L"; anything else is answered with "unknown".
-    public var version: String
+    public var version: WireString
 
-    public init(msize: UInt32, version: String) {
+    public init(msize: UInt32, version: WireString) {
         self.msize = msize
         self.version = version
     }
@@ -31,9 +31,9 @@ public struct Rversion: WireMessage {
     public static let messageType = MessageType.Rversion
 
     public var msize: UInt32
-    public var version: String
+    public var version: WireString
 
-    public init(msize: UInt32, version: String) {
+    public init(msize: UInt32, version: WireString) {
         self.msize = msize
         self.version = version
     }
@@ -55,12 +55,12 @@ public struct Tauth: WireMessage {
     public static let messageType = MessageType.Tauth
 
     public var afid: UInt32
-    public var uname: String
-    public var aname: String
+    public var uname: WireString
+    public var aname: WireString
     /// Numeric user id (9P2000.u and .L); `NineP.noUid` when the name is what counts.
     public var nUname: UInt32
 
-    public init(afid: UInt32, uname: String, aname: String, nUname: UInt32 = NineP.noUid) {
+    public init(afid: UInt32, uname: WireString, aname: WireString, nUname: UInt32 = NineP.noUid) {
         self.afid = afid
         self.uname = uname
         self.aname = aname
@@ -111,12 +111,12 @@ public struct Tattach: WireMessage {
 
     public var fid: UInt32
     public var afid: UInt32
-    public var uname: String
-    public var aname: String
+    public var uname: WireString
+    public var aname: WireString
     /// Numeric user id (9P2000.u and .L); `NineP.noUid` when the name is what counts.
     public var nUname: UInt32
 
-    public init(fid: UInt32, afid: UInt32, uname: String, aname: String, nUname: UInt32 = NineP.noUid) {
+    public init(fid: UInt32, afid: UInt32, uname: WireString, aname: WireString, nUname: UInt32 = NineP.noUid) {
         self.fid = fid
         self.afid = afid
         self.uname = uname

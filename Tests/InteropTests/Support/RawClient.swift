@@ -57,7 +57,7 @@ final class RawClient {
     }
 
     func negotiate(msize: UInt32 = 65536) throws -> Rversion {
-        guard case let .version(reply) = try rpc(.version(Tversion(msize: msize, version: dialect.rawValue)), tag: NineP.noTag) else {
+        guard case let .version(reply) = try rpc(.version(Tversion(msize: msize, version: dialect.version)), tag: NineP.noTag) else {
             throw MissingTool(description: "no Rversion")
         }
         return reply
@@ -66,7 +66,7 @@ final class RawClient {
     /// Tattach with no auth fid and an empty uname; returns the reply (Rattach or Rlerror).
     @discardableResult
     func attach(fid: UInt32 = 1, aname: String) throws -> RMessage {
-        try rpc(.attach(Tattach(fid: fid, afid: NineP.noFid, uname: "", aname: aname, nUname: 0)))
+        try rpc(.attach(Tattach(fid: fid, afid: NineP.noFid, uname: "", aname: WireString(aname), nUname: 0)))
     }
 
     private func readExactly(_ count: Int) throws -> [UInt8]? {
