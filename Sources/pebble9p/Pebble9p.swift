@@ -28,6 +28,8 @@ struct SettingOptions: ParsableArguments {
     var export: String?
     @Option(help: "diod binary used by --export.")
     var diod: String?
+    @Option(name: .customLong("export-user"), help: "User every client of --export acts as (default: nobody when run as root, else the user running pebble9p).")
+    var exportUser: String?
     @Option(name: .customLong("max-msize"), help: "Largest msize agreed to.")
     var maxMsize: String?
     @Option(help: "Event loops (threads); default: one per core.")
@@ -49,7 +51,7 @@ struct SettingOptions: ParsableArguments {
 
     /// Flag values by config key.
     var given: [(key: String, value: String?)] {
-        [("listen", listen), ("backend", backend), ("export", export), ("diod", diod),
+        [("listen", listen), ("backend", backend), ("export", export), ("diod", diod), ("export-user", exportUser),
          ("max-msize", maxMsize), ("loops", loops), ("max-inflight", maxInFlight), ("max-fids", maxFids),
          ("queue-limit", queueLimit), ("drain-timeout", drainTimeout), ("handshake-timeout", handshakeTimeout),
          ("splice-min", spliceMinimum), ("log-level", logLevel)]
@@ -57,7 +59,13 @@ struct SettingOptions: ParsableArguments {
 
     func load() throws(ConfigError) -> GatewayConfig {
         var result = GatewayConfig()
-        if let config { try ConfigFile.load(path: config, into: &result) }
+        if let config {
+            do {
+                try ConfigFile.load(path: config, into: &result)
+            } catch {
+                throw ConfigError(key: nil, message: "\(config): \(error)")
+            }
+        }
         for (key, value) in given {
             guard let value else { continue }
             do {

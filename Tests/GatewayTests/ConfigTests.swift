@@ -27,6 +27,7 @@ struct ConfigFileTests {
     export = "/srv/export"
 
     diod = "/usr/sbin/diod"
+    export-user = "daemon"
     max-msize = 131_072
     loops = 3
     max-inflight = 64
@@ -47,6 +48,7 @@ struct ConfigFileTests {
         expected.backend = .tcp(host: "127.0.0.1", port: 564)
         expected.export = "/srv/export"
         expected.diod = "/usr/sbin/diod"
+        expected.exportUser = "daemon"
         expected.maxMsize = 131_072
         expected.loops = 3
         expected.maxInFlight = 64
@@ -79,10 +81,10 @@ struct ConfigFileTests {
         var config = GatewayConfig()
         try ConfigFile.parse(#"""
         backend = "exec:echo '#1' \"x\"" # the comment
-        export = "C:\\srv\tdata\n"
+        diod = "C:\\srv\tdata\n"
         """#, into: &config)
         #expect(config.backend == .exec(command: #"echo '#1' "x""#))
-        #expect(config.export == "C:\\srv\tdata\n")
+        #expect(config.diod == "C:\\srv\tdata\n")
     }
 
     @Test("CRLF line endings are read as lines")
@@ -156,6 +158,7 @@ struct ConfigFileTests {
 
     @Test("other malformed lines name their line", arguments: [
         "[server]", "[[backends]]", "loops 2", "= 2", "lo ops = 2", "loops = ", "diod = \"a\" \"b\"", "diod = \"\\q\"",
+        "loops = _2", "loops = 2_", "loops = 1__0", "loops = 1_ 0",
     ])
     func malformedLine(line: String) throws {
         let error = try #require(parseError("# comment\nloops = 2\n" + line + "\n"))
@@ -214,8 +217,8 @@ struct BackendSpecTests {
 
     @Test("the embedded diod quotes its directory for the shell")
     func diodQuoting() {
-        #expect(BackendSpec.diod(exporting: "/srv/it's here", diodPath: "/usr/sbin/diod")
-            == .exec(command: "exec '/usr/sbin/diod' -n -c /dev/null -L stderr -r 0 -w 1 -e '/srv/it'\\''s here'"))
+        #expect(BackendSpec.diod(exporting: "/srv/it's here", diodPath: "/usr/sbin/diod", user: "o'neil")
+            == .exec(command: "exec '/usr/sbin/diod' -n -S -U 'o'\\''neil' -c /dev/null -L stderr -r 0 -w 1 -e '/srv/it'\\''s here'"))
     }
 }
 
@@ -246,9 +249,33 @@ struct GatewayConfigTests {
         var exporting = GatewayConfig()
         let directory = FileManager.default.temporaryDirectory.path
         exporting.export = directory
-        exporting.diod = "/opt/diod"
+        exporting.diod = "/bin/sh"
         try exporting.validate()
-        #expect(try exporting.resolvedBackend() == .diod(exporting: directory, diodPath: "/opt/diod"))
+        #expect(try exporting.resolvedBackend() == .diod(exporting: directory, diodPath: "/bin/sh", user: exporting.exportUser))
+        #expect(exporting.exportUser == (geteuid() == 0 ? "nobody" : exporting.exportUser), "root's clients act as nobody")
+    }
+
+    @Test("an export that cannot run is refused before serving: no diod, no such user, a relative directory made absolute")
+    func exportChecks() throws {
+        var config = GatewayConfig()
+        config.export = FileManager.default.temporaryDirectory.path
+        config.diod = "/nonexistent/diod"
+        #expect(caught { () throws(ConfigError) in try config.validate() }?.key == "diod")
+        config.diod = "sh"  // found through PATH
+        config.exportUser = "no-such-user-pebble9p"
+        #expect(caught { () throws(ConfigError) in try config.validate() }?.key == "export-user")
+
+        try config.set("export", .word("relative/dir"))
+        #expect(config.export == FileManager.default.currentDirectoryPath + "/relative/dir")
+    }
+
+    @Test("a backend that serving could never reach is refused: port 0, an unresolvable host, a unix path too long")
+    func unreachableBackends() throws {
+        for backend in ["tcp:127.0.0.1:0", "tcp:no-such-host.invalid:564", "unix:/" + String(repeating: "x", count: 200)] {
+            var config = GatewayConfig()
+            try config.set("backend", .word(backend))
+            #expect(caught { () throws(ConfigError) in try config.validate() } != nil, "\(backend)")
+        }
     }
 
     @Test("validate rejects an export that is not a directory")

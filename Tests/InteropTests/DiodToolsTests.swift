@@ -25,7 +25,7 @@ extension Interop {
 
         @Test("diodls -l lists a tree through the gateway's embedded diod (--export)")
         func diodlsTree() throws {
-            let directory = try makeTemporaryDirectory("diodls")
+            let directory = try makeExportDirectory("diodls")
             defer { try? FileManager.default.removeItem(at: directory) }
             let names = ["alpha.txt", "beta.bin", "gamma", "sub"]
             for name in names.dropLast() {
@@ -44,6 +44,36 @@ extension Interop {
             let inner = try runCommand(which("diodls")!, ["-s", gateway.address, "-a", directory.path, "-l", "/sub/inner"], timeout: 60)
             #expect(inner.status == 0, "diodls failed: \(inner.stderr)")
             #expect(inner.stdout.contains("deep.txt"))
+        }
+
+        @Test("--export run as root: every client acts as nobody, whatever uname it sends, so root's files stay closed",
+              .enabled(if: geteuid() == 0, "the gateway must run as root for its default export-user to be nobody"))
+        func exportSquashesUsers() throws {
+            let directory = try makeExportDirectory("squash")
+            let outside = try makeTemporaryDirectory("outside")
+            defer {
+                try? FileManager.default.removeItem(at: directory)
+                try? FileManager.default.removeItem(at: outside)
+            }
+            let secret = outside.appendingPathComponent("secret")
+            try Data("root only\n".utf8).write(to: secret)
+            try Data("root only\n".utf8).write(to: directory.appendingPathComponent("rootonly"))
+            try Data("everyone\n".utf8).write(to: directory.appendingPathComponent("public"))
+            for path in [secret.path, directory.appendingPathComponent("rootonly").path] { chmod(path, 0o600) }
+            // diod follows a symlink out of its export: squashing is what keeps that harmless.
+            try FileManager.default.createSymbolicLink(atPath: directory.appendingPathComponent("link").path, withDestinationPath: secret.path)
+
+            let gateway = try GatewayProcess(export: directory)
+            defer { gateway.stop() }
+            // diodcat attaches with the name of the user running it: root.
+            let cat = { (name: String) in try runCommand(which("diodcat")!, ["-s", gateway.address, "-a", directory.path, name], timeout: 60) }
+            let open = try cat("public")
+            #expect(open.status == 0 && open.stdout == "everyone\n", "\(open.stdout) \(open.stderr)")
+            for name in ["rootonly", "link"] {
+                let closed = try cat(name)
+                #expect(closed.status != 0 && closed.stderr.contains("Permission denied"), "\(name): \(closed.stdout) \(closed.stderr)")
+                #expect(!closed.stdout.contains("root only"))
+            }
         }
 
         @Test("a file whose name is not UTF-8 (Latin-1 \"café\") is listed and read through the gateway")

@@ -58,7 +58,7 @@ extension Interop {
 
         @Test("p9fs (9P2000.L) through the gateway's embedded diod (exec backend)")
         func p9fsExport() throws {
-            let directory = try makeTemporaryDirectory("p9fs-export")
+            let directory = try makeExportDirectory("p9fs-export")
             defer { try? FileManager.default.removeItem(at: directory) }
             let gateway = try GatewayProcess(export: directory)
             defer { gateway.stop() }

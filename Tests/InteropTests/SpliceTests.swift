@@ -37,7 +37,7 @@ extension Interop {
         @Test("Twrite and Rread data arriving in pieces reaches the file and the client bit-exact, spliced or not",
               arguments: zip([Backend.tcp, .tcp, .export], [1024, 0, 1024]))
         func piecesBitExact(backend: Backend, spliceMinimum: Int) throws {
-            let directory = try makeTemporaryDirectory("splice")
+            let directory = try makeExportDirectory("splice")
             defer { try? FileManager.default.removeItem(at: directory) }
             let extra = ["--splice-min", "\(spliceMinimum)"]
             let diod = backend == .tcp ? try DiodServer(exporting: directory) : nil

@@ -30,9 +30,10 @@ public enum BackendSpec: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// The embedded default for `--export DIR`: diod serving DIR to one client over the socketpair.
-    public static func diod(exporting directory: String, diodPath: String = "diod") -> BackendSpec {
-        .exec(command: "exec \(shellQuoted(diodPath)) -n -c /dev/null -L stderr -r 0 -w 1 -e \(shellQuoted(directory))")
+    /// The embedded default for `--export DIR`: diod serving DIR to one client over the socketpair,
+    /// with every client squashed to `user` (diod -n trusts whatever uname a client sends).
+    public static func diod(exporting directory: String, diodPath: String = "diod", user: String = "nobody") -> BackendSpec {
+        .exec(command: "exec \(shellQuoted(diodPath)) -n -S -U \(shellQuoted(user)) -c /dev/null -L stderr -r 0 -w 1 -e \(shellQuoted(directory))")
     }
 
     public var description: String {

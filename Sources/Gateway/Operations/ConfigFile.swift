@@ -118,8 +118,17 @@ public enum ConfigFile {
             if escaped { throw ConfigError(key: key, line: line, message: "unterminated escape") }
             return .string(result)
         }
-        let digits = text.replacingOccurrences(of: "_", with: "")
-        if let number = Int(digits) { return .integer(number) }
+        // TOML allows "_" only between two digits (1_000, not _1 or 1__0).
+        let characters = Array(text)
+        let underscoresOK = characters.indices.allSatisfy { index in
+            characters[index] != "_" || (index > 0 && index + 1 < characters.count
+                && characters[index - 1].isASCIIDigit && characters[index + 1].isASCIIDigit)
+        }
+        if underscoresOK, let number = Int(text.replacingOccurrences(of: "_", with: "")) { return .integer(number) }
         throw ConfigError(key: key, line: line, message: "expected a quoted string or an integer, got \(text)")
     }
+}
+
+extension Character {
+    var isASCIIDigit: Bool { isASCII && isNumber }
 }

@@ -11,6 +11,10 @@ public struct GatewayConfig: Sendable, Equatable {
     public var export: String?
     /// The diod binary `export` runs.
     public var diod = "diod"
+    /// The user every client of `export` acts as (diod's --allsquash --squashuser), so a network
+    /// client never gets the gateway's own rights (root's, run from the quick start). When the
+    /// gateway is not root, diod cannot change users, so the default is the user running it.
+    public var exportUser = Self.defaultExportUser
     /// The largest msize the gateway agrees to (the backend may answer less).
     public var maxMsize: UInt32 = 1 << 20
     /// Event loops (threads); one per core by default.
@@ -39,7 +43,7 @@ public struct GatewayConfig: Sendable, Equatable {
     public func resolvedBackend() throws(ConfigError) -> BackendSpec {
         switch (backend, export) {
         case let (backend?, nil): return backend
-        case let (nil, directory?): return .diod(exporting: directory, diodPath: diod)
+        case let (nil, directory?): return .diod(exporting: directory, diodPath: diod, user: exportUser)
         case (nil, nil): throw ConfigError(key: "backend", message: "set backend (tcp:, unix:, exec:) or export DIR")
         case (.some, .some): throw ConfigError(key: "export", message: "set either backend or export, not both")
         }
@@ -47,11 +51,21 @@ public struct GatewayConfig: Sendable, Equatable {
 
     /// Checks values that each parse alone but are wrong (ranges, existence).
     public func validate() throws(ConfigError) {
-        _ = try resolvedBackend()
+        // Resolves a tcp: host and checks a unix: path's length, as serving would.
+        _ = try BackendDialer(spec: try resolvedBackend())
+        if case let .tcp(_, port)? = backend, port == 0 {
+            throw ConfigError(key: "backend", message: "port 0 names no server")
+        }
         if let export {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: export, isDirectory: &isDirectory), isDirectory.boolValue else {
                 throw ConfigError(key: "export", message: "\"\(export)\" is not a directory")
+            }
+            guard Self.findExecutable(diod) != nil else {
+                throw ConfigError(key: "diod", message: "\"\(diod)\" is not an executable file (install diod, or set diod to its path)")
+            }
+            guard getpwnam(exportUser) != nil else {
+                throw ConfigError(key: "export-user", message: "no user \"\(exportUser)\" in the user database")
             }
         }
         guard Self.msizeRange.contains(Int(maxMsize)) else {
@@ -65,6 +79,25 @@ public struct GatewayConfig: Sendable, Equatable {
         guard handshakeTimeout >= 1 else { throw ConfigError(key: "handshake-timeout", message: "must be at least 1") }
         guard Self.logLevels.contains(logLevel) else {
             throw ConfigError(key: "log-level", message: "must be one of \(Self.logLevels.joined(separator: ", "))")
+        }
+    }
+
+    static var defaultExportUser: String {
+        let uid = geteuid()
+        if uid == 0 { return "nobody" }
+        if let entry = getpwuid(uid), let name = entry.pointee.pw_name { return String(cString: name) }
+        return "nobody"
+    }
+
+    /// A command name as /bin/sh would find it: a path if it has a slash, else through PATH.
+    static func findExecutable(_ command: String) -> String? {
+        let candidates = command.contains("/")
+            ? [command]
+            : (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map { "\($0)/\(command)" }
+        return candidates.first { path in
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue
+                && FileManager.default.isExecutableFile(atPath: path)
         }
     }
 
@@ -91,7 +124,11 @@ public struct GatewayConfig: Sendable, Equatable {
             config.backend = try BackendSpec(parsing: try value.string())
         },
         Setting(key: "export", help: "directory to serve with an embedded diod") { config, value throws(ConfigError) in
-            config.export = try value.string()
+            // diod wants an absolute export; a relative one is taken from the working directory.
+            config.export = URL(fileURLWithPath: try value.string()).standardizedFileURL.path
+        },
+        Setting(key: "export-user", help: "user every client of export acts as") { config, value throws(ConfigError) in
+            config.exportUser = try value.string()
         },
         Setting(key: "diod", help: "diod binary used by export") { config, value throws(ConfigError) in
             config.diod = try value.string()

@@ -180,3 +180,15 @@ func makeTemporaryDirectory(_ label: String) throws -> URL {
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
 }
+
+/// A directory for `--export` that its clients can write: owned by the user they act as
+/// (`export-user`: nobody when the tests run as root, else the user running them).
+func makeExportDirectory(_ label: String) throws -> URL {
+    let url = try makeTemporaryDirectory(label)
+    if geteuid() == 0, let nobody = getpwnam("nobody") {
+        guard chown(url.path, nobody.pointee.pw_uid, nobody.pointee.pw_gid) == 0 else {
+            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EPERM)
+        }
+    }
+    return url
+}
