@@ -53,6 +53,16 @@ extension Interop {
             #expect(gateway.log.contains("loops=1"))
         }
 
+        @Test("a second gateway on a port one already listens on fails, instead of sharing it through SO_REUSEPORT")
+        func portInUse() throws {
+            let first = try GatewayProcess(backend: "tcp:127.0.0.1:1")
+            defer { first.stop() }
+            let second = try runCommand(Paths.gateway, ["serve", "--listen", first.address, "--backend", "tcp:127.0.0.1:2"], timeout: 30)
+            #expect(second.status != 0)
+            #expect(second.stderr.contains("Address already in use"), "\(second.stderr)")
+            #expect(first.process.process.isRunning)
+        }
+
         @Test("every config key is also a serve flag")
         func everyKeyIsAFlag() throws {
             let help = try runCommand(Paths.gateway, ["serve", "--help"], timeout: 30)

@@ -22,6 +22,7 @@ public final class GatewayServer: Sendable {
     /// Binds every loop's socket. Returns the fds and the address actually bound (port 0 resolved).
     public func bind() throws -> (fds: [Int32], address: String) {
         var address = try SocketAddress.resolve(hostPort: config.listen)
+        if address.port != 0 { try Listener.ensureUnused(address) }
         var fds: [Int32] = []
         for index in 0..<config.loops {
             let fd = try Listener.bind(address)

@@ -33,6 +33,21 @@ final class Listener {
         return fd
     }
 
+    /// Fails with EADDRINUSE when something already listens on `address`. SO_REUSEPORT lets any
+    /// socket of the same user join a port, so a second gateway started by mistake would bind
+    /// without error and take half the clients; a probe bound without SO_REUSEPORT cannot join a
+    /// listener, so it finds one. (SO_REUSEADDR keeps a restart from tripping on TIME_WAIT.)
+    static func ensureUnused(_ address: SocketAddress) throws(ListenError) {
+        let fd = pebble_stream_socket(address.family)
+        guard fd >= 0 else { throw ListenError(address: address.description, errno: errno) }
+        defer { Foundation.close(fd) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        guard address.withSockaddr({ Foundation.bind(fd, $0, $1) }) == 0 else {
+            throw ListenError(address: address.description, errno: errno)
+        }
+    }
+
     /// The port a bound socket got (for port 0).
     static func boundPort(_ fd: Int32) -> UInt16 {
         var storage = sockaddr_storage()
