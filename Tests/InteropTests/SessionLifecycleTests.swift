@@ -248,6 +248,31 @@ extension Interop {
             #expect(gateway.process.process.isRunning)
         }
 
+        @Test("Ctrl-C to the gateway's whole process group still drains: its exec: servers have a group of their own")
+        func groupSignalStillDrains() throws {
+            let directory = try makeExportDirectory("group-signal")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let gateway = try GatewayProcess(export: directory, extra: ["--loops", "1"])
+            defer { gateway.stop() }
+            // Foundation starts it leading a process group of its own, as a shell's job or a service is.
+            let pid = gateway.process.pid
+            try #require(getpgid(pid) == pid, "the gateway must lead its group, or the signal would reach the test runner")
+            let client = try RawClient(port: gateway.port)
+            _ = try client.negotiate()
+            guard case .attach = try client.attach(aname: directory.path) else { Issue.record("attach failed"); return }
+            guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: []))) else { Issue.record("walk failed"); return }
+
+            kill(-pid, SIGINT)  // what Ctrl-C in a terminal does
+            try #require(Self.waitFor(15) { !gateway.process.process.isRunning }, "gateway still running after SIGINT")
+            gateway.process.process.waitUntilExit()
+            #expect(gateway.process.process.terminationStatus == 0)
+            // Before, diod got the SIGINT too and died first: backend_fids_left=2.
+            let log = gateway.process.log
+            let closed = log.split(separator: "\n").filter { $0.contains("session closed") && $0.contains("dialect=9P2000.L") }
+            #expect(closed.count == 1 && closed.allSatisfy { $0.contains("backend_fids_left=0") }, "\(log.suffix(2000))")
+            withExtendedLifetime(client) {}
+        }
+
         @Test("an exec: server that ignores EOF when its session ends is sent SIGTERM")
         func execServerIgnoringEOF() throws {
             let (gateway, client, pid) = try Self.gatewayWithServerIgnoringEOF()

@@ -99,9 +99,11 @@ final class ChildProcess {
         handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
     }
 
-    /// SIGTERM, unless it has already exited and been reaped (then the pid is not ours any more).
+    /// SIGTERM to its process group (the shell and what it started, since the server is detached
+    /// into a group of its own), unless it has already exited and been reaped (then the pid is not
+    /// ours any more).
     func terminate() {
         guard !exited else { return }
-        kill(pid, SIGTERM)
+        kill(-pid, SIGTERM)
     }
 }
