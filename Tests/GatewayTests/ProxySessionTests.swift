@@ -179,6 +179,23 @@ struct ProxySessionTests {
         #expect(try harness.clientReceived() == [Frame(tag: 44, message: .getattr(SessionHarness.sampleGetattr))])
     }
 
+    @Test("a 9P2000 client's error texts are ones Linux maps back to an errno; the detail goes to the log")
+    func plan9ErrorTexts() throws {
+        let harness = SessionHarness(dialect: .plan9)
+        try harness.negotiate(.plan9)
+        let replies = try harness.answeredLocally(tag: 5, .stat(Tstat(fid: 99)))
+        #expect(replies == [Frame(tag: 5, message: .error(Rerror(ename: "fid unknown or out of range")))])
+        #expect(harness.host.refusals.map(\.detail) == ["unknown fid"])
+        // Texts from Linux's net/9p/error.c table; anything else becomes ESERVERFAULT there.
+        let linuxKnows: Set<String> = [
+            "fid unknown or out of range", "fid already in use", "Device or resource busy", "Protocol error",
+            "Too many open files", "Input/output error", "Resource temporarily unavailable", "Operation not supported",
+        ]
+        let all: [ProxyError] = [.unknownFid, .fidInUse, .fidBusy, .tagInUse, .notNegotiated, .tooManyFids, .backendGone,
+                                 .badBackendReply, .tooManyRequests, .unsupported(200), .malformed(.trailingBytes(1))]
+        for error in all { #expect(linuxKnows.contains(error.message), "\(error)") }
+    }
+
     @Test("a request naming an unknown fid gets EBADF and nothing reaches the backend")
     func unknownFid() throws {
         let harness = SessionHarness()

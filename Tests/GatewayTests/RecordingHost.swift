@@ -12,4 +12,6 @@ final class RecordingHost: SessionHost {
     func sendToClient(_ frame: UnsafeRawBufferPointer) { toClient.append(Array(frame)) }
     func closeClient(reason: String) { closeClientReasons.append(reason) }
     func closeBackend() { closeBackendCalls += 1 }
+    var refusals: [ProxyError] = []
+    func refused(_ error: ProxyError, tag: UInt16) { refusals.append(error) }
 }

@@ -333,6 +333,10 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
         backend?.closeAfterFlush()
     }
 
+    func refused(_ error: ProxyError, tag: UInt16) {
+        logger.debug("request refused", metadata: ["tag": "\(tag)", "error": "\(error)"])
+    }
+
     // MARK: ConnectionDelegate
 
     func connectionDidRead(_ connection: Connection) {

@@ -3,29 +3,34 @@ import NineP
 
 /// Why the gateway answered a request itself instead of forwarding it. Each carries the errno a
 /// .u/.L client expects and the text a 9P2000 client sees.
+///
+/// The texts are ones Linux's v9fs maps back to the errno (net/9p/error.c matches the whole
+/// string; any other text becomes ESERVERFAULT and a kernel log line), and read well on Plan 9.
+/// What exactly went wrong goes in `detail`, for the gateway's log.
 struct ProxyError: Error, Equatable, CustomStringConvertible {
     let errno: UInt32
     let message: String
+    var detail: String? = nil
 
-    var description: String { "\(message) (errno \(errno))" }
+    var description: String { "\(detail ?? message) (errno \(errno))" }
 
-    static let unknownFid = ProxyError(errno: 9, message: "unknown fid")               // EBADF
-    static let fidInUse = ProxyError(errno: 9, message: "duplicate fid")               // EBADF
-    static let fidBusy = ProxyError(errno: 16, message: "fid in use by another request") // EBUSY
-    static let tagInUse = ProxyError(errno: 16, message: "duplicate tag")              // EBUSY
-    static let notNegotiated = ProxyError(errno: 71, message: "version not negotiated")  // EPROTO
-    static let tooManyFids = ProxyError(errno: 24, message: "too many fids")           // EMFILE
-    static let backendGone = ProxyError(errno: 5, message: "file server unavailable")  // EIO
-    static let badBackendReply = ProxyError(errno: 5, message: "file server sent a malformed reply") // EIO
-    static let tooManyRequests = ProxyError(errno: 11, message: "too many requests in flight") // EAGAIN
+    static let unknownFid = ProxyError(errno: 9, message: "fid unknown or out of range", detail: "unknown fid")   // EBADF
+    static let fidInUse = ProxyError(errno: 9, message: "fid already in use", detail: "duplicate fid")              // EBADF
+    static let fidBusy = ProxyError(errno: 16, message: "Device or resource busy", detail: "fid in use by another request") // EBUSY
+    static let tagInUse = ProxyError(errno: 16, message: "Device or resource busy", detail: "duplicate tag")       // EBUSY
+    static let notNegotiated = ProxyError(errno: 71, message: "Protocol error", detail: "version not negotiated") // EPROTO
+    static let tooManyFids = ProxyError(errno: 24, message: "Too many open files", detail: "too many fids")        // EMFILE
+    static let backendGone = ProxyError(errno: 5, message: "Input/output error", detail: "file server unavailable") // EIO
+    static let badBackendReply = ProxyError(errno: 5, message: "Input/output error", detail: "file server sent a malformed reply") // EIO
+    static let tooManyRequests = ProxyError(errno: 11, message: "Resource temporarily unavailable", detail: "too many requests in flight") // EAGAIN
 
     /// A type outside the session's dialect, or one a client may not send.
     static func unsupported(_ type: UInt8) -> ProxyError {
-        ProxyError(errno: 95, message: "operation not supported (type \(type))")        // EOPNOTSUPP
+        ProxyError(errno: 95, message: "Operation not supported", detail: "operation not supported (type \(type))") // EOPNOTSUPP
     }
 
     static func malformed(_ error: WireError) -> ProxyError {
-        ProxyError(errno: 71, message: "malformed message: \(error)")                  // EPROTO
+        ProxyError(errno: 71, message: "Protocol error", detail: "malformed message: \(error)")                     // EPROTO
     }
 
     /// An error reply from the server in a form the session's client cannot read (Rerror to a .L

@@ -541,6 +541,7 @@ final class ProxySession {
     }
 
     private func reply(error: ProxyError, tag: UInt16) {
+        host.refused(error, tag: tag)
         stats.errorsByGateway &+= 1
         stats.replies &+= 1
         sendToClient(error.reply(tag: tag, dialect: dialect ?? .plan9))

@@ -9,6 +9,8 @@ protocol SessionHost: AnyObject {
     func closeClient(reason: String)
     /// Every backend fid is clunked and no reply is pending: the backend connection may close.
     func closeBackend()
+    /// The gateway answered a request with an error itself (for the log: the reply's text is short).
+    func refused(_ error: ProxyError, tag: UInt16)
 }
 
 /// Counters for the session's close log line.
