@@ -483,12 +483,45 @@ struct ProxySessionTests {
         #expect(harness.session.fids.liveBackendFids == [backend7])
         #expect(harness.session.tags.outstanding == 0)
 
-        // A wrongly typed answer to a walk does not create its newfid either.
+        // A wrongly typed answer to a walk does not give the client its newfid; whether the server
+        // made it is unknown, so the backend fid stays live: clunked at the end, never reused.
         let walk = try harness.forward(tag: 4, .walk(Twalk(fid: 7, newfid: 8, wnames: [])))
+        guard case let .walk(sentWalk) = walk.message else { Issue.record("not a walk"); return }
         harness.backendSends(tag: walk.tag, .clunk(Rclunk()))
         #expect(try harness.clientReceived() == [Frame(tag: 4, message: .lerror(Rlerror(ecode: 5)))])
         #expect(harness.session.fids.lookup(8) == nil)
-        #expect(harness.session.fids.liveBackendFids == [backend7])
+        #expect(harness.session.fids.liveBackendFids == [backend7, sentWalk.newfid])
+    }
+
+    @Test("a malformed reply of the right type (an Rwalk with a qid count but no qids) becomes EIO and gives the client no fid")
+    func malformedReplyBody() throws {
+        let harness = SessionHarness()
+        try harness.negotiate()
+        let backend7 = try harness.attach(fid: 7)
+        let walk = try harness.forward(tag: 4, .walk(Twalk(fid: 7, newfid: 8, wnames: ["a"])))
+        guard case let .walk(sentWalk) = walk.message else { Issue.record("not a walk"); return }
+        // size 9, Rwalk, tag, nwqid 1 — and no qid.
+        var bytes = Frame(tag: walk.tag, message: RMessage.walk(Rwalk(wqids: []))).encode(dialect: .linux)
+        bytes[7] = 1
+        harness.backendSends(bytes)
+        #expect(try harness.clientReceived() == [Frame(tag: 4, message: .lerror(Rlerror(ecode: 5)))])
+        #expect(harness.session.fids.lookup(8) == nil)
+        #expect(harness.session.fids.liveBackendFids == [backend7, sentWalk.newfid])
+        #expect(harness.host.refusals.map(\.detail) == [ProxyError.badBackendReply.detail])
+
+        // The client may use fid 8 again; it gets a fresh backend fid.
+        let again = try harness.forward(tag: 5, .walk(Twalk(fid: 7, newfid: 8, wnames: [])))
+        guard case let .walk(sentAgain) = again.message else { Issue.record("not a walk"); return }
+        #expect(sentAgain.newfid != sentWalk.newfid)
+        // A getattr with a short body (no valid field) is refused the same way.
+        let getattr = try harness.forward(tag: 6, .getattr(Tgetattr(fid: 7, requestMask: 1)))
+        var short = Frame(tag: getattr.tag, message: RMessage.getattr(SessionHarness.sampleGetattr)).encode(dialect: .linux)
+        short.removeLast(8)
+        let size = UInt32(short.count)
+        short.withUnsafeMutableBytes { $0.storeBytes(of: size.littleEndian, toByteOffset: 0, as: UInt32.self) }
+        harness.backendSends(short)
+        let replies = try harness.clientReceived()
+        #expect(replies.contains(Frame(tag: 6, message: .lerror(Rlerror(ecode: 5)))), "\(replies)")
     }
 
     @Test("an Rread, Rreaddir or Rwrite whose count exceeds what was asked for, or an Rread whose count disagrees with its data, becomes EIO")

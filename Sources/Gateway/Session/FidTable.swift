@@ -65,6 +65,16 @@ struct FidTable {
         }
     }
 
+    /// A reservation's request got a malformed reply: whether the server created the fid is
+    /// unknown, so the client does not get it, and the backend fid counts as live (clunked when
+    /// the session ends, its number never handed out meanwhile).
+    mutating func orphanCreated(clientFid: UInt32?, backendFid: UInt32) {
+        liveBackendFids.insert(backendFid)
+        if let clientFid, clientFids[clientFid]?.backendFid == backendFid {
+            clientFids[clientFid] = nil
+        }
+    }
+
     /// A reservation's request failed (or was flushed): the backend fid never existed.
     mutating func abandonCreated(clientFid: UInt32?, backendFid: UInt32) {
         if let clientFid, clientFids[clientFid]?.backendFid == backendFid {

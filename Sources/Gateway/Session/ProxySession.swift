@@ -329,13 +329,15 @@ final class ProxySession {
             return false
         }
         let isError = header.type == MessageType.Rlerror.rawValue || header.type == MessageType.Rerror.rawValue
-        let wellTyped = isError || header.type == request.type.rawValue &+ 1
+        let intact = payloadToFollow > 0 || isIntact(UnsafeRawBufferPointer(frame), header: header, isError: isError)
+        let wellTyped = (isError || header.type == request.type.rawValue &+ 1) && intact
         var succeeded = wellTyped && !isError
         if request.type == .Twalk && succeeded {
             let nwqid = frame.count >= 9 ? Int(FramePatch.u16(at: 7, in: UnsafeRawBufferPointer(frame))) : -1
             succeeded = nwqid == request.walkNames
         }
-        settle(request, succeeded: succeeded)
+        // A reply of the wrong type or a malformed one leaves unknown what the server did.
+        settle(request, succeeded: succeeded, known: wellTyped)
         fids.endUse(request.usedBackendFids)
         if request.type == .Tflush, succeeded, let target = request.flushTarget,
            let flushed = tags.request(target.tag), flushed.serial == target.serial {
@@ -373,6 +375,17 @@ final class ProxySession {
                 sendToClient(.flush(Rflush()), tag: clientTag)
             }
         }
+    }
+
+    /// Whether a whole reply decodes in the session's dialect (an error in another dialect's form
+    /// is re-encoded instead), so a client never gets a reply its own codec would choke on and the
+    /// fid table never follows one. Rread and Rreaddir carry data the gateway does not copy out:
+    /// their counts are checked by `countFits`.
+    private func isIntact(_ frame: UnsafeRawBufferPointer, header: FrameHeader, isError: Bool) -> Bool {
+        guard let dialect else { return true }  // Rversion: checked by backendVersion
+        if header.type == MessageType.Rread.rawValue || header.type == MessageType.Rreaddir.rawValue { return true }
+        if isError && ProxyError.foreignError(frame, dialect: dialect) != nil { return true }
+        return (try? Frame<RMessage>.decode(frame, dialect: dialect)) != nil
     }
 
     /// Whether an Rread's, Rreaddir's or Rwrite's count is within what was asked for, and for data
@@ -427,10 +440,13 @@ final class ProxySession {
     // MARK: Fid bookkeeping
 
     /// Applies a reply's outcome to the fid table.
-    private func settle(_ request: PendingRequest, succeeded: Bool) {
+    /// `known`: false when the reply was malformed, so what the server did is unknown.
+    private func settle(_ request: PendingRequest, succeeded: Bool, known: Bool = true) {
         if let backendFid = request.createdBackendFid {
             if succeeded {
                 fids.commitCreated(clientFid: request.createdClientFid, backendFid: backendFid)
+            } else if !known {
+                fids.orphanCreated(clientFid: request.createdClientFid, backendFid: backendFid)
             } else {
                 fids.abandonCreated(clientFid: request.createdClientFid, backendFid: backendFid)
             }
