@@ -180,6 +180,31 @@ extension Interop {
             }
         }
 
+        @Test("a Tversion mid-session behind a request blocked at diod (an open of a FIFO) ends the session after --drain-timeout instead of stalling it")
+        func versionResetTimesOut() throws {
+            let fixture = try DiodBehindGateway("reset-stuck", extra: ["--drain-timeout", "1"])
+            defer { fixture.stop() }
+            let fifo = fixture.directory.appendingPathComponent("fifo").path
+            try #require(mkfifo(fifo, 0o666) == 0, "mkfifo: errno \(errno)")
+            let client = try fixture.attachedClient()
+            var timeout = timeval(tv_sec: 15, tv_usec: 0)
+            setsockopt(client.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            _ = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["fifo"])))
+            try client.send(.lopen(Tlopen(fid: 2, flags: 0)), tag: 10)  // blocks in diod's open(2)
+            usleep(200_000)
+            // diod answers the reset's Tflush only when the open ends, which it never does.
+            try client.send(.version(Tversion(msize: 8192, version: "9P2000.L")), tag: NineP.noTag)
+            let started = Date()
+            let reply = try client.readFrame()
+            #expect(reply == nil, "expected the session to close, got \(String(describing: reply))")
+            #expect(Date().timeIntervalSince(started) < 10, "closed only by the test's own receive timeout")
+            #expect(Self.waitFor(5) { fixture.gateway.process.log.contains("reason=Tversion reset timed out") },
+                    "\(fixture.gateway.process.log.suffix(2000))")
+            // Free diod's blocked thread.
+            let writer = open(fifo, O_WRONLY | O_NONBLOCK)
+            if writer >= 0 { close(writer) }
+        }
+
         @Test("Tflush racing its request through diod: Rflush always comes after the request's reply, if any")
         func flushOrdering() throws {
             let fixture = try DiodBehindGateway("flush")

@@ -33,6 +33,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     private var drainTimer: LoopTimer?
     private var handshakeTimer: LoopTimer?
     private var closeTimer: LoopTimer?
+    private var resetTimer: LoopTimer?
     /// The `exec:` server started for this session, if any.
     private(set) var serverProcess: ChildProcess?
     private let dialer: BackendDialer
@@ -301,6 +302,27 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
         backend?.flush()
         client.flush()
         client.setReading(canTakeClientFrames)
+        watchReset()
+    }
+
+    /// A mid-session Tversion waits for the server to answer the flushes of what was outstanding,
+    /// and reads nothing more from the client meanwhile. diod answers a flush only once its
+    /// request ends, so one request blocked there (an open of a FIFO) would stall the session for
+    /// good: the reset gets `drain-timeout`, like the cleanup after a client leaves, and past it
+    /// the session is closed (the server drops its fids with the connection).
+    private func watchReset() {
+        guard core.isResetting else {
+            resetTimer?.cancel()
+            resetTimer = nil
+            return
+        }
+        guard resetTimer == nil else { return }
+        resetTimer = loop.schedule(after: settings.drainTimeoutMilliseconds) { [weak self] in
+            guard let self, self.core.isResetting, let backend = self.backend, !backend.isClosed else { return }
+            self.logger.warning("file server did not finish the Tversion reset in time; closing the session")
+            if self.closeReason == nil { self.closeReason = "Tversion reset timed out" }
+            backend.close()
+        }
     }
 
     // MARK: SessionHost
@@ -413,6 +435,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
         handshakeTimer = nil
         closeTimer?.cancel()
         closeTimer = nil
+        resetTimer?.cancel()
+        resetTimer = nil
         if let process = serverProcess, !process.exited {
             // It has seen EOF on its socket, which ends diod; one that ignores it is stopped.
             _ = loop.schedule(after: Self.serverExitGraceMilliseconds) { [logger] in

@@ -95,6 +95,8 @@ final class ProxySession {
     var sendsRequestsNow: Bool { phase == .active && held.isEmpty && roomAtServer }
 
     var isClosed: Bool { phase == .closed }
+    /// A mid-session Tversion is waiting for outstanding replies and cleanup clunks.
+    var isResetting: Bool { if case .resetting = phase { true } else { false } }
 
     // MARK: Client frames
 
