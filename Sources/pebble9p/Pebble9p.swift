@@ -16,7 +16,8 @@ struct Pebble9p: ParsableCommand {
 }
 
 /// The flags every config key also has. Each is applied through `GatewayConfig.set`, the same path
-/// the config file takes, so a flag and its key cannot disagree.
+/// the config file takes, so a flag and its key cannot disagree. Numeric ones take the next word
+/// even when it starts with "-", so `--loops -1` meets the range check, not "missing value".
 struct SettingOptions: ParsableArguments {
     @Option(help: "Config file (flags given here override its keys).")
     var config: String?
@@ -30,21 +31,21 @@ struct SettingOptions: ParsableArguments {
     var diod: String?
     @Option(name: .customLong("export-user"), help: "User every client of --export acts as (default: nobody when run as root, else the user running pebble9p).")
     var exportUser: String?
-    @Option(name: .customLong("max-msize"), help: "Largest msize agreed to.")
+    @Option(name: .customLong("max-msize"), parsing: .unconditional, help: "Largest msize agreed to.")
     var maxMsize: String?
-    @Option(help: "Event loops (threads); default: one per core.")
+    @Option(parsing: .unconditional, help: "Event loops (threads); default: one per core.")
     var loops: String?
-    @Option(name: .customLong("max-inflight"), help: "Requests per session at the server at once; more are held (Tflush never is).")
+    @Option(name: .customLong("max-inflight"), parsing: .unconditional, help: "Requests per session at the server at once; more are held (Tflush never is).")
     var maxInFlight: String?
-    @Option(name: .customLong("max-fids"), help: "Fids one session may hold.")
+    @Option(name: .customLong("max-fids"), parsing: .unconditional, help: "Fids one session may hold.")
     var maxFids: String?
-    @Option(name: .customLong("queue-limit"), help: "Bytes queued per direction or held before the client is paused, and reply bytes reads at the server may bring before requests are held.")
+    @Option(name: .customLong("queue-limit"), parsing: .unconditional, help: "Bytes queued per direction or held before the client is paused, and reply bytes reads at the server may bring before requests are held.")
     var queueLimit: String?
-    @Option(name: .customLong("drain-timeout"), help: "Seconds a leaving client's cleanup may take.")
+    @Option(name: .customLong("drain-timeout"), parsing: .unconditional, help: "Seconds a leaving client's cleanup may take.")
     var drainTimeout: String?
-    @Option(name: .customLong("handshake-timeout"), help: "Seconds a new connection has to finish Tversion.")
+    @Option(name: .customLong("handshake-timeout"), parsing: .unconditional, help: "Seconds a new connection has to finish Tversion.")
     var handshakeTimeout: String?
-    @Option(name: .customLong("splice-min"), help: "Bytes of a read/write payload still to arrive from which it is spliced, not copied; 0: never.")
+    @Option(name: .customLong("splice-min"), parsing: .unconditional, help: "Bytes of a read/write payload still to arrive from which it is spliced, not copied; 0: never.")
     var spliceMinimum: String?
     @Option(name: .customLong("log-level"), help: "trace|debug|info|notice|warning|error|critical.")
     var logLevel: String?
