@@ -63,6 +63,13 @@ extension Interop {
             #expect(first.process.process.isRunning)
         }
 
+        @Test("a negative number for a flag is refused by its range, naming the flag", arguments: ["--loops", "--drain-timeout", "--max-fids"])
+        func negativeFlag(flag: String) throws {
+            let result = try runCommand(Paths.gateway, ["serve", "--backend", "tcp:127.0.0.1:1", flag, "-1"], timeout: 30)
+            #expect(result.status == 2)
+            #expect(result.stderr.contains("\(flag)\": -1 is outside"), "\(result.stderr)")
+        }
+
         @Test("every config key is also a serve flag")
         func everyKeyIsAFlag() throws {
             let help = try runCommand(Paths.gateway, ["serve", "--help"], timeout: 30)
