@@ -144,14 +144,8 @@ extension Interop {
         func flushPastTheLimit() throws {
             let fixture = try DiodBehindGateway("fifo", extra: ["--max-inflight", "1"])
             defer { fixture.stop() }
-            let fifo = fixture.directory.appendingPathComponent("fifo").path
-            try #require(mkfifo(fifo, 0o666) == 0, "mkfifo: errno \(errno)")
-            let client = try fixture.attachedClient()
-            var timeout = timeval(tv_sec: 15, tv_usec: 0)
-            setsockopt(client.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            _ = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["fifo"])))
-            // diod blocks in open(2) until the FIFO has a writer: the session's one request at the server.
-            try client.send(.lopen(Tlopen(fid: 2, flags: 0)), tag: 10)
+            // The Tlopen (tag 10) blocked at diod is the session's one request at the server.
+            let (client, fifo) = try fixture.clientBlockedOnFIFO()
             try client.send(.getattr(Tgetattr(fid: 1, requestMask: 0x7ff)), tag: 11)   // held
             try client.send(.flush(Tflush(oldtag: 11)), tag: 12)
             let first = try #require(try client.receive(), "no answer to the Tflush of a held request")

@@ -184,13 +184,7 @@ extension Interop {
         func versionResetTimesOut() throws {
             let fixture = try DiodBehindGateway("reset-stuck", extra: ["--drain-timeout", "1"])
             defer { fixture.stop() }
-            let fifo = fixture.directory.appendingPathComponent("fifo").path
-            try #require(mkfifo(fifo, 0o666) == 0, "mkfifo: errno \(errno)")
-            let client = try fixture.attachedClient()
-            var timeout = timeval(tv_sec: 15, tv_usec: 0)
-            setsockopt(client.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            _ = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["fifo"])))
-            try client.send(.lopen(Tlopen(fid: 2, flags: 0)), tag: 10)  // blocks in diod's open(2)
+            let (client, fifo) = try fixture.clientBlockedOnFIFO()
             usleep(200_000)
             // diod answers the reset's Tflush only when the open ends, which it never does.
             try client.send(.version(Tversion(msize: 8192, version: "9P2000.L")), tag: NineP.noTag)

@@ -1,4 +1,5 @@
 import Foundation
+import NineP
 
 /// diod on a free loopback port exporting `directory` (and `ctl`, which diodload needs).
 final class DiodServer {
@@ -92,6 +93,22 @@ class DiodBehindGateway {
         _ = try client.negotiate()
         try client.attach(aname: directory.path)
         return client
+    }
+
+    /// An attached client whose one request at diod never ends by itself: fid 2 walked to a new
+    /// FIFO in `directory` and a Tlopen of it sent with tag 10 (diod blocks in open(2) until the
+    /// FIFO has a writer: open `fifo` O_WRONLY to let it go). Receives time out after 15 s.
+    func clientBlockedOnFIFO() throws -> (client: RawClient, fifo: String) {
+        let fifo = directory.appendingPathComponent("fifo").path
+        guard mkfifo(fifo, 0o666) == 0 else { throw MissingTool(description: "mkfifo: errno \(errno)") }
+        let client = try attachedClient()
+        var timeout = timeval(tv_sec: 15, tv_usec: 0)
+        setsockopt(client.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["fifo"]))) else {
+            throw MissingTool(description: "walk to the FIFO failed")
+        }
+        try client.send(.lopen(Tlopen(fid: 2, flags: 0)), tag: 10)
+        return (client, fifo)
     }
 }
 
