@@ -509,6 +509,25 @@ struct ProxySessionTests {
         #expect(harness.session.fids.liveBackendFids == [backend7, sentWalk.newfid])
         #expect(harness.host.refusals.map(\.detail) == [ProxyError.badBackendReply.detail])
 
+        // A fid changed in place by a request with a malformed reply (a Tlopen answered by an Rlopen
+        // cut short, a Twalk with newfid == fid answered by the wrong type) stands for something
+        // unknown at the server: the client loses it, the backend keeps it until cleanup.
+        let backend9 = try harness.walk(fid: 7, newfid: 9)
+        let lopen = try harness.forward(tag: 7, .lopen(Tlopen(fid: 9, flags: 0)))
+        var cut = Frame(tag: lopen.tag, message: RMessage.lopen(Rlopen(qid: SessionHarness.fileQid, iounit: 0))).encode(dialect: .linux)
+        cut.removeLast(4)
+        cut[0] = UInt8(cut.count)
+        harness.backendSends(cut)
+        #expect(try harness.clientReceived() == [Frame(tag: 7, message: .lerror(Rlerror(ecode: 5)))])
+        #expect(harness.session.fids.lookup(9) == nil)
+        #expect(harness.session.fids.liveBackendFids.contains(backend9))
+        let inPlace = try harness.forward(tag: 8, .walk(Twalk(fid: 7, newfid: 7, wnames: ["a"])))
+        harness.backendSends(tag: inPlace.tag, .clunk(Rclunk()))
+        #expect(try harness.clientReceived() == [Frame(tag: 8, message: .lerror(Rlerror(ecode: 5)))])
+        #expect(harness.session.fids.lookup(7) == nil)
+        #expect(harness.session.fids.liveBackendFids.contains(backend7))
+        try harness.attach(fid: 7, tag: 9)
+
         // The client may use fid 8 again; it gets a fresh backend fid.
         let again = try harness.forward(tag: 5, .walk(Twalk(fid: 7, newfid: 8, wnames: [])))
         guard case let .walk(sentAgain) = again.message else { Issue.record("not a walk"); return }

@@ -67,6 +67,10 @@ public struct GatewayConfig: Sendable, Equatable {
             guard getpwnam(exportUser) != nil else {
                 throw ConfigError(key: "export-user", message: "no user \"\(exportUser)\" in the user database")
             }
+            // Not root, diod cannot act as anyone else and silently squashes to the running user.
+            guard geteuid() == 0 || exportUser == Self.defaultExportUser else {
+                throw ConfigError(key: "export-user", message: "only root can serve as another user; running as \"\(Self.defaultExportUser)\"")
+            }
         }
         guard Self.msizeRange.contains(Int(maxMsize)) else {
             throw ConfigError(key: "max-msize", message: "must be \(Self.msizeRange.lowerBound)...\(Self.msizeRange.upperBound)")

@@ -75,6 +75,12 @@ struct FidTable {
         }
     }
 
+    /// The client loses a fid whose meaning at the server is unknown; its backend fid stays live.
+    /// (Unless the client number already stands for another backend fid: released and reused.)
+    mutating func orphan(clientFid: UInt32, backendFid: UInt32) {
+        if clientFids[clientFid]?.backendFid == backendFid { clientFids[clientFid] = nil }
+    }
+
     /// A reservation's request failed (or was flushed): the backend fid never existed.
     mutating func abandonCreated(clientFid: UInt32?, backendFid: UInt32) {
         if let clientFid, clientFids[clientFid]?.backendFid == backendFid {

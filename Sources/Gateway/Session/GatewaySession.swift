@@ -308,7 +308,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     /// A mid-session Tversion waits for the server to answer the flushes of what was outstanding,
     /// and reads nothing more from the client meanwhile. diod answers a flush only once its
     /// request ends, so one request blocked there (an open of a FIFO) would stall the session for
-    /// good: the reset gets `drain-timeout`, like the cleanup after a client leaves, and past it
+    /// good: the reset gets `drain-timeout` (≥ 1 s), like the cleanup after a client leaves, and past it
     /// the session is closed (the server drops its fids with the connection).
     private func watchReset() {
         guard core.isResetting else {
@@ -317,7 +317,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
             return
         }
         guard resetTimer == nil else { return }
-        resetTimer = loop.schedule(after: settings.drainTimeoutMilliseconds) { [weak self] in
+        // At least 1 s: with drain-timeout 0 (leave at once) a reset could never finish.
+        resetTimer = loop.schedule(after: max(settings.drainTimeoutMilliseconds, 1_000)) { [weak self] in
             guard let self, self.core.isResetting, let backend = self.backend, !backend.isClosed else { return }
             self.logger.warning("file server did not finish the Tversion reset in time; closing the session")
             if self.closeReason == nil { self.closeReason = "Tversion reset timed out" }

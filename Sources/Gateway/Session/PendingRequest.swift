@@ -20,6 +20,10 @@ struct PendingRequest {
     /// The fid this request would create, if any: reserved on the way out, committed by success.
     var createdClientFid: UInt32?
     var createdBackendFid: UInt32?
+    /// The fid this request changes in place (opened by Topen/Tlopen/Tcreate/Tlcreate, made an
+    /// xattr fid by Txattrcreate, walked by a Twalk with newfid == fid): if the reply is malformed,
+    /// what that fid now stands for at the server is unknown.
+    var changedFid: (client: UInt32, backend: UInt32)?
     /// The fid this request releases (Tclunk, Tremove).
     var releasedClientFid: UInt32?
     var releasedBackendFid: UInt32?

@@ -178,6 +178,7 @@ final class ProxySession {
                 if let same = existingValues.first(where: { $0.client == clientFid }) {
                     // Twalk with newfid == fid: the backend fid is replaced in place.
                     rewrites.append((location.offset, same.backend))
+                    request.changedFid = same
                     continue
                 }
                 guard clientFid != NineP.noFid, fids.lookup(clientFid) == nil else {
@@ -191,6 +192,7 @@ final class ProxySession {
         if type == .Twalk {
             request.walkNames = Int(FramePatch.u16(at: 15, in: UnsafeRawBufferPointer(frame)))
         }
+        if Self.changesFidInPlace.contains(type) { request.changedFid = existingValues.first }
         if type == .Tread || type == .Treaddir || type == .Twrite {
             // fid[4] offset[8] count[4] in all three; a read's reply is count bytes and an 11-byte head at most.
             let count = FramePatch.u32(at: 19, in: UnsafeRawBufferPointer(frame))
@@ -442,8 +444,14 @@ final class ProxySession {
     // MARK: Fid bookkeeping
 
     /// Applies a reply's outcome to the fid table.
-    /// `known`: false when the reply was malformed, so what the server did is unknown.
+    /// Requests whose first fid stands for something else once they succeed.
+    private static let changesFidInPlace: Set<MessageType> = [.Topen, .Tlopen, .Tcreate, .Tlcreate, .Txattrcreate]
+
+    /// `known`: false when the reply was malformed or of the wrong type, so what the server did is
+    /// unknown: a fid it may have created or changed is taken from the client (EBADF from then on)
+    /// and kept live at the backend until the session's cleanup clunks it.
     private func settle(_ request: PendingRequest, succeeded: Bool, known: Bool = true) {
+        if !known, let changed = request.changedFid { fids.orphan(clientFid: changed.client, backendFid: changed.backend) }
         if let backendFid = request.createdBackendFid {
             if succeeded {
                 fids.commitCreated(clientFid: request.createdClientFid, backendFid: backendFid)
