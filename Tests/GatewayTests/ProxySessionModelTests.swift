@@ -62,8 +62,9 @@ struct ProxySessionModelTests {
         #expect(run.coverage.answeredLocally > 20, "seed \(seed): \(run.coverage)")
         #expect(run.coverage.flushesForwarded > 0, "seed \(seed): \(run.coverage)")
         #expect(run.coverage.quiescentChecks > 0, "seed \(seed): \(run.coverage)")
+        #expect(run.coverage.releasesWaited > 0, "seed \(seed): \(run.coverage)")
         if run.harness.session.limits.maxInFlight == 1 {
-            #expect(run.coverage.heldSent > 15, "seed \(seed): \(run.coverage)")
+            #expect(run.coverage.heldSent > 10, "seed \(seed): \(run.coverage)")
         }
     }
 }
@@ -136,13 +137,15 @@ private final class ModelRun {
         var held = 0
         var heldSent = 0
         var heldFlushed = 0
+        var releasesWaited = 0
+        var releasesWaitedSent = 0
         var flushesWaiting = 0
 
         var description: String {
             "forwarded \(forwarded), local \(answeredLocally), flushes \(flushesForwarded) "
                 + "(dropped \(flushTargetsDropped), answered first \(flushTargetsAnsweredFirst)), stale \(staleAnswers), "
                 + "partial walks \(partialWalks), resets \(resets), quiescent checks \(quiescentChecks), "
-                + "duplicate-tag close \(duplicateTagClose), held \(held) (sent \(heldSent), flushed \(heldFlushed)), flushes waiting \(flushesWaiting)"
+                + "duplicate-tag close \(duplicateTagClose), held \(held) (sent \(heldSent), flushed \(heldFlushed)), flushes waiting \(flushesWaiting), releases waiting for their fid \(releasesWaited) (sent when free \(releasesWaitedSent))"
         }
     }
 
@@ -174,6 +177,9 @@ private final class ModelRun {
         var heldAs: TMessage?
         /// For a Tflush the gateway keeps back: the id of the Tflush at the server it waits on.
         var waitsOn: Int?
+        /// For a Tclunk/Tremove the gateway keeps back until no other request in flight names its
+        /// fid (then it is sent, or held behind the rest): `heldAs` says what the server must get.
+        var waitsForFid = false
     }
 
     /// The client's fids as the client sees them (the gateway's table must agree, state for state).
@@ -451,6 +457,7 @@ private final class ModelRun {
                 let roles = target.message.modelRoles
                 if let created = roles.created { forget(created) }
                 if let released = roles.released { held[released] = .ready }
+                heldFreedReleases()
                 return
             }
             guard let target = inFlight[flush.oldtag] else {
@@ -533,6 +540,15 @@ private final class ModelRun {
         guard let backendTag = session.tags.backendTag(forClientTag: tag) else {
             return fail("\(message) was neither forwarded, answered nor held")
         }
+        if let released = message.modelRoles.released, namedInFlight(released) {
+            guard let expected = rewritten(message, newBackendFid: nil) else {
+                return fail("waiting \(message) names fids the client does not hold")
+            }
+            coverage.releasesWaited += 1
+            held[released] = .releasing
+            inFlight[tag] = ClientRequest(id: id, tag: tag, message: message, backendTag: backendTag, heldAs: expected, waitsForFid: true)
+            return
+        }
         if heldOrder.isEmpty && requestsAtServer < session.limits.maxInFlight {
             return fail("\(message) was held although the server had room (\(requestsAtServer) requests there)")
         }
@@ -558,6 +574,23 @@ private final class ModelRun {
         if let released = roles.released { held[released] = .releasing }
         inFlight[tag] = ClientRequest(id: id, tag: tag, message: message, backendTag: backendTag, heldAs: expected)
         heldOrder.append(tag)
+    }
+
+    /// Whether a request in flight (at the server or held) names this client fid.
+    func namedInFlight(_ clientFid: UInt32) -> Bool {
+        inFlight.values.contains { !$0.waitsForFid && $0.message.modelRoles.existing.contains(clientFid) }
+    }
+
+    /// Releases whose fid nothing in flight names any more were sent by the gateway (seen in
+    /// `serverReceives`) or are held now, behind the rest, in the order they came (backend tag).
+    func heldFreedReleases() {
+        let freed = inFlight.values.filter { request in
+            request.waitsForFid && !namedInFlight(request.message.modelRoles.released ?? NineP.noFid)
+        }
+        for request in freed.sorted(by: { $0.backendTag < $1.backendTag }) {
+            inFlight[request.tag]?.waitsForFid = false
+            heldOrder.append(request.tag)
+        }
     }
 
     /// A frame the gateway must refuse as malformed (EPROTO) or not a request (EOPNOTSUPP), touching nothing.
@@ -712,13 +745,27 @@ private final class ModelRun {
             return []
         }
         let idleBefore = outstanding.isEmpty
+        var others: [Frame<TMessage>] = []
         for frame in frames {
             note("server receives tag \(frame.tag): \(frame.message)")
+            if let request = inFlight.values.first(where: { $0.waitsForFid && $0.backendTag == frame.tag }) {
+                // A release that waited for its fid, sent as soon as nothing else named it.
+                if frame.message != request.heldAs {
+                    fail("waiting \(request.message) reached the server as \(frame.message), not \(String(describing: request.heldAs))")
+                    return others
+                }
+                inFlight[request.tag]?.waitsForFid = false
+                inFlight[request.tag]?.heldAs = nil
+                coverage.releasesWaitedSent += 1
+                receive(frame)
+                continue
+            }
+            others.append(frame)
             if batchIsGateways, let first = heldOrder.first, let request = inFlight[first], request.backendTag == frame.tag {
                 // A held request, sent now that a reply made room: the next in order, as accepted.
                 if frame.message != request.heldAs {
                     fail("held \(request.message) reached the server as \(frame.message), not \(String(describing: request.heldAs))")
-                    return frames
+                    return others
                 }
                 heldOrder.removeFirst()
                 inFlight[first]?.heldAs = nil
@@ -731,16 +778,16 @@ private final class ModelRun {
                 // wait for the replies, clunk, wait for the Rclunks, then renegotiate or close).
                 if !idleBefore {
                     fail("the gateway sent \(frame) while the server still had \(outstanding.count) requests")
-                    return frames
+                    return others
                 }
                 if case .clunk = frame.message {} else if !frame.message.isVersion {
                     fail("the gateway made up a request it has no reason to send: \(frame)")
-                    return frames
+                    return others
                 }
             }
             receive(frame)
         }
-        return frames
+        return others
     }
 
     func receive(_ frame: Frame<TMessage>) {
@@ -761,6 +808,9 @@ private final class ModelRun {
             return fail("\(frame) names backend tag \(oldtag), which is not outstanding")
         }
         let roles = message.modelRoles
+        if let released = roles.released, let busy = outstanding.first(where: { $0.message.modelRoles.existing.contains(released) }) {
+            return fail("\(frame) releases backend fid \(released) while \(busy.message) (tag \(busy.tag)) still runs on it")
+        }
         var incarnations: [UInt32: UInt64] = [:]
         for fid in roles.existing + (roles.released.map { [$0] } ?? []) {
             guard let incarnation = serverFids[fid] else {
@@ -933,6 +983,7 @@ private final class ModelRun {
             return
         }
         replies.forEach(clientApplies)
+        heldFreedReleases()
     }
 
     // MARK: Invariants

@@ -414,35 +414,33 @@ struct ProxySessionTests {
         #expect(harness.session.fids.liveBackendFids == [backend7])
     }
 
-    @Test("a released backend fid is not reused while a request that named it is still at the server",
+    @Test("a Tclunk racing a request on its fid goes after it, and its backend fid number is free only then",
           arguments: [false, true])
     func noReuseWhileNamed(flushStale: Bool) throws {
         let harness = SessionHarness()
         try harness.negotiate()
         try harness.attach(fid: 7)
         let backend8 = try harness.walk(fid: 7, newfid: 8)
-        // The client races a Tgetattr with the Tclunk of the same fid; the clunk is answered first.
+        // The client races a Tgetattr with the Tclunk of the same fid: the server would free the fid
+        // under the running Tgetattr (diod crashed so), and could apply it to a new fid with the
+        // number, so the Tclunk waits for it.
         let stale = try harness.forward(tag: 3, .getattr(Tgetattr(fid: 8, requestMask: 1)))
-        let clunk = try harness.forward(tag: 4, .clunk(Tclunk(fid: 8)))
-        harness.backendSends(tag: clunk.tag, .clunk(Rclunk()))
-        #expect(try harness.clientReceived() == [Frame(tag: 4, message: .clunk(Rclunk()))])
-
-        // The server knows fids by number only: had the new fid 9 got backend8, the server could
-        // apply the stale Tgetattr (or a Twalk, Tread …) to fid 9.
-        let walk = try harness.forward(tag: 5, .walk(Twalk(fid: 7, newfid: 9, wnames: ["tmp"])))
-        let backend9 = try #require(walk.message.walk?.newfid)
-        #expect(backend9 != backend8)
-        harness.backendSends(tag: walk.tag, .walk(Rwalk(wqids: [SessionHarness.fileQid])))
-        #expect(try harness.clientReceived() == [Frame(tag: 5, message: .walk(Rwalk(wqids: [SessionHarness.fileQid])))])
-
+        harness.clientSends(tag: 4, .clunk(Tclunk(fid: 8)))
+        #expect(try harness.backendReceived().isEmpty)
         if flushStale {
             let flush = try harness.forward(tag: 6, .flush(Tflush(oldtag: 3)))
             harness.backendSends(tag: flush.tag, .flush(Rflush()))
-            #expect(try harness.clientReceived() == [Frame(tag: 6, message: .flush(Rflush()))])
         } else {
             harness.backendSends(tag: stale.tag, .lerror(Rlerror(ecode: 9)))
-            #expect(try harness.clientReceived() == [Frame(tag: 3, message: .lerror(Rlerror(ecode: 9)))])
         }
+        let clunk = try harness.backendReceived()
+        try #require(clunk.count == 1)
+        #expect(clunk[0].message == .clunk(Tclunk(fid: backend8)))
+        harness.backendSends(tag: clunk[0].tag, .clunk(Rclunk()))
+        #expect(try harness.clientReceived() == [
+            flushStale ? Frame(tag: 6, message: .flush(Rflush())) : Frame(tag: 3, message: .lerror(Rlerror(ecode: 9))),
+            Frame(tag: 4, message: .clunk(Rclunk())),
+        ])
 
         // Once nothing names it, the number is free again (not leaked).
         let next = try harness.forward(tag: 7, .walk(Twalk(fid: 7, newfid: 10, wnames: [])))
@@ -468,6 +466,54 @@ struct ProxySessionTests {
         #expect(try harness.clientReceived() == [Frame(tag: 3, message: .clunk(Rclunk()))])
     }
 
+
+    @Test("a Tclunk or Tremove waits until the requests at the server that name its fid are answered (diod freed the fid under a running Tread)",
+          arguments: [false, true])
+    func releaseWaitsForItsFid(remove: Bool) throws {
+        let harness = SessionHarness()
+        try harness.negotiate()
+        try harness.attach(fid: 7)
+        let backend8 = try harness.walk(fid: 7, newfid: 8)
+        let read = try harness.forward(tag: 3, .read(Tread(fid: 8, offset: 0, count: 100)))
+        let getattr = try harness.forward(tag: 4, .getattr(Tgetattr(fid: 8, requestMask: 1)))
+        let release: TMessage = remove ? .remove(Tremove(fid: 8)) : .clunk(Tclunk(fid: 8))
+        harness.clientSends(tag: 5, release)
+        #expect(try harness.backendReceived().isEmpty, "sent while a Tread and a Tgetattr on its fid run")
+        #expect(try harness.clientReceived().isEmpty)
+        #expect(try harness.answeredLocally(tag: 6, .getattr(Tgetattr(fid: 8, requestMask: 1)))
+            == [Frame(tag: 6, message: .lerror(Rlerror(ecode: 16)))], "its fid is being released")
+        harness.backendSends(tag: read.tag, .read(Rread(data: [1])))
+        #expect(try harness.backendReceived().isEmpty, "the Tgetattr still runs")
+        harness.backendSends(tag: getattr.tag, .getattr(SessionHarness.sampleGetattr))
+        let sent = try harness.backendReceived()
+        try #require(sent.count == 1)
+        #expect(sent[0].message == (remove ? .remove(Tremove(fid: backend8)) : .clunk(Tclunk(fid: backend8))))
+        harness.backendSends(tag: sent[0].tag, remove ? .remove(Rremove()) : .clunk(Rclunk()))
+        #expect(try harness.clientReceived() == [
+            Frame(tag: 3, message: .read(Rread(data: [1]))),
+            Frame(tag: 4, message: .getattr(SessionHarness.sampleGetattr)),
+            Frame(tag: 5, message: remove ? .remove(Rremove()) : .clunk(Rclunk())),
+        ])
+        #expect(harness.session.fids.lookup(8) == nil)
+        #expect(harness.session.tags.outstanding == 0)
+    }
+
+    @Test("a Tflush of a Tclunk still waiting for its fid is answered at once, and the fid stays usable")
+    func flushOfWaitingRelease() throws {
+        let harness = SessionHarness()
+        try harness.negotiate()
+        try harness.attach(fid: 7)
+        try harness.walk(fid: 7, newfid: 8)
+        let read = try harness.forward(tag: 3, .read(Tread(fid: 8, offset: 0, count: 100)))
+        harness.clientSends(tag: 5, .clunk(Tclunk(fid: 8)))
+        harness.clientSends(tag: 6, .flush(Tflush(oldtag: 5)))
+        #expect(try harness.clientReceived() == [Frame(tag: 6, message: .flush(Rflush()))])
+        harness.backendSends(tag: read.tag, .read(Rread(data: [])))
+        #expect(try harness.backendReceived().isEmpty, "the flushed Tclunk never happens")
+        #expect(try harness.clientReceived() == [Frame(tag: 3, message: .read(Rread(data: [])))])
+        #expect(harness.session.fids.lookup(8)?.state == .ready)
+        _ = try harness.forward(tag: 7, .getattr(Tgetattr(fid: 8, requestMask: 1)))
+    }
     @Test("a backend reply of the wrong type becomes EIO and changes no fid")
     func wrongReplyType() throws {
         let harness = SessionHarness()

@@ -59,6 +59,31 @@ extension Interop {
             #expect(closings == 1, "the client was closed \(closings) times:\n\(setup.gateway.process.log.suffix(3000))")
         }
 
+        @Test("a Tread and a Tclunk of one fid in one write, 2000 times: the Tclunk waits for the Tread, so the shared diod survives and a bystander is unaffected (diod freed the fid under the Tread and crashed within a second)")
+        func readRacingClunk() throws {
+            let fixture = try DiodBehindGateway("read-clunk")
+            defer { fixture.stop() }
+            try Data(repeating: 0x78, count: 4000).write(to: fixture.directory.appendingPathComponent("file"))
+            let bystander = try fixture.attachedClient()
+            let client = try fixture.attachedClient()
+            for round in 0..<2000 {
+                guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 3, wnames: ["file"])), tag: 10),
+                      case .lopen = try client.rpc(.lopen(Tlopen(fid: 3, flags: 0)), tag: 11)
+                else { Issue.record("round \(round): walk or open failed (is diod still up?)"); return }
+                try client.sendRaw(Frame(tag: 12, message: TMessage.read(Tread(fid: 3, offset: 0, count: 4096))).encode(dialect: .linux)
+                                   + Frame(tag: 13, message: TMessage.clunk(Tclunk(fid: 3))).encode(dialect: .linux))
+                let first = try #require(try client.receive(), "round \(round): connection closed")
+                let second = try #require(try client.receive(), "round \(round): connection closed")
+                guard case let .read(read) = first.message, read.data.count == 4000, first.tag == 12,
+                      second.tag == 13, second.message == .clunk(Rclunk())
+                else { Issue.record("round \(round): got \(first.tag) \(first.message.type), \(second.tag) \(second.message.type)"); return }
+            }
+            #expect(fixture.diod.process.process.isRunning, "diod died:\n\(fixture.diod.process.log.suffix(2000))")
+            guard case .getattr = try bystander.rpc(.getattr(Tgetattr(fid: 1, requestMask: 0x7ff))) else {
+                Issue.record("the bystander's session broke"); return
+            }
+        }
+
         @Test("a file server answering with garbage (wrong tags and types, bad sizes, short Rreads, doubles, silence) never hurts the gateway")
         func hostileServer() throws {
             let serverPort = freePort()

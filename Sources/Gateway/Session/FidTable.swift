@@ -99,6 +99,9 @@ struct FidTable {
         }
     }
 
+    /// How many outstanding requests name this backend fid.
+    func useCount(_ backendFid: UInt32) -> Int { uses[backendFid] ?? 0 }
+
     /// A request naming these backend fids went to the server.
     mutating func beginUse(_ backendFids: [UInt32]) {
         for backendFid in backendFids { uses[backendFid, default: 0] += 1 }

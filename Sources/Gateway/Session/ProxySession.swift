@@ -46,6 +46,11 @@ final class ProxySession {
     private(set) var tags = TagTable()
     /// Requests checked and registered, waiting for room at the server.
     private var held = HeldRequests()
+    /// Client Tclunks and Tremoves waiting for the other requests that name their fid (by backend
+    /// fid): each with its backend tag and frame. Servers free a fid when it is clunked, whatever
+    /// still runs on it: diod crashed (use after free) on a Tread and a Tclunk of one fid sent
+    /// together. The fid is `releasing` meanwhile, so nothing new names it.
+    private var releasesWaiting: [UInt32: (tag: UInt16, bytes: [UInt8])] = [:]
     /// The client Tflush at the server for a request there (by its backend tag), with that
     /// request's serial: the server gets one client flush per request.
     private var flushOfTarget: [UInt16: (flush: UInt16, serial: UInt64)] = [:]
@@ -212,7 +217,8 @@ final class ProxySession {
             FramePatch.setU32(rewrite.backendFid, at: rewrite.offset, in: frame)
         }
         request.usedBackendFids = existingValues.map(\.backend)
-        request.sent = partial || (held.isEmpty && roomAtServer)
+        let waitsForFid = request.releasedBackendFid.map { fids.useCount($0) > 0 } ?? false
+        request.sent = !waitsForFid && (partial || (held.isEmpty && roomAtServer))
         guard let backendTag = tags.add(request) else {
             // Every tag in use (at the server and held): refused, and nothing is left reserved.
             undo(request)
@@ -221,6 +227,10 @@ final class ProxySession {
         }
         fids.beginUse(request.usedBackendFids)
         FramePatch.setTag(backendTag, in: frame)
+        if waitsForFid, let backendFid = request.releasedBackendFid {
+            releasesWaiting[backendFid] = (backendTag, Array(UnsafeRawBufferPointer(frame)))
+            return false
+        }
         guard request.sent else {
             stats.held &+= 1
             held.append(tag: backendTag, frame: UnsafeRawBufferPointer(frame))
@@ -242,8 +252,31 @@ final class ProxySession {
     /// A held request leaves without reaching the server: as if the server had flushed it.
     private func dropHeld(_ backendTag: UInt16) {
         guard let request = tags.complete(backendTag) else { return }
+        if let backendFid = request.releasedBackendFid, releasesWaiting[backendFid]?.tag == backendTag {
+            releasesWaiting[backendFid] = nil
+        }
         undo(request)
-        fids.endUse(request.usedBackendFids)
+        endUse(request.usedBackendFids)
+    }
+
+    /// Requests naming these backend fids are done; a release that waited for them goes on
+    /// (straight to the server, or held behind what already waits for room there).
+    private func endUse(_ backendFids: [UInt32]) {
+        fids.endUse(backendFids)
+        // Not while a reset or the drain abandons what is outstanding: it drops these too.
+        guard phase == .active, !releasesWaiting.isEmpty else { return }
+        let freed = backendFids.compactMap { backendFid in
+            fids.useCount(backendFid) == 1 ? releasesWaiting.removeValue(forKey: backendFid) : nil
+        }
+        // In the order they came (by backend tag), so what goes on is predictable.
+        for waiting in freed.sorted(by: { $0.tag < $1.tag }) {
+            if held.isEmpty && roomAtServer {
+                tags.markSent(waiting.tag)
+                waiting.bytes.withUnsafeBytes { host.sendToBackend($0) }
+            } else {
+                waiting.bytes.withUnsafeBytes { held.append(tag: waiting.tag, frame: $0) }
+            }
+        }
     }
 
     /// Tflush: forwarded when the old request is still at the backend; answered at once when its
@@ -342,13 +375,13 @@ final class ProxySession {
         }
         // A reply of the wrong type or a malformed one leaves unknown what the server did.
         settle(request, succeeded: succeeded, known: wellTyped)
-        fids.endUse(request.usedBackendFids)
+        endUse(request.usedBackendFids)
         if request.type == .Tflush, succeeded, let target = request.flushTarget,
            let flushed = tags.request(target.tag), flushed.serial == target.serial {
             // The server answered the flush without answering the request: it never happened.
             _ = tags.complete(target.tag)
             undo(flushed)
-            fids.endUse(flushed.usedBackendFids)
+            endUse(flushed.usedBackendFids)
         }
         var delivered = false
         if payloadToFollow > 0 && header.type != MessageType.Rread.rawValue {
@@ -505,6 +538,7 @@ final class ProxySession {
     /// the client's, and forgets the client's fids.
     private func abandonOutstanding() {
         for tag in held.removeAll() { dropHeld(tag) }
+        for tag in releasesWaiting.values.map(\.tag) { dropHeld(tag) }
         // Tflushes waiting on one at the server never reached it either.
         for (tag, request) in tags.pending where !request.sent { _ = tags.complete(tag) }
         flushWaiters.removeAll()
