@@ -84,6 +84,38 @@ extension Interop {
             }
         }
 
+        @Test("a walk from an xattr fid and a rename of an open fid get EBADF and never reach diod, which crashed on each; a walk from an open directory still works")
+        func fragileFidKinds() throws {
+            let fixture = try DiodBehindGateway("fid-kinds")
+            defer { fixture.stop() }
+            try FileManager.default.createDirectory(at: fixture.directory.appendingPathComponent("sub"), withIntermediateDirectories: true)
+            let bystander = try fixture.attachedClient()
+            let client = try fixture.attachedClient()
+            // An xattr fid (the list of names: name ""), then a clone of it to read through.
+            guard case .xattrwalk = try client.rpc(.xattrwalk(Txattrwalk(fid: 1, newfid: 5, name: ""))) else {
+                Issue.record("Txattrwalk failed"); return
+            }
+            #expect(try client.rpc(.walk(Twalk(fid: 5, newfid: 6, wnames: []))) == .lerror(Rlerror(ecode: 9)))
+            _ = try client.rpc(.read(Tread(fid: 6, offset: 0, count: 100)))  // diod's crash, had the walk gone through
+            // A fid opened by Tlcreate, then renamed.
+            _ = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: [])))
+            guard case .lcreate = try client.rpc(.lcreate(Tlcreate(fid: 2, name: "rn_a", flags: 0o102, mode: 0o644, gid: 0))) else {
+                Issue.record("Tlcreate failed"); return
+            }
+            #expect(try client.rpc(.rename(Trename(fid: 2, dfid: 1, name: "rn_b"))) == .lerror(Rlerror(ecode: 9)))
+            _ = try client.rpc(.clunk(Tclunk(fid: 2)))  // diod's assertion, had the rename gone through
+            // diodls walks from the directory it has open: still allowed.
+            _ = try client.rpc(.walk(Twalk(fid: 1, newfid: 3, wnames: [])))
+            guard case .lopen = try client.rpc(.lopen(Tlopen(fid: 3, flags: 0))) else { Issue.record("Tlopen failed"); return }
+            guard case .walk = try client.rpc(.walk(Twalk(fid: 3, newfid: 4, wnames: ["sub"]))) else {
+                Issue.record("walk from an open directory refused"); return
+            }
+            #expect(fixture.diod.process.process.isRunning, "diod died:\n\(fixture.diod.process.log.suffix(2000))")
+            guard case .getattr = try bystander.rpc(.getattr(Tgetattr(fid: 1, requestMask: 0x7ff))) else {
+                Issue.record("the bystander's session broke"); return
+            }
+        }
+
         @Test("a file server answering with garbage (wrong tags and types, bad sizes, short Rreads, doubles, silence) never hurts the gateway")
         func hostileServer() throws {
             let serverPort = freePort()

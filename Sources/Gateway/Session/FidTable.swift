@@ -14,6 +14,16 @@ struct ClientFid {
     /// The gateway-allocated fid the backend knows it by.
     var backendFid: UInt32
     var state: State
+    /// What a fid stands for beyond a file, where servers are fragile (see `ProxySession.refusedOn`).
+    enum Kind {
+        /// Walked or attached.
+        case plain
+        /// Opened for I/O (Topen, Tlopen, Tcreate, Tlcreate).
+        case open
+        /// An extended attribute (Txattrwalk's newfid, Txattrcreate's fid).
+        case xattr
+    }
+    var kind = Kind.plain
 }
 
 /// The client's fids and the backend fids behind them. The backend fid numbers are the gateway's
@@ -55,6 +65,11 @@ struct FidTable {
 
     mutating func setState(_ clientFid: UInt32, _ state: ClientFid.State) {
         clientFids[clientFid]?.state = state
+    }
+
+    /// The fid was opened, or made an xattr fid, by a request that succeeded.
+    mutating func setKind(_ kind: ClientFid.Kind, clientFid: UInt32, backendFid: UInt32) {
+        if clientFids[clientFid]?.backendFid == backendFid { clientFids[clientFid]?.kind = kind }
     }
 
     /// A reservation's request succeeded: the backend fid now exists.

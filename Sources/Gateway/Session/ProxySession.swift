@@ -173,6 +173,10 @@ final class ProxySession {
                 if location.role == .existingOrNone && clientFid == NineP.noFid { continue }
                 guard let record = fids.lookup(clientFid) else { reply(error: .unknownFid, tag: tag); return false }
                 guard record.state == .ready else { reply(error: .fidBusy, tag: tag); return false }
+                if location.offset == FrameHeader.byteCount, Self.refusedOn[record.kind]?.contains(type) == true {
+                    reply(error: .fidKind, tag: tag)
+                    return false
+                }
                 rewrites.append((location.offset, record.backendFid))
                 existingValues.append((clientFid, record.backendFid))
                 if location.role == .released {
@@ -477,17 +481,33 @@ final class ProxySession {
     // MARK: Fid bookkeeping
 
     /// Applies a reply's outcome to the fid table.
-    /// Requests whose first fid stands for something else once they succeed.
+    /// Requests whose first fid stands for something else once they succeed: it is then open (or
+    /// an xattr fid, for Txattrcreate).
     private static let changesFidInPlace: Set<MessageType> = [.Topen, .Tlopen, .Tcreate, .Tlcreate, .Txattrcreate]
+    /// Requests refused (EBADF) when their first fid is of a kind where servers break. An xattr
+    /// fid is only read, written and clunked (diod crashed reading through a walked clone of one).
+    /// An open fid may be walked (diodls walks from the directory it reads) but not renamed: 9P
+    /// allows it, no client does it (Linux renames through a walked fid), and it trips an
+    /// assertion in diod that ends the server and every session on it.
+    private static let refusedOn: [ClientFid.Kind: Set<MessageType>] = [
+        .xattr: [.Twalk, .Topen, .Tlopen, .Tcreate, .Tlcreate, .Txattrwalk, .Txattrcreate, .Trename, .Treaddir],
+        .open: [.Trename],
+    ]
 
     /// `known`: false when the reply was malformed or of the wrong type, so what the server did is
     /// unknown: a fid it may have created or changed is taken from the client (EBADF from then on)
     /// and kept live at the backend until the session's cleanup clunks it.
     private func settle(_ request: PendingRequest, succeeded: Bool, known: Bool = true) {
         if !known, let changed = request.changedFid { fids.orphan(clientFid: changed.client, backendFid: changed.backend) }
+        if succeeded, Self.changesFidInPlace.contains(request.type), let changed = request.changedFid {
+            fids.setKind(request.type == .Txattrcreate ? .xattr : .open, clientFid: changed.client, backendFid: changed.backend)
+        }
         if let backendFid = request.createdBackendFid {
             if succeeded {
                 fids.commitCreated(clientFid: request.createdClientFid, backendFid: backendFid)
+                if request.type == .Txattrwalk, let clientFid = request.createdClientFid {
+                    fids.setKind(.xattr, clientFid: clientFid, backendFid: backendFid)
+                }
             } else if !known {
                 fids.orphanCreated(clientFid: request.createdClientFid, backendFid: backendFid)
             } else {
