@@ -55,6 +55,11 @@ public enum FramePatch {
     }
 
     @inlinable
+    public static func u64(at offset: Int, in frame: UnsafeRawBufferPointer) -> UInt64 {
+        UInt64(littleEndian: frame.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+    }
+
+    @inlinable
     public static func u16(at offset: Int, in frame: UnsafeRawBufferPointer) -> UInt16 {
         UInt16(littleEndian: frame.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
     }

@@ -24,6 +24,8 @@ struct ClientFid {
         case xattr
     }
     var kind = Kind.plain
+    /// For Txattrwalk's newfid: the attribute's size, past which diod reads out of bounds.
+    var xattrSize: UInt64?
 }
 
 /// The client's fids and the backend fids behind them. The backend fid numbers are the gateway's
@@ -65,6 +67,10 @@ struct FidTable {
 
     mutating func setState(_ clientFid: UInt32, _ state: ClientFid.State) {
         clientFids[clientFid]?.state = state
+    }
+
+    mutating func setXattrSize(_ size: UInt64, clientFid: UInt32, backendFid: UInt32) {
+        if clientFids[clientFid]?.backendFid == backendFid { clientFids[clientFid]?.xattrSize = size }
     }
 
     /// The fid was opened, or made an xattr fid, by a request that succeeded.

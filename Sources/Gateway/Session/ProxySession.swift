@@ -177,6 +177,11 @@ final class ProxySession {
                     reply(error: .fidKind, tag: tag)
                     return false
                 }
+                if type == .Tread, let size = record.xattrSize, FramePatch.u64(at: 11, in: UnsafeRawBufferPointer(frame)) > size {
+                    // Past the end of an attribute: nothing to read (diod read out of bounds and crashed).
+                    sendToClient(.read(Rread(data: [])), tag: tag)
+                    return false
+                }
                 rewrites.append((location.offset, record.backendFid))
                 existingValues.append((clientFid, record.backendFid))
                 if location.role == .released {
@@ -378,7 +383,9 @@ final class ProxySession {
             succeeded = nwqid == request.walkNames
         }
         // A reply of the wrong type or a malformed one leaves unknown what the server did.
-        settle(request, succeeded: succeeded, known: wellTyped)
+        let xattrSize = succeeded && request.type == .Txattrwalk && frame.count >= 15
+            ? FramePatch.u64(at: 7, in: UnsafeRawBufferPointer(frame)) : nil
+        settle(request, succeeded: succeeded, known: wellTyped, xattrSize: xattrSize)
         endUse(request.usedBackendFids)
         if request.type == .Tflush, succeeded, let target = request.flushTarget,
            let flushed = tags.request(target.tag), flushed.serial == target.serial {
@@ -497,7 +504,8 @@ final class ProxySession {
     /// `known`: false when the reply was malformed or of the wrong type, so what the server did is
     /// unknown: a fid it may have created or changed is taken from the client (EBADF from then on)
     /// and kept live at the backend until the session's cleanup clunks it.
-    private func settle(_ request: PendingRequest, succeeded: Bool, known: Bool = true) {
+    /// `xattrSize`: an Rxattrwalk's size.
+    private func settle(_ request: PendingRequest, succeeded: Bool, known: Bool = true, xattrSize: UInt64? = nil) {
         if !known, let changed = request.changedFid { fids.orphan(clientFid: changed.client, backendFid: changed.backend) }
         if succeeded, Self.changesFidInPlace.contains(request.type), let changed = request.changedFid {
             fids.setKind(request.type == .Txattrcreate ? .xattr : .open, clientFid: changed.client, backendFid: changed.backend)
@@ -507,6 +515,7 @@ final class ProxySession {
                 fids.commitCreated(clientFid: request.createdClientFid, backendFid: backendFid)
                 if request.type == .Txattrwalk, let clientFid = request.createdClientFid {
                     fids.setKind(.xattr, clientFid: clientFid, backendFid: backendFid)
+                    if let size = xattrSize { fids.setXattrSize(size, clientFid: clientFid, backendFid: backendFid) }
                 }
             } else if !known {
                 fids.orphanCreated(clientFid: request.createdClientFid, backendFid: backendFid)
