@@ -26,6 +26,11 @@ struct BackendDialer {
         }
     }
 
+    /// Whether dialing starts a server process (`exec:`) rather than connecting to a listener.
+    var startsProcess: Bool {
+        if case .exec = spec { true } else { false }
+    }
+
     struct Dialed {
         let fd: Int32
         /// True while a non-blocking connect is still in progress.

@@ -34,6 +34,10 @@ public final class GatewayServer: Sendable {
         return (fds, address.description)
     }
 
+    /// Connects that may wait on the server's listen backlog at once, over all loops: below diod's
+    /// backlog of 5 (see `ConnectGate`). With more loops than this, each still gets one.
+    static let connectsAtOnce = 4
+
     /// Runs the loops on their own threads; the calling thread waits for a stop signal, then exits.
     public func run() throws -> Never {
         try config.validate()
@@ -63,7 +67,8 @@ public final class GatewayServer: Sendable {
         var workers: [LoopWorker] = []
         for (index, fd) in fds.enumerated() {
             drained.enter()
-            let worker = LoopWorker(index: index, listenFd: fd, dialer: dialer, settings: settings, logger: logger) {
+            let worker = LoopWorker(index: index, listenFd: fd, dialer: dialer, settings: settings, logger: logger,
+                                    connectLimit: max(1, Self.connectsAtOnce / fds.count)) {
                 drained.leave()
             }
             workers.append(worker)
@@ -134,8 +139,8 @@ final class LoopWorker: @unchecked Sendable {
     private var lingerDeadline: ContinuousClock.Instant?
 
     init(index: Int, listenFd: Int32, dialer: BackendDialer, settings: GatewaySession.Settings, logger: Logger,
-         onDrained: @escaping @Sendable () -> Void) {
-        loop = EventLoop()
+         connectLimit: Int, onDrained: @escaping @Sendable () -> Void) {
+        loop = EventLoop(connectLimit: connectLimit)
         self.listenFd = listenFd
         self.dialer = dialer
         self.settings = settings

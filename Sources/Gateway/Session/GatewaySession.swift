@@ -34,6 +34,9 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     private var handshakeTimer: LoopTimer?
     private var closeTimer: LoopTimer?
     private var resetTimer: LoopTimer?
+    /// Waiting for a connect slot (`ConnectGate`), or holding one until the server first answers.
+    private var connectTicket: UInt64?
+    private var holdsConnectSlot = false
     /// The `exec:` server started for this session, if any.
     private(set) var serverProcess: ChildProcess?
     private let dialer: BackendDialer
@@ -72,6 +75,41 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
             guard let self, self.core.dialect == nil, self.clientOpen else { return }
             self.closeClient(reason: "no version negotiated within \(self.settings.handshakeTimeoutMilliseconds / 1000) s")
         }
+    }
+
+    /// Connects to the file server when the client's first frame is ready, or queues for one of
+    /// the loop's connect slots (`ConnectGate`; not for `exec:`, whose socketpair has no backlog).
+    /// Returns whether the backend connection exists now.
+    private func startBackend() -> Bool {
+        if !dialer.startsProcess && !holdsConnectSlot {
+            guard connectTicket == nil else { return false }
+            guard loop.connectGate.tryAcquire() else {
+                connectTicket = loop.connectGate.wait { [weak self] in self?.admitted() }
+                client.setReading(false)  // until admitted: its Tversion waits in the buffer
+                return false
+            }
+            holdsConnectSlot = true
+        }
+        return dialBackend()
+    }
+
+    /// A connect slot came free for this session (from another session's handler: go on from the
+    /// loop, not inside it).
+    private func admitted() {
+        connectTicket = nil
+        holdsConnectSlot = true
+        _ = loop.schedule(after: 0) { [weak self] in
+            guard let self else { return }
+            guard self.clientOpen, self.backend == nil else { return self.releaseConnectSlot() }
+            self.pumpClient()
+        }
+    }
+
+    /// The server answered (so it accepted the connection), or the session ends.
+    private func releaseConnectSlot() {
+        guard holdsConnectSlot else { return }
+        holdsConnectSlot = false
+        loop.connectGate.release()
     }
 
     /// Connects to the file server when the client's first frame is ready, not at accept: a
@@ -126,7 +164,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
                 closeClient(reason: "\(error.reason)")
                 break
             }
-            if backend == nil && !dialBackend() { return }
+            if backend == nil && !startBackend() { return }
             core.clientFrame(frame)
             client.input.consume(frame.count)
         }
@@ -363,7 +401,12 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     // MARK: ConnectionDelegate
 
     func connectionDidRead(_ connection: Connection) {
-        if connection === client { pumpClient() } else { pumpBackend() }
+        if connection === client {
+            pumpClient()
+        } else {
+            releaseConnectSlot()
+            pumpBackend()
+        }
     }
 
     func connectionDidDrain(_ connection: Connection) {
@@ -428,8 +471,13 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     }
 
     private func finishIfDone() {
+        if !backendOpen { releaseConnectSlot() }
         guard !clientOpen && !backendOpen, !finished else { return }
         finished = true
+        if let connectTicket {
+            loop.connectGate.cancel(connectTicket)
+            self.connectTicket = nil
+        }
         drainTimer?.cancel()
         drainTimer = nil
         handshakeTimer?.cancel()

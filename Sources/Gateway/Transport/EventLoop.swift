@@ -8,8 +8,12 @@ final class EventLoop {
     let raw: UnsafeMutablePointer<uv_loop_t>
     /// Pipes for splicing payloads between this loop's sockets.
     let pipes = PipePool()
+    /// Sessions connecting to the file server, a few at a time.
+    let connectGate: ConnectGate
 
-    init() {
+    /// `connectLimit`: this loop's share of the connects that may wait on the server at once.
+    init(connectLimit: Int) {
+        connectGate = ConnectGate(limit: connectLimit)
         raw = .allocate(capacity: 1)
         let status = uv_loop_init(raw)
         precondition(status == 0, "uv_loop_init failed: \(status)")
