@@ -39,6 +39,15 @@ public struct Dirent: Sendable, Hashable {
         return entries
     }
 
+    /// Checks that an Rreaddir's data is whole entries, without copying any out.
+    public static func validateAll(_ data: UnsafeRawBufferPointer) throws(WireError) {
+        var reader = WireReader(data)
+        while reader.remaining > 0 {
+            try reader.skip(22)  // qid[13] offset[8] type[1]
+            try reader.skipString()
+        }
+    }
+
     public static func decodeAll(_ data: [UInt8]) throws(WireError) -> [Dirent] {
         try withBytes(of: data) { (raw) throws(WireError) -> [Dirent] in try decodeAll(raw) }
     }

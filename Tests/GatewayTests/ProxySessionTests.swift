@@ -587,6 +587,15 @@ struct ProxySessionTests {
         harness.backendSends(short)
         let replies = try harness.clientReceived()
         #expect(replies.contains(Frame(tag: 6, message: .lerror(Rlerror(ecode: 5)))), "\(replies)")
+
+        // An Rreaddir whose count matches its data but whose last entry is cut short.
+        let readdir = try harness.forward(tag: 10, .readdir(Treaddir(fid: 7, offset: 0, count: 4096)))
+        let entries = Dirent.encodeAll([Dirent(qid: SessionHarness.fileQid, offset: 1, type: 8, name: "a")])
+        harness.backendSends(tag: readdir.tag, .readdir(Rreaddir(data: entries + entries.prefix(20))))
+        #expect(try harness.clientReceived() == [Frame(tag: 10, message: .lerror(Rlerror(ecode: 5)))])
+        let whole = try harness.forward(tag: 11, .readdir(Treaddir(fid: 7, offset: 0, count: 4096)))
+        harness.backendSends(tag: whole.tag, .readdir(Rreaddir(data: entries + entries)))
+        #expect(try harness.clientReceived() == [Frame(tag: 11, message: .readdir(Rreaddir(data: entries + entries)))])
     }
 
     @Test("an Rread, Rreaddir or Rwrite whose count exceeds what was asked for, or an Rread whose count disagrees with its data, becomes EIO")

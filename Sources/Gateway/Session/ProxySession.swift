@@ -428,10 +428,14 @@ final class ProxySession {
     /// Whether a whole reply decodes in the session's dialect (an error in another dialect's form
     /// is re-encoded instead), so a client never gets a reply its own codec would choke on and the
     /// fid table never follows one. Rread and Rreaddir carry data the gateway does not copy out:
-    /// their counts are checked by `countFits`.
+    /// their counts are checked by `countFits`, and an Rreaddir's entries are walked in place.
     private func isIntact(_ frame: UnsafeRawBufferPointer, header: FrameHeader, isError: Bool) -> Bool {
         guard let dialect else { return true }  // Rversion: checked by backendVersion
-        if header.type == MessageType.Rread.rawValue || header.type == MessageType.Rreaddir.rawValue { return true }
+        if header.type == MessageType.Rread.rawValue { return true }
+        if header.type == MessageType.Rreaddir.rawValue {
+            // size[4] type[1] tag[2] count[4], then entries; a short head fails `countFits`.
+            return frame.count < 11 || (try? Dirent.validateAll(UnsafeRawBufferPointer(rebasing: frame[11...]))) != nil
+        }
         if isError && ProxyError.foreignError(frame, dialect: dialect) != nil { return true }
         return (try? Frame<RMessage>.decode(frame, dialect: dialect)) != nil
     }
