@@ -370,18 +370,23 @@ private final class ModelRun {
             guard let state = held[fid] else { return ProxyError.unknownFid.errno }
             return state == .ready ? nil : ProxyError.fidBusy.errno
         }
+        /// While a Tlopen of the fid is in flight, what would be refused for some kind of fid waits.
+        func notOpening(_ fid: UInt32) -> UInt32? {
+            let opening = inFlight.values.contains { if case let .lopen(lopen) = $0.message { lopen.fid == fid } else { false } }
+            return opening ? ProxyError.fidBusy.errno : nil
+        }
         func created(_ fid: UInt32) -> UInt32? {
             fid == NineP.noFid || held[fid] != nil ? ProxyError.fidInUse.errno : nil
         }
         switch message {
         case let .attach(attach): return created(attach.fid)
         case let .walk(walk):
-            if let error = existing(walk.fid) { return error }
+            if let error = existing(walk.fid) ?? notOpening(walk.fid) { return error }
             return walk.newfid == walk.fid ? nil : created(walk.newfid)
         case let .clunk(clunk): return existing(clunk.fid)
         case let .remove(remove): return existing(remove.fid)
         case let .getattr(getattr): return existing(getattr.fid)
-        case let .lopen(lopen): return existing(lopen.fid)
+        case let .lopen(lopen): return existing(lopen.fid) ?? notOpening(lopen.fid)
         case let .read(read): return existing(read.fid)
         default: return nil
         }

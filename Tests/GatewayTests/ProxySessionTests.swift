@@ -190,9 +190,11 @@ struct ProxySessionTests {
         let linuxKnows: Set<String> = [
             "fid unknown or out of range", "fid already in use", "Device or resource busy", "Protocol error",
             "Too many open files", "Input/output error", "Resource temporarily unavailable", "Operation not supported",
+            "bad use of fid", "Invalid argument",
         ]
         let all: [ProxyError] = [.unknownFid, .fidInUse, .fidBusy, .tagInUse, .notNegotiated, .tooManyFids, .backendGone,
-                                 .badBackendReply, .tooManyRequests, .unsupported(200), .malformed(.trailingBytes(1))]
+                                 .badBackendReply, .tooManyRequests, .unsupported(200), .malformed(.trailingBytes(1)),
+                                 .fidKind, .xattrOffset]
         for error in all { #expect(linuxKnows.contains(error.message), "\(error)") }
     }
 
@@ -496,6 +498,26 @@ struct ProxySessionTests {
         ])
         #expect(harness.session.fids.lookup(8) == nil)
         #expect(harness.session.tags.outstanding == 0)
+    }
+
+    @Test("while a Tlopen of a fid is in flight, what would be refused for an open or xattr fid waits (EBUSY); once open, a walk to a new fid goes and a rename does not")
+    func kindChangingFid() throws {
+        let harness = SessionHarness()
+        try harness.negotiate()
+        try harness.attach(fid: 7)
+        try harness.walk(fid: 7, newfid: 8)
+        let lopen = try harness.forward(tag: 3, .lopen(Tlopen(fid: 8, flags: 0)))
+        for (tag, request) in [(UInt16(4), TMessage.rename(Trename(fid: 8, dfid: 7, name: "x"))),
+                               (5, .walk(Twalk(fid: 8, newfid: 9, wnames: [])))] {
+            #expect(try harness.answeredLocally(tag: tag, request) == [Frame(tag: tag, message: .lerror(Rlerror(ecode: 16)))], "\(request.type)")
+        }
+        _ = try harness.forward(tag: 6, .getattr(Tgetattr(fid: 8, requestMask: 1)))  // not affected
+        harness.backendSends(tag: lopen.tag, .lopen(Rlopen(qid: SessionHarness.fileQid, iounit: 0)))
+        _ = try harness.clientReceived()
+        #expect(harness.session.fids.lookup(8)?.kind == .open)
+        _ = try harness.forward(tag: 7, .walk(Twalk(fid: 8, newfid: 9, wnames: [])))
+        #expect(try harness.answeredLocally(tag: 8, .rename(Trename(fid: 8, dfid: 7, name: "x")))
+            == [Frame(tag: 8, message: .lerror(Rlerror(ecode: 9)))])
     }
 
     @Test("a Tflush of a Tclunk still waiting for its fid is answered at once, and the fid stays usable")

@@ -84,7 +84,7 @@ extension Interop {
             }
         }
 
-        @Test("a walk from an xattr fid and a rename of an open fid get EBADF, a read past an attribute's end gets nothing, and none reaches diod, which crashed on each; a walk from an open directory still works")
+        @Test("a walk from an xattr fid and a rename of an open fid get EBADF, a read past an attribute's end gets nothing, a write past a new one's size EINVAL, and none reaches diod, which crashed on each; a walk from an open directory still works")
         func fragileFidKinds() throws {
             let fixture = try DiodBehindGateway("fid-kinds")
             defer { fixture.stop() }
@@ -99,6 +99,13 @@ extension Interop {
             _ = try client.rpc(.read(Tread(fid: 6, offset: 0, count: 100)))  // diod's crash, had the walk gone through
             // Reading the attribute past its end: nothing (diod read out of bounds there and crashed).
             #expect(try client.rpc(.read(Tread(fid: 5, offset: UInt64(Int64.max), count: 100))) == .read(Rread(data: [])))
+            // An xattr being created, written past the size it was given (diod 1.0.24 wrote outside its buffer).
+            _ = try client.rpc(.walk(Twalk(fid: 1, newfid: 7, wnames: [])))
+            if case .xattrcreate = try client.rpc(.xattrcreate(Txattrcreate(fid: 7, name: "user.pebble", attrSize: 4, flags: 0))) {
+                #expect(try client.rpc(.write(Twrite(fid: 7, offset: UInt64.max, data: [0x61]))) == .lerror(Rlerror(ecode: 22)))
+            } else {
+                Issue.record("Txattrcreate failed")
+            }
             // A fid opened by Tlcreate, then renamed.
             _ = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: [])))
             guard case .lcreate = try client.rpc(.lcreate(Tlcreate(fid: 2, name: "rn_a", flags: 0o102, mode: 0o644, gid: 0))) else {

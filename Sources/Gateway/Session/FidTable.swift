@@ -24,7 +24,8 @@ struct ClientFid {
         case xattr
     }
     var kind = Kind.plain
-    /// For Txattrwalk's newfid: the attribute's size, past which diod reads out of bounds.
+    /// For an xattr fid: the attribute's size (Rxattrwalk's, or Txattrcreate's), past which
+    /// diod 1.0.24 reads or writes outside its buffer.
     var xattrSize: UInt64?
 }
 

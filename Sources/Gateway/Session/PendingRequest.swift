@@ -24,6 +24,8 @@ struct PendingRequest {
     /// xattr fid by Txattrcreate, walked by a Twalk with newfid == fid): if the reply is malformed,
     /// what that fid now stands for at the server is unknown.
     var changedFid: (client: UInt32, backend: UInt32)?
+    /// For Txattrcreate: the attribute's size, which writes to the fid may not start past.
+    var xattrSize: UInt64?
     /// The fid this request releases (Tclunk, Tremove).
     var releasedClientFid: UInt32?
     var releasedBackendFid: UInt32?

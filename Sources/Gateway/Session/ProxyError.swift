@@ -17,6 +17,7 @@ struct ProxyError: Error, Equatable, CustomStringConvertible {
     static let unknownFid = ProxyError(errno: 9, message: "fid unknown or out of range", detail: "unknown fid")   // EBADF
     static let fidInUse = ProxyError(errno: 9, message: "fid already in use", detail: "duplicate fid")              // EBADF
     static let fidKind = ProxyError(errno: 9, message: "bad use of fid", detail: "request not allowed on an open or xattr fid") // EBADF
+    static let xattrOffset = ProxyError(errno: 22, message: "Invalid argument", detail: "write past the size Txattrcreate gave") // EINVAL
     static let fidBusy = ProxyError(errno: 16, message: "Device or resource busy", detail: "fid in use by another request") // EBUSY
     static let tagInUse = ProxyError(errno: 16, message: "Device or resource busy", detail: "duplicate tag")       // EBUSY
     static let notNegotiated = ProxyError(errno: 71, message: "Protocol error", detail: "version not negotiated") // EPROTO

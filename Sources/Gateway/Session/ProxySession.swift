@@ -51,6 +51,11 @@ final class ProxySession {
     /// still runs on it: diod crashed (use after free) on a Tread and a Tclunk of one fid sent
     /// together. The fid is `releasing` meanwhile, so nothing new names it.
     private var releasesWaiting: [UInt32: (tag: UInt16, bytes: [UInt8])] = [:]
+    /// Backend fids with a Topen/Tlopen/Tcreate/Tlcreate/Txattrcreate in flight, and how many: what
+    /// kind of fid each will be is not known until the reply, so what `refusedOn` refuses for any
+    /// kind waits (EBUSY) meanwhile; else a Trename or Twalk sent right behind the open would
+    /// reach the server after it.
+    private var kindChanging: [UInt32: Int] = [:]
     /// The client Tflush at the server for a request there (by its backend tag), with that
     /// request's serial: the server gets one client flush per request.
     private var flushOfTarget: [UInt16: (flush: UInt16, serial: UInt64)] = [:]
@@ -177,6 +182,16 @@ final class ProxySession {
                     reply(error: .fidKind, tag: tag)
                     return false
                 }
+                if location.offset == FrameHeader.byteCount, kindChanging[record.backendFid] != nil,
+                   Self.refusedOnSomeKind.contains(type) {
+                    reply(error: .fidBusy, tag: tag)
+                    return false
+                }
+                if type == .Twrite, let size = record.xattrSize, FramePatch.u64(at: 11, in: UnsafeRawBufferPointer(frame)) > size {
+                    // Past the size Txattrcreate gave: diod 1.0.24 wrote outside its buffer there.
+                    reply(error: .xattrOffset, tag: tag)
+                    return false
+                }
                 if type == .Tread, let size = record.xattrSize, FramePatch.u64(at: 11, in: UnsafeRawBufferPointer(frame)) > size {
                     // Past the end of an attribute: nothing to read (diod read out of bounds and crashed).
                     sendToClient(.read(Rread(data: [])), tag: tag)
@@ -207,6 +222,11 @@ final class ProxySession {
             request.walkNames = Int(FramePatch.u16(at: 15, in: UnsafeRawBufferPointer(frame)))
         }
         if Self.changesFidInPlace.contains(type) { request.changedFid = existingValues.first }
+        if type == .Txattrcreate {
+            // fid[4] name[s] attr_size[8] flags[4]: decoded already, so the offsets hold.
+            let nameLength = Int(FramePatch.u16(at: 11, in: UnsafeRawBufferPointer(frame)))
+            request.xattrSize = FramePatch.u64(at: 13 &+ nameLength, in: UnsafeRawBufferPointer(frame))
+        }
         if type == .Tread || type == .Treaddir || type == .Twrite {
             // fid[4] offset[8] count[4] in all three; a read's reply is count bytes and an 11-byte head at most.
             let count = FramePatch.u32(at: 19, in: UnsafeRawBufferPointer(frame))
@@ -235,6 +255,7 @@ final class ProxySession {
             return false
         }
         fids.beginUse(request.usedBackendFids)
+        if Self.changesFidInPlace.contains(type), let changed = request.changedFid { kindChanging[changed.backend, default: 0] += 1 }
         FramePatch.setTag(backendTag, in: frame)
         if waitsForFid, let backendFid = request.releasedBackendFid {
             releasesWaiting[backendFid] = (backendTag, Array(UnsafeRawBufferPointer(frame)))
@@ -265,6 +286,15 @@ final class ProxySession {
             releasesWaiting[backendFid] = nil
         }
         undo(request)
+        ended(request)
+    }
+
+    /// A request is done (answered, flushed, or dropped before it was sent).
+    private func ended(_ request: PendingRequest) {
+        if Self.changesFidInPlace.contains(request.type), let changed = request.changedFid {
+            let left = (kindChanging[changed.backend] ?? 1) - 1
+            kindChanging[changed.backend] = left > 0 ? left : nil
+        }
         endUse(request.usedBackendFids)
     }
 
@@ -386,13 +416,13 @@ final class ProxySession {
         let xattrSize = succeeded && request.type == .Txattrwalk && frame.count >= 15
             ? FramePatch.u64(at: 7, in: UnsafeRawBufferPointer(frame)) : nil
         settle(request, succeeded: succeeded, known: wellTyped, xattrSize: xattrSize)
-        endUse(request.usedBackendFids)
+        ended(request)
         if request.type == .Tflush, succeeded, let target = request.flushTarget,
            let flushed = tags.request(target.tag), flushed.serial == target.serial {
             // The server answered the flush without answering the request: it never happened.
             _ = tags.complete(target.tag)
             undo(flushed)
-            endUse(flushed.usedBackendFids)
+            ended(flushed)
         }
         var delivered = false
         if payloadToFollow > 0 && header.type != MessageType.Rread.rawValue {
@@ -500,6 +530,7 @@ final class ProxySession {
     /// An open fid may be walked (diodls walks from the directory it reads) but not renamed: 9P
     /// allows it, no client does it (Linux renames through a walked fid), and it trips an
     /// assertion in diod that ends the server and every session on it.
+    private static let refusedOnSomeKind = refusedOn.values.reduce(Set<MessageType>()) { $0.union($1) }
     private static let refusedOn: [ClientFid.Kind: Set<MessageType>] = [
         .xattr: [.Twalk, .Topen, .Tlopen, .Tcreate, .Tlcreate, .Txattrwalk, .Txattrcreate, .Trename, .Treaddir],
         .open: [.Trename],
@@ -513,6 +544,7 @@ final class ProxySession {
         if !known, let changed = request.changedFid { fids.orphan(clientFid: changed.client, backendFid: changed.backend) }
         if succeeded, Self.changesFidInPlace.contains(request.type), let changed = request.changedFid {
             fids.setKind(request.type == .Txattrcreate ? .xattr : .open, clientFid: changed.client, backendFid: changed.backend)
+            if let size = request.xattrSize { fids.setXattrSize(size, clientFid: changed.client, backendFid: changed.backend) }
         }
         if let backendFid = request.createdBackendFid {
             if succeeded {
