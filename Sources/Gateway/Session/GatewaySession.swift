@@ -100,8 +100,10 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
         holdsConnectSlot = true
         _ = loop.schedule(after: 0) { [weak self] in
             guard let self else { return }
-            guard self.clientOpen, self.backend == nil else { return self.releaseConnectSlot() }
-            self.pumpClient()
+            guard self.clientOpen else { return self.releaseConnectSlot() }
+            // Something else may have pumped the client (and dialed) meanwhile: the slot is then
+            // held until the server answers, as for any dial.
+            if self.backend == nil { self.pumpClient() }
         }
     }
 
