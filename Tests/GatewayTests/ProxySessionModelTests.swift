@@ -531,12 +531,18 @@ private final class ModelRun {
             return fail("\(message) reached the server as \(frame.message); fids held map to \(backendFidOf)")
         }
         coverage.forwarded += 1
+        claimFids(roles, newBackendFid: newBackendFid)
+        inFlight[tag] = ClientRequest(id: id, tag: tag, message: message, backendTag: frame.tag)
+    }
+
+    /// The client's view of a request the gateway took: its new fid is being created (as
+    /// `newBackendFid`), the fid it releases is being released.
+    fileprivate func claimFids(_ roles: ModelRoles, newBackendFid: UInt32?) {
         if let created = roles.created, let newBackendFid {
             held[created] = .creating
             backendFidOf[created] = newBackendFid
         }
         if let released = roles.released { held[released] = .releasing }
-        inFlight[tag] = ClientRequest(id: id, tag: tag, message: message, backendTag: frame.tag)
     }
 
     /// A request the gateway accepted and holds: it has its backend tag and fids already (the
@@ -545,40 +551,35 @@ private final class ModelRun {
         guard let backendTag = session.tags.backendTag(forClientTag: tag) else {
             return fail("\(message) was neither forwarded, answered nor held")
         }
-        if let released = message.modelRoles.released, namedInFlight(released) {
-            guard let expected = rewritten(message, newBackendFid: nil) else {
-                return fail("waiting \(message) names fids the client does not hold")
-            }
-            coverage.releasesWaited += 1
-            held[released] = .releasing
-            inFlight[tag] = ClientRequest(id: id, tag: tag, message: message, backendTag: backendTag, heldAs: expected, waitsForFid: true)
-            return
-        }
-        if heldOrder.isEmpty && requestsAtServer < session.limits.maxInFlight {
+        let roles = message.modelRoles
+        // A release whose fid a request in flight names waits for it; anything else is held only
+        // while the server is full.
+        let waitsForFid = roles.released.map(namedInFlight) ?? false
+        let how = waitsForFid ? "waiting" : "held"
+        if !waitsForFid && heldOrder.isEmpty && requestsAtServer < session.limits.maxInFlight {
             return fail("\(message) was held although the server had room (\(requestsAtServer) requests there)")
         }
-        let roles = message.modelRoles
         var newBackendFid: UInt32?
         if let created = roles.created {
             guard let reserved = session.fids.lookup(created)?.backendFid else {
-                return fail("held \(message) reserved no backend fid for \(created)")
+                return fail("\(how) \(message) reserved no backend fid for \(created)")
             }
             if let owner = backendFidOf.first(where: { $0.value == reserved }) {
-                return fail("held \(message) got backend fid \(reserved), which client fid \(owner.key) already stands for")
+                return fail("\(how) \(message) got backend fid \(reserved), which client fid \(owner.key) already stands for")
             }
             newBackendFid = reserved
         }
         guard let expected = rewritten(message, newBackendFid: newBackendFid) else {
-            return fail("held \(message) names fids the client does not hold")
+            return fail("\(how) \(message) names fids the client does not hold")
         }
-        coverage.held += 1
-        if let created = roles.created, let newBackendFid {
-            held[created] = .creating
-            backendFidOf[created] = newBackendFid
+        claimFids(roles, newBackendFid: newBackendFid)
+        inFlight[tag] = ClientRequest(id: id, tag: tag, message: message, backendTag: backendTag, heldAs: expected, waitsForFid: waitsForFid)
+        if waitsForFid {
+            coverage.releasesWaited += 1
+        } else {
+            coverage.held += 1
+            heldOrder.append(tag)
         }
-        if let released = roles.released { held[released] = .releasing }
-        inFlight[tag] = ClientRequest(id: id, tag: tag, message: message, backendTag: backendTag, heldAs: expected)
-        heldOrder.append(tag)
     }
 
     /// Whether a request in flight (at the server or held) names this client fid.

@@ -178,23 +178,7 @@ final class ProxySession {
                 if location.role == .existingOrNone && clientFid == NineP.noFid { continue }
                 guard let record = fids.lookup(clientFid) else { reply(error: .unknownFid, tag: tag); return false }
                 guard record.state == .ready else { reply(error: .fidBusy, tag: tag); return false }
-                if location.offset == FrameHeader.byteCount, Self.refusedOn[record.kind]?.contains(type) == true {
-                    reply(error: .fidKind, tag: tag)
-                    return false
-                }
-                if location.offset == FrameHeader.byteCount, kindChanging[record.backendFid] != nil,
-                   Self.refusedOnSomeKind.contains(type) {
-                    reply(error: .fidBusy, tag: tag)
-                    return false
-                }
-                if type == .Twrite, let size = record.xattrSize, FramePatch.u64(at: 11, in: UnsafeRawBufferPointer(frame)) > size {
-                    // Past the size Txattrcreate gave: diod 1.0.24 wrote outside its buffer there.
-                    reply(error: .xattrOffset, tag: tag)
-                    return false
-                }
-                if type == .Tread, let size = record.xattrSize, FramePatch.u64(at: 11, in: UnsafeRawBufferPointer(frame)) > size {
-                    // Past the end of an attribute: nothing to read (diod read out of bounds and crashed).
-                    sendToClient(.read(Rread(data: [])), tag: tag)
+                if location.offset == FrameHeader.byteCount, answeredForKind(of: record, type: type, frame: frame, tag: tag) {
                     return false
                 }
                 rewrites.append((location.offset, record.backendFid))
@@ -270,6 +254,30 @@ final class ProxySession {
         return true
     }
 
+    /// Answers a request itself when its first fid's kind makes it one servers break on
+    /// (`refusedOn`); returns whether it did.
+    private func answeredForKind(of record: ClientFid, type: MessageType, frame: UnsafeMutableRawBufferPointer, tag: UInt16) -> Bool {
+        if Self.refusedOn[record.kind]?.contains(type) == true {
+            reply(error: .fidKind, tag: tag)
+            return true
+        }
+        if kindChanging[record.backendFid] != nil, Self.refusedOnSomeKind.contains(type) {
+            reply(error: .fidBusy, tag: tag)
+            return true
+        }
+        // Tread and Twrite: fid[4] offset[8]. Past an attribute's size diod 1.0.24 read or wrote
+        // outside its buffer (and crashed): a read there finds nothing, a write is refused.
+        guard let size = record.xattrSize, type == .Tread || type == .Twrite,
+              FramePatch.u64(at: 11, in: UnsafeRawBufferPointer(frame)) > size
+        else { return false }
+        if type == .Tread {
+            sendToClient(.read(Rread(data: [])), tag: tag)
+        } else {
+            reply(error: .xattrOffset, tag: tag)
+        }
+        return true
+    }
+
     /// Sends held requests, in order, while the server has room. The host calls it when replies
     /// may have made room and its own queues have space (the replies would otherwise only wait).
     func sendHeld() {
@@ -289,22 +297,18 @@ final class ProxySession {
         ended(request)
     }
 
-    /// A request is done (answered, flushed, or dropped before it was sent).
+    /// A request is done (answered, flushed, or dropped before it was sent): the fids it named are
+    /// free of it, and a release that waited for them goes on (straight to the server, or held
+    /// behind what already waits for room there).
     private func ended(_ request: PendingRequest) {
         if Self.changesFidInPlace.contains(request.type), let changed = request.changedFid {
             let left = (kindChanging[changed.backend] ?? 1) - 1
             kindChanging[changed.backend] = left > 0 ? left : nil
         }
-        endUse(request.usedBackendFids)
-    }
-
-    /// Requests naming these backend fids are done; a release that waited for them goes on
-    /// (straight to the server, or held behind what already waits for room there).
-    private func endUse(_ backendFids: [UInt32]) {
-        fids.endUse(backendFids)
+        fids.endUse(request.usedBackendFids)
         // Not while a reset or the drain abandons what is outstanding: it drops these too.
         guard phase == .active, !releasesWaiting.isEmpty else { return }
-        let freed = backendFids.compactMap { backendFid in
+        let freed = request.usedBackendFids.compactMap { backendFid in
             fids.useCount(backendFid) == 1 ? releasesWaiting.removeValue(forKey: backendFid) : nil
         }
         // In the order they came (by backend tag), so what goes on is predictable.

@@ -127,18 +127,26 @@ def main():
         connections += 1
 
 
+def requests(conn, max_msize):
+    """Yields (kind, tag, body, msize) for each frame until EOF, answering a Tversion (at the
+    client's msize capped by max_msize) before yielding it."""
+    msize = 8192
+    while True:
+        message = read_frame(conn)
+        if message is None:
+            return
+        kind, tag, body = message
+        if kind == TVERSION:
+            msize = answer_version(conn, tag, body, max_msize)
+        yield kind, tag, body, msize
+
+
 def serve_garbage(conn, rng):
     """Answers Tversion properly, then each request with one of the misbehaviours above."""
-    msize = 8192
     with conn:
         try:
-            while True:
-                message = read_frame(conn)
-                if message is None:
-                    return
-                kind, tag, body = message
+            for kind, tag, body, msize in requests(conn, 65536):
                 if kind == TVERSION:
-                    msize = answer_version(conn, tag, body, 65536)
                     continue
                 junk = bytes(rng.randrange(256) for _ in range(rng.randrange(40)))
                 choice = rng.randrange(10)
@@ -169,13 +177,8 @@ def serve_garbage(conn, rng):
 
 def serve(conn, args):
     with conn:
-        while True:
-            message = read_frame(conn)
-            if message is None:
-                return
-            kind, tag, body = message
+        for kind, tag, body, _ in requests(conn, args.max_msize):
             if kind == TVERSION:
-                answer_version(conn, tag, body, args.max_msize)
                 if args.mode == "stray":
                     time.sleep(0.2)
                     count = 60000
