@@ -32,6 +32,7 @@ struct ConfigFileTests {
     loops = 3
     max-inflight = 64
     max-fids = 1000
+    max-sessions = 50
     queue-limit = 65536
     drain-timeout = 0
     handshake-timeout = 5
@@ -53,6 +54,7 @@ struct ConfigFileTests {
         expected.loops = 3
         expected.maxInFlight = 64
         expected.maxFids = 1000
+        expected.maxSessions = 50
         expected.queueLimit = 65_536
         expected.drainTimeout = 0
         expected.handshakeTimeout = 5
@@ -119,7 +121,8 @@ struct ConfigFileTests {
           arguments: [("loops = 0", "loops"), ("loops = 1000", "loops"), ("max-msize = 100", "max-msize"),
                       ("max-msize = 5_000_000_000", "max-msize"), ("max-inflight = 60001", "max-inflight"),
                       ("queue-limit = 1024", "queue-limit"), ("drain-timeout = -1", "drain-timeout"),
-                      ("max-fids = 0", "max-fids")])
+                      ("max-fids = 0", "max-fids"), ("max-sessions = 0", "max-sessions"),
+                      ("max-sessions = 2_000_000", "max-sessions")])
     func outOfRange(line: String, key: String) throws {
         let error = try #require(parseError("\n" + line + "\n"))
         #expect(error.line == 2)

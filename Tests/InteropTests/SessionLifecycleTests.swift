@@ -218,6 +218,44 @@ extension Interop {
             #expect(try Self.listenOverflows() == before, "the kernel dropped connects at a full listen queue")
         }
 
+        @Test("--max-sessions: a connection past the limit waits unaccepted, the open sessions go on, and it is served once one ends",
+              arguments: [1, 2])
+        func sessionLimit(loops: Int) throws {
+            let fixture = try DiodBehindGateway("limit", extra: ["--max-sessions", "2", "--loops", "\(loops)"])
+            defer { fixture.stop() }
+            let log = { fixture.gateway.process.log }
+            let first = try fixture.attachedClient()
+            let second = try fixture.attachedClient()
+            // The kernel completes the TCP handshake into the listen queue; the gateway must not accept it.
+            let third = try RawClient(port: fixture.gateway.port)
+            var timeout = timeval(tv_sec: 15, tv_usec: 0)
+            setsockopt(third.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            try third.send(.version(Tversion(msize: 65_536, version: "9P2000.L")), tag: NineP.noTag)
+            #expect(Self.waitFor(10) { log().contains("session limit reached") }, "\(log().suffix(2000))")
+            for client in [first, second] {
+                guard case .getattr = try client.rpc(.getattr(Tgetattr(fid: 1, requestMask: 0x7ff))) else {
+                    Issue.record("an open session stopped working at the limit")
+                    return
+                }
+            }
+            var waiting = pollfd(fd: third.fd, events: Int16(POLLIN), revents: 0)
+            #expect(poll(&waiting, 1, 300) == 0, "the connection past the limit was answered")
+            // (waitForPort's probe connection opened and closed a session too.)
+            let count = { (line: String) in log().components(separatedBy: line).count - 1 }
+            #expect(count("session opened") - count("session closed") == 2)
+
+            shutdown(first.fd, Int32(SHUT_RDWR))
+            let reply = try third.receive()
+            guard case .version? = reply?.message else {
+                Issue.record("the waiting connection got \(String(describing: reply)) after a session ended")
+                return
+            }
+            guard case .getattr = try second.rpc(.getattr(Tgetattr(fid: 1, requestMask: 0x7ff))) else {
+                Issue.record("the second session stopped working")
+                return
+            }
+        }
+
         /// TcpExtListenOverflows from /proc/net/netstat: connects dropped at a full listen queue.
         static func listenOverflows() throws -> Int {
             let lines = try String(contentsOfFile: "/proc/net/netstat", encoding: .utf8).split(separator: "\n")

@@ -64,11 +64,12 @@ public final class GatewayServer: Sendable {
             spliceMinimum: config.spliceMinimum
         )
         let drained = DispatchGroup()
+        let slots = SessionSlots(limit: config.maxSessions)
         var workers: [LoopWorker] = []
         for (index, fd) in fds.enumerated() {
             drained.enter()
             let worker = LoopWorker(index: index, listenFd: fd, dialer: dialer, settings: settings, logger: logger,
-                                    connectLimit: max(1, Self.connectsAtOnce / fds.count)) {
+                                    connectLimit: max(1, Self.connectsAtOnce / fds.count), slots: slots) {
                 drained.leave()
             }
             workers.append(worker)
@@ -78,7 +79,7 @@ public final class GatewayServer: Sendable {
         }
         logger.info("listening", metadata: [
             "address": "\(address)", "backend": "\(backend)", "loops": "\(config.loops)",
-            "max_msize": "\(config.maxMsize)",
+            "max_msize": "\(config.maxMsize)", "max_sessions": "\(config.maxSessions)",
         ])
         var received: Int32 = 0
         sigwait(&stopSignals, &received)
@@ -123,6 +124,8 @@ final class LoopWorker: @unchecked Sendable {
     private let dialer: BackendDialer
     private let settings: GatewaySession.Settings
     private let logger: Logger
+    /// Shared with the other loops: one slot per open session, gateway-wide.
+    private let slots: SessionSlots
     private var sessions: [ObjectIdentifier: GatewaySession] = [:]
     private var listener: Listener?
     private var wakeup: LoopWakeup?
@@ -139,9 +142,10 @@ final class LoopWorker: @unchecked Sendable {
     private var lingerDeadline: ContinuousClock.Instant?
 
     init(index: Int, listenFd: Int32, dialer: BackendDialer, settings: GatewaySession.Settings, logger: Logger,
-         connectLimit: Int, onDrained: @escaping @Sendable () -> Void) {
+         connectLimit: Int, slots: SessionSlots, onDrained: @escaping @Sendable () -> Void) {
         loop = EventLoop(connectLimit: connectLimit)
         self.listenFd = listenFd
+        self.slots = slots
         self.dialer = dialer
         self.settings = settings
         self.onDrained = onDrained
@@ -152,10 +156,16 @@ final class LoopWorker: @unchecked Sendable {
     }
 
     func run() {
-        listener = Listener(loop: loop, fd: listenFd, onAccept: { [unowned self] clientFd in
+        listener = Listener(loop: loop, fd: listenFd, slots: slots, onAccept: { [unowned self] clientFd in
             self.accept(clientFd)
-        }, onPause: { [logger] error in
-            logger.warning("accept paused", metadata: ["error": "\(String(cString: strerror(error)))"])
+        }, onPause: { [logger] reason in
+            switch reason {
+            case let .error(error):
+                logger.warning("accept paused", metadata: ["error": "\(String(cString: strerror(error)))"])
+            case let .sessionLimit(limit):
+                logger.warning("session limit reached: new connections wait until a session ends",
+                               metadata: ["max_sessions": "\(limit)"])
+            }
         })
         loop.run()
     }
@@ -196,6 +206,8 @@ final class LoopWorker: @unchecked Sendable {
         do {
             session = try GatewaySession(loop: loop, clientFd: fd, dialer: dialer, settings: settings, logger: logger) { [unowned self] finished in
                 self.sessions[ObjectIdentifier(finished)] = nil
+                self.slots.give()
+                self.listener?.resume()
                 if let process = finished.serverProcess, !process.exited {
                     self.lingering.removeAll { $0.exited }
                     self.lingering.append(process)
@@ -205,6 +217,7 @@ final class LoopWorker: @unchecked Sendable {
         } catch {
             logger.error("connection refused", metadata: ["error": "\(error)"])
             Foundation.close(fd)
+            slots.give()
             return
         }
         sessions[ObjectIdentifier(session)] = session

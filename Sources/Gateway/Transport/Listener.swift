@@ -11,10 +11,15 @@ final class Listener {
     let fd: Int32
     private let poll: UnsafeMutablePointer<uv_poll_t>
     private let loop: EventLoop
+    private let slots: SessionSlots
     private let onAccept: (Int32) -> Void
-    private let onPause: (Int32) -> Void
+    private let onPause: (AcceptPause) -> Void
     private var closed = false
-    /// How long accepting pauses when the process is out of fds or memory.
+    private var polling = false
+    /// Set while accepting waits for a session slot, so the pause is reported once, not per retry.
+    private var waitingForSlot = false
+    /// How long accepting pauses when the process is out of fds or memory, or every session slot
+    /// is taken (a slot freed on another loop is seen at the next try).
     private static let pauseMilliseconds: UInt64 = 100
 
     /// Binds and listens; `address` must already carry a concrete port when several loops share it.
@@ -58,10 +63,14 @@ final class Listener {
         return withUnsafeBytes(of: storage) { UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self)) }
     }
 
-    /// `onPause` hears the errno when accepting stops for a moment (out of fds or memory, or a poll error).
-    init(loop: EventLoop, fd: Int32, onAccept: @escaping (Int32) -> Void, onPause: @escaping (Int32) -> Void) {
+    /// Each accepted connection holds one of `slots`, given back by whoever ends its session.
+    /// `onPause` hears why accepting stops for a moment: an errno (out of fds or memory, or a poll
+    /// error), or every slot taken (reported once until a connection is accepted again).
+    init(loop: EventLoop, fd: Int32, slots: SessionSlots, onAccept: @escaping (Int32) -> Void,
+         onPause: @escaping (AcceptPause) -> Void) {
         self.fd = fd
         self.loop = loop
+        self.slots = slots
         self.onAccept = onAccept
         self.onPause = onPause
         poll = .allocate(capacity: 1)
@@ -79,37 +88,57 @@ final class Listener {
         Foundation.close(fd)
     }
 
-    private func resume() {
-        guard !closed else { return }
+    /// Polls (again): at the start, after a pause's timer, and at once when one of this loop's
+    /// sessions ends and gives its slot back. (A no-op while polling: restarting a uv_poll costs
+    /// two epoll_ctl calls.)
+    func resume() {
+        guard !closed, !polling else { return }
+        polling = true
         uv_poll_start(poll, Int32(UV_READABLE.rawValue)) { handle, status, _ in
             guard let handle, let data = handle.pointee.data else { return }
             let listener = Unmanaged<Listener>.fromOpaque(data).takeUnretainedValue()
-            if status == 0 { listener.acceptAll() } else { listener.pause(error: -status) }
+            if status == 0 { listener.acceptAll() } else { listener.pause(.error(-status)) }
         }
     }
 
     /// Stops polling for a moment, then tries again: a pending connection stays readable, so
     /// without a pause the loop would spin. (On a poll error libuv has stopped the handle already;
     /// without a retry this loop would never accept again.)
-    private func pause(error: Int32) {
+    private func pause(_ reason: AcceptPause?) {
         uv_poll_stop(poll)
-        onPause(error)
+        polling = false
+        if let reason { onPause(reason) }
         _ = loop.schedule(after: Self.pauseMilliseconds) { [weak self] in self?.resume() }
     }
 
     private func acceptAll() {
         // Bounded per event so one loop cannot starve its sessions during a connection storm.
+        // A connection beyond max-sessions stays in the kernel's listen queue (as with HAProxy's
+        // maxconn) rather than being accepted and dropped: it is served when a session ends.
         for _ in 0..<64 {
+            guard slots.take() else {
+                pause(waitingForSlot ? nil : .sessionLimit(slots.limit))
+                waitingForSlot = true
+                return
+            }
             let client = pebble_accept_nonblocking(fd)
             if client < 0 {
                 let error = errno
+                slots.give()
                 if error == EINTR || error == ECONNABORTED { continue }
-                if error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM { pause(error: error) }
+                if error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM { pause(.error(error)) }
                 return
             }
+            waitingForSlot = false
             onAccept(client)
         }
     }
+}
+
+/// Why a listener stopped accepting for a moment.
+enum AcceptPause {
+    case error(Int32)
+    case sessionLimit(Int)
 }
 
 struct ListenError: Error, CustomStringConvertible {
