@@ -44,7 +44,14 @@ public final class GatewayServer: Sendable {
         let backend = try config.resolvedBackend()
         let dialer = try BackendDialer(spec: backend)
         signal(SIGPIPE, SIG_IGN)
-        raiseFileLimit()
+        let fileLimit = raiseFileLimit()
+        // Past the file limit, accepting pauses on EMFILE and connects to the server fail: say so now.
+        if let fileLimit, fileLimit < fdsNeeded(maxSessions: config.maxSessions, loops: config.loops) {
+            logger.warning("the file limit is below what max-sessions needs; lower max-sessions or raise the limit (ulimit -n)", metadata: [
+                "max_sessions": "\(config.maxSessions)", "fds_needed": "\(fdsNeeded(maxSessions: config.maxSessions, loops: config.loops))",
+                "file_limit": "\(fileLimit)",
+            ])
+        }
         var stopSignals = sigset_t()
         sigemptyset(&stopSignals)
         sigaddset(&stopSignals, SIGINT)
@@ -108,12 +115,20 @@ public final class GatewayServer: Sendable {
 }
 
 /// Each session holds two fds; the default soft limit (1024) would cap the gateway near 500
-/// sessions, so take the hard limit.
-private func raiseFileLimit() {
+/// sessions, so take the hard limit. Returns the limit now in force (nil if unknown).
+private func raiseFileLimit() -> UInt64? {
     var limit = rlimit()
-    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
-    limit.rlim_cur = limit.rlim_max
-    setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
+    if limit.rlim_cur < limit.rlim_max {
+        limit.rlim_cur = limit.rlim_max
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) != 0 { _ = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) }
+    }
+    return UInt64(limit.rlim_cur)
+}
+
+/// Fds `max-sessions` sessions need (client and server socket each) plus the loops' own.
+func fdsNeeded(maxSessions: Int, loops: Int) -> UInt64 {
+    UInt64(maxSessions) * 2 + UInt64(loops) * 8 + 32
 }
 
 /// Everything one loop owns: its listener and its sessions. Made on the main thread, then run on
