@@ -39,8 +39,8 @@ struct SettingOptions: ParsableArguments {
     var maxInFlight: String?
     @Option(name: .customLong("max-fids"), parsing: .unconditional, help: "Fids one session may hold.")
     var maxFids: String?
-    @Option(name: .customLong("max-sessions"), parsing: .unconditional, help: "Sessions open at once; further connections wait to be accepted until one ends.")
-    var maxSessions: String?
+    @Option(name: .customLong("max-conns"), parsing: .unconditional, help: "Client connections (sessions) open at once; further ones wait to be accepted until one ends.")
+    var maxConns: String?
     @Option(name: .customLong("queue-limit"), parsing: .unconditional, help: "Bytes queued per direction or held before the client is paused, and reply bytes reads at the server may bring before requests are held.")
     var queueLimit: String?
     @Option(name: .customLong("drain-timeout"), parsing: .unconditional, help: "Seconds a leaving client's cleanup may take.")
@@ -56,7 +56,7 @@ struct SettingOptions: ParsableArguments {
     var given: [(key: String, value: String?)] {
         [("listen", listen), ("backend", backend), ("export", export), ("diod", diod), ("export-user", exportUser),
          ("max-msize", maxMsize), ("loops", loops), ("max-inflight", maxInFlight), ("max-fids", maxFids),
-         ("max-sessions", maxSessions), ("queue-limit", queueLimit), ("drain-timeout", drainTimeout),
+         ("max-conns", maxConns), ("queue-limit", queueLimit), ("drain-timeout", drainTimeout),
          ("handshake-timeout", handshakeTimeout), ("splice-min", spliceMinimum), ("log-level", logLevel)]
     }
 

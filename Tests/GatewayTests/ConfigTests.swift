@@ -32,7 +32,7 @@ struct ConfigFileTests {
     loops = 3
     max-inflight = 64
     max-fids = 1000
-    max-sessions = 50
+    max-conns = 50
     queue-limit = 65536
     drain-timeout = 0
     handshake-timeout = 5
@@ -54,7 +54,7 @@ struct ConfigFileTests {
         expected.loops = 3
         expected.maxInFlight = 64
         expected.maxFids = 1000
-        expected.maxSessions = 50
+        expected.maxConns = 50
         expected.queueLimit = 65_536
         expected.drainTimeout = 0
         expected.handshakeTimeout = 5
@@ -121,8 +121,8 @@ struct ConfigFileTests {
           arguments: [("loops = 0", "loops"), ("loops = 1000", "loops"), ("max-msize = 100", "max-msize"),
                       ("max-msize = 5_000_000_000", "max-msize"), ("max-inflight = 60001", "max-inflight"),
                       ("queue-limit = 1024", "queue-limit"), ("drain-timeout = -1", "drain-timeout"),
-                      ("max-fids = 0", "max-fids"), ("max-sessions = 0", "max-sessions"),
-                      ("max-sessions = 2_000_000", "max-sessions")])
+                      ("max-fids = 0", "max-fids"), ("max-conns = 0", "max-conns"),
+                      ("max-conns = 2_000_000", "max-conns")])
     func outOfRange(line: String, key: String) throws {
         let error = try #require(parseError("\n" + line + "\n"))
         #expect(error.line == 2)

@@ -63,14 +63,14 @@ extension Interop {
             #expect(first.process.process.isRunning)
         }
 
-        @Test("serve warns at start when the file limit cannot hold max-sessions' sockets", arguments: [(1024, true), (100, false)])
-        func fileLimitWarning(maxSessions: Int, warns: Bool) throws {
+        @Test("serve warns at start when the file limit cannot hold max-conns' sockets", arguments: [(1024, true), (100, false)])
+        func fileLimitWarning(maxConns: Int, warns: Bool) throws {
             try requireTool("/usr/bin/prlimit", install: "apt-get install -y util-linux")
             let port = freePort()
             // prlimit execs the gateway, so the pid stopped below is the gateway's.
             let gateway = try TestProcess(name: "pebble9p", executable: "/usr/bin/prlimit", arguments: [
                 "--nofile=256:256", Paths.gateway, "serve", "--listen", "127.0.0.1:\(port)", "--backend", "tcp:127.0.0.1:1",
-                "--max-sessions", "\(maxSessions)", "--loops", "1",
+                "--max-conns", "\(maxConns)", "--loops", "1",
             ])
             defer { gateway.stop() }
             try waitForPort(port, process: gateway)

@@ -218,10 +218,10 @@ extension Interop {
             #expect(try Self.listenOverflows() == before, "the kernel dropped connects at a full listen queue")
         }
 
-        @Test("--max-sessions: a connection past the limit waits unaccepted, the open sessions go on, and it is served once one ends",
+        @Test("--max-conns: a connection past the limit waits unaccepted, the open sessions go on, and it is served once one ends",
               arguments: [1, 2])
         func sessionLimit(loops: Int) throws {
-            let fixture = try DiodBehindGateway("limit", extra: ["--max-sessions", "2", "--loops", "\(loops)"])
+            let fixture = try DiodBehindGateway("limit", extra: ["--max-conns", "2", "--loops", "\(loops)"])
             defer { fixture.stop() }
             let log = { fixture.gateway.process.log }
             let first = try fixture.attachedClient()

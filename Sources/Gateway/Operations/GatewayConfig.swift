@@ -23,10 +23,11 @@ public struct GatewayConfig: Sendable, Equatable {
     public var maxInFlight = 256
     /// Fids one session may hold.
     public var maxFids = 16_384
-    /// Sessions open at once, gateway-wide; further connections wait in the listen queue. Bounds
+    /// Client connections (sessions) open at once, gateway-wide; further ones wait in the listen
+    /// queue. The spelling is the one operators will script against (as HAProxy's maxconn). Bounds
     /// the whole process: each session holds two fds, up to three queue-limits of buffers, and with
     /// `exec:` (or `export`) a server process.
-    public var maxSessions = 1024
+    public var maxConns = 1024
     /// Bytes queued towards one side of a session, or of held requests, before the gateway stops
     /// reading the client; and bytes of replies its reads at the server may bring before more
     /// requests are held.
@@ -82,8 +83,8 @@ public struct GatewayConfig: Sendable, Equatable {
         guard (1...256).contains(loops) else { throw ConfigError(key: "loops", message: "must be 1...256") }
         guard (1...60_000).contains(maxInFlight) else { throw ConfigError(key: "max-inflight", message: "must be 1...60000") }
         guard maxFids >= 1 else { throw ConfigError(key: "max-fids", message: "must be at least 1") }
-        guard (1...Self.maxSessionsLimit).contains(maxSessions) else {
-            throw ConfigError(key: "max-sessions", message: "must be 1...\(Self.maxSessionsLimit)")
+        guard (1...Self.maxConnsLimit).contains(maxConns) else {
+            throw ConfigError(key: "max-conns", message: "must be 1...\(Self.maxConnsLimit)")
         }
         guard queueLimit >= 65_536 else { throw ConfigError(key: "queue-limit", message: "must be at least 65536") }
         guard drainTimeout >= 0 else { throw ConfigError(key: "drain-timeout", message: "must not be negative") }
@@ -117,7 +118,7 @@ public struct GatewayConfig: Sendable, Equatable {
     public static let msizeRange = 4096...(16 << 20)
 
     /// Two fds a session: far past any file limit a process gets.
-    static let maxSessionsLimit = 1 << 20
+    static let maxConnsLimit = 1 << 20
 
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
@@ -159,8 +160,8 @@ public struct GatewayConfig: Sendable, Equatable {
         Setting(key: "max-fids", help: "fids per session") { config, value throws(ConfigError) in
             config.maxFids = try value.integer(in: 1...Int(Int32.max))
         },
-        Setting(key: "max-sessions", help: "sessions open at once; more connections wait to be accepted") { config, value throws(ConfigError) in
-            config.maxSessions = try value.integer(in: 1...maxSessionsLimit)
+        Setting(key: "max-conns", help: "client connections (sessions) open at once; more wait to be accepted") { config, value throws(ConfigError) in
+            config.maxConns = try value.integer(in: 1...maxConnsLimit)
         },
         Setting(key: "queue-limit", help: "bytes queued per direction or held before the client is paused; reply bytes reads at the server may bring before requests are held") { config, value throws(ConfigError) in
             config.queueLimit = try value.integer(in: 65_536...Int(Int32.max))

@@ -46,9 +46,9 @@ public final class GatewayServer: Sendable {
         signal(SIGPIPE, SIG_IGN)
         let fileLimit = raiseFileLimit()
         // Past the file limit, accepting pauses on EMFILE and connects to the server fail: say so now.
-        if let fileLimit, fileLimit < fdsNeeded(maxSessions: config.maxSessions, loops: config.loops) {
-            logger.warning("the file limit is below what max-sessions needs; lower max-sessions or raise the limit (ulimit -n)", metadata: [
-                "max_sessions": "\(config.maxSessions)", "fds_needed": "\(fdsNeeded(maxSessions: config.maxSessions, loops: config.loops))",
+        if let fileLimit, fileLimit < fdsNeeded(maxConns: config.maxConns, loops: config.loops) {
+            logger.warning("the file limit is below what max-conns needs; lower max-conns or raise the limit (ulimit -n)", metadata: [
+                "max_conns": "\(config.maxConns)", "fds_needed": "\(fdsNeeded(maxConns: config.maxConns, loops: config.loops))",
                 "file_limit": "\(fileLimit)",
             ])
         }
@@ -71,7 +71,7 @@ public final class GatewayServer: Sendable {
             spliceMinimum: config.spliceMinimum
         )
         let drained = DispatchGroup()
-        let slots = SessionSlots(limit: config.maxSessions)
+        let slots = SessionSlots(limit: config.maxConns)
         var workers: [LoopWorker] = []
         for (index, fd) in fds.enumerated() {
             drained.enter()
@@ -86,7 +86,7 @@ public final class GatewayServer: Sendable {
         }
         logger.info("listening", metadata: [
             "address": "\(address)", "backend": "\(backend)", "loops": "\(config.loops)",
-            "max_msize": "\(config.maxMsize)", "max_sessions": "\(config.maxSessions)",
+            "max_msize": "\(config.maxMsize)", "max_conns": "\(config.maxConns)",
         ])
         var received: Int32 = 0
         sigwait(&stopSignals, &received)
@@ -126,9 +126,9 @@ private func raiseFileLimit() -> UInt64? {
     return UInt64(limit.rlim_cur)
 }
 
-/// Fds `max-sessions` sessions need (client and server socket each) plus the loops' own.
-func fdsNeeded(maxSessions: Int, loops: Int) -> UInt64 {
-    UInt64(maxSessions) * 2 + UInt64(loops) * 8 + 32
+/// Fds `max-conns` sessions need (client and server socket each) plus the loops' own.
+func fdsNeeded(maxConns: Int, loops: Int) -> UInt64 {
+    UInt64(maxConns) * 2 + UInt64(loops) * 8 + 32
 }
 
 /// Everything one loop owns: its listener and its sessions. Made on the main thread, then run on
@@ -179,7 +179,7 @@ final class LoopWorker: @unchecked Sendable {
                 logger.warning("accept paused", metadata: ["error": "\(String(cString: strerror(error)))"])
             case let .sessionLimit(limit):
                 logger.warning("session limit reached: new connections wait until a session ends",
-                               metadata: ["max_sessions": "\(limit)"])
+                               metadata: ["max_conns": "\(limit)"])
             }
         })
         loop.run()

@@ -1,6 +1,6 @@
 import Synchronization
 
-/// The gateway-wide count of open sessions, shared by every loop, so `max-sessions` bounds the
+/// The gateway-wide count of open sessions, shared by every loop, so `max-conns` bounds the
 /// whole process (memory, fds, and with `exec:` one server process per session) however the
 /// kernel spreads connections over the loops' sockets.
 final class SessionSlots: Sendable {

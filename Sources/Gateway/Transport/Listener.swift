@@ -113,7 +113,7 @@ final class Listener {
 
     private func acceptAll() {
         // Bounded per event so one loop cannot starve its sessions during a connection storm.
-        // A connection beyond max-sessions stays in the kernel's listen queue (as with HAProxy's
+        // A connection beyond max-conns stays in the kernel's listen queue (as with HAProxy's
         // maxconn) rather than being accepted and dropped: it is served when a session ends.
         for _ in 0..<64 {
             guard slots.take() else {
