@@ -658,8 +658,11 @@ private final class ModelRun {
 
     /// The client forgets its requests and fids; returns the backend tags the gateway must flush.
     func abandonEverything() -> Set<UInt16> {
-        // Held requests never reached the server: they are dropped, not flushed.
-        let expected = Set(inFlight.values.filter { !$0.message.isFlush && $0.heldAs == nil }.map(\.backendTag))
+        // Held requests never reached the server: they are dropped, not flushed. Nor is one the
+        // client's own Tflush is at the server for (diod answers only the newest flush of a request).
+        let flushedByClient = Set(inFlight.values.filter { $0.message.isFlush && $0.waitsOn == nil }.compactMap(\.flushTarget))
+        let expected = Set(inFlight.values.filter { !$0.message.isFlush && $0.heldAs == nil && !flushedByClient.contains($0.id) }
+            .map(\.backendTag))
         heldOrder.removeAll()
         flushWaiters.removeAll()
         for request in inFlight.values { abandoned.insert(request.id) }

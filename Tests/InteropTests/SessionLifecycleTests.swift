@@ -199,6 +199,27 @@ extension Interop {
             if writer >= 0 { close(writer) }
         }
 
+        @Test("a client that flushes a request blocked at diod and leaves: diod gets no second Tflush (it answers only the newest), so once the request ends every fid is clunked")
+        func leaveAfterFlush() throws {
+            // A drain-timeout far above the wait below: a cleanup stuck on an unanswered flush shows as no close at all.
+            let fixture = try DiodBehindGateway("flush-leave", extra: ["--drain-timeout", "120"])
+            defer { fixture.stop() }
+            let (client, fifo) = try fixture.clientBlockedOnFIFO()
+            try client.send(.flush(Tflush(oldtag: 10)), tag: 11)
+            shutdown(client.fd, Int32(SHUT_RDWR))
+            // Let the gateway see the disconnect while the open still blocks (if it has not by then,
+            // the open simply ends first and the test proves less, but does not fail).
+            usleep(300_000)
+            let writer = open(fifo, O_WRONLY | O_NONBLOCK)
+            #expect(writer >= 0, "diod is not blocked opening the FIFO: errno \(errno)")
+            if writer >= 0 { close(writer) }
+            let log = { fixture.gateway.process.log }
+            let closed = { log().split(separator: "\n").first { $0.contains("session closed") && $0.contains("dialect=9P2000.L") } }
+            #expect(Self.waitFor(20) { closed() != nil }, "the cleanup still waits: \(log().suffix(3000))")
+            #expect(closed()?.contains("backend_fids_left=0") == true, "\(log().suffix(3000))")
+            withExtendedLifetime(client) {}
+        }
+
         @Test("150 clients' Tversions at once: every one is answered, and diod's listen backlog (5) never overflows, since the gateway connects a few at a time")
         func connectBurst() throws {
             let fixture = try DiodBehindGateway("burst")

@@ -611,10 +611,14 @@ final class ProxySession {
         // Tflushes waiting on one at the server never reached it either.
         for (tag, request) in tags.pending where !request.sent { _ = tags.complete(tag) }
         flushWaiters.removeAll()
+        // A request the client's own Tflush is already at the server for gets no second one: diod
+        // keeps only the newest flush of a request and never answers the one it replaced, so the
+        // cleanup would wait for that answer until drain-timeout. The client's flush does the job.
+        let flushedByClient = Set(flushOfTarget.compactMap { tag, entry in tags.request(tag)?.serial == entry.serial ? tag : nil })
         flushOfTarget.removeAll()
         let clientRequests = tags.pending.filter { tag, request in
             if case .client = request.origin, request.type != .Tflush, !request.abandoned, tag != NineP.noTag {
-                return true
+                return !flushedByClient.contains(tag)
             }
             return false
         }
