@@ -190,11 +190,11 @@ struct ProxySessionTests {
         let linuxKnows: Set<String> = [
             "fid unknown or out of range", "fid already in use", "Device or resource busy", "Protocol error",
             "Too many open files", "Input/output error", "Resource temporarily unavailable", "Operation not supported",
-            "bad use of fid", "Invalid argument",
+            "bad use of fid", "Invalid argument", "Operation not permitted",
         ]
         let all: [ProxyError] = [.unknownFid, .fidInUse, .fidBusy, .tagInUse, .notNegotiated, .tooManyFids, .backendGone,
                                  .badBackendReply, .tooManyRequests, .unsupported(200), .malformed(.trailingBytes(1)),
-                                 .fidKind, .xattrOffset]
+                                 .fidKind, .xattrOffset, .notAuthFid, .authRemove]
         for error in all { #expect(linuxKnows.contains(error.message), "\(error)") }
     }
 
@@ -274,7 +274,7 @@ struct ProxySessionTests {
         let harness = SessionHarness()
         try harness.negotiate()
         let auth = try harness.forward(tag: 1, .auth(Tauth(afid: 50, uname: "glenda", aname: "", nUname: 1000)))
-        let backendAfid = try #require({ if case let .auth(message) = auth.message { message.afid } else { nil } }())
+        let backendAfid = try #require(auth.message.auth?.afid)
         #expect(backendAfid != 50)
         let aqid = Qid(type: Qid.auth, version: 0, path: 9)
         harness.backendSends(tag: auth.tag, .auth(Rauth(aqid: aqid)))
@@ -285,6 +285,54 @@ struct ProxySessionTests {
         #expect(body.afid == backendAfid)
         #expect(body.fid != backendAfid)
         #expect(harness.session.fids.lookup(51)?.backendFid == body.fid)
+    }
+
+    @Test("an auth fid is only read, written, clunked and named as Tattach's afid (EBADF otherwise, in any fid position); Tattach's afid must be one; its Tremove goes out as a Tclunk and gets EPERM")
+    func authFidRules() throws {
+        let harness = SessionHarness()
+        try harness.negotiate()
+        try harness.attach(fid: 1)
+        let auth = try harness.forward(tag: 1, .auth(Tauth(afid: 50, uname: "glenda", aname: "", nUname: 1000)))
+        let backendAfid = try #require(auth.message.auth?.afid)
+        harness.backendSends(tag: auth.tag, .auth(Rauth(aqid: Qid(type: Qid.auth, version: 0, path: 9))))
+        _ = try harness.clientReceived()
+
+        // diod keeps its auth state behind an afid: a Twalk from one crashed it.
+        let refused: [TMessage] = [
+            .walk(Twalk(fid: 50, newfid: 60, wnames: [])),
+            .walk(Twalk(fid: 50, newfid: 50, wnames: ["a"])),
+            .lopen(Tlopen(fid: 50, flags: 0)),
+            .getattr(Tgetattr(fid: 50, requestMask: 0x7FF)),
+            .xattrwalk(Txattrwalk(fid: 50, newfid: 61, name: "")),
+            .rename(Trename(fid: 1, dfid: 50, name: "x")),
+            .link(Tlink(dfid: 1, fid: 50, name: "x")),
+            .renameat(Trenameat(olddirfid: 1, oldname: "a", newdirfid: 50, newname: "b")),
+        ]
+        for (index, request) in refused.enumerated() {
+            let tag = UInt16(10 + index)
+            let replies = try harness.answeredLocally(tag: tag, request)
+            #expect(replies == [Frame(tag: tag, message: .lerror(Rlerror(ecode: 9)))], "\(request.type)")
+        }
+        // A plain fid is no afid.
+        let notAuth = try harness.answeredLocally(tag: 30, .attach(Tattach(fid: 70, afid: 1, uname: "", aname: "", nUname: 0)))
+        #expect(notAuth == [Frame(tag: 30, message: .lerror(Rlerror(ecode: 9)))])
+        #expect(harness.host.refusals.last?.detail == ProxyError.notAuthFid.detail)
+
+        let read = try harness.forward(tag: 31, .read(Tread(fid: 50, offset: 0, count: 64)))
+        #expect(read.message == .read(Tread(fid: backendAfid, offset: 0, count: 64)))
+        harness.backendSends(tag: read.tag, .read(Rread(data: [1, 2])))
+        #expect(try harness.clientReceived() == [Frame(tag: 31, message: .read(Rread(data: [1, 2])))])
+        let write = try harness.forward(tag: 32, .write(Twrite(fid: 50, offset: 0, data: [3])))
+        harness.backendSends(tag: write.tag, .write(Rwrite(count: 1)))
+        #expect(try harness.clientReceived() == [Frame(tag: 32, message: .write(Rwrite(count: 1)))])
+
+        // remove(5) clunks the fid even when the remove fails: the server gets the clunk.
+        let remove = try harness.forward(tag: 33, .remove(Tremove(fid: 50)))
+        #expect(remove.message == .clunk(Tclunk(fid: backendAfid)))
+        harness.backendSends(tag: remove.tag, .clunk(Rclunk()))
+        #expect(try harness.clientReceived() == [Frame(tag: 33, message: .lerror(Rlerror(ecode: 1)))])
+        #expect(harness.session.fids.lookup(50) == nil)
+        #expect(!harness.session.fids.liveBackendFids.contains(backendAfid))
     }
 
     @Test("every fid of a request is rewritten, including ones after a string, and payloads pass untouched")

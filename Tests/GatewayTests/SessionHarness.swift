@@ -137,6 +137,7 @@ final class SessionHarness {
 /// Case accessors, so a test can `#require` the message it expects and read its fields.
 extension TMessage {
     var attach: Tattach? { if case let .attach(message) = self { message } else { nil } }
+    var auth: Tauth? { if case let .auth(message) = self { message } else { nil } }
     var walk: Twalk? { if case let .walk(message) = self { message } else { nil } }
     var flush: Tflush? { if case let .flush(message) = self { message } else { nil } }
     var clunk: Tclunk? { if case let .clunk(message) = self { message } else { nil } }

@@ -125,6 +125,39 @@ extension Interop {
             }
         }
 
+        @Test("an auth fid of diod (run with its default, auth required) is only read, written and clunked: a walk, open, getattr or rename with it gets EBADF and diod, which crashed on a Twalk from one, survives; its Tremove is a clunk (EPERM)")
+        func authFidUses() throws {
+            let fixture = try DiodBehindGateway("auth-fid", authRequired: true)
+            defer { fixture.stop() }
+            let bystander = try RawClient(port: fixture.gateway.port)
+            _ = try bystander.negotiate()
+            let client = try RawClient(port: fixture.gateway.port)
+            _ = try client.negotiate()
+            guard case .auth = try client.rpc(.auth(Tauth(afid: 5, uname: "", aname: WireString(fixture.directory.path), nUname: 0))) else {
+                Issue.record("diod did not answer Tauth with Rauth"); return
+            }
+            let refused: [TMessage] = [
+                .walk(Twalk(fid: 5, newfid: 6, wnames: [])),
+                .lopen(Tlopen(fid: 5, flags: 0)),
+                .getattr(Tgetattr(fid: 5, requestMask: 0x7ff)),
+                .walk(Twalk(fid: 5, newfid: 5, wnames: ["a"])),
+                .rename(Trename(fid: 5, dfid: 5, name: "x")),
+            ]
+            for request in refused {
+                #expect(try client.rpc(request) == .lerror(Rlerror(ecode: 9)), "\(request.type)")
+            }
+            #expect(try client.rpc(.remove(Tremove(fid: 5))) == .lerror(Rlerror(ecode: 1)))
+            // The number is free again: remove(5) clunked it.
+            guard case .auth = try client.rpc(.auth(Tauth(afid: 5, uname: "", aname: WireString(fixture.directory.path), nUname: 0))) else {
+                Issue.record("afid 5 not free after its Tremove"); return
+            }
+            usleep(100_000)
+            #expect(fixture.diod.process.process.isRunning, "diod died:\n\(fixture.diod.process.log.suffix(2000))")
+            guard case .auth = try bystander.rpc(.auth(Tauth(afid: 9, uname: "", aname: WireString(fixture.directory.path), nUname: 0))) else {
+                Issue.record("the bystander's session broke"); return
+            }
+        }
+
         @Test("a file server answering with garbage (wrong tags and types, bad sizes, short Rreads, doubles, silence) never hurts the gateway")
         func hostileServer() throws {
             let serverPort = freePort()

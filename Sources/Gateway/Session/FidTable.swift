@@ -22,6 +22,8 @@ struct ClientFid {
         case open
         /// An extended attribute (Txattrwalk's newfid, Txattrcreate's fid).
         case xattr
+        /// An authentication file (Tauth's afid): read, written, clunked, and named as Tattach's afid.
+        case auth
     }
     var kind = Kind.plain
     /// For an xattr fid: the attribute's size (Rxattrwalk's, or Txattrcreate's), past which

@@ -40,6 +40,9 @@ struct PendingRequest {
     var replyBytes = 0
     /// For Tread, Treaddir and Twrite: the count asked for, which the reply's count may not exceed.
     var countLimit: UInt32?
+    /// The client gets this error whatever the server answers (a Tremove of an auth fid, sent as
+    /// the Tclunk remove(5) implies).
+    var answerInstead: ProxyError?
     /// False while the session holds it back (`HeldRequests`): the server has not seen it.
     var sent = true
 

@@ -16,7 +16,9 @@ struct ProxyError: Error, Equatable, CustomStringConvertible {
 
     static let unknownFid = ProxyError(errno: 9, message: "fid unknown or out of range", detail: "unknown fid")   // EBADF
     static let fidInUse = ProxyError(errno: 9, message: "fid already in use", detail: "duplicate fid")              // EBADF
-    static let fidKind = ProxyError(errno: 9, message: "bad use of fid", detail: "request not allowed on an open or xattr fid") // EBADF
+    static let fidKind = ProxyError(errno: 9, message: "bad use of fid", detail: "request not allowed on this kind of fid (open, xattr, auth)") // EBADF
+    static let notAuthFid = ProxyError(errno: 9, message: "bad use of fid", detail: "Tattach's afid is not an auth fid") // EBADF
+    static let authRemove = ProxyError(errno: 1, message: "Operation not permitted", detail: "Tremove of an auth fid (clunked instead)") // EPERM
     static let xattrOffset = ProxyError(errno: 22, message: "Invalid argument", detail: "write past the size Txattrcreate gave") // EINVAL
     static let fidBusy = ProxyError(errno: 16, message: "Device or resource busy", detail: "fid in use by another request") // EBUSY
     static let tagInUse = ProxyError(errno: 16, message: "Device or resource busy", detail: "duplicate tag")       // EBUSY

@@ -178,8 +178,18 @@ final class ProxySession {
                 if location.role == .existingOrNone && clientFid == NineP.noFid { continue }
                 guard let record = fids.lookup(clientFid) else { reply(error: .unknownFid, tag: tag); return false }
                 guard record.state == .ready else { reply(error: .fidBusy, tag: tag); return false }
+                if let error = Self.authRule(record.kind, type: type, location: location) {
+                    reply(error: error, tag: tag)
+                    return false
+                }
                 if location.offset == FrameHeader.byteCount, answeredForKind(of: record, type: type, frame: frame, tag: tag) {
                     return false
+                }
+                if type == .Tremove && record.kind == .auth {
+                    // remove(5) clunks the fid even when the remove fails; an auth file is not removed.
+                    frame.storeBytes(of: MessageType.Tclunk.rawValue, toByteOffset: 4, as: UInt8.self)
+                    request.type = .Tclunk
+                    request.answerInstead = .authRemove
                 }
                 rewrites.append((location.offset, record.backendFid))
                 existingValues.append((clientFid, record.backendFid))
@@ -253,6 +263,17 @@ final class ProxySession {
         host.sendToBackend(UnsafeRawBufferPointer(frame))
         return true
     }
+
+    /// Where an auth fid may appear: as the first fid of Tread, Twrite, Tclunk or Tremove, and as
+    /// Tattach's afid, which must be one (auth(5), attach(5)). Servers keep another kind of state
+    /// behind an auth fid: diod crashed on a Twalk from one. Returns the error for any other use.
+    private static func authRule(_ kind: ClientFid.Kind, type: MessageType, location: FidLocation) -> ProxyError? {
+        // Tattach's afid is the only fid that may be NOFID.
+        if location.role == .existingOrNone { return kind == .auth ? nil : .notAuthFid }
+        guard kind == .auth else { return nil }
+        return location.offset == FrameHeader.byteCount && authFidUses.contains(type) ? nil : .fidKind
+    }
+    private static let authFidUses: Set<MessageType> = [.Tread, .Twrite, .Tclunk, .Tremove]
 
     /// Answers a request itself when its first fid's kind makes it one servers break on
     /// (`refusedOn`); returns whether it did.
@@ -436,6 +457,8 @@ final class ProxySession {
             }
         } else if request.type == .Tversion {
             backendVersion(frame, header: header, wellTyped: wellTyped && !isError)
+        } else if case let .client(clientTag) = request.origin, !request.abandoned, let error = request.answerInstead {
+            reply(error: error, tag: clientTag)
         } else if case let .client(clientTag) = request.origin, !request.abandoned {
             let countFits = isError || Self.countFits(frame, header: header, limit: request.countLimit, payloadToFollow: payloadToFollow)
             delivered = deliver(frame, header: header, clientTag: clientTag, wellTyped: wellTyped && countFits,
@@ -556,6 +579,9 @@ final class ProxySession {
                 if request.type == .Txattrwalk, let clientFid = request.createdClientFid {
                     fids.setKind(.xattr, clientFid: clientFid, backendFid: backendFid)
                     if let size = xattrSize { fids.setXattrSize(size, clientFid: clientFid, backendFid: backendFid) }
+                }
+                if request.type == .Tauth, let clientFid = request.createdClientFid {
+                    fids.setKind(.auth, clientFid: clientFid, backendFid: backendFid)
                 }
             } else if !known {
                 fids.orphanCreated(clientFid: request.createdClientFid, backendFid: backendFid)

@@ -8,11 +8,13 @@ final class DiodServer {
     let process: TestProcess
 
     /// `debug` makes diod trace every message into its log, for tests that count what reached it.
-    init(exporting directory: URL, debug: Bool = false) throws {
+    /// `authRequired` leaves out `-n`, so diod runs with its default: Tauth answered, Tattach
+    /// without an authenticated afid refused.
+    init(exporting directory: URL, debug: Bool = false, authRequired: Bool = false) throws {
         try requireTool("diod", install: "apt-get install -y diod")
         self.directory = directory
         port = freePort()
-        var arguments = ["-f", "-n", "-c", "/dev/null", "-l", "127.0.0.1:\(port)", "-e", directory.path, "-e", "ctl", "-L", "stderr"]
+        var arguments = (authRequired ? ["-f"] : ["-f", "-n"]) + ["-c", "/dev/null", "-l", "127.0.0.1:\(port)", "-e", directory.path, "-e", "ctl", "-L", "stderr"]
         if debug { arguments += ["-d", "1"] }
         process = try TestProcess(name: "diod", executable: which("diod")!, arguments: arguments)
         try waitForPort(port, process: process)
@@ -64,10 +66,10 @@ class DiodBehindGateway {
     let gateway: GatewayProcess
 
     /// `debug` turns on diod's message trace; `extra` are more `serve` flags for the gateway.
-    init(_ label: String, debug: Bool = false, extra: [String] = []) throws {
+    init(_ label: String, debug: Bool = false, authRequired: Bool = false, extra: [String] = []) throws {
         let directory = try makeTemporaryDirectory(label)
         do {
-            diod = try DiodServer(exporting: directory, debug: debug)
+            diod = try DiodServer(exporting: directory, debug: debug, authRequired: authRequired)
             gateway = try GatewayProcess(backend: diod.spec, extra: extra)
         } catch {
             // deinit does not run for an object that never finished its init.
