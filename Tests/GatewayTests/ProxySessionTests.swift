@@ -609,6 +609,32 @@ struct ProxySessionTests {
         #expect(harness.session.fids.liveBackendFids == [backend7, sentWalk.newfid])
     }
 
+    @Test("after a malformed answer to a Tclunk the client's fid is gone but its backend number stays live (clunked at cleanup, never reused); an Rwalk with more qids than names is malformed too")
+    func unknownReleaseKeepsNumber() throws {
+        let harness = SessionHarness()
+        try harness.negotiate()
+        let root = try harness.attach(fid: 1)
+        let backend2 = try harness.walk(fid: 1, newfid: 2)
+        let clunk = try harness.forward(tag: 5, .clunk(Tclunk(fid: 2)))
+        harness.backendSends(tag: clunk.tag, .walk(Rwalk(wqids: [])))
+        #expect(try harness.clientReceived() == [Frame(tag: 5, message: .lerror(Rlerror(ecode: 5)))])
+        #expect(harness.session.fids.lookup(2) == nil, "clunk(5): the fid is gone for the client whatever the reply")
+        #expect(harness.session.fids.liveBackendFids == [root, backend2])
+        // The next fid does not land on the number the server may still hold.
+        let walk = try harness.forward(tag: 6, .walk(Twalk(fid: 1, newfid: 3, wnames: ["a"])))
+        let newfid = try #require(walk.message.walk?.newfid)
+        #expect(newfid != backend2)
+        // Two qids for one name answers no walk of ours: the newfid may exist at the server.
+        harness.backendSends(tag: walk.tag, .walk(Rwalk(wqids: [SessionHarness.fileQid, SessionHarness.fileQid])))
+        #expect(try harness.clientReceived() == [Frame(tag: 6, message: .lerror(Rlerror(ecode: 5)))])
+        #expect(harness.session.fids.lookup(3) == nil)
+        #expect(harness.session.fids.liveBackendFids == [root, backend2, newfid])
+        // The cleanup clunks all three.
+        harness.session.clientClosed()
+        let clunks = try harness.backendReceived().compactMap(\.message.clunk?.fid)
+        #expect(clunks.sorted() == [root, backend2, newfid].sorted())
+    }
+
     @Test("a malformed reply of the right type (an Rwalk with a qid count but no qids) becomes EIO and gives the client no fid")
     func malformedReplyBody() throws {
         let harness = SessionHarness()

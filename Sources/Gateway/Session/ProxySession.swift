@@ -431,10 +431,12 @@ final class ProxySession {
         }
         let isError = header.type == MessageType.Rlerror.rawValue || header.type == MessageType.Rerror.rawValue
         let intact = payloadToFollow > 0 || isIntact(UnsafeRawBufferPointer(frame), header: header, isError: isError)
-        let wellTyped = (isError || header.type == request.type.rawValue &+ 1) && intact
+        var wellTyped = (isError || header.type == request.type.rawValue &+ 1) && intact
         var succeeded = wellTyped && !isError
         if request.type == .Twalk && succeeded {
             let nwqid = frame.count >= 9 ? Int(FramePatch.u16(at: 7, in: UnsafeRawBufferPointer(frame))) : -1
+            // More qids than names answers no walk of ours: what the server did is unknown.
+            wellTyped = nwqid <= request.walkNames
             succeeded = nwqid == request.walkNames
         }
         // A reply of the wrong type or a malformed one leaves unknown what the server did.
@@ -590,8 +592,15 @@ final class ProxySession {
             }
         }
         if let backendFid = request.releasedBackendFid {
-            // Tclunk and Tremove release the fid whatever the reply says.
-            fids.released(clientFid: request.releasedClientFid, backendFid: backendFid)
+            // Tclunk and Tremove release the fid whatever the reply says. After a malformed reply
+            // to the client's, whether the server did is unknown: the number stays live (never
+            // handed out again, clunked by the session's cleanup), else each fid the session made
+            // next would land on a number the server may still hold.
+            if !known, let clientFid = request.releasedClientFid {
+                fids.orphan(clientFid: clientFid, backendFid: backendFid)
+            } else {
+                fids.released(clientFid: request.releasedClientFid, backendFid: backendFid)
+            }
         }
     }
 
