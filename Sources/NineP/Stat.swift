@@ -134,6 +134,25 @@ public struct Stat: Sendable, Hashable {
         return stats
     }
 
+    /// Checks that a directory read's data is whole stats in `dialect`, without copying any out:
+    /// each size covers exactly its fields, as `init(from:dialect:)` requires.
+    public static func validateDirectory(_ data: UnsafeRawBufferPointer, dialect: Dialect) throws(WireError) {
+        var reader = WireReader(data)
+        while reader.remaining > 0 {
+            let size = Int(try reader.u16())
+            var inner = try reader.subReader(size)
+            try inner.skip(39)  // type[2] dev[4] qid[13] mode[4] atime[4] mtime[4] length[8]
+            for _ in 0..<4 { try inner.skipString() }  // name uid gid muid
+            if dialect.hasUnixExtensions {
+                try inner.skipString()  // extension
+                try inner.skip(12)  // n_uid n_gid n_muid
+            }
+            guard inner.remaining == 0 else {
+                throw .inconsistent("stat size \(size) leaves \(inner.remaining) bytes unused")
+            }
+        }
+    }
+
     public static func decodeDirectory(_ data: [UInt8], dialect: Dialect) throws(WireError) -> [Stat] {
         try withBytes(of: data) { (raw) throws(WireError) -> [Stat] in try decodeDirectory(raw, dialect: dialect) }
     }

@@ -635,6 +635,51 @@ struct ProxySessionTests {
         #expect(clunks.sorted() == [root, backend2, newfid].sorted())
     }
 
+    @Test("in 9P2000 and 9P2000.u a read of an open directory must be whole stats of the session's dialect, else EIO; a file's read data is not looked at",
+          arguments: [Dialect.plan9, .unix])
+    func directoryReadStats(dialect: Dialect) throws {
+        let harness = SessionHarness()
+        try harness.negotiate(dialect)
+        try harness.attach(fid: 1)
+        _ = try harness.walk(fid: 1, newfid: 2, names: [])
+        let open = try harness.forward(tag: 3, .open(Topen(fid: 2, mode: 0)))
+        harness.backendSends(tag: open.tag, .open(Ropen(qid: SessionHarness.rootQid, iounit: 0)))
+        _ = try harness.clientReceived()
+        #expect(harness.session.fids.lookup(2)?.readsStats == true)
+
+        let entry = Stat(qid: SessionHarness.fileQid, mode: 0o644, atime: 1, mtime: 2, length: 3, name: "a", uid: "u", gid: "g", muid: "m")
+        var good = WireWriter()
+        entry.encode(into: &good, dialect: dialect)
+        entry.encode(into: &good, dialect: dialect)
+        var otherDialect = WireWriter()
+        entry.encode(into: &otherDialect, dialect: dialect == .plan9 ? .unix : .plan9)
+        let cases: [(name: String, data: [UInt8], passes: Bool)] = [
+            ("two whole stats", good.bytes, true),
+            ("nothing (the end of the directory)", [], true),
+            ("a stat cut short", Array(good.bytes.dropLast(3)), false),
+            ("a size below the fixed fields", [4, 0, 0, 0, 0, 0], false),
+            ("a stat of the other dialect", otherDialect.bytes, false),
+        ]
+        for (index, example) in cases.enumerated() {
+            let tag = UInt16(10 + index)
+            let read = try harness.forward(tag: tag, .read(Tread(fid: 2, offset: 0, count: 4000)))
+            harness.backendSends(tag: read.tag, .read(Rread(data: example.data)))
+            let expected: RMessage = example.passes ? .read(Rread(data: example.data))
+                : dialect == .plan9 ? .error(Rerror(ename: "Input/output error")) : .error(Rerror(ename: "Input/output error", errno: 5))
+            #expect(try harness.clientReceived() == [Frame(tag: tag, message: expected)], "\(example.name)")
+            #expect(harness.session.repliesWhole(backendTag: read.tag) == false, "the request is done")
+        }
+        // A file's data is anything.
+        _ = try harness.walk(fid: 1, newfid: 4, names: ["f"])
+        let openFile = try harness.forward(tag: 20, .open(Topen(fid: 4, mode: 0)))
+        harness.backendSends(tag: openFile.tag, .open(Ropen(qid: SessionHarness.fileQid, iounit: 0)))
+        _ = try harness.clientReceived()
+        let read = try harness.forward(tag: 21, .read(Tread(fid: 4, offset: 0, count: 4000)))
+        #expect(!harness.session.repliesWhole(backendTag: read.tag))
+        harness.backendSends(tag: read.tag, .read(Rread(data: [4, 0, 0, 0, 0, 0])))
+        #expect(try harness.clientReceived() == [Frame(tag: 21, message: .read(Rread(data: [4, 0, 0, 0, 0, 0])))])
+    }
+
     @Test("a malformed reply of the right type (an Rwalk with a qid count but no qids) becomes EIO and gives the client no fid")
     func malformedReplyBody() throws {
         let harness = SessionHarness()

@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 import NineP
 
 @Suite("Round trips")
@@ -92,6 +93,26 @@ struct RoundTripTests {
         for stat in stats { stat.encode(into: &writer, dialect: dialect) }
         #expect(try Stat.decodeDirectory(writer.bytes, dialect: dialect) == stats)
         #expect(throws: WireError.self) { try Stat.decodeDirectory(Array(writer.bytes.dropLast()), dialect: dialect) }
+    }
+
+    @Test("validating directory data agrees with decoding it, on every prefix and on random corruptions", arguments: [Dialect.plan9, .unix])
+    func directoryValidation(dialect: Dialect) {
+        var writer = WireWriter()
+        for stat in [Samples.stat(dialect), Samples.stat(dialect)] { stat.encode(into: &writer, dialect: dialect) }
+        func agree(_ data: [UInt8]) -> Bool {
+            let decodes = (try? Stat.decodeDirectory(data, dialect: dialect)) != nil
+            let valid = data.withUnsafeBytes { (try? Stat.validateDirectory($0, dialect: dialect)) != nil }
+            return decodes == valid
+        }
+        for length in 0...writer.bytes.count {
+            #expect(agree(Array(writer.bytes[..<length])), "prefix of \(length) bytes")
+        }
+        var random = SplitMix64(seed: 7)
+        for round in 0..<2000 {
+            var data = writer.bytes
+            for _ in 0...random.below(3) { data[random.below(data.count)] = UInt8(truncatingIfNeeded: random.next()) }
+            #expect(agree(data), "corruption round \(round)")
+        }
     }
 
     @Test("fields a dialect lacks decode to their 'none' values")

@@ -26,6 +26,8 @@ struct ClientFid {
         case auth
     }
     var kind = Kind.plain
+    /// An open directory in 9P2000 or 9P2000.u (Ropen/Rcreate's qid said so): its reads carry stats.
+    var readsStats = false
     /// For an xattr fid: the attribute's size (Rxattrwalk's, or Txattrcreate's), past which
     /// diod 1.0.24 reads or writes outside its buffer.
     var xattrSize: UInt64?
@@ -70,6 +72,10 @@ struct FidTable {
 
     mutating func setState(_ clientFid: UInt32, _ state: ClientFid.State) {
         clientFids[clientFid]?.state = state
+    }
+
+    mutating func setReadsStats(clientFid: UInt32, backendFid: UInt32) {
+        if clientFids[clientFid]?.backendFid == backendFid { clientFids[clientFid]?.readsStats = true }
     }
 
     mutating func setXattrSize(_ size: UInt64, clientFid: UInt32, backendFid: UInt32) {

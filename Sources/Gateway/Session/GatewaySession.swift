@@ -244,6 +244,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     /// reads slowly never leaves the backend connection stuck in the middle of a frame.
     private func startDownload(from backend: Connection) -> Bool {
         guard let head = spliceableHead(of: backend.input, type: .Rread, fixedBytes: NineP.rreadHeaderSize),
+              let tag = FrameHeader.peek(UnsafeRawBufferPointer(head.bytes))?.tag, !core.repliesWhole(backendTag: tag),
               let pipe = loop.pipes.take(holding: head.rest)
         else { return false }
         let delivered = core.backendFrame(head.bytes, payloadToFollow: head.rest) && !client.isClosed

@@ -40,6 +40,9 @@ struct PendingRequest {
     var replyBytes = 0
     /// For Tread, Treaddir and Twrite: the count asked for, which the reply's count may not exceed.
     var countLimit: UInt32?
+    /// For a Tread of an open 9P2000/.u directory: the reply's data must be whole stats, so it is
+    /// checked (and never spliced past the gateway).
+    var readsStats = false
     /// The client gets this error whatever the server answers (a Tremove of an auth fid, sent as
     /// the Tclunk remove(5) implies).
     var answerInstead: ProxyError?

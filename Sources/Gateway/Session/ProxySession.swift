@@ -182,8 +182,9 @@ final class ProxySession {
                     reply(error: error, tag: tag)
                     return false
                 }
-                if location.offset == FrameHeader.byteCount, answeredForKind(of: record, type: type, frame: frame, tag: tag) {
-                    return false
+                if location.offset == FrameHeader.byteCount {
+                    if answeredForKind(of: record, type: type, frame: frame, tag: tag) { return false }
+                    request.readsStats = type == .Tread && record.readsStats
                 }
                 if type == .Tremove && record.kind == .auth {
                     // remove(5) clunks the fid even when the remove fails; an auth file is not removed.
@@ -297,6 +298,12 @@ final class ProxySession {
             reply(error: .xattrOffset, tag: tag)
         }
         return true
+    }
+
+    /// Whether the reply to this backend tag must reach the gateway whole, its data checked, rather
+    /// than be spliced past it: a 9P2000/.u directory read's stats.
+    func repliesWhole(backendTag: UInt16) -> Bool {
+        tags.request(backendTag)?.readsStats ?? false
     }
 
     /// Sends held requests, in order, while the server has room. The host calls it when replies
@@ -430,7 +437,8 @@ final class ProxySession {
             return false
         }
         let isError = header.type == MessageType.Rlerror.rawValue || header.type == MessageType.Rerror.rawValue
-        let intact = payloadToFollow > 0 || isIntact(UnsafeRawBufferPointer(frame), header: header, isError: isError)
+        let intact = payloadToFollow > 0
+            || isIntact(UnsafeRawBufferPointer(frame), header: header, isError: isError, readsStats: request.readsStats)
         var wellTyped = (isError || header.type == request.type.rawValue &+ 1) && intact
         var succeeded = wellTyped && !isError
         if request.type == .Twalk && succeeded {
@@ -442,7 +450,10 @@ final class ProxySession {
         // A reply of the wrong type or a malformed one leaves unknown what the server did.
         let xattrSize = succeeded && request.type == .Txattrwalk && frame.count >= 15
             ? FramePatch.u64(at: 7, in: UnsafeRawBufferPointer(frame)) : nil
-        settle(request, succeeded: succeeded, known: wellTyped, xattrSize: xattrSize)
+        // Topen/Tcreate of a directory: Ropen/Rcreate's qid[13] starts with its type.
+        let openedDirectory = succeeded && (request.type == .Topen || request.type == .Tcreate) && frame.count > 7
+            && frame[7] & Qid.directory != 0
+        settle(request, succeeded: succeeded, known: wellTyped, xattrSize: xattrSize, openedDirectory: openedDirectory)
         ended(request)
         if request.type == .Tflush, succeeded, let target = request.flushTarget,
            let flushed = tags.request(target.tag), flushed.serial == target.serial {
@@ -487,10 +498,15 @@ final class ProxySession {
     /// Whether a whole reply decodes in the session's dialect (an error in another dialect's form
     /// is re-encoded instead), so a client never gets a reply its own codec would choke on and the
     /// fid table never follows one. Rread and Rreaddir carry data the gateway does not copy out:
-    /// their counts are checked by `countFits`, and an Rreaddir's entries are walked in place.
-    private func isIntact(_ frame: UnsafeRawBufferPointer, header: FrameHeader, isError: Bool) -> Bool {
+    /// their counts are checked by `countFits`, and an Rreaddir's entries, or the stats a 9P2000/.u
+    /// directory read returns (`readsStats`), are walked in place.
+    private func isIntact(_ frame: UnsafeRawBufferPointer, header: FrameHeader, isError: Bool, readsStats: Bool) -> Bool {
         guard let dialect else { return true }  // Rversion: checked by backendVersion
-        if header.type == MessageType.Rread.rawValue { return true }
+        if header.type == MessageType.Rread.rawValue {
+            // size[4] type[1] tag[2] count[4], then data; a short head fails `countFits`.
+            guard readsStats, frame.count >= 11 else { return true }
+            return (try? Stat.validateDirectory(UnsafeRawBufferPointer(rebasing: frame[11...]), dialect: dialect)) != nil
+        }
         if header.type == MessageType.Rreaddir.rawValue {
             // size[4] type[1] tag[2] count[4], then entries; a short head fails `countFits`.
             return frame.count < 11 || (try? Dirent.validateAll(UnsafeRawBufferPointer(rebasing: frame[11...]))) != nil
@@ -569,11 +585,14 @@ final class ProxySession {
     /// unknown: a fid it may have created or changed is taken from the client (EBADF from then on)
     /// and kept live at the backend until the session's cleanup clunks it.
     /// `xattrSize`: an Rxattrwalk's size.
-    private func settle(_ request: PendingRequest, succeeded: Bool, known: Bool = true, xattrSize: UInt64? = nil) {
+    /// `openedDirectory`: a Topen/Tcreate succeeded on a directory, whose reads then carry stats.
+    private func settle(_ request: PendingRequest, succeeded: Bool, known: Bool = true, xattrSize: UInt64? = nil,
+                        openedDirectory: Bool = false) {
         if !known, let changed = request.changedFid { fids.orphan(clientFid: changed.client, backendFid: changed.backend) }
         if succeeded, Self.changesFidInPlace.contains(request.type), let changed = request.changedFid {
             fids.setKind(request.type == .Txattrcreate ? .xattr : .open, clientFid: changed.client, backendFid: changed.backend)
             if let size = request.xattrSize { fids.setXattrSize(size, clientFid: changed.client, backendFid: changed.backend) }
+            if openedDirectory { fids.setReadsStats(clientFid: changed.client, backendFid: changed.backend) }
         }
         if let backendFid = request.createdBackendFid {
             if succeeded {
