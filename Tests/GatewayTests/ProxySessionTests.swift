@@ -680,6 +680,34 @@ struct ProxySessionTests {
         #expect(try harness.clientReceived() == [Frame(tag: 21, message: .read(Rread(data: [4, 0, 0, 0, 0, 0])))])
     }
 
+    @Test("a Tread or Treaddir asking for more than an msize can carry asks the server for what fits (msize - 11)")
+    func readCountCapped() throws {
+        let harness = SessionHarness()
+        try harness.negotiate(msize: 8192)
+        let root = try harness.attach(fid: 1)
+        let read = try harness.forward(tag: 2, .read(Tread(fid: 1, offset: 5, count: 100_000)))
+        #expect(read.message == .read(Tread(fid: root, offset: 5, count: 8181)))
+        let readdir = try harness.forward(tag: 3, .readdir(Treaddir(fid: 1, offset: 0, count: UInt32.max)))
+        #expect(readdir.message == .readdir(Treaddir(fid: root, offset: 0, count: 8181)))
+        let fits = try harness.forward(tag: 4, .read(Tread(fid: 1, offset: 0, count: 8181)))
+        #expect(fits.message == .read(Tread(fid: root, offset: 0, count: 8181)))
+    }
+
+    @Test("an Rwalk with no qids for a walk of names is malformed (walk(5): a first name that fails gets an error): EIO, and the newfid may exist")
+    func emptyRwalkForNames() throws {
+        let harness = SessionHarness()
+        try harness.negotiate()
+        let root = try harness.attach(fid: 1)
+        let walk = try harness.forward(tag: 2, .walk(Twalk(fid: 1, newfid: 2, wnames: ["a", "b"])))
+        let newfid = try #require(walk.message.walk?.newfid)
+        harness.backendSends(tag: walk.tag, .walk(Rwalk(wqids: [])))
+        #expect(try harness.clientReceived() == [Frame(tag: 2, message: .lerror(Rlerror(ecode: 5)))])
+        #expect(harness.session.fids.lookup(2) == nil)
+        #expect(harness.session.fids.liveBackendFids == [root, newfid])
+        // A clone (no names) answered with no qids is the success it should be.
+        _ = try harness.walk(fid: 1, newfid: 3, names: [])
+    }
+
     @Test("a malformed reply of the right type (an Rwalk with a qid count but no qids) becomes EIO and gives the client no fid")
     func malformedReplyBody() throws {
         let harness = SessionHarness()

@@ -223,10 +223,16 @@ final class ProxySession {
             request.xattrSize = FramePatch.u64(at: 13 &+ nameLength, in: UnsafeRawBufferPointer(frame))
         }
         if type == .Tread || type == .Treaddir || type == .Twrite {
-            // fid[4] offset[8] count[4] in all three; a read's reply is count bytes and an 11-byte head at most.
-            let count = FramePatch.u32(at: 19, in: UnsafeRawBufferPointer(frame))
+            // fid[4] offset[8] count[4] in all three; a read's reply is count bytes and an 11-byte head.
+            var count = FramePatch.u32(at: 19, in: UnsafeRawBufferPointer(frame))
+            if type != .Twrite && count > msize &- 11 {
+                // No reply can carry more; a server that sends it anyway (the py9p server does)
+                // sends a frame over msize, which ends the session. Asked for what fits, it cannot.
+                count = msize &- 11
+                FramePatch.setU32(count, at: 19, in: frame)
+            }
             request.countLimit = count
-            if type != .Twrite { request.replyBytes = min(Int(count), Int(msize) &- 11) &+ 11 }
+            if type != .Twrite { request.replyBytes = Int(count) &+ 11 }
         }
 
         // Commit: reserve the new fid, rewrite, send.
@@ -443,8 +449,9 @@ final class ProxySession {
         var succeeded = wellTyped && !isError
         if request.type == .Twalk && succeeded {
             let nwqid = frame.count >= 9 ? Int(FramePatch.u16(at: 7, in: UnsafeRawBufferPointer(frame))) : -1
-            // More qids than names answers no walk of ours: what the server did is unknown.
-            wellTyped = nwqid <= request.walkNames
+            // More qids than names answers no walk of ours, and a walk whose first name fails is
+            // answered with an error (walk(5)), not with no qids: what the server did is unknown.
+            wellTyped = nwqid <= request.walkNames && (nwqid > 0 || request.walkNames == 0)
             succeeded = nwqid == request.walkNames
         }
         // A reply of the wrong type or a malformed one leaves unknown what the server did.
