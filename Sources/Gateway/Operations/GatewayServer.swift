@@ -177,9 +177,9 @@ final class LoopWorker: @unchecked Sendable {
             switch reason {
             case let .error(error):
                 logger.warning("accept paused", metadata: ["error": "\(String(cString: strerror(error)))"])
-            case let .sessionLimit(limit):
+            case let .sessionLimit(limit, times):
                 logger.warning("session limit reached: new connections wait until a session ends",
-                               metadata: ["max_conns": "\(limit)"])
+                               metadata: ["max_conns": "\(limit)", "times_reached": "\(times)"])
             }
         })
         loop.run()

@@ -18,6 +18,11 @@ final class Listener {
     private var polling = false
     /// Set while accepting waits for a session slot, so the pause is reported once, not per retry.
     private var waitingForSlot = false
+    /// When the limit was last reported, and how often it was reached since: under a steady
+    /// stream of connections it is reached again with nearly every one that ends a wait.
+    private var limitReported: ContinuousClock.Instant?
+    private var limitReachedUnreported = 0
+    private static let limitReportInterval = Duration.seconds(10)
     /// How long accepting pauses when the process is out of fds or memory, or every session slot
     /// is taken (a slot freed on another loop is seen at the next try).
     private static let pauseMilliseconds: UInt64 = 100
@@ -111,13 +116,23 @@ final class Listener {
         _ = loop.schedule(after: Self.pauseMilliseconds) { [weak self] in self?.resume() }
     }
 
+    /// The limit was reached again: the pause to report, at most one per `limitReportInterval`.
+    private func reachedLimit() -> AcceptPause? {
+        limitReachedUnreported += 1
+        let now = ContinuousClock.now
+        if let last = limitReported, now - last < Self.limitReportInterval { return nil }
+        limitReported = now
+        defer { limitReachedUnreported = 0 }
+        return .sessionLimit(slots.limit, times: limitReachedUnreported)
+    }
+
     private func acceptAll() {
         // Bounded per event so one loop cannot starve its sessions during a connection storm.
         // A connection beyond max-conns stays in the kernel's listen queue (as with HAProxy's
         // maxconn) rather than being accepted and dropped: it is served when a session ends.
         for _ in 0..<64 {
             guard slots.take() else {
-                pause(waitingForSlot ? nil : .sessionLimit(slots.limit))
+                pause(waitingForSlot ? nil : reachedLimit())
                 waitingForSlot = true
                 return
             }
@@ -138,7 +153,8 @@ final class Listener {
 /// Why a listener stopped accepting for a moment.
 enum AcceptPause {
     case error(Int32)
-    case sessionLimit(Int)
+    /// Every slot taken (`max-conns`), reached `times` times since the last report.
+    case sessionLimit(Int, times: Int)
 }
 
 struct ListenError: Error, CustomStringConvertible {
