@@ -358,6 +358,39 @@ extension Interop {
             #expect(gateway.process.process.isRunning)
         }
 
+        @Test("a client that leaves while the gateway still connects to a server that drops its SYNs: the session ends after drain-timeout, not TCP's connect timeout")
+        func leaveWhileConnecting() throws {
+            let port = freePort()
+            // Listens with a backlog of 0, never accepts, and fills its one place itself: later SYNs are dropped.
+            let script = """
+            import socket,sys,time
+            s=socket.socket(); s.bind(('127.0.0.1',int(sys.argv[1]))); s.listen(0)
+            fillers=[socket.socket() for _ in range(2)]
+            for f in fillers: f.setblocking(False); f.connect_ex(('127.0.0.1',int(sys.argv[1])))
+            time.sleep(0.3); print('listening', flush=True); time.sleep(120)
+            """
+            let server = try TestProcess(name: "dropping-syns", executable: "/usr/bin/python3", arguments: ["-c", script, "\(port)"])
+            defer { server.stop() }
+            #expect(Self.waitFor(10) { server.log.contains("listening") })
+            let gateway = try GatewayProcess(backend: "tcp:127.0.0.1:\(port)", extra: ["--loops", "1", "--drain-timeout", "1"])
+            defer { gateway.stop() }
+            let client = try RawClient(port: gateway.port)
+            var local = sockaddr_in()
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafeMutablePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(client.fd, $0, &length) }
+            }
+            let peer = "peer=127.0.0.1:\(UInt16(bigEndian: local.sin_port))"
+            // A version the gateway refuses itself: the server, being dialed, is sent nothing.
+            guard case let .version(reply)? = try { try client.send(.version(Tversion(msize: 8192, version: "XP")), tag: NineP.noTag); return try client.receive()?.message }(),
+                  reply.version == "unknown" else {
+                Issue.record("no Rversion unknown"); return
+            }
+            shutdown(client.fd, Int32(SHUT_RDWR))
+            let closed = { gateway.process.log.split(separator: "\n").contains { $0.contains("session closed") && $0.contains(peer) } }
+            #expect(Self.waitFor(15) { closed() }, "the session waits for the connect: \(gateway.process.log.suffix(2000))")
+        }
+
         @Test("Ctrl-C to the gateway's whole process group still drains: its exec: servers have a group of their own")
         func groupSignalStillDrains() throws {
             let directory = try makeExportDirectory("group-signal")

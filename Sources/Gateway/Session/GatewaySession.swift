@@ -445,7 +445,9 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
                 download.dropTarget()
                 advance(download)
             }
-            if backendOpen && !core.isClosed {
+            // Also when the cleanup is done already: a backend still connecting (to a server that
+            // drops SYNs) would otherwise keep the session, and its slot, for TCP's connect timeout.
+            if backendOpen {
                 drainTimer = loop.schedule(after: settings.drainTimeoutMilliseconds) { [weak self] in
                     guard let self, self.backendOpen else { return }
                     self.logger.warning("file server did not answer the cleanup in time; closing it")
