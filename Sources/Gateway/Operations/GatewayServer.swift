@@ -144,6 +144,9 @@ final class LoopWorker: @unchecked Sendable {
     private var sessions: [ObjectIdentifier: GatewaySession] = [:]
     private var listener: Listener?
     private var wakeup: LoopWakeup?
+    /// Woken (from any loop) when a session slot is this loop's to take.
+    private var slotWakeup: LoopWakeup?
+    private let index: Int
     private var shuttingDown = false
     /// `onDrained` runs once: a session can finish inside `shutdown()`'s loop (one that never got a
     /// backend closes at once), and the group it leaves must not be left twice.
@@ -159,6 +162,7 @@ final class LoopWorker: @unchecked Sendable {
     init(index: Int, listenFd: Int32, dialer: BackendDialer, settings: GatewaySession.Settings, logger: Logger,
          connectLimit: Int, slots: SessionSlots, onDrained: @escaping @Sendable () -> Void) {
         loop = EventLoop(connectLimit: connectLimit)
+        self.index = index
         self.listenFd = listenFd
         self.slots = slots
         self.dialer = dialer
@@ -168,10 +172,13 @@ final class LoopWorker: @unchecked Sendable {
         logger[metadataKey: "loop"] = "\(index)"
         self.logger = logger
         wakeup = LoopWakeup(loop: loop) { [unowned self] in self.shutdown() }
+        let slotWakeup = LoopWakeup(loop: loop) { [unowned self] in self.listener?.slotFreed() }
+        self.slotWakeup = slotWakeup
+        slots.register(loop: index) { slotWakeup.send() }
     }
 
     func run() {
-        listener = Listener(loop: loop, fd: listenFd, slots: slots, onAccept: { [unowned self] clientFd in
+        listener = Listener(loop: loop, loopIndex: index, fd: listenFd, slots: slots, onAccept: { [unowned self] clientFd in
             self.accept(clientFd)
         }, onPause: { [logger] reason in
             switch reason {
@@ -195,6 +202,8 @@ final class LoopWorker: @unchecked Sendable {
         listener = nil
         wakeup?.close()
         wakeup = nil
+        slotWakeup?.close()
+        slotWakeup = nil
         for session in Array(sessions.values) { session.shutdown() }
         finishIfDrained()
     }
@@ -222,7 +231,6 @@ final class LoopWorker: @unchecked Sendable {
             session = try GatewaySession(loop: loop, clientFd: fd, dialer: dialer, settings: settings, logger: logger) { [unowned self] finished in
                 self.sessions[ObjectIdentifier(finished)] = nil
                 self.slots.give()
-                self.listener?.resume()
                 if let process = finished.serverProcess, !process.exited {
                     self.lingering.removeAll { $0.exited }
                     self.lingering.append(process)

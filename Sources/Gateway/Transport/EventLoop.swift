@@ -1,5 +1,6 @@
 import CLibUV
 import Foundation
+import Synchronization
 
 /// One libuv loop on its own thread. A session lives its whole life on one loop, so nothing on the
 /// request path takes a lock. The gateway runs one loop per core, each with its own SO_REUSEPORT
@@ -62,9 +63,11 @@ final class LoopTimer {
 
 /// Wakes a loop from another thread (`uv_async_send` is the only libuv call that may be made off
 /// the loop's thread). The body runs on the loop. Create it before the loop starts running.
+/// A send racing the close is dropped, never made on a closing handle.
 final class LoopWakeup: @unchecked Sendable {
     private let handle: UnsafeMutablePointer<uv_async_t>
     private let body: () -> Void
+    private let closed = Mutex(false)
 
     init(loop: EventLoop, body: @escaping () -> Void) {
         self.body = body
@@ -76,11 +79,19 @@ final class LoopWakeup: @unchecked Sendable {
         handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
     }
 
-    /// Safe from any thread.
-    func send() { uv_async_send(handle) }
+    /// Safe from any thread, also once closed.
+    func send() {
+        closed.withLock { closed in
+            if !closed { uv_async_send(handle) }
+        }
+    }
 
     /// Closes the handle on the loop's thread, so the loop can end when nothing else is left.
     func close() {
-        closeOwnedHandle(pebble_async_handle(handle))
+        let wasOpen = closed.withLock { closed in
+            defer { closed = true }
+            return !closed
+        }
+        if wasOpen { closeOwnedHandle(pebble_async_handle(handle)) }
     }
 }

@@ -12,10 +12,14 @@ final class Listener {
     private let poll: UnsafeMutablePointer<uv_poll_t>
     private let loop: EventLoop
     private let slots: SessionSlots
+    /// This loop's index: its place in `slots`' line.
+    private let loopIndex: Int
     private let onAccept: (Int32) -> Void
     private let onPause: (AcceptPause) -> Void
     private var closed = false
     private var polling = false
+    /// The pending retry after a pause: one at a time, however often the loop pauses meanwhile.
+    private var retry: LoopTimer?
     /// Set while accepting waits for a session slot, so the pause is reported once, not per retry.
     private var waitingForSlot = false
     /// When the limit was last reported, and how often it was reached since: under a steady
@@ -23,8 +27,8 @@ final class Listener {
     private var limitReported: ContinuousClock.Instant?
     private var limitReachedUnreported = 0
     private static let limitReportInterval = Duration.seconds(10)
-    /// How long accepting pauses when the process is out of fds or memory, or every session slot
-    /// is taken (a slot freed on another loop is seen at the next try).
+    /// How long accepting pauses when the process is out of fds or memory, or polls again while
+    /// waiting for a session slot (which `slotFreed` normally ends first).
     private static let pauseMilliseconds: UInt64 = 100
 
     /// Binds and listens; `address` must already carry a concrete port when several loops share it.
@@ -68,13 +72,14 @@ final class Listener {
         return withUnsafeBytes(of: storage) { UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self)) }
     }
 
-    /// Each accepted connection holds one of `slots`, given back by whoever ends its session.
-    /// `onPause` hears why accepting stops for a moment: an errno (out of fds or memory, or a poll
-    /// error), or every slot taken (reported once until a connection is accepted again).
-    init(loop: EventLoop, fd: Int32, slots: SessionSlots, onAccept: @escaping (Int32) -> Void,
+    /// Each accepted connection holds one of `slots`, given back by whoever ends its session; the
+    /// loop's owner calls `slotFreed` when `slots` wakes it. `onPause` hears why accepting stops
+    /// for a moment: an errno (out of fds or memory, or a poll error), or every slot taken.
+    init(loop: EventLoop, loopIndex: Int, fd: Int32, slots: SessionSlots, onAccept: @escaping (Int32) -> Void,
          onPause: @escaping (AcceptPause) -> Void) {
         self.fd = fd
         self.loop = loop
+        self.loopIndex = loopIndex
         self.slots = slots
         self.onAccept = onAccept
         self.onPause = onPause
@@ -88,15 +93,24 @@ final class Listener {
     func close() {
         guard uv_is_closing(pebble_poll_handle(poll)) == 0 else { return }
         closed = true
+        retry?.cancel()
+        retry = nil
         uv_poll_stop(poll)
         closeOwnedHandle(pebble_poll_handle(poll))
         Foundation.close(fd)
+        slots.leave(loop: loopIndex)
     }
 
-    /// Polls (again): at the start, after a pause's timer, and at once when one of this loop's
-    /// sessions ends and gives its slot back. (A no-op while polling: restarting a uv_poll costs
-    /// two epoll_ctl calls.)
-    func resume() {
+    /// A session slot is this loop's to take (it was first in line): accept now, and poll again.
+    func slotFreed() {
+        guard !closed else { return }
+        resume()
+        acceptAll()
+    }
+
+    /// Polls (again): at the start and after a pause. (A no-op while polling: restarting a uv_poll
+    /// costs two epoll_ctl calls.)
+    private func resume() {
         guard !closed, !polling else { return }
         polling = true
         uv_poll_start(poll, Int32(UV_READABLE.rawValue)) { handle, status, _ in
@@ -113,7 +127,11 @@ final class Listener {
         uv_poll_stop(poll)
         polling = false
         if let reason { onPause(reason) }
-        _ = loop.schedule(after: Self.pauseMilliseconds) { [weak self] in self?.resume() }
+        guard retry == nil else { return }
+        retry = loop.schedule(after: Self.pauseMilliseconds) { [weak self] in
+            self?.retry = nil
+            self?.resume()
+        }
     }
 
     /// The limit was reached again: the pause to report, at most one per `limitReportInterval`.
@@ -131,11 +149,12 @@ final class Listener {
         // A connection beyond max-conns stays in the kernel's listen queue (as with HAProxy's
         // maxconn) rather than being accepted and dropped: it is served when a session ends.
         for _ in 0..<64 {
-            guard slots.take() else {
+            guard slots.take(loop: loopIndex) else {
                 pause(waitingForSlot ? nil : reachedLimit())
                 waitingForSlot = true
                 return
             }
+            waitingForSlot = false
             let client = pebble_accept_nonblocking(fd)
             if client < 0 {
                 let error = errno
@@ -144,7 +163,6 @@ final class Listener {
                 if error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM { pause(.error(error)) }
                 return
             }
-            waitingForSlot = false
             onAccept(client)
         }
     }
