@@ -226,6 +226,32 @@ extension Interop {
             }
         }
 
+        @Test("a 9P2000 directory read that arrives in pieces is not spliced past the gateway: stats that do not decode become EIO even with --splice-min 1024")
+        func directoryReadNotSpliced() throws {
+            let directory = try makeTemporaryDirectory("dirstats")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let socketPath = directory.appendingPathComponent("server.sock").path
+            let server = try TestProcess(
+                name: "dirstats-server", executable: "/usr/bin/python3",
+                arguments: [Paths.clients.appendingPathComponent("hostile_server.py").path, "--unix", socketPath,
+                            "--mode", "dirstats", "--piece", "256", "--pause", "0.001", "--count", "8000"])
+            defer { server.stop() }
+            #expect(SessionLifecycle.waitFor(10) { server.log.contains("listening") })
+            let gateway = try GatewayProcess(backend: "unix:\(socketPath)", extra: ["--loops", "1", "--splice-min", "1024"])
+            defer { gateway.stop() }
+            let client = try RawClient(port: gateway.port, dialect: .plan9)
+            #expect(try client.negotiate(msize: 65536).version == "9P2000")
+            guard case .attach = try client.attach(aname: "") else { Issue.record("attach failed"); return }
+            guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: []))),
+                  case .open = try client.rpc(.open(Topen(fid: 2, mode: 0))) else {
+                Issue.record("walk or open failed"); return
+            }
+            #expect(try client.rpc(.read(Tread(fid: 2, offset: 0, count: 8000))) == .error(Rerror(ename: "Input/output error")))
+            #expect(SessionLifecycle.waitFor(5) { server.log.contains("sent the whole Rread") })
+            // The session goes on.
+            guard case .clunk = try client.rpc(.clunk(Tclunk(fid: 2))) else { Issue.record("clunk failed"); return }
+        }
+
         @Test("a server that writes 1 MiB Rreads in 256-byte pieces to a client that reads nothing is still read to the end: what the pipe cannot hold goes to memory")
         func smallPiecesFillThePipe() throws {
             // On a unix socket each of the server's writes is its own buffer, and a pipe holds one

@@ -12,6 +12,10 @@ three ways, made deterministic so a test can show what the gateway does about it
             "sent the whole Rread" (on a unix socket every write is its own buffer already,
             so --pause 0 will do), and with --close-after N closes after the Nth; Tclunk gets
             Rclunk.
+  dirstats  a 9P2000 server (it echoes the client's 9P2000 version): Tattach, a clone Twalk and
+            Topen succeed, the open with a directory qid, and every Tread gets an Rread of
+            --count bytes that are not stats (sizes below a stat's fixed part), written in
+            --piece-byte writes like trickle.
   garbage   answers Tversion properly, then every request with a reply drawn from --seed: a
             plausible one, a wrong tag, a random type, a size below 7 or above msize, an
             Rread head with less data than it claims, two replies, none, or a closed
@@ -38,6 +42,8 @@ TVERSION, RVERSION = 100, 101
 TATTACH, RATTACH = 104, 105
 TREAD, RREAD = 116, 117
 TCLUNK, RCLUNK = 120, 121
+TWALK, RWALK = 110, 111
+TOPEN, ROPEN = 112, 113
 
 
 def note(text):
@@ -70,10 +76,11 @@ def frame(kind, tag, body):
     return struct.pack("<IBH", 7 + len(body), kind, tag) + body
 
 
-def answer_version(conn, tag, body, max_msize):
-    """Rversion 9P2000.L at the client's msize capped by max_msize; returns that msize."""
+def answer_version(conn, tag, body, max_msize, echo=False):
+    """Rversion 9P2000.L (or, with echo, the client's version) at the client's msize capped by
+    max_msize; returns that msize."""
     msize = min(struct.unpack_from("<I", body)[0], max_msize)
-    version = b"9P2000.L"
+    version = body[6:6 + struct.unpack_from("<H", body, 4)[0]] if echo else b"9P2000.L"
     conn.sendall(frame(RVERSION, tag, struct.pack("<IH", msize, len(version)) + version))
     return msize
 
@@ -85,7 +92,8 @@ def main():
     where.add_argument("--unix", help="listen on a unix socket at PATH")
     where.add_argument("--stdio", action="store_true", help="serve the connection on stdin/stdout")
     parser.add_argument("--ignore-eof", action="store_true", help="with --stdio: linger after EOF")
-    parser.add_argument("--mode", choices=["truncate", "stray", "trickle", "garbage"], default="truncate")
+    parser.add_argument("--mode", choices=["truncate", "stray", "trickle", "dirstats", "garbage"], default="truncate")
+    parser.add_argument("--count", type=int, default=8000, help="dirstats: data bytes per Rread")
     parser.add_argument("--seed", type=int, default=1, help="garbage: the seed of the first connection")
     parser.add_argument("--sent", type=int, default=2000, help="data bytes sent before closing (truncate, stray)")
     parser.add_argument("--piece", type=int, default=1000, help="bytes per write (trickle)")
@@ -127,7 +135,7 @@ def main():
         connections += 1
 
 
-def requests(conn, max_msize):
+def requests(conn, max_msize, echo_version=False):
     """Yields (kind, tag, body, msize) for each frame until EOF, answering a Tversion (at the
     client's msize capped by max_msize) before yielding it."""
     msize = 8192
@@ -137,8 +145,15 @@ def requests(conn, max_msize):
             return
         kind, tag, body = message
         if kind == TVERSION:
-            msize = answer_version(conn, tag, body, max_msize)
+            msize = answer_version(conn, tag, body, max_msize, echo=echo_version)
         yield kind, tag, body, msize
+
+
+def send_in_pieces(conn, reply, args):
+    for start in range(0, len(reply), args.piece):
+        conn.sendall(reply[start:start + args.piece])
+        if args.pause > 0:
+            time.sleep(args.pause)
 
 
 def serve_garbage(conn, rng):
@@ -177,7 +192,7 @@ def serve_garbage(conn, rng):
 
 def serve(conn, args):
     with conn:
-        for kind, tag, body, _ in requests(conn, args.max_msize):
+        for kind, tag, body, _ in requests(conn, args.max_msize, echo_version=args.mode == "dirstats"):
             if kind == TVERSION:
                 if args.mode == "stray":
                     time.sleep(0.2)
@@ -197,16 +212,22 @@ def serve(conn, args):
             elif kind == TREAD and args.mode == "trickle":
                 count = struct.unpack_from("<I", body, 12)[0]
                 reply = struct.pack("<IBHI", 11 + count, RREAD, tag, count) + bytes(i % 251 for i in range(count))
-                for start in range(0, len(reply), args.piece):
-                    conn.sendall(reply[start:start + args.piece])
-                    if args.pause > 0:
-                        time.sleep(args.pause)
+                send_in_pieces(conn, reply, args)
                 note("sent the whole Rread")
                 reads_sent = getattr(args, "reads_sent", 0) + 1
                 args.reads_sent = reads_sent
                 if args.close_after and reads_sent >= args.close_after:
                     note("closing after the last Rread")
                     return
+            elif kind == TWALK and args.mode == "dirstats":
+                conn.sendall(frame(RWALK, tag, struct.pack("<H", 0)))
+            elif kind == TOPEN and args.mode == "dirstats":
+                conn.sendall(frame(ROPEN, tag, struct.pack("<BIQI", 0x80, 0, 1, 0)))
+            elif kind == TREAD and args.mode == "dirstats":
+                # Each "stat" claims 4 bytes: far below the 39 of a stat's fixed fields.
+                data = (struct.pack("<H", 4) + b"\0" * 4) * (args.count // 6) + b"\0" * (args.count % 6)
+                send_in_pieces(conn, struct.pack("<IBHI", 11 + len(data), RREAD, tag, len(data)) + data, args)
+                note("sent the whole Rread")
             elif kind == TCLUNK:
                 conn.sendall(frame(RCLUNK, tag, b""))
             else:
