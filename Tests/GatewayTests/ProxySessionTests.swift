@@ -335,6 +335,32 @@ struct ProxySessionTests {
         #expect(!harness.session.fids.liveBackendFids.contains(backendAfid))
     }
 
+    @Test("a flushed Tremove of an auth fid: if the server clunked it the client gets EPERM then Rflush and the fid is gone, else only Rflush and the fid stays",
+          arguments: [true, false])
+    func flushedAuthRemove(serverClunked: Bool) throws {
+        let harness = SessionHarness()
+        try harness.negotiate()
+        let auth = try harness.forward(tag: 1, .auth(Tauth(afid: 50, uname: "glenda", aname: "", nUname: 1000)))
+        let backendAfid = try #require(auth.message.auth?.afid)
+        harness.backendSends(tag: auth.tag, .auth(Rauth(aqid: Qid(type: Qid.auth, version: 0, path: 9))))
+        _ = try harness.clientReceived()
+        let remove = try harness.forward(tag: 2, .remove(Tremove(fid: 50)))
+        #expect(remove.message == .clunk(Tclunk(fid: backendAfid)))
+        let flush = try harness.forward(tag: 3, .flush(Tflush(oldtag: 2)))
+        if serverClunked { harness.backendSends(tag: remove.tag, .clunk(Rclunk())) }
+        harness.backendSends(tag: flush.tag, .flush(Rflush()))
+        let expected: [Frame<RMessage>] = serverClunked
+            ? [Frame(tag: 2, message: .lerror(Rlerror(ecode: 1))), Frame(tag: 3, message: .flush(Rflush()))]
+            : [Frame(tag: 3, message: .flush(Rflush()))]
+        #expect(try harness.clientReceived() == expected)
+        #expect((harness.session.fids.lookup(50) == nil) == serverClunked)
+        #expect(harness.session.fids.liveBackendFids.contains(backendAfid) == !serverClunked)
+        if !serverClunked {
+            // Still an auth fid: still only read, written and clunked.
+            #expect(try harness.answeredLocally(tag: 4, .walk(Twalk(fid: 50, newfid: 51, wnames: []))) == [Frame(tag: 4, message: .lerror(Rlerror(ecode: 9)))])
+        }
+    }
+
     @Test("every fid of a request is rewritten, including ones after a string, and payloads pass untouched")
     func rewriteEveryFid() throws {
         let harness = SessionHarness()
