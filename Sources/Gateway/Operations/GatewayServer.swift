@@ -46,10 +46,10 @@ public final class GatewayServer: Sendable {
         signal(SIGPIPE, SIG_IGN)
         let fileLimit = raiseFileLimit()
         // Past the file limit, accepting pauses on EMFILE and connects to the server fail: say so now.
-        if let fileLimit, fileLimit < fdsNeeded(maxConns: config.maxConns, loops: config.loops) {
+        let needed = fdsNeeded(maxConns: config.maxConns, loops: config.loops)
+        if let fileLimit, fileLimit < needed {
             logger.warning("the file limit is below what max-conns needs; lower max-conns or raise the limit (ulimit -n)", metadata: [
-                "max_conns": "\(config.maxConns)", "fds_needed": "\(fdsNeeded(maxConns: config.maxConns, loops: config.loops))",
-                "file_limit": "\(fileLimit)",
+                "max_conns": "\(config.maxConns)", "fds_needed": "\(needed)", "file_limit": "\(fileLimit)",
             ])
         }
         var stopSignals = sigset_t()

@@ -74,17 +74,12 @@ struct FidTable {
         clientFids[clientFid]?.state = state
     }
 
-    mutating func setReadsStats(clientFid: UInt32, backendFid: UInt32) {
-        if clientFids[clientFid]?.backendFid == backendFid { clientFids[clientFid]?.readsStats = true }
-    }
-
-    mutating func setXattrSize(_ size: UInt64, clientFid: UInt32, backendFid: UInt32) {
-        if clientFids[clientFid]?.backendFid == backendFid { clientFids[clientFid]?.xattrSize = size }
-    }
-
-    /// The fid was opened, or made an xattr fid, by a request that succeeded.
-    mutating func setKind(_ kind: ClientFid.Kind, clientFid: UInt32, backendFid: UInt32) {
-        if clientFids[clientFid]?.backendFid == backendFid { clientFids[clientFid]?.kind = kind }
+    /// What a request that succeeded made of the fid (its kind, an attribute's size, a directory
+    /// it opened): applied only while `clientFid` still stands for `backendFid`.
+    mutating func describe(clientFid: UInt32, backendFid: UInt32, _ change: (inout ClientFid) -> Void) {
+        guard var record = clientFids[clientFid], record.backendFid == backendFid else { return }
+        change(&record)
+        clientFids[clientFid] = record
     }
 
     /// A reservation's request succeeded: the backend fid now exists.

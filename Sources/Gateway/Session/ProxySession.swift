@@ -216,7 +216,8 @@ final class ProxySession {
         if type == .Twalk {
             request.walkNames = Int(FramePatch.u16(at: 15, in: UnsafeRawBufferPointer(frame)))
         }
-        if Self.changesFidInPlace.contains(type) { request.changedFid = existingValues.first }
+        let changesInPlace = Self.changesFidInPlace.contains(type)
+        if changesInPlace { request.changedFid = existingValues.first }
         if type == .Txattrcreate {
             // fid[4] name[s] attr_size[8] flags[4]: decoded already, so the offsets hold.
             let nameLength = Int(FramePatch.u16(at: 11, in: UnsafeRawBufferPointer(frame)))
@@ -256,7 +257,7 @@ final class ProxySession {
             return false
         }
         fids.beginUse(request.usedBackendFids)
-        if Self.changesFidInPlace.contains(type), let changed = request.changedFid { kindChanging[changed.backend, default: 0] += 1 }
+        if changesInPlace, let changed = request.changedFid { kindChanging[changed.backend, default: 0] += 1 }
         FramePatch.setTag(backendTag, in: frame)
         if waitsForFid, let backendFid = request.releasedBackendFid {
             releasesWaiting[backendFid] = (backendTag, Array(UnsafeRawBufferPointer(frame)))
@@ -335,7 +336,7 @@ final class ProxySession {
     /// free of it, and a release that waited for them goes on (straight to the server, or held
     /// behind what already waits for room there).
     private func ended(_ request: PendingRequest) {
-        if Self.changesFidInPlace.contains(request.type), let changed = request.changedFid {
+        if let changed = request.changedFid, Self.changesFidInPlace.contains(request.type) {
             let left = (kindChanging[changed.backend] ?? 1) - 1
             kindChanging[changed.backend] = left > 0 ? left : nil
         }
@@ -477,12 +478,14 @@ final class ProxySession {
             }
         } else if request.type == .Tversion {
             backendVersion(frame, header: header, wellTyped: wellTyped && !isError)
-        } else if case let .client(clientTag) = request.origin, !request.abandoned, let error = request.answerInstead {
-            reply(error: error, tag: clientTag)
         } else if case let .client(clientTag) = request.origin, !request.abandoned {
-            let countFits = isError || Self.countFits(frame, header: header, limit: request.countLimit, payloadToFollow: payloadToFollow)
-            delivered = deliver(frame, header: header, clientTag: clientTag, wellTyped: wellTyped && countFits,
-                                payloadToFollow: payloadToFollow)
+            if let error = request.answerInstead {
+                reply(error: error, tag: clientTag)
+            } else {
+                let countFits = isError || Self.countFits(frame, header: header, limit: request.countLimit, payloadToFollow: payloadToFollow)
+                delivered = deliver(frame, header: header, clientTag: clientTag, wellTyped: wellTyped && countFits,
+                                    payloadToFollow: payloadToFollow)
+            }
         }
         if request.type == .Tflush { flushAnswered(header.tag, target: request.flushTarget) }
         advanceCleanup()
@@ -596,20 +599,22 @@ final class ProxySession {
     private func settle(_ request: PendingRequest, succeeded: Bool, known: Bool = true, xattrSize: UInt64? = nil,
                         openedDirectory: Bool = false) {
         if !known, let changed = request.changedFid { fids.orphan(clientFid: changed.client, backendFid: changed.backend) }
-        if succeeded, Self.changesFidInPlace.contains(request.type), let changed = request.changedFid {
-            fids.setKind(request.type == .Txattrcreate ? .xattr : .open, clientFid: changed.client, backendFid: changed.backend)
-            if let size = request.xattrSize { fids.setXattrSize(size, clientFid: changed.client, backendFid: changed.backend) }
-            if openedDirectory { fids.setReadsStats(clientFid: changed.client, backendFid: changed.backend) }
+        if succeeded, let changed = request.changedFid, Self.changesFidInPlace.contains(request.type) {
+            fids.describe(clientFid: changed.client, backendFid: changed.backend) { fid in
+                fid.kind = request.type == .Txattrcreate ? .xattr : .open
+                if let size = request.xattrSize { fid.xattrSize = size }
+                if openedDirectory { fid.readsStats = true }
+            }
         }
         if let backendFid = request.createdBackendFid {
             if succeeded {
                 fids.commitCreated(clientFid: request.createdClientFid, backendFid: backendFid)
-                if request.type == .Txattrwalk, let clientFid = request.createdClientFid {
-                    fids.setKind(.xattr, clientFid: clientFid, backendFid: backendFid)
-                    if let size = xattrSize { fids.setXattrSize(size, clientFid: clientFid, backendFid: backendFid) }
-                }
-                if request.type == .Tauth, let clientFid = request.createdClientFid {
-                    fids.setKind(.auth, clientFid: clientFid, backendFid: backendFid)
+                let kind: ClientFid.Kind? = request.type == .Txattrwalk ? .xattr : request.type == .Tauth ? .auth : nil
+                if let kind, let clientFid = request.createdClientFid {
+                    fids.describe(clientFid: clientFid, backendFid: backendFid) { fid in
+                        fid.kind = kind
+                        if let xattrSize { fid.xattrSize = xattrSize }
+                    }
                 }
             } else if !known {
                 fids.orphanCreated(clientFid: request.createdClientFid, backendFid: backendFid)
