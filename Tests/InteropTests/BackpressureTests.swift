@@ -155,9 +155,7 @@ extension Interop {
             try client.send(.flush(Tflush(oldtag: 10)), tag: 15)
             // The open is still blocked at diod; now give the FIFO a writer.
             usleep(200_000)
-            let writer = open(fifo, O_WRONLY | O_NONBLOCK)
-            #expect(writer >= 0, "the FIFO has no reader: diod's open did not start (errno \(errno))")
-            defer { if writer >= 0 { close(writer) } }
+            #expect(fixture.releaseFIFO(fifo), "the FIFO has no reader: diod's open did not start (errno \(errno))")
             // Until the last Rflush: the lopen's reply, if diod sends one, comes before them.
             var tags: [UInt16] = []
             while tags.last != 15, let reply = try client.receive() {

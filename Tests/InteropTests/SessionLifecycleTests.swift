@@ -185,7 +185,6 @@ extension Interop {
             let fixture = try DiodBehindGateway("reset-stuck", extra: ["--drain-timeout", "1"])
             defer { fixture.stop() }
             let (client, fifo) = try fixture.clientBlockedOnFIFO()
-            usleep(200_000)
             // diod answers the reset's Tflush only when the open ends, which it never does.
             try client.send(.version(Tversion(msize: 8192, version: "9P2000.L")), tag: NineP.noTag)
             let started = Date()
@@ -195,8 +194,7 @@ extension Interop {
             #expect(Self.waitFor(5) { fixture.gateway.process.log.contains("reason=Tversion reset timed out") },
                     "\(fixture.gateway.process.log.suffix(2000))")
             // Free diod's blocked thread.
-            let writer = open(fifo, O_WRONLY | O_NONBLOCK)
-            if writer >= 0 { close(writer) }
+            fixture.releaseFIFO(fifo)
         }
 
         @Test("a client that flushes a request blocked at diod and leaves: diod gets no second Tflush (it answers only the newest), so once the request ends every fid is clunked")
@@ -204,18 +202,16 @@ extension Interop {
             // A drain-timeout far above the wait below: a cleanup stuck on an unanswered flush shows as no close at all.
             let fixture = try DiodBehindGateway("flush-leave", extra: ["--drain-timeout", "120"])
             defer { fixture.stop() }
+            // The open is under way at diod before the flush comes (a flush diod sees first takes
+            // the open away before it blocks).
             let (client, fifo) = try fixture.clientBlockedOnFIFO()
-            // The open must be under way at diod before the flush comes: a flush diod sees first
-            // takes the open away before it blocks.
-            usleep(200_000)
             try client.send(.flush(Tflush(oldtag: 10)), tag: 11)
             shutdown(client.fd, Int32(SHUT_RDWR))
             // Let the gateway see the disconnect while the open still blocks. (Should a loaded machine
             // have delayed either step, the open ends first, or had no reader to wait for, and the
             // test proves less, but the session must still close with every fid clunked.)
             usleep(300_000)
-            let writer = open(fifo, O_WRONLY | O_NONBLOCK)
-            if writer >= 0 { close(writer) }
+            fixture.releaseFIFO(fifo)
             let log = { fixture.gateway.process.log }
             let closed = { log().split(separator: "\n").first { $0.contains("session closed") && $0.contains("dialect=9P2000.L") } }
             #expect(Self.waitFor(20) { closed() != nil }, "the cleanup still waits: \(log().suffix(3000))")

@@ -99,7 +99,8 @@ class DiodBehindGateway {
 
     /// An attached client whose one request at diod never ends by itself: fid 2 walked to a new
     /// FIFO in `directory` and a Tlopen of it sent with tag 10 (diod blocks in open(2) until the
-    /// FIFO has a writer: open `fifo` O_WRONLY to let it go). Receives time out after 15 s.
+    /// FIFO has a writer: `releaseFIFO` lets it go). Returns once the open has had 200 ms to reach
+    /// diod and block there. Receives time out after 15 s.
     func clientBlockedOnFIFO() throws -> (client: RawClient, fifo: String) {
         let fifo = directory.appendingPathComponent("fifo").path
         guard mkfifo(fifo, 0o666) == 0 else { throw MissingTool(description: "mkfifo: errno \(errno)") }
@@ -110,7 +111,18 @@ class DiodBehindGateway {
             throw MissingTool(description: "walk to the FIFO failed")
         }
         try client.send(.lopen(Tlopen(fid: 2, flags: 0)), tag: 10)
+        usleep(200_000)
         return (client, fifo)
+    }
+
+    /// Opens the FIFO for writing and closes it again, which ends diod's blocked open(2). False
+    /// when nobody had it open for reading (no open was blocked on it).
+    @discardableResult
+    func releaseFIFO(_ fifo: String) -> Bool {
+        let writer = open(fifo, O_WRONLY | O_NONBLOCK)
+        guard writer >= 0 else { return false }
+        close(writer)
+        return true
     }
 }
 
