@@ -105,9 +105,8 @@ extension Interop {
             let children = try runCommand("/bin/ps", ["-o", "pid=", "--ppid", "\(gateway.process.pid)"], timeout: 10)
             #expect(children.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty,
                     "a backend was started for a connection that said nothing: \(children.stdout)")
-            let started = Date()
+            // EOF, not the client's own receive timeout (which throws): the gateway closed it.
             #expect(try silent.readFrame() == nil, "the silent connection should be closed")
-            #expect(Date().timeIntervalSince(started) < 10)
             #expect(gateway.process.log.contains("no version negotiated within 1 s"))
             // A client that speaks gets its backend.
             let speaking = try RawClient(port: gateway.port)

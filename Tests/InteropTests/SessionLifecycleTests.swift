@@ -187,10 +187,9 @@ extension Interop {
             let (client, fifo) = try fixture.clientBlockedOnFIFO()
             // diod answers the reset's Tflush only when the open ends, which it never does.
             try client.send(.version(Tversion(msize: 8192, version: "9P2000.L")), tag: NineP.noTag)
-            let started = Date()
+            // EOF, not the client's own 15 s receive timeout (which throws): the gateway closed it.
             let reply = try client.readFrame()
             #expect(reply == nil, "expected the session to close, got \(String(describing: reply))")
-            #expect(Date().timeIntervalSince(started) < 10, "closed only by the test's own receive timeout")
             #expect(Self.waitFor(5) { fixture.gateway.process.log.contains("reason=Tversion reset timed out") },
                     "\(fixture.gateway.process.log.suffix(2000))")
             // Free diod's blocked thread.
