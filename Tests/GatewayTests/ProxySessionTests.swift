@@ -1431,6 +1431,24 @@ struct ProxySessionTests {
         #expect(try harness.answeredLocally(tag: 14, .flush(Tflush(oldtag: 10))).map(\.tag) == [14])
     }
 
+    @Test("a second Tflush arriving after the request was answered, while the first Tflush is still at the server, is answered after the first's Rflush, not before it")
+    func lateSecondFlushWaits() throws {
+        let harness = SessionHarness()
+        try harness.negotiate()
+        try harness.attach(fid: 1)
+        let read = try harness.forward(tag: 10, .read(Tread(fid: 1, offset: 0, count: 100)))
+        let flush = try harness.forward(tag: 11, .flush(Tflush(oldtag: 10)))
+        harness.backendSends(tag: read.tag, .read(Rread(data: [7])))
+        #expect(try harness.clientReceived().map(\.tag) == [10])
+        // flush(5): Rflushes for one request come in order, so tag 12 waits for tag 11's.
+        #expect(try harness.answeredLocally(tag: 12, .flush(Tflush(oldtag: 10))).isEmpty)
+        harness.backendSends(tag: flush.tag, .flush(Rflush()))
+        #expect(try harness.clientReceived().map(\.tag) == [11, 12])
+        #expect(harness.session.tags.outstanding == 0)
+        // All done: a new flush of tag 10 is answered at once.
+        #expect(try harness.answeredLocally(tag: 13, .flush(Tflush(oldtag: 10))).map(\.tag) == [13])
+    }
+
     @Test("a Tflush of a waiting Tflush is answered at once, and the waiting one never is")
     func flushOfWaitingFlush() throws {
         let harness = SessionHarness()

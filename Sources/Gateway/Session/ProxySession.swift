@@ -62,6 +62,10 @@ final class ProxySession {
     /// Client Tflushes waiting on a Tflush at the server (by its backend tag), answered right after
     /// it, in order: each with its backend tag and serial.
     private var flushWaiters: [UInt16: [(tag: UInt16, serial: UInt64)]] = [:]
+    /// The client Tflush at the server for each client tag it flushes (oldtag → its backend tag),
+    /// until the server answers it: a later Tflush of that tag waits for it even once the request
+    /// itself has been answered (flush(5): the Rflushes for one request come in order).
+    private var flushOfClientTag: [UInt16: UInt16] = [:]
     private(set) var stats = SessionStats()
     /// Live backend fids when the last round of cleanup clunks went out (nil before the first):
     /// a session may hold more fids than there are tags, so cleanup goes in rounds, each of
@@ -364,7 +368,8 @@ final class ProxySession {
         guard let oldBackendTag = tags.backendTag(forClientTag: oldTag),
               let target = tags.request(oldBackendTag)
         else {
-            return sendToClient(.flush(Rflush()), tag: tag)
+            guard let earlier = flushOfClientTag[oldTag] else { return sendToClient(.flush(Rflush()), tag: tag) }
+            return waitForFlush(earlier, tag: tag)
         }
         if !target.sent {
             // Never sent: it is dropped here and never happens, and the flush is answered at once.
@@ -379,16 +384,24 @@ final class ProxySession {
         // has and is answered right after it (by then the request has been answered or dropped).
         let earlier = flushOfTarget[oldBackendTag].flatMap { $0.serial == target.serial ? $0.flush : nil }
         if let waitOn = target.type == .Tflush ? oldBackendTag : earlier {
-            request.sent = false
-            guard let backendTag = tags.add(request) else { return reply(error: .tooManyRequests, tag: tag) }
-            flushWaiters[waitOn, default: []].append((backendTag, request.serial))
-            return
+            return waitForFlush(waitOn, tag: tag, target: request.flushTarget)
         }
         guard let backendTag = tags.add(request) else { return reply(error: .tooManyRequests, tag: tag) }
         flushOfTarget[oldBackendTag] = (backendTag, target.serial)
+        flushOfClientTag[oldTag] = backendTag
         frame.storeBytes(of: oldBackendTag.littleEndian, toByteOffset: 7, as: UInt16.self)
         FramePatch.setTag(backendTag, in: frame)
         host.sendToBackend(UnsafeRawBufferPointer(frame))
+    }
+
+    /// A client Tflush (tag `tag`) that is answered right after the Tflush at the server under
+    /// `backendTag` is: it never reaches the server itself.
+    private func waitForFlush(_ backendTag: UInt16, tag: UInt16, target: (tag: UInt16, serial: UInt64)? = nil) {
+        var request = PendingRequest(origin: .client(tag: tag), type: .Tflush, serial: tags.makeSerial())
+        request.flushTarget = target
+        request.sent = false
+        guard let waiterTag = tags.add(request) else { return reply(error: .tooManyRequests, tag: tag) }
+        flushWaiters[backendTag, default: []].append((waiterTag, request.serial))
     }
 
     /// Tversion: negotiate now, or after a reset when the session already has state.
@@ -496,6 +509,7 @@ final class ProxySession {
     /// are answered now, in order, unless one was itself flushed in the meantime.
     private func flushAnswered(_ backendTag: UInt16, target: (tag: UInt16, serial: UInt64)?) {
         if let target, flushOfTarget[target.tag]?.flush == backendTag { flushOfTarget[target.tag] = nil }
+        if let oldTag = flushOfClientTag.first(where: { $0.value == backendTag })?.key { flushOfClientTag[oldTag] = nil }
         for waiter in flushWaiters.removeValue(forKey: backendTag) ?? [] {
             guard let waiting = tags.request(waiter.tag), waiting.serial == waiter.serial, !waiting.sent else { continue }
             _ = tags.complete(waiter.tag)
@@ -682,6 +696,7 @@ final class ProxySession {
         // cleanup would wait for that answer until drain-timeout. The client's flush does the job.
         let flushedByClient = Set(flushOfTarget.compactMap { tag, entry in tags.request(tag)?.serial == entry.serial ? tag : nil })
         flushOfTarget.removeAll()
+        flushOfClientTag.removeAll()
         let clientRequests = tags.pending.filter { tag, request in
             if case .client = request.origin, request.type != .Tflush, !request.abandoned, tag != NineP.noTag {
                 return !flushedByClient.contains(tag)
