@@ -95,7 +95,7 @@ import NineP
         #expect(harness.session.tags.outstanding == 0)
     }
 
-    @Test("an Rread head for a request the client flushed is dropped (its data with it)")
+    @Test("an Rread head for a request of a client that has left is dropped (its data with it)")
     func rreadHeadForAbandonedRequest() throws {
         let (harness, reply) = try Self.pendingRead()
         harness.session.clientClosed()
@@ -105,11 +105,12 @@ import NineP
         #expect(harness.host.toClient.isEmpty)
     }
 
-    @Test("a head that is not an Rread (an Rwrite claiming more bytes) is refused to the client")
-    func nonRreadBackendHead() throws {
+    @Test("a head that is not an Rread (an Rreaddir, or an Rwrite claiming more bytes) is refused to the client",
+          arguments: [MessageType.Rreaddir, .Rwrite])
+    func nonRreadBackendHead(type: MessageType) throws {
         let (harness, reply) = try Self.pendingRead()
         var badReply = reply
-        badReply[4] = MessageType.Rreaddir.rawValue
+        badReply[4] = type.rawValue
         let delivered = Self.withHead(of: badReply, 11) { harness.session.backendFrame($0, payloadToFollow: $1) }
         #expect(!delivered)
         #expect(try harness.clientReceived() == [harness.errorReply(.badBackendReply, tag: 21)])

@@ -366,17 +366,18 @@ private final class ModelRun {
     /// fids (invariant 4): unknown → EBADF, busy (being created or released) → EBUSY, a newfid
     /// already held → EBADF. Fids are checked in wire order, as the gateway does.
     func expectedLocalError(_ message: TMessage) -> UInt32? {
+        let (ebadf, ebusy): (UInt32, UInt32) = (9, 16)   // pinned, not taken from ProxyError
         func existing(_ fid: UInt32) -> UInt32? {
-            guard let state = held[fid] else { return ProxyError.unknownFid.errno }
-            return state == .ready ? nil : ProxyError.fidBusy.errno
+            guard let state = held[fid] else { return ebadf }
+            return state == .ready ? nil : ebusy
         }
         /// While a Tlopen of the fid is in flight, what would be refused for some kind of fid waits.
         func notOpening(_ fid: UInt32) -> UInt32? {
             let opening = inFlight.values.contains { if case let .lopen(lopen) = $0.message { lopen.fid == fid } else { false } }
-            return opening ? ProxyError.fidBusy.errno : nil
+            return opening ? ebusy : nil
         }
         func created(_ fid: UInt32) -> UInt32? {
-            fid == NineP.noFid || held[fid] != nil ? ProxyError.fidInUse.errno : nil
+            fid == NineP.noFid || held[fid] != nil ? ebadf : nil
         }
         switch message {
         case let .attach(attach): return created(attach.fid)

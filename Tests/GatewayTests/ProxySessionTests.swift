@@ -198,6 +198,19 @@ struct ProxySessionTests {
         for error in all { #expect(linuxKnows.contains(error.message), "\(error)") }
     }
 
+    /// Pinned here, not read from `ProxyError`: the other tests compare replies with
+    /// `errorReply(.x)`, which takes the errno from the code under test, so a changed errno would
+    /// pass them all. Clients act on these numbers (EBADF, EBUSY, EAGAIN mean different things).
+    @Test("each refusal carries its errno: EBADF for fid misuse, EBUSY, EPROTO, EMFILE, EIO, EAGAIN, EPERM, EINVAL, EOPNOTSUPP")
+    func refusalErrnos() {
+        let pinned: [(ProxyError, UInt32)] = [
+            (.unknownFid, 9), (.fidInUse, 9), (.fidKind, 9), (.notAuthFid, 9), (.authRemove, 1), (.xattrOffset, 22),
+            (.fidBusy, 16), (.tagInUse, 16), (.notNegotiated, 71), (.tooManyFids, 24), (.backendGone, 5),
+            (.badBackendReply, 5), (.tooManyRequests, 11), (.unsupported(200), 95), (.malformed(.trailingBytes(1)), 71),
+        ]
+        for (error, errno) in pinned { #expect(error.errno == errno, "\(error)") }
+    }
+
     @Test("a request naming an unknown fid gets EBADF and nothing reaches the backend")
     func unknownFid() throws {
         let harness = SessionHarness()
