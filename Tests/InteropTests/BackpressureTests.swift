@@ -9,10 +9,14 @@ extension Interop {
     /// A client that sends requests but never reads replies must not grow the gateway's memory
     /// without bound, and must not slow down anyone else.
     @Suite struct Backpressure {
-        static func residentKiB(_ pid: Int32) -> Int {
-            let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        /// VmRSS of `pid`; throws when it cannot be read, so a memory bound never passes on a 0.
+        static func residentKiB(_ pid: Int32) throws -> Int {
+            let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
             let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+            guard let kiB = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) }), kiB > 0 else {
+                throw MissingTool(description: "no VmRSS in /proc/\(pid)/status: \(line)")
+            }
+            return kiB
         }
 
         @Test("a client that never reads its replies is paused; the gateway's memory stays bounded")
@@ -28,7 +32,7 @@ extension Interop {
             try slow.attach(aname: fixture.directory.path)
             _ = try slow.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["one-mib.bin"])))
             _ = try slow.rpc(.lopen(Tlopen(fid: 2, flags: 0)))
-            let before = Self.residentKiB(gateway.process.pid)
+            let before = try Self.residentKiB(gateway.process.pid)
 
             // Up to 2 000 000 Treads of 64 KiB (46 MB of requests, far more than the socket buffers
             // between client and gateway can take), 1000 to a write, without reading a reply; writes
@@ -48,7 +52,7 @@ extension Interop {
             }
             #expect(sent < total, "the gateway kept reading a client that reads nothing")
             usleep(500_000)
-            let after = Self.residentKiB(gateway.process.pid)
+            let after = try Self.residentKiB(gateway.process.pid)
             // Bound: queue-limit queued for the client, queue-limit of reads in flight and one more
             // read (≈ 0.3 MiB), plus socket-level slack.
             #expect(after - before < 24 * 1024, "RSS grew from \(before) KiB to \(after) KiB")
@@ -82,7 +86,7 @@ extension Interop {
             guard case .lcreate = try client.rpc(.lcreate(Tlcreate(fid: 2, name: "sink.bin", flags: 0o1, mode: 0o644, gid: 0))) else {
                 Issue.record("Tlcreate failed"); return
             }
-            let before = Self.residentKiB(gateway.process.pid)
+            let before = try Self.residentKiB(gateway.process.pid)
 
             // diod stops (SIGSTOP, by pid): it reads nothing more. Up to 4000 Twrites of 65 000 bytes
             // (260 MB; max-inflight allows them all, so only the queue limit can pause the client)
@@ -108,7 +112,7 @@ extension Interop {
                 if index < total { current = frame(index); offset = 0 }
             }
             #expect(index < total, "the gateway kept reading a client whose server reads nothing")
-            let grown = Self.residentKiB(gateway.process.pid) - before
+            let grown = try Self.residentKiB(gateway.process.pid) - before
             // Bound: queue-limit (128 KiB) per direction plus one frame being read, plus allocator slack.
             #expect(grown < 24 * 1024, "RSS grew by \(grown) KiB while diod was stopped")
 
@@ -142,7 +146,7 @@ extension Interop {
 
         @Test("at max-inflight with the server's requests blocked (opens of a FIFO), a Tflush still gets through: held requests are flushed at once, blocked ones through diod (one flush each)")
         func flushPastTheLimit() throws {
-            let fixture = try DiodBehindGateway("fifo", extra: ["--max-inflight", "1"])
+            let fixture = try DiodBehindGateway("fifo", debug: true, extra: ["--max-inflight", "1"])
             defer { fixture.stop() }
             // The Tlopen (tag 10) blocked at diod is the session's one request at the server.
             let (client, fifo) = try fixture.clientBlockedOnFIFO()
@@ -153,8 +157,9 @@ extension Interop {
             try client.send(.flush(Tflush(oldtag: 10)), tag: 13)
             // A second flush of it waits for the first (diod gets one) and is answered right after it.
             try client.send(.flush(Tflush(oldtag: 10)), tag: 15)
-            // The open is still blocked at diod; now give the FIFO a writer.
-            usleep(200_000)
+            // Once diod has the flush, give the FIFO a writer (the open is still blocked there).
+            #expect(waitFor(15) { fixture.diod.process.log.contains("P9_TFLUSH") }, "diod never got the Tflush")
+            #expect(try fixture.diod.blockedOpeningFIFO(), "diod's open ended before the FIFO got a writer")
             #expect(fixture.releaseFIFO(fifo), "the FIFO has no reader: diod's open did not start (errno \(errno))")
             // Until the last Rflush: the lopen's reply, if diod sends one, comes before them.
             var tags: [UInt16] = []
@@ -178,7 +183,7 @@ extension Interop {
             let client = try fixture.attachedClient()
             _ = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["blob"])))
             _ = try client.rpc(.lopen(Tlopen(fid: 2, flags: 0)))
-            let before = Self.residentKiB(gateway.process.pid)
+            let before = try Self.residentKiB(gateway.process.pid)
             // 64 reads of 65 000 bytes, replies unread (more than the socket buffers take, so some
             // wait in the gateway), then tag 10 again while in flight: fatal, and the gateway closes
             // the client once its queue is written or after 2 s.
@@ -200,7 +205,7 @@ extension Interop {
                 guard written == junk.count else { break }
                 sent += 1
             }
-            let grown = Self.residentKiB(gateway.process.pid) - before
+            let grown = try Self.residentKiB(gateway.process.pid) - before
             #expect(sent < 64, "the gateway kept reading a client it is closing")
             #expect(grown < 24 * 1024, "RSS grew by \(grown) KiB while the client was being closed")
             let closings = gateway.process.log.components(separatedBy: "closing client connection").count - 1
@@ -215,7 +220,7 @@ extension Interop {
             try Data(repeating: 1, count: 1 << 20).write(to: fixture.directory.appendingPathComponent("blob"))
             // Warm up the allocator with one busy session, so its arenas are not counted below.
             _ = try fixture.attachedClient()    // released, so disconnected, right away
-            let before = Self.residentKiB(gateway.process.pid)
+            let before = try Self.residentKiB(gateway.process.pid)
             var sessions: [RawClient] = []
             for _ in 0..<200 {
                 let client = try fixture.attachedClient()
@@ -227,7 +232,7 @@ extension Interop {
                 }
                 sessions.append(client)
             }
-            let grown = Self.residentKiB(gateway.process.pid) - before
+            let grown = try Self.residentKiB(gateway.process.pid) - before
             #expect(grown < 200 * 256, "200 idle sessions took \(grown) KiB")
         }
     }

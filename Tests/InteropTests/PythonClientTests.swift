@@ -90,7 +90,7 @@ extension Interop {
             expectSuccess(result, "python-9p", gateway: gateway)
             if !extra.isEmpty {
                 // The session-close line says how many requests waited for room at the server.
-                #expect(SessionLifecycle.waitFor(10) { gateway.process.log.contains("requests_held=") }, "no session-close line")
+                #expect(waitFor(10) { gateway.process.log.contains("requests_held=") }, "no session-close line")
                 let held = gateway.process.log.split(separator: "\n").compactMap { line -> Int? in
                     guard let range = line.range(of: "requests_held=") else { return nil }
                     return Int(line[range.upperBound...].prefix { $0.isNumber })

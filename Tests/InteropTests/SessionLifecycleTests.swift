@@ -61,15 +61,6 @@ extension Interop {
             }
         }
 
-        static func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {
-            let deadline = Date().addingTimeInterval(seconds)
-            while Date() < deadline {
-                if condition() { return true }
-                usleep(50_000)
-            }
-            return condition()
-        }
-
         @Test("a client that disconnects without clunking leaves no fid at the backend")
         func disconnectReleasesFids() throws {
             let fixture = try DiodBehindGateway("leak", debug: true)
@@ -92,7 +83,7 @@ extension Interop {
                     Issue.record("walk to a missing name succeeded")
                 }
             } // the client socket closes here, without a single Tclunk
-            let balanced = Self.waitFor(10) {
+            let balanced = waitFor(10) {
                 let (created, clunked) = Self.fidAccounting(diod.process.log)
                 return created.count == 9 && Set(created) == Set(clunked) && clunked.count == created.count
             }
@@ -171,7 +162,7 @@ extension Interop {
             }
             #expect(error.ecode == 9)
             // … and at the backend, and the session works again with the same fid numbers.
-            #expect(Self.waitFor(5) {
+            #expect(waitFor(5) {
                 let (created, clunked) = Self.fidAccounting(fixture.diod.process.log)
                 return Set(created) == Set(clunked) && created.count == 2
             })
@@ -190,7 +181,7 @@ extension Interop {
             // EOF, not the client's own 15 s receive timeout (which throws): the gateway closed it.
             let reply = try client.readFrame()
             #expect(reply == nil, "expected the session to close, got \(String(describing: reply))")
-            #expect(Self.waitFor(5) { fixture.gateway.process.log.contains("reason=Tversion reset timed out") },
+            #expect(waitFor(5) { fixture.gateway.process.log.contains("reason=Tversion reset timed out") },
                     "\(fixture.gateway.process.log.suffix(2000))")
             // Free diod's blocked thread.
             fixture.releaseFIFO(fifo)
@@ -199,22 +190,25 @@ extension Interop {
         @Test("a client that flushes a request blocked at diod and leaves: diod gets no second Tflush (it answers only the newest), so once the request ends every fid is clunked")
         func leaveAfterFlush() throws {
             // A drain-timeout far above the wait below: a cleanup stuck on an unanswered flush shows as no close at all.
-            let fixture = try DiodBehindGateway("flush-leave", extra: ["--drain-timeout", "120"])
+            let fixture = try DiodBehindGateway("flush-leave", debug: true, extra: ["--drain-timeout", "120"])
             defer { fixture.stop() }
             // The open is under way at diod before the flush comes (a flush diod sees first takes
             // the open away before it blocks).
             let (client, fifo) = try fixture.clientBlockedOnFIFO()
+            let peer = "peer=\(client.localAddress)"
             try client.send(.flush(Tflush(oldtag: 10)), tag: 11)
+            #expect(waitFor(15) { fixture.diod.process.log.contains("P9_TFLUSH") }, "diod never got the client's Tflush")
             shutdown(client.fd, Int32(SHUT_RDWR))
-            // Let the gateway see the disconnect while the open still blocks. (Should a loaded machine
-            // have delayed either step, the open ends first, or had no reader to wait for, and the
-            // test proves less, but the session must still close with every fid clunked.)
-            usleep(300_000)
-            fixture.releaseFIFO(fifo)
-            let log = { fixture.gateway.process.log }
-            let closed = { log().split(separator: "\n").first { $0.contains("session closed") && $0.contains("dialect=9P2000.L") } }
-            #expect(Self.waitFor(20) { closed() != nil }, "the cleanup still waits: \(log().suffix(3000))")
-            #expect(closed()?.contains("backend_fids_left=0") == true, "\(log().suffix(3000))")
+            // The gateway has seen the client leave, and only then does the open end.
+            let gateway = fixture.gateway.process
+            #expect(waitFor(15) { !logLines(gateway, "client connection ended", peer).isEmpty }, "\(gateway.log.suffix(3000))")
+            #expect(try fixture.diod.blockedOpeningFIFO(), "diod's open ended before the client left")
+            #expect(fixture.releaseFIFO(fifo), "the FIFO had no reader: diod's open was no longer blocked")
+            let closed = { logLines(gateway, "session closed", peer).first }
+            #expect(waitFor(20) { closed() != nil }, "the cleanup still waits: \(gateway.log.suffix(3000))")
+            #expect(closed()?.contains("backend_fids_left=0") == true, "\(gateway.log.suffix(3000))")
+            let flushes = fixture.diod.process.log.components(separatedBy: "P9_TFLUSH").count - 1
+            #expect(flushes == 1, "diod got \(flushes) Tflushes")
             withExtendedLifetime(client) {}
         }
 
@@ -250,15 +244,17 @@ extension Interop {
             var timeout = timeval(tv_sec: 15, tv_usec: 0)
             setsockopt(third.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             try third.send(.version(Tversion(msize: 65_536, version: "9P2000.L")), tag: NineP.noTag)
-            #expect(Self.waitFor(10) { log().contains("session limit reached") }, "\(log().suffix(2000))")
+            #expect(waitFor(10) { log().contains("session limit reached") }, "\(log().suffix(2000))")
             for client in [first, second] {
                 guard case .getattr = try client.rpc(.getattr(Tgetattr(fid: 1, requestMask: 0x7ff))) else {
                     Issue.record("an open session stopped working at the limit")
                     return
                 }
             }
+            // Still in the kernel's accept queue, so the gateway cannot have answered it.
+            #expect(try Self.acceptQueueLength(port: fixture.gateway.port) == 1, "the connection past the limit was accepted")
             var waiting = pollfd(fd: third.fd, events: Int16(POLLIN), revents: 0)
-            #expect(poll(&waiting, 1, 300) == 0, "the connection past the limit was answered")
+            #expect(poll(&waiting, 1, 0) == 0, "the connection past the limit was answered")
             // (waitForPort's probe connection opened and closed a session too.)
             let count = { (line: String) in log().components(separatedBy: line).count - 1 }
             #expect(count("session opened") - count("session closed") == 2)
@@ -273,6 +269,23 @@ extension Interop {
                 Issue.record("the second session stopped working")
                 return
             }
+        }
+
+        /// Connections waiting to be accepted on the listening sockets of 127.0.0.1:port (for a
+        /// listener, /proc/net/tcp's rx_queue is its accept queue; SO_REUSEPORT gives one per loop).
+        static func acceptQueueLength(port: UInt16) throws -> Int {
+            let local = String(format: "0100007F:%04X", port)
+            var total = 0, listeners = 0
+            for line in try String(contentsOfFile: "/proc/net/tcp", encoding: .utf8).split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ")
+                guard fields.count > 4, fields[1] == local, fields[3] == "0A" else { continue }   // 0A: LISTEN
+                let queues = fields[4].split(separator: ":")
+                guard queues.count == 2, let waiting = Int(queues[1], radix: 16) else { continue }
+                total += waiting
+                listeners += 1
+            }
+            guard listeners > 0 else { throw MissingTool(description: "no listener on \(local) in /proc/net/tcp") }
+            return total
         }
 
         /// TcpExtListenOverflows from /proc/net/netstat: connects dropped at a full listen queue.
@@ -336,7 +349,7 @@ extension Interop {
             let script = "import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(0); print('listening', flush=True); time.sleep(120)"
             let server = try TestProcess(name: "full-backlog", executable: "/usr/bin/python3", arguments: ["-c", script, socketPath])
             defer { server.stop() }
-            #expect(Self.waitFor(10) { server.log.contains("listening") })
+            #expect(waitFor(10) { server.log.contains("listening") })
             let gateway = try GatewayProcess(backend: "unix:\(socketPath)", extra: ["--loops", "1", "--drain-timeout", "1"])
             defer { gateway.stop() }
             var clients: [RawClient] = []
@@ -345,7 +358,7 @@ extension Interop {
                 try client.send(.version(Tversion(msize: 65536, version: "9P2000.L")), tag: NineP.noTag)
                 clients.append(client)
             }
-            #expect(Self.waitFor(10) { gateway.process.log.contains("cannot reach file server") },
+            #expect(waitFor(10) { gateway.process.log.contains("cannot reach file server") },
                     "log:\n\(gateway.process.log.suffix(2000))")
             let log = gateway.process.log
             #expect(log.contains("Resource temporarily unavailable"), "log:\n\(log.suffix(2000))")
@@ -366,7 +379,7 @@ extension Interop {
             """
             let server = try TestProcess(name: "dropping-syns", executable: "/usr/bin/python3", arguments: ["-c", script, "\(port)"])
             defer { server.stop() }
-            #expect(Self.waitFor(10) { server.log.contains("listening") })
+            #expect(waitFor(10) { server.log.contains("listening") })
             let gateway = try GatewayProcess(backend: "tcp:127.0.0.1:\(port)", extra: ["--loops", "1", "--drain-timeout", "1"])
             defer { gateway.stop() }
             let client = try RawClient(port: gateway.port)
@@ -383,7 +396,7 @@ extension Interop {
             }
             shutdown(client.fd, Int32(SHUT_RDWR))
             let closed = { gateway.process.log.split(separator: "\n").contains { $0.contains("session closed") && $0.contains(peer) } }
-            #expect(Self.waitFor(15) { closed() }, "the session waits for the connect: \(gateway.process.log.suffix(2000))")
+            #expect(waitFor(15) { closed() }, "the session waits for the connect: \(gateway.process.log.suffix(2000))")
         }
 
         @Test("Ctrl-C to the gateway's whole process group still drains: its exec: servers have a group of their own")
@@ -401,7 +414,7 @@ extension Interop {
             guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: []))) else { Issue.record("walk failed"); return }
 
             kill(-pid, SIGINT)  // what Ctrl-C in a terminal does
-            try #require(Self.waitFor(15) { !gateway.process.process.isRunning }, "gateway still running after SIGINT")
+            try #require(waitFor(15) { !gateway.process.process.isRunning }, "gateway still running after SIGINT")
             gateway.process.process.waitUntilExit()
             #expect(gateway.process.process.terminationStatus == 0)
             // Before, diod got the SIGINT too and died first: backend_fids_left=2.
@@ -416,9 +429,9 @@ extension Interop {
             let (gateway, client, pid) = try Self.gatewayWithServerIgnoringEOF()
             defer { gateway.stop() }
             shutdown(client.fd, Int32(SHUT_RDWR))
-            #expect(Self.waitFor(10) { gateway.process.log.contains("ignoring EOF") }, "log:\n\(gateway.process.log.suffix(2000))")
+            #expect(waitFor(10) { gateway.process.log.contains("ignoring EOF") }, "log:\n\(gateway.process.log.suffix(2000))")
             // The gateway gives it 2 s, then SIGTERM; it must be gone well within 10 s.
-            #expect(Self.waitFor(10) { kill(pid, 0) != 0 }, "server pid \(pid) still running: \((try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? "")\n\(gateway.process.log.suffix(2000))")
+            #expect(waitFor(10) { kill(pid, 0) != 0 }, "server pid \(pid) still running: \((try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? "")\n\(gateway.process.log.suffix(2000))")
             #expect(gateway.process.log.contains("sending SIGTERM"))
         }
 
@@ -442,9 +455,9 @@ extension Interop {
                 _ = kill(diod.process.pid, SIGSTOP) // the server freezes with the session's fid live
             }                                       // … and the client leaves
             defer { kill(diod.process.pid, SIGCONT) }
-            #expect(Self.waitFor(10) { gateway.process.log.contains("did not answer the cleanup in time") },
+            #expect(waitFor(10) { gateway.process.log.contains("did not answer the cleanup in time") },
                     "no drain-timeout log line:\n\(gateway.process.log)")
-            #expect(Self.waitFor(5) { gateway.process.log.contains("session closed") })
+            #expect(waitFor(5) { gateway.process.log.contains("session closed") })
             kill(diod.process.pid, SIGCONT)
             let next = try RawClient(port: gateway.port)
             #expect(try next.negotiate().version == "9P2000.L")

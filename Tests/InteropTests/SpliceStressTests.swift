@@ -121,7 +121,7 @@ extension Interop {
             defer { fixture.stop() }
             let port = fixture.gateway.port
             let directory = fixture.directory.path
-            let baseSeed = UInt64.random(in: 0...UInt64.max)
+            let baseSeed = testSeed("splice stress")
             let findings = Findings()
             let models = ModelStore()
             DispatchQueue.concurrentPerform(iterations: 6) { worker in
@@ -144,7 +144,7 @@ extension Interop {
             // ones cut in the middle of a write: their server connection was closed instead, which
             // makes diod drop their fids.
             let log = { fixture.gateway.process.log }
-            #expect(SessionLifecycle.waitFor(10) {
+            #expect(waitFor(10) {
                 log().components(separatedBy: "session closed").count == log().components(separatedBy: "session opened").count
             }, "sessions still open:\n\(log().suffix(3000))")
             let leaks = log().split(separator: "\n").filter {

@@ -1,5 +1,6 @@
 import Foundation
 import NineP
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -28,7 +29,7 @@ extension Interop {
         }
 
         static func waitForLog(_ gateway: GatewayProcess, _ condition: (String) -> Bool) -> Bool {
-            SessionLifecycle.waitFor(10) { condition(gateway.process.log) }
+            waitFor(10) { condition(gateway.process.log) }
         }
 
         /// How the gateway reaches diod: over TCP, or its own diod per session on a socketpair (--export).
@@ -48,7 +49,7 @@ extension Interop {
                 diod?.stop()
             }
             var expected: [UInt8] = []
-            var generator = SystemRandomNumberGenerator()
+            var generator = SplitMix64(seed: testSeed("pieces (\(backend), splice-min \(spliceMinimum))"))
             let chunk = 60_000
             do {
                 let client = try RawClient(port: gateway.port)
@@ -158,7 +159,10 @@ extension Interop {
             try client.send(.read(Tread(fid: 1, offset: 0, count: 60_000)), tag: 4)
             // The reply can never be whole: the client sees the connection end, not a short frame.
             #expect(try client.readFrame() == nil)
-            #expect(Self.waitForLog(gateway) { $0.contains("session closed") && $0.contains("in the middle of a reply") || $0.contains("file server closed") },
+            // Spliced or buffered, the session's close line says why.
+            let peer = "peer=\(client.localAddress)"
+            #expect(waitFor(10) { !logLines(gateway.process, "session closed", peer).isEmpty }, "log:\n\(gateway.process.log.suffix(2000))")
+            #expect(logLines(gateway.process, "session closed", peer).first?.contains("reason=file server closed the connection in the middle of a reply") == true,
                     "log:\n\(gateway.process.log.suffix(2000))")
             #expect(gateway.process.process.isRunning)
             #expect(server.log.contains("closing in the middle of an Rread"))
@@ -184,7 +188,7 @@ extension Interop {
                     name: "\(label)-server", executable: "/usr/bin/python3",
                     arguments: [Paths.clients.appendingPathComponent("hostile_server.py").path, "--unix", socketPath,
                                 "--mode", "trickle", "--piece", "256", "--pause", "0", "--max-msize", "1048576"] + serverArguments)
-                #expect(SessionLifecycle.waitFor(10) { server.log.contains("listening") })
+                #expect(waitFor(10) { server.log.contains("listening") })
                 var gateway: GatewayProcess?
                 do {
                     gateway = try GatewayProcess(backend: "unix:\(socketPath)", extra: ["--loops", "1"])
@@ -236,7 +240,7 @@ extension Interop {
                 arguments: [Paths.clients.appendingPathComponent("hostile_server.py").path, "--unix", socketPath,
                             "--mode", "dirstats", "--piece", "256", "--pause", "0.001", "--count", "8000"])
             defer { server.stop() }
-            #expect(SessionLifecycle.waitFor(10) { server.log.contains("listening") })
+            #expect(waitFor(10) { server.log.contains("listening") })
             let gateway = try GatewayProcess(backend: "unix:\(socketPath)", extra: ["--loops", "1", "--splice-min", "1024"])
             defer { gateway.stop() }
             let client = try RawClient(port: gateway.port, dialect: .plan9)
@@ -247,7 +251,7 @@ extension Interop {
                 Issue.record("walk or open failed"); return
             }
             #expect(try client.rpc(.read(Tread(fid: 2, offset: 0, count: 8000))) == .error(Rerror(ename: "Input/output error")))
-            #expect(SessionLifecycle.waitFor(5) { server.log.contains("sent the whole Rread") })
+            #expect(waitFor(5) { server.log.contains("sent the whole Rread") })
             // The session goes on.
             guard case .clunk = try client.rpc(.clunk(Tclunk(fid: 2))) else { Issue.record("clunk failed"); return }
         }
@@ -263,7 +267,7 @@ extension Interop {
             let reads = TrickleSetup.reads
             // The client reads nothing until the server has written every reply (8 MiB, more than
             // the socket buffers between the gateway and a client that does not read take).
-            let allSent = SessionLifecycle.waitFor(60) {
+            let allSent = waitFor(60) {
                 setup.server.log.components(separatedBy: "sent the whole Rread").count - 1 == reads
             }
             #expect(allSent, "the server could write only \(setup.server.log.components(separatedBy: "sent the whole Rread").count - 1) of \(reads) replies")
@@ -280,7 +284,7 @@ extension Interop {
             // spliced still has its tail in the pipe (or in memory) behind a client that reads nothing.
             let setup = try TrickleSetup("trickle-close", serverArguments: ["--close-after", "8"])
             defer { setup.stop() }
-            #expect(SessionLifecycle.waitFor(30) { setup.server.log.contains("closing after the last Rread") })
+            #expect(waitFor(30) { setup.server.log.contains("closing after the last Rread") })
             try setup.expectRepliesWhole()
             #expect(try setup.client.readFrame() == nil, "the gateway should close the client once the server is gone")
         }
@@ -302,7 +306,7 @@ extension Interop {
             #expect(try client.negotiate().version == "9P2000.L")
             #expect(try client.readFrame() == nil)
             // The server notes it after its write, which the gateway may act on first.
-            #expect(SessionLifecycle.waitFor(5) { server.log.contains("sent a stray Rread head") })
+            #expect(waitFor(5) { server.log.contains("sent a stray Rread head") })
             // One loop: everything it logged about the first session precedes the second's Rversion.
             let next = try RawClient(port: gateway.port)
             #expect(try next.negotiate().version == "9P2000.L")

@@ -439,6 +439,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
                     backend.close()
                 }
             }
+            logger.debug("client connection ended; cleaning up", metadata: ["requests_at_server": "\(core.tags.outstanding)"])
             core.clientClosed()
             backend?.flush()
             if let download {
@@ -456,6 +457,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
             }
         } else {
             if let error, closeReason == nil { closeReason = "file server: \(String(cString: strerror(error)))" }
+            // Whole frames were handled as they came: what is left is part of a reply.
+            if closeReason == nil, !connection.input.isEmpty { closeReason = Self.backendLeftMidReply }
             if upload != nil {
                 // The rest of the client's Twrite has nowhere to go; the client is closed below.
                 upload = nil

@@ -20,6 +20,16 @@ final class RawClient {
 
     deinit { close(fd) }
 
+    /// This end's address as the gateway logs it (`peer=127.0.0.1:PORT`).
+    var localAddress: String {
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return "127.0.0.1:\(UInt16(bigEndian: address.sin_port))"
+    }
+
     func sendRaw(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {

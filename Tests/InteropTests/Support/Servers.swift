@@ -22,6 +22,12 @@ final class DiodServer {
 
     var spec: String { "tcp:127.0.0.1:\(port)" }
 
+    /// True while one of diod's threads sleeps in open(2) of a FIFO that has no writer yet
+    /// (the kernel's fifo_open waits in wait_for_partner).
+    func blockedOpeningFIFO() throws -> Bool {
+        try threadWaitChannels(process.pid).contains("wait_for_partner")
+    }
+
     func stop() { process.stop() }
 }
 
@@ -99,8 +105,8 @@ class DiodBehindGateway {
 
     /// An attached client whose one request at diod never ends by itself: fid 2 walked to a new
     /// FIFO in `directory` and a Tlopen of it sent with tag 10 (diod blocks in open(2) until the
-    /// FIFO has a writer: `releaseFIFO` lets it go). Returns once the open has had 200 ms to reach
-    /// diod and block there. Receives time out after 15 s.
+    /// FIFO has a writer: `releaseFIFO` lets it go). Returns once a diod thread is seen blocked in
+    /// that open(2); throws if none is within 15 s. Receives time out after 15 s.
     func clientBlockedOnFIFO() throws -> (client: RawClient, fifo: String) {
         let fifo = directory.appendingPathComponent("fifo").path
         guard mkfifo(fifo, 0o666) == 0 else { throw MissingTool(description: "mkfifo: errno \(errno)") }
@@ -111,7 +117,11 @@ class DiodBehindGateway {
             throw MissingTool(description: "walk to the FIFO failed")
         }
         try client.send(.lopen(Tlopen(fid: 2, flags: 0)), tag: 10)
-        usleep(200_000)
+        var blocked = false
+        _ = waitFor(15) { blocked = (try? diod.blockedOpeningFIFO()) ?? false; return blocked }
+        guard blocked else {
+            throw MissingTool(description: "diod's open of the FIFO did not block (wchan: \((try? threadWaitChannels(diod.process.pid)) ?? []))")
+        }
         return (client, fifo)
     }
 

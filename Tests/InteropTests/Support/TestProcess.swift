@@ -9,7 +9,8 @@ enum Paths {
     static let repository: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// The pebble9p binary built with the tests (the test target depends on it).
+    /// The pebble9p binary under test: `PEBBLE9P_BIN` when set (scripts/test points it at the
+    /// release build for a second interop run), else the one built with the tests.
     static var gateway: String {
         if let override = ProcessInfo.processInfo.environment["PEBBLE9P_BIN"] { return override }
         let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -20,10 +21,17 @@ enum Paths {
     }
 
     static let clients = repository.appendingPathComponent("Tests/InteropTests/clients")
-    /// The venv with p9fs and aio9p (made by scripts/setup).
-    static let venvPython = repository.appendingPathComponent(".venv/bin/python").path
-    /// The venv with python-9p (its own: it also installs a package named py9p).
-    static let strictVenvPython = repository.appendingPathComponent(".venv-strict/bin/python").path
+    /// The venv with p9fs and aio9p (made by scripts/setup; `PEBBLE9P_VENV` puts it elsewhere).
+    static let venvPython = venv("PEBBLE9P_VENV", default: ".venv")
+    /// The venv with python-9p (its own: it also installs a package named py9p; `PEBBLE9P_VENV_STRICT`).
+    static let strictVenvPython = venv("PEBBLE9P_VENV_STRICT", default: ".venv-strict")
+
+    /// The venv's python: where scripts/setup made it, which honours the same variable.
+    private static func venv(_ variable: String, default name: String) -> String {
+        let directory = ProcessInfo.processInfo.environment[variable].flatMap { $0.isEmpty ? nil : $0 }
+            ?? repository.appendingPathComponent(name).path
+        return URL(fileURLWithPath: directory).appendingPathComponent("bin/python").path
+    }
 }
 
 struct MissingTool: Error, CustomStringConvertible {
@@ -130,6 +138,29 @@ func waitForPort(_ port: UInt16, process: TestProcess, seconds: Double = 20) thr
         usleep(50_000)
     }
     throw MissingTool(description: "\(process.name) did not listen on \(port) in \(seconds)s:\n\(process.log)")
+}
+
+/// Polls `condition` until it holds or `seconds` have passed (a bound on waiting for an event, not
+/// a measurement: what the tests assert is the condition). True if it held.
+func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(20_000)
+    }
+    return condition()
+}
+
+/// The kernel's word for where each thread of `pid` sleeps (/proc/PID/task/TID/wchan; "0" for a
+/// running thread). Throws when /proc cannot be read, so no check passes on an empty reading.
+func threadWaitChannels(_ pid: Int32) throws -> [String] {
+    let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")
+    return try tasks.map { try String(contentsOfFile: "/proc/\(pid)/task/\($0)/wchan", encoding: .utf8) }
+}
+
+/// The gateway's log lines that contain every one of `words`.
+func logLines(_ process: TestProcess, _ words: String...) -> [Substring] {
+    process.log.split(separator: "\n").filter { line in words.allSatisfy { line.contains($0) } }
 }
 
 /// Output of a command run to completion (bounded by `timeout` seconds).
