@@ -335,7 +335,7 @@ extension Interop {
         static func threadStates(_ pid: Int32) throws -> [String] {
             let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")
             return try tasks.map { task in
-                let stat = try String(contentsOfFile: "/proc/\(pid)/task/\(task)/stat", encoding: .utf8)
+                let stat = try readWholeFile("/proc/\(pid)/task/\(task)/stat")
                 // "pid (comm) S …": the state follows the last ')', since comm may hold spaces.
                 guard let state = stat.split(separator: ")").last?.split(separator: " ").first else {
                     throw MissingTool(description: "unreadable /proc/\(pid)/task/\(task)/stat: \(stat)")

@@ -274,23 +274,14 @@ extension Interop {
         /// Connections waiting to be accepted on the listening sockets of 127.0.0.1:port (for a
         /// listener, /proc/net/tcp's rx_queue is its accept queue; SO_REUSEPORT gives one per loop).
         static func acceptQueueLength(port: UInt16) throws -> Int {
-            let local = String(format: "0100007F:%04X", port)
-            var total = 0, listeners = 0
-            for line in try String(contentsOfFile: "/proc/net/tcp", encoding: .utf8).split(separator: "\n").dropFirst() {
-                let fields = line.split(separator: " ")
-                guard fields.count > 4, fields[1] == local, fields[3] == "0A" else { continue }   // 0A: LISTEN
-                let queues = fields[4].split(separator: ":")
-                guard queues.count == 2, let waiting = Int(queues[1], radix: 16) else { continue }
-                total += waiting
-                listeners += 1
-            }
-            guard listeners > 0 else { throw MissingTool(description: "no listener on \(local) in /proc/net/tcp") }
-            return total
+            let listeners = try TCPSocketRow.all().filter { $0.listening && $0.local == TCPSocketRow.loopbackAddress(port) }
+            guard !listeners.isEmpty else { throw MissingTool(description: "no listener on port \(port) in /proc/net/tcp") }
+            return listeners.reduce(0) { $0 + $1.receiveQueue }
         }
 
         /// TcpExtListenOverflows from /proc/net/netstat: connects dropped at a full listen queue.
         static func listenOverflows() throws -> Int {
-            let lines = try String(contentsOfFile: "/proc/net/netstat", encoding: .utf8).split(separator: "\n")
+            let lines = try readWholeFile("/proc/net/netstat").split(separator: "\n")
             for (names, values) in zip(lines, lines.dropFirst()) where names.hasPrefix("TcpExt:") && values.hasPrefix("TcpExt:") {
                 let pairs = zip(names.split(separator: " "), values.split(separator: " "))
                 if let value = pairs.first(where: { $0.0 == "ListenOverflows" })?.1, let count = Int(value) { return count }
@@ -431,7 +422,7 @@ extension Interop {
             shutdown(client.fd, Int32(SHUT_RDWR))
             #expect(waitFor(10) { gateway.process.log.contains("ignoring EOF") }, "log:\n\(gateway.process.log.suffix(2000))")
             // The gateway gives it 2 s, then SIGTERM; it must be gone well within 10 s.
-            #expect(waitFor(10) { kill(pid, 0) != 0 }, "server pid \(pid) still running: \((try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? "")\n\(gateway.process.log.suffix(2000))")
+            #expect(waitFor(10) { kill(pid, 0) != 0 }, "server pid \(pid) still running: \((try? readWholeFile("/proc/\(pid)/status")) ?? "")\n\(gateway.process.log.suffix(2000))")
             #expect(gateway.process.log.contains("sending SIGTERM"))
         }
 

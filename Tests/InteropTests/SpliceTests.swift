@@ -129,7 +129,10 @@ extension Interop {
                 let frame = Frame(tag: 5, message: TMessage.write(Twrite(fid: 2, offset: 0, data: [UInt8](repeating: 1, count: 60_000))))
                     .encode(dialect: .linux)
                 try leaving.sendRaw(Array(frame.prefix(5_000)))
-                usleep(100_000)
+                // The gateway has taken in the head (and started the splice) before the client leaves.
+                let clientPort = try #require(UInt16(leaving.localAddress.split(separator: ":").last ?? ""))
+                #expect(waitFor(10) { (try? unreadBytes(localPort: fixture.gateway.port, remotePort: clientPort)) == 0 },
+                        "the gateway never read the head")
             }
             #expect(Self.waitForLog(fixture.gateway) { $0.contains("client left in the middle of a write") },
                     "log:\n\(fixture.gateway.process.log.suffix(2000))")

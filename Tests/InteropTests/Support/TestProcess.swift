@@ -155,7 +155,59 @@ func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {
 /// running thread). Throws when /proc cannot be read, so no check passes on an empty reading.
 func threadWaitChannels(_ pid: Int32) throws -> [String] {
     let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")
-    return try tasks.map { try String(contentsOfFile: "/proc/\(pid)/task/\($0)/wchan", encoding: .utf8) }
+    return try tasks.map { try readWholeFile("/proc/\(pid)/task/\($0)/wchan") }
+}
+
+/// A file read to its end with read(2). /proc files report size 0 and come a page per read;
+/// Foundation's String(contentsOfFile:) returned only the first page of /proc/net/tcp here.
+func readWholeFile(_ path: String) throws -> String {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { throw MissingTool(description: "cannot open \(path): errno \(errno)") }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let got = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+        if got < 0 && errno == EINTR { continue }
+        guard got >= 0 else { throw MissingTool(description: "cannot read \(path): errno \(errno)") }
+        if got == 0 { break }
+        bytes += chunk[0..<got]
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+/// One IPv4 socket of /proc/net/tcp. Addresses as the kernel writes them ("0100007F:PORT" in
+/// hex, see `loopbackAddress`); `receiveQueue` is a listener's accept queue, and for a
+/// connection the bytes that arrived and its owner has not read yet.
+struct TCPSocketRow {
+    let local: String
+    let remote: String
+    let listening: Bool
+    let receiveQueue: Int
+
+    static func all() throws -> [TCPSocketRow] {
+        try readWholeFile("/proc/net/tcp").split(separator: "\n").dropFirst().compactMap { line in
+            let fields = line.split(separator: " ")
+            guard fields.count > 4 else { return nil }
+            let queues = fields[4].split(separator: ":")
+            guard queues.count == 2, let receiveQueue = Int(queues[1], radix: 16) else { return nil }
+            return TCPSocketRow(local: String(fields[1]), remote: String(fields[2]), listening: fields[3] == "0A",
+                                receiveQueue: receiveQueue)
+        }
+    }
+
+    /// 127.0.0.1:port as /proc/net/tcp writes it.
+    static func loopbackAddress(_ port: UInt16) -> String { String(format: "0100007F:%04X", port) }
+}
+
+/// Bytes that arrived on the loopback TCP connection `localPort` ← `remotePort` and that its owner
+/// has not read yet. Throws when there is no such connection.
+func unreadBytes(localPort: UInt16, remotePort: UInt16) throws -> Int {
+    let (local, remote) = (TCPSocketRow.loopbackAddress(localPort), TCPSocketRow.loopbackAddress(remotePort))
+    guard let row = try TCPSocketRow.all().first(where: { $0.local == local && $0.remote == remote }) else {
+        throw MissingTool(description: "no connection \(local) <- \(remote) in /proc/net/tcp")
+    }
+    return row.receiveQueue
 }
 
 /// The gateway's log lines that contain every one of `words`.
