@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+
+extension Interop {
+    /// The Linux kernel's own 9P client (v9fs, 9p2000.L) mounting through the gateway: qemu boots
+    /// Debian's kernel with a small initrd, the guest mounts the gateway over a virtio-serial port
+    /// (trans=fd) and runs a user's workload on the share, one checked line per step. The work is
+    /// done by Tests/KernelClient/build, run and guest-init (see the README.md there).
+    ///
+    /// Only plain TCP to the gateway for now; later issues add the same run through the TLS
+    /// tunnel, with a capability token as aname, and against the Blue backend, each as another
+    /// @Test here with its own fixture.
+    @Suite struct KernelClient {
+        static let scripts = Paths.repository.appendingPathComponent("Tests/KernelClient")
+
+        @Test("the Linux 9P client (v9fs under qemu) mounts through the gateway and passes every check of its workload")
+        func plain() throws {
+            let fixture = try DiodBehindGateway("kclient")
+            defer { fixture.stop() }
+            // diod acts as the user the guest attaches as (root): the export must be searchable.
+            chmod(fixture.directory.path, 0o755)
+
+            // Cached (PEBBLE9P_KERNEL_CACHE, default /var/cache/pebble9p-kernel): ~10 s the first
+            // time on this machine, ~1 s after that. The first run on a new machine downloads ~75 MB.
+            let build = try runCommand(Self.scripts.appendingPathComponent("build").path, [], timeout: 1200)
+            try #require(build.status == 0, "Tests/KernelClient/build failed (status \(build.status)):\n\(Self.tail(build.stderr, lines: 40))")
+
+            // run's own limit is the guest watchdog (240 s) + 45 s; this one only backs it up.
+            let run = try runCommand(Self.scripts.appendingPathComponent("run").path,
+                                     [fixture.gateway.address, fixture.directory.path], timeout: 420)
+            let guestLog = run.stdout
+            let result = guestLog.split(separator: "\n").last(where: { $0.hasPrefix("KCLIENT RESULT: ") }).map(String.init)
+            let failures = guestLog.split(separator: "\n").filter { $0.hasPrefix("KCLIENT FAIL") }
+            // The session ends when qemu exits and closes its socket; the gateway logs it just after.
+            // (waitForPort's probe was a session too, one that never negotiated.)
+            let closedLine = { logLines(fixture.gateway.process, "session closed", "dialect=9P2000.L").first.map(String.init) }
+            _ = waitFor(10) { closedLine() != nil }
+            let closed = closedLine()
+            let gatewayLog = fixture.gateway.process.log
+            var context = "guest (tail of the serial log):\n" + Self.tail(guestLog, lines: 60)
+            if !run.stderr.isEmpty { context += "\nrun's stderr:\n" + Self.tail(run.stderr, lines: 20) }
+            context += "\ngateway log (tail):\n" + Self.tail(gatewayLog, lines: 30)
+
+            #expect(run.status == 0, "run exited with status \(run.status)\n\(context)")
+            #expect(result?.contains(" passed, 0 failed") == true, "result line: \(result ?? "none")\n\(context)")
+            #expect(failures.isEmpty, "failed checks:\n\(failures.joined(separator: "\n"))\n\(context)")
+
+            // StreamLogHandler lines read "TIMESTAMP LEVEL pebble9p: ..."; none at error or above.
+            let errors = gatewayLog.split(separator: "\n").filter { line in
+                let level = line.split(separator: " ", maxSplits: 2).dropFirst().first
+                return level == "error" || level == "critical"
+            }
+            #expect(errors.isEmpty, "the gateway logged errors:\n\(errors.joined(separator: "\n"))")
+            // The kernel clunks every fid before it lets go of the connection (umount comes first).
+            #expect(closed?.contains("backend_fids_left=0") == true, "session closed line: \(closed ?? "none")\n\(context)")
+
+            // The workload works in ANAME/kclient.<random> and removes it at the end.
+            let left = try FileManager.default.contentsOfDirectory(atPath: fixture.directory.path)
+            #expect(left.isEmpty, "the export still holds: \(left)")
+        }
+
+        /// The last `lines` lines of `text`.
+        static func tail(_ text: String, lines: Int) -> String {
+            text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
+        }
+    }
+}
