@@ -362,11 +362,12 @@ extension Interop {
             let port = freePort()
             // Listens with a backlog of 0, never accepts, and fills its one place itself: later SYNs are dropped.
             let script = """
-            import socket,sys,time
+            import select,socket,sys,time
             s=socket.socket(); s.bind(('127.0.0.1',int(sys.argv[1]))); s.listen(0)
             fillers=[socket.socket() for _ in range(2)]
             for f in fillers: f.setblocking(False); f.connect_ex(('127.0.0.1',int(sys.argv[1])))
-            time.sleep(0.3); print('listening', flush=True); time.sleep(120)
+            select.select([], fillers, [], 10)  # a filler's handshake is done: the one place is taken
+            print('listening', flush=True); time.sleep(120)
             """
             let server = try TestProcess(name: "dropping-syns", executable: "/usr/bin/python3", arguments: ["-c", script, "\(port)"])
             defer { server.stop() }
@@ -374,20 +375,14 @@ extension Interop {
             let gateway = try GatewayProcess(backend: "tcp:127.0.0.1:\(port)", extra: ["--loops", "1", "--drain-timeout", "1"])
             defer { gateway.stop() }
             let client = try RawClient(port: gateway.port)
-            var local = sockaddr_in()
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            _ = withUnsafeMutablePointer(to: &local) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(client.fd, $0, &length) }
-            }
-            let peer = "peer=127.0.0.1:\(UInt16(bigEndian: local.sin_port))"
+            let peer = "peer=\(client.localAddress)"
             // A version the gateway refuses itself: the server, being dialed, is sent nothing.
             guard case let .version(reply)? = try { try client.send(.version(Tversion(msize: 8192, version: "XP")), tag: NineP.noTag); return try client.receive()?.message }(),
                   reply.version == "unknown" else {
                 Issue.record("no Rversion unknown"); return
             }
             shutdown(client.fd, Int32(SHUT_RDWR))
-            let closed = { gateway.process.log.split(separator: "\n").contains { $0.contains("session closed") && $0.contains(peer) } }
-            #expect(waitFor(15) { closed() }, "the session waits for the connect: \(gateway.process.log.suffix(2000))")
+            #expect(waitFor(15) { !logLines(gateway.process, "session closed", peer).isEmpty }, "the session waits for the connect: \(gateway.process.log.suffix(2000))")
         }
 
         @Test("Ctrl-C to the gateway's whole process group still drains: its exec: servers have a group of their own")
@@ -410,7 +405,7 @@ extension Interop {
             #expect(gateway.process.process.terminationStatus == 0)
             // Before, diod got the SIGINT too and died first: backend_fids_left=2.
             let log = gateway.process.log
-            let closed = log.split(separator: "\n").filter { $0.contains("session closed") && $0.contains("dialect=9P2000.L") }
+            let closed = logLines(gateway.process, "session closed", "dialect=9P2000.L")
             #expect(closed.count == 1 && closed.allSatisfy { $0.contains("backend_fids_left=0") }, "\(log.suffix(2000))")
             withExtendedLifetime(client) {}
         }
