@@ -63,7 +63,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
         var logger = logger
         logger[metadataKey: "peer"] = "\(peer)"
         self.logger = logger
-        client = try Connection(loop: loop, fd: clientFd)
+        client = try Connection(loop: loop, transport: PlainTransport(fd: clientFd))
         core = ProxySession(limits: settings.limits, host: self)
     }
 
@@ -125,7 +125,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
             }
             let backend: Connection
             do {
-                backend = try Connection(loop: loop, fd: dialed.fd, connecting: dialed.connecting)
+                backend = try Connection(loop: loop, transport: PlainTransport(fd: dialed.fd), connecting: dialed.connecting)
             } catch {
                 Foundation.close(dialed.fd)   // an exec: server sees EOF and exits
                 throw error
@@ -213,7 +213,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     /// have arrived and enough of whose data is still in the socket to be worth splicing.
     private func spliceableHead(of buffer: ByteBuffer, type: MessageType, fixedBytes: Int)
         -> (bytes: UnsafeMutableRawBufferPointer, rest: Int)? {
-        guard settings.spliceMinimum > 0, buffer.count >= fixedBytes,
+        // Both legs must offer splicing: a TLS leg's bytes are records the library must see.
+        guard settings.spliceMinimum > 0, client.canSplice, backend?.canSplice == true, buffer.count >= fixedBytes,
               let header = FrameHeader.peek(UnsafeRawBufferPointer(buffer.readable)), header.type == type.rawValue
         else { return nil }
         let rest = Int(header.size) &- buffer.count

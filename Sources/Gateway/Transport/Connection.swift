@@ -18,21 +18,30 @@ protocol ConnectionDelegate: AnyObject {
     func connectionCanSplice(_ connection: Connection)
 }
 
-/// A non-blocking socket fd driven by a `uv_poll_t`.
+/// A non-blocking socket fd driven by a `uv_poll_t`, moving bytes through its `Transport`
+/// (the plain socket, or TLS over it).
 ///
 /// Why `uv_poll_t` and not `uv_tcp_t`: libuv forbids one fd in both, and the gateway must call
 /// `read`/`write`/`splice` on the fd itself, to rewrite frames in place in its own buffers and to
 /// splice payloads between sockets without copying them through user space. `uv_tcp_t` would own
 /// the reads and hand over buffers we cannot splice from.
 final class Connection {
-    let fd: Int32
+    let transport: any Transport
+    var fd: Int32 { transport.fd }
     let input: ByteBuffer
     let output: ByteBuffer
     weak var delegate: ConnectionDelegate?
 
     private let poll: UnsafeMutablePointer<uv_poll_t>
+    private let loop: EventLoop
     private var connecting: Bool
     private var waitingToWrite = false
+    /// What the blocked write waits for (TLS may need to read to write).
+    private var writeWaitsFor = TransportWait.writable
+    /// A read that needs the socket writable first (TLS may need to write to read).
+    private var readWaitsForWritable = false
+    /// A read of bytes the transport already holds (`pendingBytes`) is scheduled.
+    private var pendingReadTimer: LoopTimer?
     private var armedEvents: Int32 = -1
     private(set) var isClosed = false
     private var closeWhenFlushed = false
@@ -57,16 +66,17 @@ final class Connection {
 
     /// Fails (leaving `fd` to the caller) when libuv cannot watch the fd, e.g. out of memory or
     /// of epoll watches: that one connection is refused, not the whole process stopped.
-    init(loop: EventLoop, fd: Int32, connecting: Bool = false) throws(ConnectionError) {
+    init(loop: EventLoop, transport: any Transport, connecting: Bool = false) throws(ConnectionError) {
         let poll = UnsafeMutablePointer<uv_poll_t>.allocate(capacity: 1)
-        let status = uv_poll_init(loop.raw, poll, fd)
+        let status = uv_poll_init(loop.raw, poll, transport.fd)
         guard status == 0 else {
             // libuv initialises nothing before its checks pass, so there is nothing to close.
             poll.deallocate()
             throw ConnectionError(errno: -status)
         }
         self.poll = poll
-        self.fd = fd
+        self.loop = loop
+        self.transport = transport
         self.connecting = connecting
         input = ByteBuffer(capacity: Self.smallBuffer)
         output = ByteBuffer(capacity: Self.smallBuffer)
@@ -80,7 +90,11 @@ final class Connection {
         guard enabled != readingEnabled else { return }
         readingEnabled = enabled
         updateInterest()
+        readPendingLater()
     }
+
+    /// Whether payloads may be spliced out of or into this connection.
+    var canSplice: Bool { transport.canSplice }
 
     /// Frames at least this large are written straight from the caller's buffer when nothing is
     /// queued ahead of them, saving a copy of the payload; smaller ones are queued so that a burst
@@ -91,11 +105,11 @@ final class Connection {
     func enqueue(_ bytes: UnsafeRawBufferPointer) {
         guard !isClosed else { return }
         var pending = bytes
-        if output.isEmpty && !connecting && bytesAheadOfSplice == nil && bytes.count >= Self.writeThroughThreshold {
-            let written = Foundation.write(fd, bytes.baseAddress!, bytes.count)
+        if output.isEmpty && !connecting && bytesAheadOfSplice == nil && bytes.count >= Self.writeThroughThreshold,
+           case let .done(written) = transport.write(bytes) {
             if written == bytes.count { return }
-            // A short write or EAGAIN: queue the rest. A real error shows up at the next flush.
-            if written > 0 { pending = UnsafeRawBufferPointer(rebasing: bytes[written...]) }
+            // A short write: queue the rest. EAGAIN queues it all; a real error shows up at the next flush.
+            pending = UnsafeRawBufferPointer(rebasing: bytes[written...])
         }
         output.append(pending)
     }
@@ -111,20 +125,24 @@ final class Connection {
                 waitingToWrite = false
                 return updateInterest()
             }
-            let written = Foundation.write(fd, output.readable.baseAddress!, allowed)
-            if written > 0 {
+            switch transport.write(UnsafeRawBufferPointer(rebasing: output.readable[..<allowed])) {
+            case let .done(written) where written > 0:
                 output.consume(written)
                 if let ahead = bytesAheadOfSplice { bytesAheadOfSplice = ahead &- written }
-                continue
-            }
-            let error = errno
-            if written < 0 && (error == EAGAIN || error == EWOULDBLOCK) {
+            case .done:
+                // Nothing taken: wait for the socket, as for EAGAIN.
                 waitingToWrite = true
-                updateInterest()
-                return
+                writeWaitsFor = .writable
+                return updateInterest()
+            case let .wouldBlock(wait):
+                waitingToWrite = true
+                writeWaitsFor = wait
+                return updateInterest()
+            case .end:
+                return fail(EPIPE)
+            case let .failed(error):
+                return fail(error)
             }
-            if written < 0 && error == EINTR { continue }
-            return fail(error)
         }
         waitingToWrite = false
         if output.capacity > Self.largeBuffer { output.shrinkIfIdle(to: Self.smallBuffer) }
@@ -176,6 +194,7 @@ final class Connection {
         isSpliceSource = false
         spliceWantsReadable = false
         updateInterest()
+        readPendingLater()
     }
 
     /// A payload follows what is queued now; later bytes wait behind it.
@@ -203,19 +222,24 @@ final class Connection {
     private func finish(error: Int32?) {
         guard !isClosed else { return }
         isClosed = true
+        pendingReadTimer?.cancel()
+        pendingReadTimer = nil
         uv_poll_stop(poll)
         // The retain taken in init is dropped once libuv has closed the handle; libuv stopped
         // watching the fd at uv_poll_stop, so the fd may be closed now.
         closeOwnedHandle(pebble_poll_handle(poll))
-        Foundation.close(fd)
+        transport.close()
         delegate?.connectionDidClose(self, error: error)
     }
 
     private func updateInterest() {
         guard !isClosed else { return }
         var events: Int32 = 0
-        if (isSpliceSource ? spliceWantsReadable : readingEnabled) && !connecting { events |= Int32(UV_READABLE.rawValue) }
-        if waitingToWrite || connecting || spliceWantsWritable || (closeWhenFlushed && !output.isEmpty && bytesAheadOfSplice == nil) {
+        let wantsToRead = (isSpliceSource ? spliceWantsReadable : readingEnabled) && !readWaitsForWritable
+        if (wantsToRead || (waitingToWrite && writeWaitsFor == .readable)) && !connecting { events |= Int32(UV_READABLE.rawValue) }
+        let writeWaits = waitingToWrite && writeWaitsFor == .writable
+        if writeWaits || readWaitsForWritable || connecting || spliceWantsWritable
+            || (closeWhenFlushed && !output.isEmpty && bytesAheadOfSplice == nil && !waitingToWrite) {
             events |= Int32(UV_WRITABLE.rawValue)
         }
         guard events != armedEvents else { return }
@@ -234,9 +258,21 @@ final class Connection {
     private func handleEvents(status: Int32, events: Int32) {
         // libuv reports any POLLERR as UV_EBADF; the socket knows the real cause (ECONNREFUSED …).
         if status < 0 { return fail(socketError() ?? -status) }
-        if events & Int32(UV_WRITABLE.rawValue) != 0 { handleWritable() }
+        if events & Int32(UV_WRITABLE.rawValue) != 0 {
+            handleWritable()
+            if isClosed { return }
+            if readWaitsForWritable {
+                readWaitsForWritable = false
+                updateInterest()
+                if readingEnabled && !isSpliceSource { handleReadable() }
+            }
+        }
         if isClosed { return }
         guard events & Int32(UV_READABLE.rawValue) != 0 else { return }
+        if waitingToWrite && writeWaitsFor == .readable {
+            flush()
+            if isClosed { return }
+        }
         if isSpliceSource {
             if spliceWantsReadable {
                 spliceWantsReadable = false
@@ -276,23 +312,31 @@ final class Connection {
         var total = 0
         var sawEOF = false
         var failure: Int32?
-        while total < Self.readBudget {
+        reading: while total < Self.readBudget {
             input.reserve(readSize)
             let space = input.writable
-            let count = Foundation.read(fd, space.baseAddress!, space.count)
-            if count > 0 {
+            switch transport.read(into: space) {
+            case let .done(count):
                 input.commitWrite(count)
                 total &+= count
                 delegate?.connectionDidRead(self)
-                if isClosed || isSpliceSource || !readingEnabled || count < space.count { break }
-                readSize = min(readSize &* 2, Self.readBudget)
-                continue
+                if isClosed || isSpliceSource || !readingEnabled { break reading }
+                // A short read emptied the socket, unless the transport still holds bytes.
+                if count < space.count && transport.pendingBytes == 0 { break reading }
+                if count == space.count { readSize = min(readSize &* 2, Self.readBudget) }
+            case .wouldBlock(.readable):
+                break reading
+            case .wouldBlock(.writable):
+                readWaitsForWritable = true
+                updateInterest()
+                break reading
+            case .end:
+                sawEOF = true
+                break reading
+            case let .failed(error):
+                failure = error
+                break reading
             }
-            if count == 0 { sawEOF = true; break }
-            let error = errno
-            if error == EINTR { continue }
-            if error != EAGAIN && error != EWOULDBLOCK { failure = error }
-            break
         }
         if isClosed { return }
         if input.isEmpty && input.capacity > Self.largeBuffer {
@@ -300,7 +344,20 @@ final class Connection {
             readSize = Self.smallBuffer
         }
         if let failure { return fail(failure) }
-        if sawEOF { close() }
+        if sawEOF { return close() }
+        // The read budget ran out with bytes the transport holds: the poll will not report them.
+        if total >= Self.readBudget { readPendingLater() }
+    }
+
+    /// Reads what the transport already holds on the loop's next turn, when reading may go on:
+    /// no poll event will come for those bytes. (Never synchronously: the owner may be mid-call.)
+    private func readPendingLater() {
+        guard pendingReadTimer == nil, !isClosed, readingEnabled, !isSpliceSource, transport.pendingBytes > 0 else { return }
+        pendingReadTimer = loop.schedule(after: 0) { [weak self] in
+            guard let self else { return }
+            self.pendingReadTimer = nil
+            if !self.isClosed && self.readingEnabled && !self.isSpliceSource { self.handleReadable() }
+        }
     }
 }
 

@@ -52,6 +52,7 @@ final class PayloadSplice {
     init(from source: Connection, to target: Connection?, count: Int, pipe: SplicePipe?, pool: PipePool,
          releasesSource: Bool) {
         precondition(target == nil || pipe != nil, "a splice to a target needs a pipe")
+        precondition(source.canSplice && target?.canSplice != false, "splicing on a transport that cannot")
         self.source = source
         self.target = target
         self.remaining = count
