@@ -21,8 +21,10 @@ struct Pebble9p: ParsableCommand {
 struct SettingOptions: ParsableArguments {
     @Option(help: "Config file (flags given here override its keys).")
     var config: String?
-    @Option(help: "Address clients connect to, HOST:PORT.")
-    var listen: String?
+    @Option(help: "Address plain-9P clients connect to, HOST:PORT (repeatable; default 127.0.0.1:5640 unless --tls-listen is given).")
+    var listen: [String] = []
+    @Option(name: .customLong("tls-listen"), help: "Address TLS clients connect to, HOST:PORT (repeatable).")
+    var tlsListen: [String] = []
     @Option(help: "9P server: tcp:HOST:PORT, unix:PATH or exec:COMMAND.")
     var backend: String?
     @Option(help: "Directory to serve with an embedded diod started per session.")
@@ -53,11 +55,14 @@ struct SettingOptions: ParsableArguments {
     var logLevel: String?
 
     /// Flag values by config key.
-    var given: [(key: String, value: String?)] {
-        [("listen", listen), ("backend", backend), ("export", export), ("diod", diod), ("export-user", exportUser),
+    var given: [(key: String, value: ConfigValue?)] {
+        let words: [(String, String?)] = [("backend", backend), ("export", export), ("diod", diod), ("export-user", exportUser),
          ("max-msize", maxMsize), ("loops", loops), ("max-inflight", maxInFlight), ("max-fids", maxFids),
          ("max-conns", maxConns), ("queue-limit", queueLimit), ("drain-timeout", drainTimeout),
          ("handshake-timeout", handshakeTimeout), ("splice-min", spliceMinimum), ("log-level", logLevel)]
+        let lists: [(String, [String])] = [("listen", listen), ("tls-listen", tlsListen)]
+        return words.map { ($0, $1.map(ConfigValue.word)) }
+            + lists.map { ($0, $1.isEmpty ? nil : ConfigValue.list($1.map(ConfigValue.word))) }
     }
 
     func load() throws(ConfigError) -> GatewayConfig {
@@ -72,7 +77,7 @@ struct SettingOptions: ParsableArguments {
         for (key, value) in given {
             guard let value else { continue }
             do {
-                try result.set(key, .word(value))
+                try result.set(key, value)
             } catch {
                 throw ConfigError(key: "--\(key)", message: error.message)
             }
@@ -128,6 +133,7 @@ struct Check: ParsableCommand {
             FileHandle.standardError.write(Data("\(config): \(error)\n".utf8))
             throw ExitCode(1)
         }
-        print("\(config): OK (backend \(try result.resolvedBackend()), listen \(result.listen))")
+        let listening = result.endpoints.map { "\($0.address)\($0.tls ? " (TLS)" : "")" }.joined(separator: ", ")
+        print("\(config): OK (backend \(try result.resolvedBackend()), listen \(listening))")
     }
 }

@@ -23,6 +23,7 @@ struct ConfigFileTests {
     static let fullFile = """
     # pebble9p.toml: every key
     listen = "127.0.0.1:5641"
+    tls-listen = ["127.0.0.1:5643", "127.0.0.1:5644"]
     backend = "tcp:127.0.0.1:564"   # diod
     export = "/srv/export"
 
@@ -45,7 +46,8 @@ struct ConfigFileTests {
         var config = GatewayConfig()
         try ConfigFile.parse(Self.fullFile, into: &config)
         var expected = GatewayConfig()
-        expected.listen = "127.0.0.1:5641"
+        expected.listen = ["127.0.0.1:5641"]
+        expected.tlsListen = ["127.0.0.1:5643", "127.0.0.1:5644"]
         expected.backend = .tcp(host: "127.0.0.1", port: 564)
         expected.export = "/srv/export"
         expected.diod = "/usr/sbin/diod"
@@ -166,6 +168,38 @@ struct ConfigFileTests {
     func malformedLine(line: String) throws {
         let error = try #require(parseError("# comment\nloops = 2\n" + line + "\n"))
         #expect(error.line == 3)
+    }
+
+    @Test("listen takes one address or a one-line list of them (a trailing comma allowed); a flag may repeat")
+    func listenLists() throws {
+        var config = GatewayConfig()
+        try ConfigFile.parse("listen = [\"127.0.0.1:5641\", \"127.0.0.1:5642\",]  # two\n", into: &config)
+        #expect(config.listen == ["127.0.0.1:5641", "127.0.0.1:5642"])
+        #expect(config.endpoints == [ListenEndpoint(address: "127.0.0.1:5641", tls: false), ListenEndpoint(address: "127.0.0.1:5642", tls: false)])
+        try config.set("listen", .list([.word("127.0.0.1:7000")]))
+        #expect(config.listen == ["127.0.0.1:7000"])
+        #expect(GatewayConfig().endpoints == [ListenEndpoint(address: "127.0.0.1:5640", tls: false)], "the default")
+        var tlsOnly = GatewayConfig()
+        tlsOnly.tlsListen = ["127.0.0.1:5643"]
+        #expect(tlsOnly.endpoints == [ListenEndpoint(address: "127.0.0.1:5643", tls: true)], "with only tls-listen, no plain port")
+    }
+
+    @Test("bad lists name their line and key", arguments: [
+        "listen = [\"127.0.0.1:1\"", "listen = [1]", "listen = [,]", "listen = [\"a\" \"b\"]", "loops = [\"2\"]",
+        "listen = [\"nohost\"]",
+    ])
+    func badLists(line: String) throws {
+        let error = try #require(parseError("loops = 2\n" + line + "\n"))
+        #expect(error.line == 2, "\(error)")
+    }
+
+    @Test("an address given twice is refused by validate")
+    func duplicateAddress() throws {
+        var config = GatewayConfig()
+        config.backend = .tcp(host: "127.0.0.1", port: 564)
+        config.listen = ["127.0.0.1:5641", "127.0.0.1:5641"]
+        let error = try #require(caught { () throws(ConfigError) in try config.validate() })
+        #expect(error.key == "listen" && error.message.contains("twice"), "\(error)")
     }
 
     @Test("a [table] is refused with the line")

@@ -53,6 +53,25 @@ extension Interop {
             #expect(waitFor(5) { gateway.log.contains("loops=1") })
         }
 
+        @Test("--listen given twice serves 9P on both addresses (two loops each)")
+        func twoListenAddresses() throws {
+            let directory = try makeTemporaryDirectory("two-listen")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let diod = try DiodServer(exporting: directory)
+            defer { diod.stop() }
+            let second = freePort()
+            let gateway = try GatewayProcess(backend: diod.spec, extra: ["--listen", "127.0.0.1:\(second)", "--loops", "2"])
+            defer { gateway.stop() }
+            try waitForPort(second, process: gateway.process)
+            for port in [gateway.port, second] {
+                let client = try RawClient(port: port)
+                #expect(try client.negotiate().version == "9P2000.L", "port \(port)")
+                guard case .attach = try client.attach(aname: directory.path) else { Issue.record("attach on \(port) failed"); continue }
+            }
+            #expect(waitFor(5) { gateway.process.log.contains("address=127.0.0.1:\(gateway.port),127.0.0.1:\(second)") },
+                    "\(gateway.process.log.suffix(1000))")
+        }
+
         @Test("a second gateway on a port one already listens on fails, instead of sharing it through SO_REUSEPORT")
         func portInUse() throws {
             let first = try GatewayProcess(backend: "tcp:127.0.0.1:1")

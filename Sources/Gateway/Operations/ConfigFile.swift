@@ -6,12 +6,23 @@ public enum ConfigValue: Sendable, Equatable {
     case integer(Int)
     /// A command-line word: accepted where a string or an integer is expected.
     case word(String)
+    /// A TOML array on one line (`["a", "b"]`), or a flag given more than once.
+    case list([ConfigValue])
 
     func string() throws(ConfigError) -> String {
         switch self {
         case let .string(text), let .word(text): return text
         case .integer: throw ConfigError(key: nil, message: "expected a quoted string")
+        case .list: throw ConfigError(key: nil, message: "expected one quoted string, not a list")
         }
+    }
+
+    /// One string, or a list of them.
+    func strings() throws(ConfigError) -> [String] {
+        guard case let .list(values) = self else { return [try string()] }
+        var result: [String] = []
+        for value in values { result.append(try value.string()) }
+        return result
     }
 
     func integer(in range: ClosedRange<Int>) throws(ConfigError) -> Int {
@@ -22,6 +33,7 @@ public enum ConfigValue: Sendable, Equatable {
             guard let value = Int(text) else { throw ConfigError(key: nil, message: "expected an integer, got \"\(text)\"") }
             number = value
         case let .string(text): throw ConfigError(key: nil, message: "expected an integer, got the string \"\(text)\"")
+        case .list: throw ConfigError(key: nil, message: "expected an integer, not a list")
         }
         guard range.contains(number) else {
             throw ConfigError(key: nil, message: "\(number) is outside \(range.lowerBound)...\(range.upperBound)")
@@ -91,6 +103,20 @@ public enum ConfigFile {
     }
 
     private static func parseValue(_ text: String, key: String, line: Int) throws(ConfigError) -> ConfigValue {
+        if text.hasPrefix("[") {
+            guard text.hasSuffix("]") else { throw ConfigError(key: key, line: line, message: "unterminated list (a list stays on one line)") }
+            var parts = splitList(String(text.dropFirst().dropLast())).map { String($0).trimmingSpaces }
+            // TOML allows a comma after the last element.
+            if parts.count > 1, parts.last?.isEmpty == true { parts.removeLast() }
+            var elements: [ConfigValue] = []
+            for trimmed in parts {
+                guard trimmed.hasPrefix("\"") else {
+                    throw ConfigError(key: key, line: line, message: "a list holds quoted strings, got \(trimmed.isEmpty ? "an empty element" : trimmed)")
+                }
+                elements.append(try parseValue(trimmed, key: key, line: line))
+            }
+            return .list(elements)
+        }
         if text.hasPrefix("\"") {
             guard text.count >= 2, text.hasSuffix("\"") else {
                 throw ConfigError(key: key, line: line, message: "unterminated string")
@@ -126,6 +152,29 @@ public enum ConfigFile {
         }
         if underscoresOK, let number = Int(text.replacingOccurrences(of: "_", with: "")) { return .integer(number) }
         throw ConfigError(key: key, line: line, message: "expected a quoted string or an integer, got \(text)")
+    }
+}
+
+extension ConfigFile {
+    /// The comma-separated elements of a list's inside, commas in quoted strings kept.
+    fileprivate static func splitList(_ text: String) -> [Substring] {
+        var parts: [Substring] = []
+        var start = text.startIndex
+        var inString = false
+        var escaped = false
+        for index in text.indices {
+            let character = text[index]
+            if inString {
+                if escaped { escaped = false } else if character == "\\" { escaped = true } else if character == "\"" { inString = false }
+            } else if character == "\"" {
+                inString = true
+            } else if character == "," {
+                parts.append(text[start..<index])
+                start = text.index(after: index)
+            }
+        }
+        if !text.isEmpty { parts.append(text[start...]) }
+        return parts
     }
 }
 

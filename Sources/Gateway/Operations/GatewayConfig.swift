@@ -3,8 +3,11 @@ import Foundation
 /// Everything `pebble9p serve` can be told. Each setting is both a flag (`--max-msize`) and a key in
 /// the config file (`max-msize = 65536`); `settings` below is the one list both are built from.
 public struct GatewayConfig: Sendable, Equatable {
-    /// Where clients connect: HOST:PORT.
-    public var listen = "127.0.0.1:5640"
+    /// Where plain-9P clients connect, HOST:PORT each. nil: `defaultListen`, unless `tlsListen`
+    /// names addresses (then no plain port is opened).
+    public var listen: [String]?
+    /// Where TLS clients connect, HOST:PORT each.
+    public var tlsListen: [String] = []
     /// The 9P server. When nil, `export` must be set and diod is started per session.
     public var backend: BackendSpec?
     /// A directory to serve with an embedded diod (`exec:diod -r 0 -w 1 -e DIR`).
@@ -44,6 +47,14 @@ public struct GatewayConfig: Sendable, Equatable {
 
     public init() {}
 
+    public static let defaultListen = "127.0.0.1:5640"
+
+    /// Every address the gateway listens on, and whether it speaks TLS there.
+    public var endpoints: [ListenEndpoint] {
+        let plain = listen ?? (tlsListen.isEmpty ? [Self.defaultListen] : [])
+        return plain.map { ListenEndpoint(address: $0, tls: false) } + tlsListen.map { ListenEndpoint(address: $0, tls: true) }
+    }
+
     /// The backend to use: `backend`, or diod for `export`.
     public func resolvedBackend() throws(ConfigError) -> BackendSpec {
         switch (backend, export) {
@@ -56,6 +67,14 @@ public struct GatewayConfig: Sendable, Equatable {
 
     /// Checks values that each parse alone but are wrong (ranges, existence).
     public func validate() throws(ConfigError) {
+        guard !endpoints.isEmpty else { throw ConfigError(key: "listen", message: "no address to listen on") }
+        var seen = Set<String>()
+        for endpoint in endpoints where !seen.insert(endpoint.address).inserted {
+            throw ConfigError(key: endpoint.tls ? "tls-listen" : "listen", message: "\(endpoint.address) is given twice")
+        }
+        if !tlsListen.isEmpty {
+            throw ConfigError(key: "tls-listen", message: "needs tls-cert and tls-key")
+        }
         // Resolves a tcp: host and checks a unix: path's length, as serving would.
         _ = try BackendDialer(spec: try resolvedBackend())
         if case let .tcp(_, port)? = backend, port == 0 {
@@ -131,9 +150,11 @@ public struct GatewayConfig: Sendable, Equatable {
 
     /// The table both the file loader and the command line use, so a key cannot exist in one only.
     public static let settings: [Setting] = [
-        Setting(key: "listen", help: "address clients connect to, HOST:PORT") { config, value throws(ConfigError) in
-            config.listen = try value.string()
-            _ = try SocketAddress.resolve(hostPort: config.listen)
+        Setting(key: "listen", help: "address plain-9P clients connect to, HOST:PORT (repeatable; a list in the file)") { config, value throws(ConfigError) in
+            config.listen = try resolvable(value.strings())
+        },
+        Setting(key: "tls-listen", help: "address TLS clients connect to, HOST:PORT (repeatable; a list in the file)") { config, value throws(ConfigError) in
+            config.tlsListen = try resolvable(value.strings())
         },
         Setting(key: "backend", help: "9P server: tcp:HOST:PORT, unix:PATH or exec:COMMAND") { config, value throws(ConfigError) in
             config.backend = try BackendSpec(parsing: try value.string())
@@ -184,6 +205,12 @@ public struct GatewayConfig: Sendable, Equatable {
         },
     ]
 
+    /// Addresses that resolve, as binding them would.
+    private static func resolvable(_ addresses: [String]) throws(ConfigError) -> [String] {
+        for address in addresses { _ = try SocketAddress.resolve(hostPort: address) }
+        return addresses
+    }
+
     /// Applies one key's value; errors name the key.
     public mutating func set(_ key: String, _ value: ConfigValue, line: Int? = nil) throws(ConfigError) {
         guard let setting = Self.settings.first(where: { $0.key == key }) else {
@@ -194,5 +221,17 @@ public struct GatewayConfig: Sendable, Equatable {
         } catch {
             throw ConfigError(key: key, line: line, message: error.message)
         }
+    }
+}
+
+/// One address the gateway listens on.
+public struct ListenEndpoint: Sendable, Equatable {
+    public var address: String
+    /// Whether clients speak TLS there.
+    public var tls: Bool
+
+    public init(address: String, tls: Bool) {
+        self.address = address
+        self.tls = tls
     }
 }

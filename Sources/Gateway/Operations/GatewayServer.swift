@@ -19,19 +19,29 @@ public final class GatewayServer: Sendable {
         self.logger = logger
     }
 
-    /// Binds every loop's socket. Returns the fds and the address actually bound (port 0 resolved).
-    public func bind() throws -> (fds: [Int32], address: String) {
-        var address = try SocketAddress.resolve(hostPort: config.listen)
-        if address.port != 0 { try Listener.ensureUnused(address) }
-        var fds: [Int32] = []
-        for index in 0..<config.loops {
-            let fd = try Listener.bind(address)
-            if index == 0 && address.port == 0 {
-                address = address.with(port: Listener.boundPort(fd))
+    /// One endpoint's listening sockets, one per loop, and the address bound (port 0 resolved).
+    struct BoundEndpoint {
+        let endpoint: ListenEndpoint
+        let address: String
+        let fds: [Int32]
+    }
+
+    /// Binds every loop's socket for every endpoint. (On a failure the sockets bound so far are
+    /// left to the process's exit, which follows.)
+    func bind() throws -> [BoundEndpoint] {
+        try config.endpoints.map { endpoint in
+            var address = try SocketAddress.resolve(hostPort: endpoint.address)
+            if address.port != 0 { try Listener.ensureUnused(address) }
+            var fds: [Int32] = []
+            for index in 0..<config.loops {
+                let fd = try Listener.bind(address)
+                if index == 0 && address.port == 0 {
+                    address = address.with(port: Listener.boundPort(fd))
+                }
+                fds.append(fd)
             }
-            fds.append(fd)
+            return BoundEndpoint(endpoint: endpoint, address: address.description, fds: fds)
         }
-        return (fds, address.description)
     }
 
     /// Connects that may wait on the server's listen backlog at once, over all loops: below diod's
@@ -61,7 +71,7 @@ public final class GatewayServer: Sendable {
         // block SIGCHLD, and then libuv never reaps an exec: server.
         pthread_sigmask(SIG_SETMASK, &stopSignals, nil)
 
-        let (fds, address) = try bind()
+        let bound = try bind()
         let settings = GatewaySession.Settings(
             limits: ProxySession.Limits(maxMsize: config.maxMsize, maxFids: config.maxFids, maxInFlight: config.maxInFlight,
                                         maxReplyBytes: config.queueLimit, maxHeldBytes: config.queueLimit),
@@ -73,10 +83,11 @@ public final class GatewayServer: Sendable {
         let drained = DispatchGroup()
         let slots = SessionSlots(limit: config.maxConns)
         var workers: [LoopWorker] = []
-        for (index, fd) in fds.enumerated() {
+        for index in 0..<config.loops {
             drained.enter()
-            let worker = LoopWorker(index: index, listenFd: fd, dialer: dialer, settings: settings, logger: logger,
-                                    connectLimit: max(1, Self.connectsAtOnce / fds.count), slots: slots) {
+            let worker = LoopWorker(index: index, listening: bound.map { ($0.fds[index], $0.endpoint) }, dialer: dialer,
+                                    settings: settings, logger: logger,
+                                    connectLimit: max(1, Self.connectsAtOnce / config.loops), slots: slots) {
                 drained.leave()
             }
             workers.append(worker)
@@ -84,8 +95,9 @@ public final class GatewayServer: Sendable {
             thread.name = "pebble9p-loop-\(index)"
             thread.start()
         }
+        let addresses = { (tls: Bool) in bound.filter { $0.endpoint.tls == tls }.map(\.address).joined(separator: ",") }
         logger.info("listening", metadata: [
-            "address": "\(address)", "backend": "\(backend)", "loops": "\(config.loops)",
+            "address": "\(addresses(false))", "tls_address": "\(addresses(true))", "backend": "\(backend)", "loops": "\(config.loops)",
             "max_msize": "\(config.maxMsize)", "max_conns": "\(config.maxConns)",
         ])
         var received: Int32 = 0
@@ -135,14 +147,15 @@ func fdsNeeded(maxConns: Int, loops: Int) -> UInt64 {
 /// its own; after `run()` starts, only `requestShutdown()` may be called from elsewhere.
 final class LoopWorker: @unchecked Sendable {
     private let loop: EventLoop
-    private let listenFd: Int32
+    /// This loop's listening socket for each endpoint.
+    private let listening: [(fd: Int32, endpoint: ListenEndpoint)]
     private let dialer: BackendDialer
     private let settings: GatewaySession.Settings
     private let logger: Logger
     /// Shared with the other loops: one slot per open session, gateway-wide.
     private let slots: SessionSlots
     private var sessions: [ObjectIdentifier: GatewaySession] = [:]
-    private var listener: Listener?
+    private var listeners: [Listener] = []
     private var wakeup: LoopWakeup?
     /// Woken (from any loop) when a session slot is this loop's to take.
     private var slotWakeup: LoopWakeup?
@@ -159,11 +172,11 @@ final class LoopWorker: @unchecked Sendable {
     static let lingerMilliseconds: UInt64 = 2_500
     private var lingerDeadline: ContinuousClock.Instant?
 
-    init(index: Int, listenFd: Int32, dialer: BackendDialer, settings: GatewaySession.Settings, logger: Logger,
+    init(index: Int, listening: [(fd: Int32, endpoint: ListenEndpoint)], dialer: BackendDialer, settings: GatewaySession.Settings, logger: Logger,
          connectLimit: Int, slots: SessionSlots, onDrained: @escaping @Sendable () -> Void) {
         loop = EventLoop(connectLimit: connectLimit)
         self.index = index
-        self.listenFd = listenFd
+        self.listening = listening
         self.slots = slots
         self.dialer = dialer
         self.settings = settings
@@ -172,23 +185,27 @@ final class LoopWorker: @unchecked Sendable {
         logger[metadataKey: "loop"] = "\(index)"
         self.logger = logger
         wakeup = LoopWakeup(loop: loop) { [unowned self] in self.shutdown() }
-        let slotWakeup = LoopWakeup(loop: loop) { [unowned self] in self.listener?.slotFreed() }
+        let slotWakeup = LoopWakeup(loop: loop) { [unowned self] in
+            for listener in self.listeners { listener.slotFreed() }
+        }
         self.slotWakeup = slotWakeup
         slots.register(loop: index) { slotWakeup.send() }
     }
 
     func run() {
-        listener = Listener(loop: loop, loopIndex: index, fd: listenFd, slots: slots, onAccept: { [unowned self] clientFd in
-            self.accept(clientFd)
-        }, onPause: { [logger] reason in
-            switch reason {
-            case let .error(error):
-                logger.warning("accept paused", metadata: ["error": "\(String(cString: strerror(error)))"])
-            case let .sessionLimit(limit, times):
-                logger.warning("session limit reached: new connections wait until a session ends",
-                               metadata: ["max_conns": "\(limit)", "times_reached": "\(times)"])
-            }
-        })
+        listeners = listening.map { fd, endpoint in
+            Listener(loop: loop, loopIndex: index, fd: fd, slots: slots, onAccept: { [unowned self] clientFd in
+                self.accept(clientFd, on: endpoint)
+            }, onPause: { [logger] reason in
+                switch reason {
+                case let .error(error):
+                    logger.warning("accept paused", metadata: ["error": "\(String(cString: strerror(error)))"])
+                case let .sessionLimit(limit, times):
+                    logger.warning("session limit reached: new connections wait until a session ends",
+                                   metadata: ["max_conns": "\(limit)", "times_reached": "\(times)"])
+                }
+            })
+        }
         loop.run()
     }
 
@@ -198,8 +215,9 @@ final class LoopWorker: @unchecked Sendable {
     private func shutdown() {
         guard !shuttingDown else { return }
         shuttingDown = true
-        listener?.close()
-        listener = nil
+        for listener in listeners { listener.close() }
+        listeners.removeAll()
+        slots.leave(loop: index)
         wakeup?.close()
         wakeup = nil
         slotWakeup?.close()
@@ -224,7 +242,7 @@ final class LoopWorker: @unchecked Sendable {
         onDrained()
     }
 
-    private func accept(_ fd: Int32) {
+    private func accept(_ fd: Int32, on endpoint: ListenEndpoint) {
         configureStreamSocket(fd, isTCP: true)
         let session: GatewaySession
         do {

@@ -89,7 +89,8 @@ final class Listener {
         resume()
     }
 
-    /// Stops accepting for good and closes the listening socket.
+    /// Stops accepting for good and closes the listening socket. (The loop's owner takes it out
+    /// of `slots`' line once all its listeners are closed.)
     func close() {
         guard uv_is_closing(pebble_poll_handle(poll)) == 0 else { return }
         closed = true
@@ -98,7 +99,6 @@ final class Listener {
         uv_poll_stop(poll)
         closeOwnedHandle(pebble_poll_handle(poll))
         Foundation.close(fd)
-        slots.leave(loop: loopIndex)
     }
 
     /// A session slot is this loop's to take (it was first in line): accept now, and poll again.
