@@ -34,6 +34,7 @@ let package = Package(
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "NinePTests", dependencies: ["NineP", "TestSupport"], exclude: ["Corpus"]),
+        .testTarget(name: "PebbleTests", dependencies: ["Pebble"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "NineP", "TestSupport"]),
         .testTarget(name: "InteropTests", dependencies: ["NineP", "Gateway", "pebble9p", "TestSupport"], exclude: ["clients"]),
     ],

@@ -23,8 +23,22 @@ struct SettingOptions: ParsableArguments {
     var config: String?
     @Option(help: "Address plain-9P clients connect to, HOST:PORT (repeatable; default 127.0.0.1:5640 unless --tls-listen is given).")
     var listen: [String] = []
-    @Option(name: .customLong("tls-listen"), help: "Address TLS clients connect to, HOST:PORT (repeatable).")
+    @Option(name: .customLong("tls-listen"), help: "Address TLS clients connect to, HOST:PORT (repeatable; needs --tls-cert and --tls-key).")
     var tlsListen: [String] = []
+    @Option(name: .customLong("tls-cert"), help: "Server certificate chain for --tls-listen (PEM, leaf first).")
+    var tlsCert: String?
+    @Option(name: .customLong("tls-key"), help: "Private key of --tls-cert (PEM).")
+    var tlsKey: String?
+    @Option(name: .customLong("client-ca"), help: "CA certificates that client certificates must chain to (PEM).")
+    var clientCA: String?
+    @Option(name: .customLong("client-auth"), help: "none|optional|required (default: required with --client-ca, else none).")
+    var clientAuth: String?
+    @Option(name: .customLong("tls-min"), help: "Lowest TLS version accepted: 1.3 (default) or 1.2.")
+    var tlsMin: String?
+    @Option(name: .customLong("tls-ciphers"), help: "TLS 1.2 cipher list (OpenSSL syntax).")
+    var tlsCiphers: String?
+    @Option(name: .customLong("tls-ciphersuites"), help: "TLS 1.3 cipher suites (OpenSSL syntax).")
+    var tlsCipherSuites: String?
     @Option(help: "9P server: tcp:HOST:PORT, unix:PATH or exec:COMMAND.")
     var backend: String?
     @Option(help: "Directory to serve with an embedded diod started per session.")
@@ -56,7 +70,9 @@ struct SettingOptions: ParsableArguments {
 
     /// Flag values by config key.
     var given: [(key: String, value: ConfigValue?)] {
-        let words: [(String, String?)] = [("backend", backend), ("export", export), ("diod", diod), ("export-user", exportUser),
+        let words: [(String, String?)] = [("tls-cert", tlsCert), ("tls-key", tlsKey), ("client-ca", clientCA),
+            ("client-auth", clientAuth), ("tls-min", tlsMin), ("tls-ciphers", tlsCiphers), ("tls-ciphersuites", tlsCipherSuites),
+            ("backend", backend), ("export", export), ("diod", diod), ("export-user", exportUser),
          ("max-msize", maxMsize), ("loops", loops), ("max-inflight", maxInFlight), ("max-fids", maxFids),
          ("max-conns", maxConns), ("queue-limit", queueLimit), ("drain-timeout", drainTimeout),
          ("handshake-timeout", handshakeTimeout), ("splice-min", spliceMinimum), ("log-level", logLevel)]

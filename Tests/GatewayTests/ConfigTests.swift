@@ -24,6 +24,13 @@ struct ConfigFileTests {
     # pebble9p.toml: every key
     listen = "127.0.0.1:5641"
     tls-listen = ["127.0.0.1:5643", "127.0.0.1:5644"]
+    tls-cert = "/etc/pebble9p/server.pem"
+    tls-key = "/etc/pebble9p/server.key"
+    client-ca = "/etc/pebble9p/ca.pem"
+    client-auth = "optional"
+    tls-min = "1.2"
+    tls-ciphers = "ECDHE+AESGCM"
+    tls-ciphersuites = "TLS_AES_128_GCM_SHA256"
     backend = "tcp:127.0.0.1:564"   # diod
     export = "/srv/export"
 
@@ -48,6 +55,13 @@ struct ConfigFileTests {
         var expected = GatewayConfig()
         expected.listen = ["127.0.0.1:5641"]
         expected.tlsListen = ["127.0.0.1:5643", "127.0.0.1:5644"]
+        expected.tlsCert = "/etc/pebble9p/server.pem"
+        expected.tlsKey = "/etc/pebble9p/server.key"
+        expected.clientCA = "/etc/pebble9p/ca.pem"
+        expected.clientAuth = .optional
+        expected.tlsMin = "1.2"
+        expected.tlsCiphers = "ECDHE+AESGCM"
+        expected.tlsCipherSuites = "TLS_AES_128_GCM_SHA256"
         expected.backend = .tcp(host: "127.0.0.1", port: 564)
         expected.export = "/srv/export"
         expected.diod = "/usr/sbin/diod"

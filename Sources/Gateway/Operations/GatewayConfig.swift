@@ -8,6 +8,17 @@ public struct GatewayConfig: Sendable, Equatable {
     public var listen: [String]?
     /// Where TLS clients connect, HOST:PORT each.
     public var tlsListen: [String] = []
+    /// The server's certificate chain (PEM, leaf first) and its private key, for `tlsListen`.
+    public var tlsCert: String?
+    public var tlsKey: String?
+    /// CA certificates (PEM) that client certificates must chain to.
+    public var clientCA: String?
+    /// Whether clients must present a certificate; nil: `required` with `clientCA`, else `none`.
+    public var clientAuth: ClientAuth?
+    /// The lowest TLS version accepted: "1.3" or "1.2".
+    public var tlsMin = "1.3"
+    public var tlsCiphers = TLSSettings.defaultCiphers
+    public var tlsCipherSuites = TLSSettings.defaultCipherSuites
     /// The 9P server. When nil, `export` must be set and diod is started per session.
     public var backend: BackendSpec?
     /// A directory to serve with an embedded diod (`exec:diod -r 0 -w 1 -e DIR`).
@@ -49,6 +60,14 @@ public struct GatewayConfig: Sendable, Equatable {
 
     public static let defaultListen = "127.0.0.1:5640"
 
+    /// The TLS settings, when a certificate and key are configured.
+    public var tlsSettings: TLSSettings? {
+        guard let tlsCert, let tlsKey else { return nil }
+        return TLSSettings(certificateFile: tlsCert, keyFile: tlsKey, clientCAFile: clientCA,
+                           clientAuth: clientAuth ?? (clientCA == nil ? .none : .required),
+                           minimumVersion: tlsMin, ciphers: tlsCiphers, cipherSuites: tlsCipherSuites)
+    }
+
     /// Every address the gateway listens on, and whether it speaks TLS there.
     public var endpoints: [ListenEndpoint] {
         let plain = listen ?? (tlsListen.isEmpty ? [Self.defaultListen] : [])
@@ -72,9 +91,17 @@ public struct GatewayConfig: Sendable, Equatable {
         for endpoint in endpoints where !seen.insert(endpoint.address).inserted {
             throw ConfigError(key: endpoint.tls ? "tls-listen" : "listen", message: "\(endpoint.address) is given twice")
         }
-        if !tlsListen.isEmpty {
-            throw ConfigError(key: "tls-listen", message: "needs tls-cert and tls-key")
+        switch (tlsCert, tlsKey) {
+        case (nil, nil):
+            if !tlsListen.isEmpty { throw ConfigError(key: "tls-listen", message: "needs tls-cert and tls-key") }
+            if clientCA != nil || clientAuth != nil { throw ConfigError(key: clientCA != nil ? "client-ca" : "client-auth", message: "needs tls-cert and tls-key") }
+        case (nil, _?): throw ConfigError(key: "tls-cert", message: "tls-key is set but not tls-cert")
+        case (_?, nil): throw ConfigError(key: "tls-key", message: "tls-cert is set but not tls-key")
+        case (_?, _?):
+            if tlsListen.isEmpty { throw ConfigError(key: "tls-listen", message: "tls-cert and tls-key are set, but no tls-listen address") }
         }
+        // Loads the certificate, key and CA as serving would: a bad file is named now.
+        if let tlsSettings { _ = try TLSServerContext(tlsSettings) }
         // Resolves a tcp: host and checks a unix: path's length, as serving would.
         _ = try BackendDialer(spec: try resolvedBackend())
         if case let .tcp(_, port)? = backend, port == 0 {
@@ -155,6 +182,33 @@ public struct GatewayConfig: Sendable, Equatable {
         },
         Setting(key: "tls-listen", help: "address TLS clients connect to, HOST:PORT (repeatable; a list in the file)") { config, value throws(ConfigError) in
             config.tlsListen = try resolvable(value.strings())
+        },
+        Setting(key: "tls-cert", help: "server certificate chain for tls-listen (PEM, leaf first)") { config, value throws(ConfigError) in
+            config.tlsCert = try value.string()
+        },
+        Setting(key: "tls-key", help: "private key of tls-cert (PEM)") { config, value throws(ConfigError) in
+            config.tlsKey = try value.string()
+        },
+        Setting(key: "client-ca", help: "CA certificates client certificates must chain to (PEM)") { config, value throws(ConfigError) in
+            config.clientCA = try value.string()
+        },
+        Setting(key: "client-auth", help: "none|optional|required (default: required with client-ca, else none)") { config, value throws(ConfigError) in
+            let text = try value.string()
+            guard let auth = ClientAuth(rawValue: text) else {
+                throw ConfigError(key: nil, message: "must be one of \(ClientAuth.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            config.clientAuth = auth
+        },
+        Setting(key: "tls-min", help: "lowest TLS version accepted: 1.3 (default) or 1.2") { config, value throws(ConfigError) in
+            let text = try value.string()
+            guard TLSSettings.versions.contains(text) else { throw ConfigError(key: nil, message: "must be 1.2 or 1.3") }
+            config.tlsMin = text
+        },
+        Setting(key: "tls-ciphers", help: "TLS 1.2 cipher list (OpenSSL syntax)") { config, value throws(ConfigError) in
+            config.tlsCiphers = try value.string()
+        },
+        Setting(key: "tls-ciphersuites", help: "TLS 1.3 cipher suites (OpenSSL syntax)") { config, value throws(ConfigError) in
+            config.tlsCipherSuites = try value.string()
         },
         Setting(key: "backend", help: "9P server: tcp:HOST:PORT, unix:PATH or exec:COMMAND") { config, value throws(ConfigError) in
             config.backend = try BackendSpec(parsing: try value.string())

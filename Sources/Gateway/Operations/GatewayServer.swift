@@ -71,6 +71,7 @@ public final class GatewayServer: Sendable {
         // block SIGCHLD, and then libuv never reaps an exec: server.
         pthread_sigmask(SIG_SETMASK, &stopSignals, nil)
 
+        let tls = try config.tlsSettings.map { settings throws(ConfigError) in try TLSServerContext(settings) }
         let bound = try bind()
         let settings = GatewaySession.Settings(
             limits: ProxySession.Limits(maxMsize: config.maxMsize, maxFids: config.maxFids, maxInFlight: config.maxInFlight,
@@ -85,7 +86,7 @@ public final class GatewayServer: Sendable {
         var workers: [LoopWorker] = []
         for index in 0..<config.loops {
             drained.enter()
-            let worker = LoopWorker(index: index, listening: bound.map { ($0.fds[index], $0.endpoint) }, dialer: dialer,
+            let worker = LoopWorker(index: index, listening: bound.map { ($0.fds[index], $0.endpoint.tls ? tls : nil) }, dialer: dialer,
                                     settings: settings, logger: logger,
                                     connectLimit: max(1, Self.connectsAtOnce / config.loops), slots: slots) {
                 drained.leave()
@@ -147,8 +148,8 @@ func fdsNeeded(maxConns: Int, loops: Int) -> UInt64 {
 /// its own; after `run()` starts, only `requestShutdown()` may be called from elsewhere.
 final class LoopWorker: @unchecked Sendable {
     private let loop: EventLoop
-    /// This loop's listening socket for each endpoint.
-    private let listening: [(fd: Int32, endpoint: ListenEndpoint)]
+    /// This loop's listening socket for each endpoint, with the TLS context of a TLS one.
+    private let listening: [(fd: Int32, tls: TLSServerContext?)]
     private let dialer: BackendDialer
     private let settings: GatewaySession.Settings
     private let logger: Logger
@@ -172,7 +173,7 @@ final class LoopWorker: @unchecked Sendable {
     static let lingerMilliseconds: UInt64 = 2_500
     private var lingerDeadline: ContinuousClock.Instant?
 
-    init(index: Int, listening: [(fd: Int32, endpoint: ListenEndpoint)], dialer: BackendDialer, settings: GatewaySession.Settings, logger: Logger,
+    init(index: Int, listening: [(fd: Int32, tls: TLSServerContext?)], dialer: BackendDialer, settings: GatewaySession.Settings, logger: Logger,
          connectLimit: Int, slots: SessionSlots, onDrained: @escaping @Sendable () -> Void) {
         loop = EventLoop(connectLimit: connectLimit)
         self.index = index
@@ -193,9 +194,9 @@ final class LoopWorker: @unchecked Sendable {
     }
 
     func run() {
-        listeners = listening.map { fd, endpoint in
+        listeners = listening.map { fd, tls in
             Listener(loop: loop, loopIndex: index, fd: fd, slots: slots, onAccept: { [unowned self] clientFd in
-                self.accept(clientFd, on: endpoint)
+                self.accept(clientFd, tls: tls)
             }, onPause: { [logger] reason in
                 switch reason {
                 case let .error(error):
@@ -242,11 +243,23 @@ final class LoopWorker: @unchecked Sendable {
         onDrained()
     }
 
-    private func accept(_ fd: Int32, on endpoint: ListenEndpoint) {
+    private func accept(_ fd: Int32, tls: TLSServerContext?) {
         configureStreamSocket(fd, isTCP: true)
+        let transport: any Transport
+        if let tls {
+            guard let secured = TLSTransport(server: tls, fd: fd) else {
+                logger.error("connection refused", metadata: ["error": "cannot start TLS: \(openSSLErrors())"])
+                Foundation.close(fd)
+                slots.give()
+                return
+            }
+            transport = secured
+        } else {
+            transport = PlainTransport(fd: fd)
+        }
         let session: GatewaySession
         do {
-            session = try GatewaySession(loop: loop, clientFd: fd, dialer: dialer, settings: settings, logger: logger) { [unowned self] finished in
+            session = try GatewaySession(loop: loop, client: transport, dialer: dialer, settings: settings, logger: logger) { [unowned self] finished in
                 self.sessions[ObjectIdentifier(finished)] = nil
                 self.slots.give()
                 if let process = finished.serverProcess, !process.exited {
@@ -257,7 +270,7 @@ final class LoopWorker: @unchecked Sendable {
             }
         } catch {
             logger.error("connection refused", metadata: ["error": "\(error)"])
-            Foundation.close(fd)
+            transport.close()
             slots.give()
             return
         }

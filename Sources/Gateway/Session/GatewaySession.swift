@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NineP
+import Pebble
 
 /// Ties one client connection, its backend connection and its `ProxySession` together: cuts the
 /// byte streams into frames, feeds them to the session, flushes, and applies backpressure.
@@ -29,6 +30,9 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     private let settings: Settings
     private var logger: Logger
     private let peer: String
+    /// Who the client is: its verified certificate's subject once a TLS handshake gave one, else
+    /// its address. Logged when the session ends; later policy keys on it.
+    private(set) var identity: ClientIdentity
     private let startedAt = ContinuousClock.now
     private var drainTimer: LoopTimer?
     private var handshakeTimer: LoopTimer?
@@ -53,17 +57,19 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     /// Payload bytes moved socket to socket by splice (for the close log line).
     private var bytesSpliced = 0
 
-    init(loop: EventLoop, clientFd: Int32, dialer: BackendDialer, settings: Settings, logger: Logger,
+    /// `client` is the accepted connection's transport (plain, or TLS still to shake hands).
+    init(loop: EventLoop, client transport: any Transport, dialer: BackendDialer, settings: Settings, logger: Logger,
          onFinish: @escaping (GatewaySession) -> Void) throws(ConnectionError) {
         self.loop = loop
         self.dialer = dialer
         self.settings = settings
         self.onFinish = onFinish
-        peer = SocketAddress.describe(peerOf: clientFd)
+        peer = SocketAddress.describe(peerOf: transport.fd)
+        identity = .peer(peer)
         var logger = logger
         logger[metadataKey: "peer"] = "\(peer)"
         self.logger = logger
-        client = try Connection(loop: loop, transport: PlainTransport(fd: clientFd))
+        client = try Connection(loop: loop, transport: transport)
         core = ProxySession(limits: settings.limits, host: self)
     }
 
@@ -428,8 +434,21 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
         if let download, download.source === connection || download.target === connection { advance(download) }
     }
 
+    func connectionDidEstablish(_ connection: Connection) {
+        guard connection === client, let tls = client.transport as? TLSTransport else { return }
+        if let verified = tls.certificateIdentity { identity = verified }
+        logger.info("TLS established", metadata: [
+            "protocol": "\(tls.protocolVersion)", "cipher": "\(tls.cipher)", "alpn": "\(tls.alpn ?? "none")",
+            "identity": "\(identity)",
+        ])
+    }
+
     func connectionDidClose(_ connection: Connection, error: Int32?) {
         if connection === client {
+            if let reason = client.transport.failureReason, closeReason == nil {
+                closeReason = client.transport.isEstablished ? "TLS: \(reason)" : "TLS handshake failed: \(reason)"
+                if !client.transport.isEstablished { logger.warning("TLS handshake failed", metadata: ["reason": "\(reason)"]) }
+            }
             if let upload, !upload.sourceReleased {
                 self.upload = nil
                 if upload.target != nil, let backend, !backend.isClosed {
@@ -458,8 +477,9 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
             }
         } else {
             if let error, closeReason == nil { closeReason = "file server: \(String(cString: strerror(error)))" }
-            // Whole frames were handled as they came: what is left is part of a reply.
-            if closeReason == nil, !connection.input.isEmpty { closeReason = Self.backendLeftMidReply }
+            // The server left while the client was still there: whole frames were handled as they
+            // came, so what is left in the buffer is part of a reply.
+            if closeReason == nil, clientOpen, !connection.input.isEmpty { closeReason = Self.backendLeftMidReply }
             if upload != nil {
                 // The rest of the client's Twrite has nowhere to go; the client is closed below.
                 upload = nil
@@ -518,6 +538,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
             "backend_fids_left": "\(core.fids.liveBackendFids.count)",
             "duration": "\(duration)",
             "reason": "\(closeReason ?? "client closed")",
+            "identity": "\(identity)",
         ])
         onFinish(self)
     }

@@ -16,6 +16,12 @@ protocol ConnectionDelegate: AnyObject {
     /// A payload splice waiting on this connection may go on: it became readable (as the splice's
     /// source) or writable with nothing queued ahead of the payload (as its target).
     func connectionCanSplice(_ connection: Connection)
+    /// The transport's handshake finished (TLS); bytes move from now on.
+    func connectionDidEstablish(_ connection: Connection)
+}
+
+extension ConnectionDelegate {
+    func connectionDidEstablish(_ connection: Connection) {}
 }
 
 /// A non-blocking socket fd driven by a `uv_poll_t`, moving bytes through its `Transport`
@@ -35,6 +41,11 @@ final class Connection {
     private let poll: UnsafeMutablePointer<uv_poll_t>
     private let loop: EventLoop
     private var connecting: Bool
+    /// The transport's handshake is under way: nothing is read or written meanwhile.
+    private var handshaking: Bool
+    /// What the handshake's next step waits for. The first step waits for writability, so that
+    /// it runs from a poll callback, never inside the owner's call to `start()`.
+    private var handshakeWaitsFor = TransportWait.writable
     private var waitingToWrite = false
     /// What the blocked write waits for (TLS may need to read to write).
     private var writeWaitsFor = TransportWait.writable
@@ -78,6 +89,7 @@ final class Connection {
         self.loop = loop
         self.transport = transport
         self.connecting = connecting
+        handshaking = !transport.isEstablished
         input = ByteBuffer(capacity: Self.smallBuffer)
         output = ByteBuffer(capacity: Self.smallBuffer)
         poll.pointee.data = Unmanaged.passRetained(self).toOpaque()
@@ -105,7 +117,7 @@ final class Connection {
     func enqueue(_ bytes: UnsafeRawBufferPointer) {
         guard !isClosed else { return }
         var pending = bytes
-        if output.isEmpty && !connecting && bytesAheadOfSplice == nil && bytes.count >= Self.writeThroughThreshold,
+        if output.isEmpty && !connecting && !handshaking && bytesAheadOfSplice == nil && bytes.count >= Self.writeThroughThreshold,
            case let .done(written) = transport.write(bytes) {
             if written == bytes.count { return }
             // A short write: queue the rest. EAGAIN queues it all; a real error shows up at the next flush.
@@ -117,7 +129,7 @@ final class Connection {
     /// Writes as much of the output queue as the socket takes now; arms writability for the rest.
     /// While a payload is spliced in, only the bytes ahead of it are written.
     func flush() {
-        guard !isClosed, !connecting else { return }
+        guard !isClosed, !connecting, !handshaking else { return }
         let wasWaiting = waitingToWrite
         while !output.isEmpty {
             let allowed = min(output.count, bytesAheadOfSplice ?? Int.max)
@@ -235,6 +247,10 @@ final class Connection {
     private func updateInterest() {
         guard !isClosed else { return }
         var events: Int32 = 0
+        if handshaking && !connecting {
+            events = Int32((handshakeWaitsFor == .readable ? UV_READABLE : UV_WRITABLE).rawValue)
+            return arm(events)
+        }
         let wantsToRead = (isSpliceSource ? spliceWantsReadable : readingEnabled) && !readWaitsForWritable
         if (wantsToRead || (waitingToWrite && writeWaitsFor == .readable)) && !connecting { events |= Int32(UV_READABLE.rawValue) }
         let writeWaits = waitingToWrite && writeWaitsFor == .writable
@@ -242,6 +258,10 @@ final class Connection {
             || (closeWhenFlushed && !output.isEmpty && bytesAheadOfSplice == nil && !waitingToWrite) {
             events |= Int32(UV_WRITABLE.rawValue)
         }
+        arm(events)
+    }
+
+    private func arm(_ events: Int32) {
         guard events != armedEvents else { return }
         armedEvents = events
         if events == 0 {
@@ -258,6 +278,13 @@ final class Connection {
     private func handleEvents(status: Int32, events: Int32) {
         // libuv reports any POLLERR as UV_EBADF; the socket knows the real cause (ECONNREFUSED …).
         if status < 0 { return fail(socketError() ?? -status) }
+        if handshaking {
+            if connecting {
+                if let error = socketError() { return fail(error) }
+                connecting = false
+            }
+            return advanceHandshake()
+        }
         if events & Int32(UV_WRITABLE.rawValue) != 0 {
             handleWritable()
             if isClosed { return }
@@ -281,6 +308,27 @@ final class Connection {
             }
         } else if readingEnabled {
             handleReadable()
+        }
+    }
+
+    /// One step of the transport's handshake; once it is done, what was queued meanwhile is sent
+    /// and whatever came with the handshake's last flight is read.
+    private func advanceHandshake() {
+        switch transport.handshake() {
+        case .done:
+            handshaking = false
+            updateInterest()
+            delegate?.connectionDidEstablish(self)
+            if isClosed { return }
+            flush()
+            if !isClosed && readingEnabled && !isSpliceSource { handleReadable() }
+        case let .wouldBlock(wait):
+            handshakeWaitsFor = wait
+            updateInterest()
+        case .end:
+            fail(ECONNRESET)
+        case let .failed(error):
+            fail(error)
         }
     }
 

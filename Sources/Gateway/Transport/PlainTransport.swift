@@ -12,6 +12,7 @@ final class PlainTransport: Transport {
     var canSplice: Bool { true }
     var pendingBytes: Int { 0 }
     var isEstablished: Bool { true }
+    var failureReason: String? { nil }
 
     func handshake() -> TransportResult { .done(0) }
 

@@ -32,6 +32,8 @@ protocol Transport: AnyObject {
     /// Whether the stream is ready for `read` and `write` (a plain socket always is; TLS once its
     /// handshake has finished).
     var isEstablished: Bool { get }
+    /// Why the stream failed, in the library's words (TLS), for the log; nil for a plain socket.
+    var failureReason: String? { get }
     /// One step of the handshake: `.done(0)` once established.
     func handshake() -> TransportResult
     func read(into buffer: UnsafeMutableRawBufferPointer) -> TransportResult

@@ -1,0 +1,161 @@
+import COpenSSL
+import Foundation
+import Pebble
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// TLS over a non-blocking socket, with OpenSSL reading and writing the fd itself (`SSL_set_fd`).
+///
+/// Why `SSL_set_fd` and not memory BIOs: the bytes go socket → OpenSSL → our buffer with no copy
+/// through a BIO in between, the loop's poll on the fd stays the one source of readiness (each
+/// WANT_READ / WANT_WRITE maps to the event to wait for), and kernel TLS (kTLS), which OpenSSL
+/// enables only on its socket BIO, stays possible. Memory BIOs would pay a copy per record and
+/// never offload.
+final class TLSTransport: Transport {
+    let fd: Int32
+    private let ssl: OpaquePointer
+    private(set) var isEstablished = false
+    private(set) var failureReason: String?
+    private var closed = false
+
+    /// Server side of a connection accepted on a TLS listener; nil when OpenSSL cannot make one
+    /// (out of memory), leaving `fd` to the caller.
+    init?(server context: TLSServerContext, fd: Int32) {
+        guard let ssl = SSL_new(context.raw) else { return nil }
+        guard SSL_set_fd(ssl, fd) == 1 else {
+            SSL_free(ssl)
+            return nil
+        }
+        SSL_set_accept_state(ssl)
+        self.ssl = ssl
+        self.fd = fd
+    }
+
+    var canSplice: Bool { false }
+    var pendingBytes: Int { Int(SSL_pending(ssl)) }
+
+    func handshake() -> TransportResult {
+        ERR_clear_error()
+        let status = SSL_do_handshake(ssl)
+        if status == 1 {
+            isEstablished = true
+            return .done(0)
+        }
+        return outcome(of: status)
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) -> TransportResult {
+        ERR_clear_error()
+        var count = 0
+        let status = SSL_read_ex(ssl, buffer.baseAddress, buffer.count, &count)
+        return status == 1 ? .done(count) : outcome(of: status)
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) -> TransportResult {
+        ERR_clear_error()
+        var count = 0
+        let status = SSL_write_ex(ssl, bytes.baseAddress, bytes.count, &count)
+        return status == 1 ? .done(count) : outcome(of: status)
+    }
+
+    /// Sends close_notify when the stream is up (once, without waiting for the peer's), then frees
+    /// the session and closes the fd.
+    func close() {
+        guard !closed else { return }
+        closed = true
+        if isEstablished && failureReason == nil { _ = SSL_shutdown(ssl) }
+        SSL_free(ssl)
+        Foundation.close(fd)
+    }
+
+    deinit { close() }
+
+    /// What a failed call means, keeping OpenSSL's reason for the log.
+    private func outcome(of status: Int32) -> TransportResult {
+        let error = errno
+        switch SSL_get_error(ssl, status) {
+        case SSL_ERROR_WANT_READ:
+            return .wouldBlock(.readable)
+        case SSL_ERROR_WANT_WRITE:
+            return .wouldBlock(.writable)
+        case SSL_ERROR_ZERO_RETURN:
+            return .end
+        case SSL_ERROR_SYSCALL:
+            // No OpenSSL error and no errno: the peer closed the socket without close_notify.
+            if ERR_peek_error() == 0 && error == 0 {
+                if !isEstablished { failureReason = "the peer closed the connection during the TLS handshake" }
+                return .end
+            }
+            failureReason = error != 0 ? String(cString: strerror(error)) : openSSLErrors()
+            return .failed(error != 0 ? error : EPROTO)
+        default:
+            failureReason = describeFailure()
+            return .failed(EPROTO)
+        }
+    }
+
+    /// OpenSSL's reason, with the certificate check's own words when that is what failed.
+    private func describeFailure() -> String {
+        let reason = openSSLErrors()
+        let verify = SSL_get_verify_result(ssl)
+        guard verify != X509_V_OK else { return reason }
+        return "\(reason) (client certificate: \(String(cString: X509_verify_cert_error_string(verify))))"
+    }
+
+    // MARK: What the handshake established
+
+    /// "TLSv1.3" etc.
+    var protocolVersion: String { String(cString: SSL_get_version(ssl)) }
+
+    var cipher: String {
+        guard let cipher = SSL_get_current_cipher(ssl), let name = SSL_CIPHER_get_name(cipher) else { return "none" }
+        return String(cString: name)
+    }
+
+    /// The ALPN protocol agreed on, if any.
+    var alpn: String? {
+        var data: UnsafePointer<UInt8>?
+        var length: UInt32 = 0
+        SSL_get0_alpn_selected(ssl, &data, &length)
+        guard let data, length > 0 else { return nil }
+        return String(decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self)
+    }
+
+    /// The identity a verified client certificate gives (first SAN URI, else SAN DNS, else CN);
+    /// nil without a certificate that verified.
+    var certificateIdentity: ClientIdentity? {
+        guard let certificate = SSL_get0_peer_certificate(ssl), SSL_get_verify_result(ssl) == X509_V_OK else { return nil }
+        var uris: [String] = []
+        var dnsNames: [String] = []
+        if let names = X509_get_ext_d2i(certificate, NID_subject_alt_name, nil, nil) {
+            let list = OpaquePointer(names)
+            for index in 0..<pebble_general_names_count(list) {
+                guard let name = pebble_general_name(list, index) else { continue }
+                switch name.pointee.type {
+                case GEN_URI: uris.append(Self.string(name.pointee.d.uniformResourceIdentifier))
+                case GEN_DNS: dnsNames.append(Self.string(name.pointee.d.dNSName))
+                default: break
+                }
+            }
+            GENERAL_NAMES_free(list)
+        }
+        var commonName: String?
+        if let subject = X509_get_subject_name(certificate) {
+            let index = X509_NAME_get_index_by_NID(subject, NID_commonName, -1)
+            if index >= 0, let entry = X509_NAME_get_entry(subject, index) {
+                commonName = Self.string(X509_NAME_ENTRY_get_data(entry))
+            }
+        }
+        return ClientIdentity.fromCertificate(uris: uris, dnsNames: dnsNames, commonName: commonName)
+    }
+
+    private static func string(_ value: UnsafePointer<ASN1_STRING>?) -> String {
+        guard let value, let data = ASN1_STRING_get0_data(value) else { return "" }
+        return String(decoding: UnsafeBufferPointer(start: data, count: Int(ASN1_STRING_length(value))), as: UTF8.self)
+    }
+
+    private static func string(_ value: UnsafeMutablePointer<ASN1_STRING>?) -> String {
+        string(value.map { UnsafePointer($0) })
+    }
+}
