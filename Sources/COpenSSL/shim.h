@@ -11,6 +11,9 @@ static inline long pebble_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int versio
 static inline long pebble_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) {
     return SSL_CTX_set_mode(ctx, mode);
 }
+static inline long pebble_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
+    return SSL_set_tlsext_host_name(ssl, name);
+}
 static inline int pebble_general_names_count(const GENERAL_NAMES *names) {
     return sk_GENERAL_NAME_num(names);
 }

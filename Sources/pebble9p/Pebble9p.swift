@@ -10,7 +10,7 @@ struct Pebble9p: ParsableCommand {
         commandName: "pebble9p",
         abstract: "A gateway in front of existing 9P file servers.",
         version: PebbleVersion.string,
-        subcommands: [Serve.self, Check.self],
+        subcommands: [Serve.self, Check.self, Tunnel.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -118,17 +118,78 @@ struct Serve: ParsableCommand {
             FileHandle.standardError.write(Data("pebble9p: \(error)\n".utf8))
             throw ExitCode(2)
         }
-        let level = Logger.Level(rawValue: config.logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        bootstrapLogging(config.logLevel)
         let server = GatewayServer(config: config, logger: Logger(label: "pebble9p"))
         do {
             try server.run()
         } catch {
             FileHandle.standardError.write(Data("pebble9p: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// Logging to stderr at `level`, as every subcommand that runs loops logs.
+func bootstrapLogging(_ level: String) {
+    let level = Logger.Level(rawValue: level) ?? .info
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+}
+
+struct Tunnel: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Plain 9P in, TLS to a pebble9p gateway out: how clients without TLS (mount -t 9p, diodcat, p9fs) reach one.")
+
+    @Option(help: "Address local clients connect to, HOST:PORT (repeatable; default 127.0.0.1:5640).")
+    var listen: [String] = []
+    @Option(help: "The gateway's TLS address, HOST:PORT.")
+    var connect: String
+    @Option(help: "CA certificates the gateway's certificate must chain to (PEM).")
+    var ca: String
+    @Option(help: "Client certificate for a gateway that asks for one (PEM).")
+    var cert: String?
+    @Option(help: "Private key of --cert (PEM).")
+    var key: String?
+    @Option(name: .customLong("server-name"), help: "Name the gateway's certificate must carry, also sent as SNI (default: the host of --connect).")
+    var serverName: String?
+    @Option(name: .customLong("tls-min"), help: "Lowest TLS version: 1.3 (default) or 1.2.")
+    var tlsMin = "1.3"
+    @Option(parsing: .unconditional, help: "Event loops (threads).")
+    var loops = 1
+    @Option(name: .customLong("max-conns"), parsing: .unconditional, help: "Client connections open at once; more wait to be accepted.")
+    var maxConns = 1024
+    @Option(name: .customLong("handshake-timeout"), parsing: .unconditional, help: "Seconds the TLS handshake with the gateway may take.")
+    var handshakeTimeout = 30
+    @Option(name: .customLong("log-level"), help: "trace|debug|info|notice|warning|error|critical.")
+    var logLevel = "info"
+
+    func run() throws {
+        var config = TunnelConfig()
+        if !listen.isEmpty { config.listen = listen }
+        config.connect = connect
+        config.caFile = ca
+        config.certificateFile = cert
+        config.keyFile = key
+        config.serverName = serverName
+        config.tlsMin = tlsMin
+        config.loops = loops
+        config.maxConns = maxConns
+        config.handshakeTimeout = handshakeTimeout
+        config.logLevel = logLevel
+        do {
+            try config.validate()
+        } catch {
+            FileHandle.standardError.write(Data("pebble9p tunnel: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        bootstrapLogging(config.logLevel)
+        do {
+            try TunnelServer(config: config, logger: Logger(label: "pebble9p-tunnel")).run()
+        } catch {
+            FileHandle.standardError.write(Data("pebble9p tunnel: \(error)\n".utf8))
             throw ExitCode(1)
         }
     }

@@ -7,9 +7,8 @@ extension Interop {
     /// (trans=fd) and runs a user's workload on the share, one checked line per step. The work is
     /// done by Tests/KernelClient/build, run and guest-init (see the README.md there).
     ///
-    /// Only plain TCP to the gateway for now; later issues add the same run through the TLS
-    /// tunnel, with a capability token as aname, and against the Blue backend, each as another
-    /// @Test here with its own fixture.
+    /// Plain TCP to the gateway, and through the TLS tunnel; later issues add a capability token
+    /// as aname and the Blue write path, each as another @Test with its own fixture.
     @Suite struct KernelClient {
         static let scripts = Paths.repository.appendingPathComponent("Tests/KernelClient")
 
@@ -17,6 +16,21 @@ extension Interop {
         func plain() throws {
             let fixture = try DiodBehindGateway("kclient")
             defer { fixture.stop() }
+            try Self.mountAndCheck(address: fixture.gateway.address, fixture: fixture)
+        }
+
+        @Test("the same through the TLS tunnel: v9fs → pebble9p tunnel → TLS (client certificate) → serve → diod")
+        func throughTLSTunnel() throws {
+            let setup = try Tunnel.Setup("kclient-tls")
+            defer { setup.stop() }
+            try Self.mountAndCheck(address: setup.address, fixture: setup.tls.fixture)
+            #expect(!logLines(setup.tls.fixture.gateway.process, "session closed", "identity=uri:spiffe://pebble9p.dev/alice").isEmpty,
+                    "the kernel's session was not the tunnel's TLS identity")
+        }
+
+        /// Builds the guest (cached), mounts `fixture`'s export through `address` and checks the
+        /// workload's result, the gateway's log and the export left empty.
+        static func mountAndCheck(address: String, fixture: DiodBehindGateway) throws {
             // diod acts as the user the guest attaches as (root): the export must be searchable.
             chmod(fixture.directory.path, 0o755)
 
@@ -27,7 +41,7 @@ extension Interop {
 
             // run's own limit is the guest watchdog (240 s) + 45 s; this one only backs it up.
             let run = try runCommand(Self.scripts.appendingPathComponent("run").path,
-                                     [fixture.gateway.address, fixture.directory.path], timeout: 420)
+                                     [address, fixture.directory.path], timeout: 420)
             let guestLog = run.stdout
             let result = guestLog.split(separator: "\n").last(where: { $0.hasPrefix("KCLIENT RESULT: ") }).map(String.init)
             let failures = guestLog.split(separator: "\n").filter { $0.hasPrefix("KCLIENT FAIL") }

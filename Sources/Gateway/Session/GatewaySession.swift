@@ -11,7 +11,7 @@ import Pebble
 /// (`ProxySession.Limits`), the gateway stops reading the client. The backend is always read (a
 /// diod connection that is not read stalls diod for every client), and it only ever answers
 /// requests we sent, so memory stays within about three times queueLimit plus one msize.
-final class GatewaySession: SessionHost, ConnectionDelegate {
+final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     struct Settings {
         var limits: ProxySession.Limits
         var queueLimit: Int
@@ -49,7 +49,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
     private var backendOpen: Bool { backend.map { !$0.isClosed } ?? false }
     private var closeReason: String?
     private var finished = false
-    private let onFinish: (GatewaySession) -> Void
+    private let onFinish: (LoopSession) -> Void
     /// The data of a Twrite on its way from the client to the backend.
     private var upload: PayloadSplice?
     /// The data of an Rread on its way from the backend to the client.
@@ -59,7 +59,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate {
 
     /// `client` is the accepted connection's transport (plain, or TLS still to shake hands).
     init(loop: EventLoop, client transport: any Transport, dialer: BackendDialer, settings: Settings, logger: Logger,
-         onFinish: @escaping (GatewaySession) -> Void) throws(ConnectionError) {
+         onFinish: @escaping (LoopSession) -> Void) throws(ConnectionError) {
         self.loop = loop
         self.dialer = dialer
         self.settings = settings

@@ -11,14 +11,25 @@ struct SocketAddress: Sendable, CustomStringConvertible {
     let family: Int32
     let description: String
 
-    /// Parses "HOST:PORT" ("[::1]:564" for IPv6) and resolves HOST numerically or by name.
-    static func resolve(hostPort: String) throws(ConfigError) -> SocketAddress {
+    /// Splits "HOST:PORT" ("[::1]:564" for IPv6) into the host, without brackets, and the port text.
+    static func split(hostPort: String) throws(ConfigError) -> (host: String, port: String) {
         guard let colon = hostPort.lastIndex(of: ":") else {
             throw ConfigError(key: nil, message: "expected HOST:PORT, got \"\(hostPort)\"")
         }
         var host = String(hostPort[..<colon])
-        let portText = String(hostPort[hostPort.index(after: colon)...])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host, String(hostPort[hostPort.index(after: colon)...]))
+    }
+
+    /// Whether `host` is a numeric IPv4 or IPv6 address (not a name to look up).
+    static func isIPLiteral(_ host: String) -> Bool {
+        var scratch = in6_addr()
+        return inet_pton(AF_INET, host, &scratch) == 1 || inet_pton(AF_INET6, host, &scratch) == 1
+    }
+
+    /// Parses "HOST:PORT" ("[::1]:564" for IPv6) and resolves HOST numerically or by name.
+    static func resolve(hostPort: String) throws(ConfigError) -> SocketAddress {
+        var (host, portText) = try split(hostPort: hostPort)
         guard let port = UInt16(portText) else {
             throw ConfigError(key: nil, message: "bad port \"\(portText)\" in \"\(hostPort)\"")
         }

@@ -111,7 +111,7 @@ final class TLSServerContext: @unchecked Sendable {
 
     /// SSL_OP_CIPHER_SERVER_PREFERENCE and SSL_OP_IGNORE_UNEXPECTED_EOF: macros Swift cannot see.
     private static let cipherServerPreference: UInt64 = 1 << 22
-    private static let ignoreUnexpectedEOF: UInt64 = 1 << 7
+    static let ignoreUnexpectedEOF: UInt64 = 1 << 7
 }
 
 /// OpenSSL's error queue as one line (emptied).

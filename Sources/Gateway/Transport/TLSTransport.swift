@@ -32,6 +32,27 @@ final class TLSTransport: Transport {
         self.fd = fd
     }
 
+    /// Client side of a connection to a TLS server (the tunnel's leg to the gateway). The server's
+    /// certificate must chain to the context's CA and name `serverName` (a DNS name, sent as SNI,
+    /// or an IP address, checked against the certificate's IP SANs). Nil when OpenSSL cannot make
+    /// the session, leaving `fd` to the caller.
+    init?(client context: TLSClientContext, fd: Int32, serverName: String) {
+        guard let ssl = SSL_new(context.raw) else { return nil }
+        var accepted = SSL_set_fd(ssl, fd) == 1
+        if SocketAddress.isIPLiteral(serverName) {
+            accepted = accepted && X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), serverName) == 1
+        } else {
+            accepted = accepted && pebble_SSL_set_tlsext_host_name(ssl, serverName) == 1 && SSL_set1_host(ssl, serverName) == 1
+        }
+        guard accepted else {
+            SSL_free(ssl)
+            return nil
+        }
+        SSL_set_connect_state(ssl)
+        self.ssl = ssl
+        self.fd = fd
+    }
+
     var canSplice: Bool { false }
     var pendingBytes: Int { Int(SSL_pending(ssl)) }
 
@@ -100,7 +121,7 @@ final class TLSTransport: Transport {
         let reason = openSSLErrors()
         let verify = SSL_get_verify_result(ssl)
         guard verify != X509_V_OK else { return reason }
-        return "\(reason) (client certificate: \(String(cString: X509_verify_cert_error_string(verify))))"
+        return "\(reason) (certificate check: \(String(cString: X509_verify_cert_error_string(verify))))"
     }
 
     // MARK: What the handshake established
