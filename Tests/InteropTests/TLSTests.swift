@@ -126,26 +126,9 @@ extension Interop {
             let setup = try Setup("tls-plain")
             defer { setup.stop() }
             // The bystander: a TLS session that does a getattr before and after the others.
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = unmaskedSignals + ["/usr/bin/python3", Paths.clients.appendingPathComponent("tls_9p_client.py").path,
-                                 "--port", "\(setup.tlsPort)", "--ca", setup.certificates.path("ca.pem"),
-                                 "--cert", setup.certificates.path("alice.pem"), "--key", setup.certificates.path("alice.key"),
-                                 "--aname", setup.fixture.directory.path, "--hold"]
-            let input = Pipe(), output = Pipe()
-            process.standardInput = input
-            process.standardOutput = output
-            try process.run()
-            defer { if process.isRunning { process.terminate() } }
-            let lines = output.fileHandleForReading
-            func nextLine() -> String {
-                var line = Data()
-                while let byte = try? lines.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) { line.append(byte) }
-                return String(decoding: line, as: UTF8.self)
-            }
-            #expect(nextLine().contains("\"ready\": 0"))
-            input.fileHandleForWriting.write(Data("\n".utf8))
-            #expect(nextLine().contains("\"ready\": 1"))
+            let held = try HeldTLSSession(setup)
+            defer { held.finish() }
+            #expect(held.roundTrip() && held.roundTrip(), "the TLS session did not start")
 
             let plain = try RawClient(port: setup.tlsPort)
             #expect((try? plain.negotiate()) == nil, "a plaintext Tversion was answered on the TLS port")
@@ -153,11 +136,21 @@ extension Interop {
             let tlsOnPlain = try setup.client("alice", ["--read", "x"], port: setup.fixture.gateway.port)
             #expect(tlsOnPlain.status == 3, "\(tlsOnPlain.reply)")
 
-            input.fileHandleForWriting.write(Data("\n".utf8))
-            let last = nextLine()
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 0 && last.contains("\"ok\": true"), "the TLS session broke: \(last)")
+            #expect(held.roundTrip(), "the TLS session broke")
             #expect(setup.fixture.gateway.process.process.isRunning)
+        }
+
+        @Test("a client that stalls in the middle of its TLS handshake is closed after --handshake-timeout, and logged")
+        func stalledHandshake() throws {
+            let setup = try Setup("tls-stall") { ["--client-ca", $0.path("ca.pem"), "--handshake-timeout", "1"] }
+            defer { setup.stop() }
+            let stalled = try RawClient(port: setup.tlsPort)
+            try stalled.sendRaw([0x16, 0x03, 0x01, 0x02, 0x00, 0x01])   // a ClientHello's record head, then nothing
+            // EOF, not the client's own receive timeout (which throws): the gateway closed it.
+            #expect(try stalled.readFrame() == nil)
+            #expect(waitFor(10) { !logLines(setup.fixture.gateway.process, "session closed", "peer=\(stalled.localAddress)", "dialect=none").isEmpty },
+                    "\(setup.log.suffix(2000))")
+            #expect(setup.log.contains("no version negotiated within 1 s"), "\(setup.log.suffix(2000))")
         }
 
         @Test("TLS 1.2 is refused by default and accepted with --tls-min 1.2", arguments: [false, true])
@@ -187,6 +180,92 @@ extension Interop {
             #expect(waitFor(10) { closed().count == 2 }, "\(setup.log.suffix(2000))")
             #expect(closed().first?.contains("identity=peer:127.0.0.1:") == true, "\(closed())")
             #expect(closed().last?.contains("identity=uri:spiffe://pebble9p.dev/alice") == true, "\(closed())")
+        }
+
+        /// The serial of the certificate the gateway presents to a new handshake.
+        static func servedSerial(_ setup: Setup) throws -> String {
+            let script = "openssl s_client -connect 127.0.0.1:\(setup.tlsPort) -alpn 9p -CAfile \(setup.certificates.path("ca.pem")) "
+                + "-cert \(setup.certificates.path("alice.pem")) -key \(setup.certificates.path("alice.key")) </dev/null 2>/dev/null "
+                + "| openssl x509 -noout -serial"
+            return try runCommand("/bin/sh", ["-c", script], timeout: 30).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+
+        @Test("SIGHUP: new handshakes get the new certificate while an open TLS session goes on; a bad file is refused with a log line naming it and the old certificate stays")
+        func reloadOnSIGHUP() throws {
+            let setup = try Setup("tls-reload")
+            defer { setup.stop() }
+            let certificates = setup.certificates
+            let before = try Self.servedSerial(setup)
+            #expect(before.hasPrefix("serial="), "\(before)")
+            let held = try HeldTLSSession(setup)
+            defer { held.finish() }
+            #expect(held.roundTrip(), "the held session did not start")
+
+            // A new server certificate from the same CA, written over the files serve was given.
+            let issue = """
+                set -e; cd "\(certificates.directory.path)"
+                openssl req -new -key server.key -subj /CN=localhost -out new.csr
+                printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > new.ext
+                openssl x509 -req -in new.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile new.ext -out new.pem 2>/dev/null
+                cat new.pem ca.pem > server.pem
+                openssl x509 -in new.pem -noout -serial
+                """
+            let issued = try runCommand("/bin/sh", ["-c", issue], timeout: 30)
+            let fresh = issued.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(issued.status == 0 && fresh.hasPrefix("serial=") && fresh != before, "\(issued.stderr)")
+            kill(setup.fixture.gateway.process.pid, SIGHUP)
+            #expect(waitFor(10) { setup.log.contains("TLS material reloaded") }, "\(setup.log.suffix(2000))")
+            #expect(try Self.servedSerial(setup) == fresh, "a new handshake did not see the new certificate")
+            #expect(held.roundTrip(), "the session open across the reload broke")
+
+            // A broken file: refused, named, and the certificate in use stays.
+            try Data("not a certificate\n".utf8).write(to: certificates.directory.appendingPathComponent("server.pem"))
+            kill(setup.fixture.gateway.process.pid, SIGHUP)
+            #expect(waitFor(10) { !logLines(setup.fixture.gateway.process, "TLS reload refused", certificates.path("server.pem")).isEmpty },
+                    "\(setup.log.suffix(2000))")
+            #expect(try Self.servedSerial(setup) == fresh)
+            #expect(setup.fixture.gateway.process.process.isRunning)
+        }
+
+        /// A TLS session (tls_9p_client.py --hold) that does one getattr per `roundTrip()`.
+        final class HeldTLSSession {
+            let process = Process()
+            private let input = Pipe(), output = Pipe()
+
+            init(_ setup: Setup) throws {
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+                process.arguments = unmaskedSignals + ["/usr/bin/python3", Paths.clients.appendingPathComponent("tls_9p_client.py").path,
+                                     "--port", "\(setup.tlsPort)", "--ca", setup.certificates.path("ca.pem"),
+                                     "--cert", setup.certificates.path("alice.pem"), "--key", setup.certificates.path("alice.key"),
+                                     "--aname", setup.fixture.directory.path, "--hold"]
+                process.standardInput = input
+                process.standardOutput = output
+                try process.run()
+            }
+
+            /// The next line the client prints.
+            func nextLine() -> String {
+                var line = Data()
+                while let byte = try? output.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) { line.append(byte) }
+                return String(decoding: line, as: UTF8.self)
+            }
+
+            private var rounds = 0
+
+            /// Waits until the client is ready for a getattr, then lets it do one (the last one ends
+            /// the client). True when it was ready, or, for the last, finished well.
+            func roundTrip() -> Bool {
+                defer { rounds += 1 }
+                if rounds == 0 { return nextLine().contains("\"ready\": 0") }
+                input.fileHandleForWriting.write(Data("\n".utf8))
+                if rounds == 1 { return nextLine().contains("\"ready\": 1") }
+                input.fileHandleForWriting.write(Data("\n".utf8))
+                let last = nextLine()
+                process.waitUntilExit()
+                return process.terminationStatus == 0 && last.contains("\"ok\": true")
+            }
+
+            func finish() { if process.isRunning { process.terminate() } }
         }
 
         @Test("a missing certificate or a key that does not match it stops serve and check, naming the file")

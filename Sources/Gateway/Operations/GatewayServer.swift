@@ -17,7 +17,7 @@ public final class GatewayServer: Sendable {
         try config.validate()
         let backend = try config.resolvedBackend()
         let dialer = try BackendDialer(spec: backend)
-        let tls = try config.tlsSettings.map { settings throws(ConfigError) in try TLSServerContext(settings) }
+        let tls = try config.tlsSettings.map { settings throws(ConfigError) in try TLSServerMaterial(settings) }
         let settings = GatewaySession.Settings(
             limits: ProxySession.Limits(maxMsize: config.maxMsize, maxFids: config.maxFids, maxInFlight: config.maxInFlight,
                                         maxReplyBytes: config.queueLimit, maxHeldBytes: config.queueLimit),
@@ -28,7 +28,18 @@ public final class GatewayServer: Sendable {
         )
         let loops = ServerLoops(endpoints: config.endpoints, loops: config.loops, maxConns: config.maxConns,
                                 drainTimeout: config.drainTimeout, logger: logger)
-        try loops.run(tls: tls, metadata: ["backend": "\(backend)", "max_msize": "\(config.maxMsize)"]) { [logger] loop, client, finished in
+        // SIGHUP: certificate, key and CA are read again for new handshakes; a bad file keeps the old.
+        let reload = tls.map { material in
+            { [logger] in
+                do {
+                    try material.reload()
+                    logger.info("TLS material reloaded", metadata: ["cert": "\(material.settings.certificateFile)"])
+                } catch {
+                    logger.error("TLS reload refused; the previous certificate stays", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        try loops.run(tls: tls, metadata: ["backend": "\(backend)", "max_msize": "\(config.maxMsize)"], reload: reload) { [logger] loop, client, finished in
             try GatewaySession(loop: loop, client: client, dialer: dialer, settings: settings, logger: logger, onFinish: finished)
         }
     }

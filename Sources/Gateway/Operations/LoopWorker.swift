@@ -9,7 +9,7 @@ import Glibc
 final class LoopWorker: @unchecked Sendable {
     private let loop: EventLoop
     /// This loop's listening socket for each endpoint, with the TLS context of a TLS one.
-    private let listening: [(fd: Int32, tls: TLSServerContext?)]
+    private let listening: [(fd: Int32, tls: TLSServerMaterial?)]
     private let makeSession: SessionMaker
     private let logger: Logger
     /// Shared with the other loops: one slot per open session, gateway-wide.
@@ -32,7 +32,7 @@ final class LoopWorker: @unchecked Sendable {
     static let lingerMilliseconds: UInt64 = 2_500
     private var lingerDeadline: ContinuousClock.Instant?
 
-    init(index: Int, listening: [(fd: Int32, tls: TLSServerContext?)], makeSession: @escaping SessionMaker, logger: Logger,
+    init(index: Int, listening: [(fd: Int32, tls: TLSServerMaterial?)], makeSession: @escaping SessionMaker, logger: Logger,
          connectLimit: Int, slots: SessionSlots, onDrained: @escaping @Sendable () -> Void) {
         loop = EventLoop(connectLimit: connectLimit)
         self.index = index
@@ -101,11 +101,11 @@ final class LoopWorker: @unchecked Sendable {
         onDrained()
     }
 
-    private func accept(_ fd: Int32, tls: TLSServerContext?) {
+    private func accept(_ fd: Int32, tls: TLSServerMaterial?) {
         configureStreamSocket(fd, isTCP: true)
         let transport: any Transport
         if let tls {
-            guard let secured = TLSTransport(server: tls, fd: fd) else {
+            guard let secured = TLSTransport(server: tls.current, fd: fd) else {
                 logger.error("connection refused", metadata: ["error": "cannot start TLS: \(openSSLErrors())"])
                 Foundation.close(fd)
                 slots.give()

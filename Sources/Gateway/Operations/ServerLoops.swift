@@ -50,7 +50,9 @@ struct ServerLoops {
 
     /// Binds, runs the loops on their own threads, logs "listening" with `metadata` (and the
     /// addresses), and makes the calling thread wait for a stop signal; then drains and exits.
-    func run(tls: TLSServerContext?, metadata: Logger.Metadata, makeSession: @escaping SessionMaker) throws -> Never {
+    /// SIGHUP calls `reload` (and goes on serving).
+    func run(tls: TLSServerMaterial?, metadata: Logger.Metadata, reload: (() -> Void)? = nil,
+             makeSession: @escaping SessionMaker) throws -> Never {
         signal(SIGPIPE, SIG_IGN)
         let fileLimit = raiseFileLimit()
         // Past the file limit, accepting pauses on EMFILE and connects to the server fail: say so now.
@@ -64,10 +66,12 @@ struct ServerLoops {
         sigemptyset(&stopSignals)
         sigaddset(&stopSignals, SIGINT)
         sigaddset(&stopSignals, SIGTERM)
+        var handled = stopSignals
+        sigaddset(&handled, SIGHUP)
         // Blocked before the threads start, so only the sigwait below ever sees them; and nothing
         // else is: a mask inherited from whatever started us (a test runner, a supervisor) could
         // block SIGCHLD, and then libuv never reaps an exec: server.
-        pthread_sigmask(SIG_SETMASK, &stopSignals, nil)
+        pthread_sigmask(SIG_SETMASK, &handled, nil)
 
         let bound = try bind()
         let drained = DispatchGroup()
@@ -90,7 +94,11 @@ struct ServerLoops {
             "address": "\(addresses(false))", "tls_address": "\(addresses(true))", "loops": "\(loops)", "max_conns": "\(maxConns)",
         ]) { $1 })
         var received: Int32 = 0
-        sigwait(&stopSignals, &received)
+        while true {
+            sigwait(&handled, &received)
+            guard received == SIGHUP else { break }
+            if let reload { reload() } else { logger.info("SIGHUP: nothing to reload") }
+        }
         // Stop accepting and drain: every session flushes, clunks its fids and closes its backend,
         // so no server is left with fids (or dies of SIGPIPE answering a socket we dropped).
         // A second signal, or the drain timeout, ends the process at once.
