@@ -2,7 +2,8 @@
 # certs/make-dev-certs.sh DIR — a development PKI for pebble9p's TLS, made with openssl:
 #
 #   DIR/ca.pem, ca.key           a CA (10 years) that signs everything below
-#   DIR/server.pem, server.key   the gateway's certificate: SAN DNS localhost, IP 127.0.0.1
+#   DIR/server.pem, server.key   the gateway's certificate: SAN DNS localhost and *.pebble9p.dev (for
+#                                server-name routes), IP 127.0.0.1
 #                                (server.pem holds the leaf, then the CA: a full chain)
 #   DIR/alice.pem, alice.key     client certificates: CN alice, SAN URI spiffe://pebble9p.dev/alice
 #   DIR/bob.pem, bob.key         CN bob, SAN DNS bob.pebble9p.dev
@@ -36,7 +37,7 @@ issue() {
   rm -f "$name.csr" "$name.ext"
 }
 
-issue server "/CN=localhost" "$(printf '%s\n' 'subjectAltName=DNS:localhost,IP:127.0.0.1' \
+issue server "/CN=localhost" "$(printf '%s\n' 'subjectAltName=DNS:localhost,DNS:*.pebble9p.dev,IP:127.0.0.1' \
   'extendedKeyUsage=serverAuth' 'keyUsage=critical,digitalSignature')"
 cat ca.pem >> server.pem
 client_ext() { printf '%s\n' "subjectAltName=$1" 'extendedKeyUsage=clientAuth' 'keyUsage=critical,digitalSignature'; }

@@ -14,6 +14,13 @@ static inline long pebble_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) {
 static inline long pebble_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
     return SSL_set_tlsext_host_name(ssl, name);
 }
+typedef int (*pebble_servername_callback)(SSL *ssl, int *alert, void *arg);
+static inline long pebble_SSL_CTX_set_tlsext_servername_callback(SSL_CTX *ctx, pebble_servername_callback callback) {
+    return SSL_CTX_set_tlsext_servername_callback(ctx, callback);
+}
+static inline long pebble_SSL_CTX_set_tlsext_servername_arg(SSL_CTX *ctx, void *arg) {
+    return SSL_CTX_set_tlsext_servername_arg(ctx, arg);
+}
 static inline int pebble_general_names_count(const GENERAL_NAMES *names) {
     return sk_GENERAL_NAME_num(names);
 }

@@ -39,6 +39,10 @@ struct SettingOptions: ParsableArguments {
     var tlsCiphers: String?
     @Option(name: .customLong("tls-ciphersuites"), help: "TLS 1.3 cipher suites (OpenSSL syntax).")
     var tlsCipherSuites: String?
+    @Option(help: "NAME=SPEC: TLS clients asking for server name NAME (SNI) use backend SPEC (repeatable).")
+    var route: [String] = []
+    @Flag(name: .customLong("route-strict"), help: "Refuse a TLS handshake whose server name has no route.")
+    var routeStrict = false
     @Option(help: "9P server: tcp:HOST:PORT, unix:PATH or exec:COMMAND.")
     var backend: String?
     @Option(help: "Directory to serve with an embedded diod started per session.")
@@ -72,11 +76,11 @@ struct SettingOptions: ParsableArguments {
     var given: [(key: String, value: ConfigValue?)] {
         let words: [(String, String?)] = [("tls-cert", tlsCert), ("tls-key", tlsKey), ("client-ca", clientCA),
             ("client-auth", clientAuth), ("tls-min", tlsMin), ("tls-ciphers", tlsCiphers), ("tls-ciphersuites", tlsCipherSuites),
-            ("backend", backend), ("export", export), ("diod", diod), ("export-user", exportUser),
+            ("route-strict", routeStrict ? "true" : nil), ("backend", backend), ("export", export), ("diod", diod), ("export-user", exportUser),
          ("max-msize", maxMsize), ("loops", loops), ("max-inflight", maxInFlight), ("max-fids", maxFids),
          ("max-conns", maxConns), ("queue-limit", queueLimit), ("drain-timeout", drainTimeout),
          ("handshake-timeout", handshakeTimeout), ("splice-min", spliceMinimum), ("log-level", logLevel)]
-        let lists: [(String, [String])] = [("listen", listen), ("tls-listen", tlsListen)]
+        let lists: [(String, [String])] = [("listen", listen), ("tls-listen", tlsListen), ("route", route)]
         return words.map { ($0, $1.map(ConfigValue.word)) }
             + lists.map { ($0, $1.isEmpty ? nil : ConfigValue.list($1.map(ConfigValue.word))) }
     }

@@ -31,6 +31,8 @@ struct ConfigFileTests {
     tls-min = "1.2"
     tls-ciphers = "ECDHE+AESGCM"
     tls-ciphersuites = "TLS_AES_128_GCM_SHA256"
+    route = ["Archive.example.org=tcp:10.0.0.5:564", "scratch.example.org=unix:/run/scratch.sock"]
+    route-strict = true
     backend = "tcp:127.0.0.1:564"   # diod
     export = "/srv/export"
 
@@ -62,6 +64,9 @@ struct ConfigFileTests {
         expected.tlsMin = "1.2"
         expected.tlsCiphers = "ECDHE+AESGCM"
         expected.tlsCipherSuites = "TLS_AES_128_GCM_SHA256"
+        expected.routes = [ServerRoute(name: "archive.example.org", backend: .tcp(host: "10.0.0.5", port: 564)),
+                           ServerRoute(name: "scratch.example.org", backend: .unix(path: "/run/scratch.sock"))]
+        expected.routeStrict = true
         expected.backend = .tcp(host: "127.0.0.1", port: 564)
         expected.export = "/srv/export"
         expected.diod = "/usr/sbin/diod"
@@ -203,6 +208,15 @@ struct ConfigFileTests {
         "listen = [\"nohost\"]",
     ])
     func badLists(line: String) throws {
+        let error = try #require(parseError("loops = 2\n" + line + "\n"))
+        #expect(error.line == 2, "\(error)")
+    }
+
+    @Test("a route is NAME=SPEC with a server name; route-strict is true or false", arguments: [
+        "route = [\"=tcp:1.2.3.4:5\"]", "route = [\"a b=tcp:1.2.3.4:5\"]", "route = [\"name\"]", "route = [\"a.example=ftp:x\"]",
+        "route-strict = 1", "route-strict = \"yes\"",
+    ])
+    func badRoutes(line: String) throws {
         let error = try #require(parseError("loops = 2\n" + line + "\n"))
         #expect(error.line == 2, "\(error)")
     }

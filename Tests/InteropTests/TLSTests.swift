@@ -268,6 +268,38 @@ extension Interop {
             func finish() { if process.isRunning { process.terminate() } }
         }
 
+        @Test("--route sends a TLS client to the backend of the server name it asked for (SNI), others to the default; with --route-strict an unknown name is refused in the handshake",
+              arguments: [false, true])
+        func serverNameRoutes(strict: Bool) throws {
+            // Two more diods, each exporting a directory whose file says which it is.
+            let exports = try ["a", "b"].map { name -> (URL, DiodServer) in
+                let directory = try makeTemporaryDirectory("route-\(name)")
+                chmod(directory.path, 0o755)
+                try Data("\(name)\n".utf8).write(to: directory.appendingPathComponent("who"))
+                return (directory, try DiodServer(exporting: directory))
+            }
+            defer { for (directory, diod) in exports { diod.stop(); try? FileManager.default.removeItem(at: directory) } }
+            let setup = try Setup("tls-route") { certificates in
+                ["--client-ca", certificates.path("ca.pem"), "--route", "A.pebble9p.dev=\(exports[0].1.spec)",
+                 "--route", "b.pebble9p.dev=\(exports[1].1.spec)"] + (strict ? ["--route-strict"] : [])
+            }
+            defer { setup.stop() }
+            try Data("default\n".utf8).write(to: setup.fixture.directory.appendingPathComponent("who"))
+            for (index, name) in ["a.pebble9p.dev", "b.pebble9p.dev"].enumerated() {
+                let read = try setup.client("alice", ["--server-name", name, "--aname", exports[index].0.path, "--read", "who"])
+                #expect(read.status == 0 && read.reply["read_bytes"] as? Int == 2, "\(name): \(read.reply)\n\(setup.log.suffix(1500))")
+            }
+            let other = try setup.client("alice", ["--server-name", "c.pebble9p.dev", "--read", "who"])
+            if strict {
+                #expect(other.status == 3, "\(other.reply)")
+                #expect(waitFor(10) { !logLines(setup.fixture.gateway.process, "TLS handshake failed").isEmpty }, "\(setup.log.suffix(2000))")
+            } else {
+                #expect(other.status == 0 && other.reply["read_bytes"] as? Int == 8, "the default backend: \(other.reply)")
+            }
+            #expect(!logLines(setup.fixture.gateway.process, "TLS established", "server_name=b.pebble9p.dev", "backend=\(exports[1].1.spec)").isEmpty,
+                    "\(setup.log.suffix(2000))")
+        }
+
         @Test("a missing certificate or a key that does not match it stops serve and check, naming the file")
         func badFiles() throws {
             let certificates = try Certificates()

@@ -8,12 +8,25 @@ public enum ConfigValue: Sendable, Equatable {
     case word(String)
     /// A TOML array on one line (`["a", "b"]`), or a flag given more than once.
     case list([ConfigValue])
+    /// TOML's `true` or `false`.
+    case boolean(Bool)
 
     func string() throws(ConfigError) -> String {
         switch self {
         case let .string(text), let .word(text): return text
         case .integer: throw ConfigError(key: nil, message: "expected a quoted string")
         case .list: throw ConfigError(key: nil, message: "expected one quoted string, not a list")
+        case .boolean: throw ConfigError(key: nil, message: "expected a quoted string")
+        }
+    }
+
+    /// true or false (TOML's booleans; a flag given is the word "true").
+    func boolean() throws(ConfigError) -> Bool {
+        switch self {
+        case let .boolean(value): return value
+        case .word("true"): return true
+        case .word("false"): return false
+        default: throw ConfigError(key: nil, message: "expected true or false")
         }
     }
 
@@ -34,6 +47,7 @@ public enum ConfigValue: Sendable, Equatable {
             number = value
         case let .string(text): throw ConfigError(key: nil, message: "expected an integer, got the string \"\(text)\"")
         case .list: throw ConfigError(key: nil, message: "expected an integer, not a list")
+        case .boolean: throw ConfigError(key: nil, message: "expected an integer, not true or false")
         }
         guard range.contains(number) else {
             throw ConfigError(key: nil, message: "\(number) is outside \(range.lowerBound)...\(range.upperBound)")
@@ -103,6 +117,7 @@ public enum ConfigFile {
     }
 
     private static func parseValue(_ text: String, key: String, line: Int) throws(ConfigError) -> ConfigValue {
+        if text == "true" || text == "false" { return .boolean(text == "true") }
         if text.hasPrefix("[") {
             guard text.hasSuffix("]") else { throw ConfigError(key: key, line: line, message: "unterminated list (a list stays on one line)") }
             var parts = splitList(String(text.dropFirst().dropLast())).map { String($0).trimmingSpaces }

@@ -19,6 +19,10 @@ public struct GatewayConfig: Sendable, Equatable {
     public var tlsMin = "1.3"
     public var tlsCiphers = TLSSettings.defaultCiphers
     public var tlsCipherSuites = TLSSettings.defaultCipherSuites
+    /// Backends by the server name a TLS client asks for (SNI); other sessions use `backend`.
+    public var routes: [ServerRoute] = []
+    /// Refuse a TLS handshake whose server name has no route, instead of using `backend`.
+    public var routeStrict = false
     /// The 9P server. When nil, `export` must be set and diod is started per session.
     public var backend: BackendSpec?
     /// A directory to serve with an embedded diod (`exec:diod -r 0 -w 1 -e DIR`).
@@ -65,7 +69,8 @@ public struct GatewayConfig: Sendable, Equatable {
         guard let tlsCert, let tlsKey else { return nil }
         return TLSSettings(certificateFile: tlsCert, keyFile: tlsKey, clientCAFile: clientCA,
                            clientAuth: clientAuth ?? (clientCA == nil ? .none : .required),
-                           minimumVersion: tlsMin, ciphers: tlsCiphers, cipherSuites: tlsCipherSuites)
+                           minimumVersion: tlsMin, ciphers: tlsCiphers, cipherSuites: tlsCipherSuites,
+                           requiredServerNames: routeStrict ? Set(routes.map(\.name)) : nil)
     }
 
     /// Every address the gateway listens on, and whether it speaks TLS there.
@@ -99,6 +104,17 @@ public struct GatewayConfig: Sendable, Equatable {
         case (_?, nil): throw ConfigError(key: "tls-key", message: "tls-cert is set but not tls-key")
         case (_?, _?):
             if tlsListen.isEmpty { throw ConfigError(key: "tls-listen", message: "tls-cert and tls-key are set, but no tls-listen address") }
+        }
+        if !routes.isEmpty && tlsListen.isEmpty {
+            throw ConfigError(key: "route", message: "routes pick a backend by TLS server name: they need tls-listen")
+        }
+        if routeStrict && routes.isEmpty { throw ConfigError(key: "route-strict", message: "there are no routes") }
+        var routeNames = Set<String>()
+        for route in routes {
+            guard routeNames.insert(route.name).inserted else {
+                throw ConfigError(key: "route", message: "\(route.name) has two routes")
+            }
+            do { _ = try BackendDialer(spec: route.backend) } catch { throw ConfigError(key: "route", message: "\(route.name): \(error.message)") }
         }
         // Loads the certificate, key and CA as serving would: a bad file is named now.
         if let tlsSettings { _ = try TLSServerContext(tlsSettings) }
@@ -210,6 +226,14 @@ public struct GatewayConfig: Sendable, Equatable {
         Setting(key: "tls-ciphersuites", help: "TLS 1.3 cipher suites (OpenSSL syntax)") { config, value throws(ConfigError) in
             config.tlsCipherSuites = try value.string()
         },
+        Setting(key: "route", help: "NAME=SPEC: TLS clients asking for server name NAME (SNI) use backend SPEC (repeatable; a list in the file)") { config, value throws(ConfigError) in
+            var routes: [ServerRoute] = []
+            for text in try value.strings() { routes.append(try ServerRoute(parsing: text)) }
+            config.routes = routes
+        },
+        Setting(key: "route-strict", help: "refuse a TLS handshake naming no route (true/false)") { config, value throws(ConfigError) in
+            config.routeStrict = try value.boolean()
+        },
         Setting(key: "backend", help: "9P server: tcp:HOST:PORT, unix:PATH or exec:COMMAND") { config, value throws(ConfigError) in
             config.backend = try BackendSpec(parsing: try value.string())
         },
@@ -287,5 +311,29 @@ public struct ListenEndpoint: Sendable, Equatable {
     public init(address: String, tls: Bool) {
         self.address = address
         self.tls = tls
+    }
+}
+
+/// One `route`: TLS clients that ask for `name` (SNI) are served by `backend`.
+public struct ServerRoute: Sendable, Equatable {
+    /// Lowercase: DNS names compare without case.
+    public var name: String
+    public var backend: BackendSpec
+
+    public init(name: String, backend: BackendSpec) {
+        self.name = name.lowercased()
+        self.backend = backend
+    }
+
+    /// "NAME=SPEC", e.g. "archive.example.org=tcp:10.0.0.5:564".
+    init(parsing text: String) throws(ConfigError) {
+        guard let equals = text.firstIndex(of: "=") else {
+            throw ConfigError(key: nil, message: "expected NAME=SPEC, got \"\(text)\"")
+        }
+        let name = String(text[..<equals])
+        guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == ".") }) else {
+            throw ConfigError(key: nil, message: "\"\(name)\" is not a server name")
+        }
+        self.init(name: name, backend: try BackendSpec(parsing: String(text[text.index(after: equals)...])))
     }
 }

@@ -17,6 +17,8 @@ public final class GatewayServer: Sendable {
         try config.validate()
         let backend = try config.resolvedBackend()
         let dialer = try BackendDialer(spec: backend)
+        var routes: [String: BackendDialer] = [:]
+        for route in config.routes { routes[route.name] = try BackendDialer(spec: route.backend) }
         let tls = try config.tlsSettings.map { settings throws(ConfigError) in try TLSServerMaterial(settings) }
         let settings = GatewaySession.Settings(
             limits: ProxySession.Limits(maxMsize: config.maxMsize, maxFids: config.maxFids, maxInFlight: config.maxInFlight,
@@ -40,7 +42,8 @@ public final class GatewayServer: Sendable {
             }
         }
         try loops.run(tls: tls, metadata: ["backend": "\(backend)", "max_msize": "\(config.maxMsize)"], reload: reload) { [logger] loop, client, finished in
-            try GatewaySession(loop: loop, client: client, dialer: dialer, settings: settings, logger: logger, onFinish: finished)
+            try GatewaySession(loop: loop, client: client, dialer: dialer, routes: routes, settings: settings, logger: logger,
+                               onFinish: finished)
         }
     }
 }

@@ -43,7 +43,10 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     private var holdsConnectSlot = false
     /// The `exec:` server started for this session, if any.
     private(set) var serverProcess: ChildProcess?
-    private let dialer: BackendDialer
+    /// The backend: the default, or the route for the server name a TLS client asked for.
+    private var dialer: BackendDialer
+    /// Backends by TLS server name (`route`).
+    private let routes: [String: BackendDialer]
     private var clientOpen: Bool { !client.isClosed }
     /// False before the backend is dialed, and once its connection has closed.
     private var backendOpen: Bool { backend.map { !$0.isClosed } ?? false }
@@ -58,10 +61,11 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     private var bytesSpliced = 0
 
     /// `client` is the accepted connection's transport (plain, or TLS still to shake hands).
-    init(loop: EventLoop, client transport: any Transport, dialer: BackendDialer, settings: Settings, logger: Logger,
-         onFinish: @escaping (LoopSession) -> Void) throws(ConnectionError) {
+    init(loop: EventLoop, client transport: any Transport, dialer: BackendDialer, routes: [String: BackendDialer] = [:],
+         settings: Settings, logger: Logger, onFinish: @escaping (LoopSession) -> Void) throws(ConnectionError) {
         self.loop = loop
         self.dialer = dialer
+        self.routes = routes
         self.settings = settings
         self.onFinish = onFinish
         peer = SocketAddress.describe(peerOf: transport.fd)
@@ -437,9 +441,11 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     func connectionDidEstablish(_ connection: Connection) {
         guard connection === client, let tls = client.transport as? TLSTransport else { return }
         if let verified = tls.certificateIdentity { identity = verified }
+        // The backend is dialed at the first Tversion, which comes only now: the route decides it.
+        if let name = tls.serverName, let routed = routes[name] { dialer = routed }
         logger.info("TLS established", metadata: [
             "protocol": "\(tls.protocolVersion)", "cipher": "\(tls.cipher)", "alpn": "\(tls.alpn ?? "none")",
-            "identity": "\(identity)",
+            "identity": "\(identity)", "server_name": "\(tls.serverName ?? "none")", "backend": "\(dialer.spec)",
         ])
     }
 

@@ -23,6 +23,9 @@ public struct TLSSettings: Sendable, Equatable {
     public var ciphers: String
     /// The TLS 1.3 cipher suites (OpenSSL syntax).
     public var cipherSuites: String
+    /// When set, a handshake naming (SNI) none of these server names, or none at all, is refused
+    /// with an unrecognized_name alert (`route-strict`). Lowercase.
+    public var requiredServerNames: Set<String>?
 
     /// Forward-secret AEAD suites only, AES-128-GCM first (the same order as the TLS 1.3 default).
     public static let defaultCiphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
@@ -35,6 +38,8 @@ public struct TLSSettings: Sendable, Equatable {
 /// or bad file is reported at start (and by `pebble9p check`) naming the file.
 final class TLSServerContext: @unchecked Sendable {
     let raw: OpaquePointer
+    /// The names the SNI callback accepts (its argument, kept alive as long as the context).
+    private let serverNames: ServerNames?
 
     /// The one ALPN protocol the gateway speaks; a client offering only others is refused.
     static let alpn: [UInt8] = Array("9p".utf8)
@@ -44,6 +49,19 @@ final class TLSServerContext: @unchecked Sendable {
             throw ConfigError(key: "tls-cert", message: "cannot make a TLS context: \(openSSLErrors())")
         }
         raw = context
+        serverNames = settings.requiredServerNames.map(ServerNames.init)
+        if let serverNames {
+            _ = pebble_SSL_CTX_set_tlsext_servername_arg(context, Unmanaged.passUnretained(serverNames).toOpaque())
+            _ = pebble_SSL_CTX_set_tlsext_servername_callback(context) { ssl, alert, argument in
+                guard let argument else { return SSL_TLSEXT_ERR_OK }
+                let names = Unmanaged<ServerNames>.fromOpaque(argument).takeUnretainedValue()
+                if let name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name), names.set.contains(String(cString: name).lowercased()) {
+                    return SSL_TLSEXT_ERR_OK
+                }
+                alert?.pointee = 112   // SSL_AD_UNRECOGNIZED_NAME
+                return SSL_TLSEXT_ERR_ALERT_FATAL
+            }
+        }
         let minimum = settings.minimumVersion == "1.2" ? TLS1_2_VERSION : TLS1_3_VERSION
         guard pebble_SSL_CTX_set_min_proto_version(context, minimum) == 1 else {
             throw ConfigError(key: "tls-min", message: "cannot set \(settings.minimumVersion): \(openSSLErrors())")
@@ -108,6 +126,12 @@ final class TLSServerContext: @unchecked Sendable {
     }
 
     deinit { SSL_CTX_free(raw) }
+
+    /// The server names a strict context accepts.
+    private final class ServerNames {
+        let set: Set<String>
+        init(_ set: Set<String>) { self.set = set }
+    }
 
     /// SSL_OP_CIPHER_SERVER_PREFERENCE and SSL_OP_IGNORE_UNEXPECTED_EOF: macros Swift cannot see.
     private static let cipherServerPreference: UInt64 = 1 << 22

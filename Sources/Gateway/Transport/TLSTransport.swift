@@ -134,6 +134,11 @@ final class TLSTransport: Transport {
         return String(cString: name)
     }
 
+    /// The server name the client asked for (SNI), lowercase; nil when it sent none.
+    var serverName: String? {
+        SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name).map { String(cString: $0).lowercased() }
+    }
+
     /// The ALPN protocol agreed on, if any.
     var alpn: String? {
         var data: UnsafePointer<UInt8>?
