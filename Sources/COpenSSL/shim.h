@@ -21,6 +21,9 @@ static inline long pebble_SSL_CTX_set_tlsext_servername_callback(SSL_CTX *ctx, p
 static inline long pebble_SSL_CTX_set_tlsext_servername_arg(SSL_CTX *ctx, void *arg) {
     return SSL_CTX_set_tlsext_servername_arg(ctx, arg);
 }
+/* Whether kernel TLS carries the connection's records (0 where OpenSSL was built without it). */
+static inline int pebble_ktls_send(SSL *ssl) { return (int)BIO_get_ktls_send(SSL_get_wbio(ssl)); }
+static inline int pebble_ktls_recv(SSL *ssl) { return (int)BIO_get_ktls_recv(SSL_get_rbio(ssl)); }
 static inline int pebble_general_names_count(const GENERAL_NAMES *names) {
     return sk_GENERAL_NAME_num(names);
 }

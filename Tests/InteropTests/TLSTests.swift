@@ -105,6 +105,14 @@ extension Interop {
             #expect(closed().contains { $0.contains("identity=uri:spiffe://pebble9p.dev/alice") && $0.contains("reason=client closed") }, "\(closed())")
             #expect(closed().contains { $0.contains("identity=dns:bob.pebble9p.dev") && $0.contains("backend_fids_left=0") }, "\(closed())")
             #expect(!closed().contains { $0.contains("bytes_spliced=") && !$0.contains("bytes_spliced=0") }, "a TLS leg was spliced")
+            // The TLS path in use is logged; without the kernel's tls ULP it is user space.
+            let ulp = (try? readWholeFile("/proc/sys/net/ipv4/tcp_available_ulp")) ?? ""
+            if !ulp.split(whereSeparator: \.isWhitespace).contains("tls") {
+                #expect(setup.log.contains("path=user-space TLS"), "\(setup.log.prefix(1500))")
+                #expect(logLines(setup.fixture.gateway.process, "TLS established").allSatisfy { $0.contains("ktls=off") })
+            } else {
+                #expect(setup.log.contains("path=kernel TLS offered"), "\(setup.log.prefix(1500))")
+            }
         }
 
         @Test("a client without a certificate, and one with an expired certificate, are refused in the handshake, logged with the reason, and never reach the server",

@@ -28,6 +28,7 @@ public final class GatewayServer: Sendable {
             handshakeTimeoutMilliseconds: UInt64(config.handshakeTimeout) * 1000,
             spliceMinimum: config.spliceMinimum
         )
+        if tls != nil { logger.info("TLS path", metadata: ["path": "\(KernelTLS.path)"]) }
         let loops = ServerLoops(endpoints: config.endpoints, loops: config.loops, maxConns: config.maxConns,
                                 drainTimeout: config.drainTimeout, logger: logger)
         // SIGHUP: certificate, key and CA are read again for new handshakes; a bad file keeps the old.

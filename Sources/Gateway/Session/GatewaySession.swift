@@ -446,6 +446,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         logger.info("TLS established", metadata: [
             "protocol": "\(tls.protocolVersion)", "cipher": "\(tls.cipher)", "alpn": "\(tls.alpn ?? "none")",
             "identity": "\(identity)", "server_name": "\(tls.serverName ?? "none")", "backend": "\(dialer.spec)",
+            "ktls": "\(tls.kernelOffload)",
         ])
     }
 

@@ -16,7 +16,7 @@ final class TLSClientContext: @unchecked Sendable {
             throw ConfigError(key: "tls-min", message: "cannot set \(minimumVersion): \(openSSLErrors())")
         }
         _ = pebble_SSL_CTX_set_mode(context, Int(SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS))
-        _ = SSL_CTX_set_options(context, TLSServerContext.ignoreUnexpectedEOF)
+        _ = SSL_CTX_set_options(context, TLSServerContext.ignoreUnexpectedEOF | KernelTLS.option)
         guard SSL_CTX_load_verify_locations(context, caFile, nil) == 1 else {
             throw ConfigError(key: "ca", message: "cannot load CA certificates from \(caFile): \(openSSLErrors())")
         }

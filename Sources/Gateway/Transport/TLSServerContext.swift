@@ -73,7 +73,7 @@ final class TLSServerContext: @unchecked Sendable {
         // A client that closes its socket without close_notify has simply left: 9P frames carry
         // their own length, so a cut stream shows as a cut frame, and OpenSSL 3 would otherwise
         // report an "unexpected eof" error for every such departure.
-        _ = SSL_CTX_set_options(context, Self.cipherServerPreference | Self.ignoreUnexpectedEOF)
+        _ = SSL_CTX_set_options(context, Self.cipherServerPreference | Self.ignoreUnexpectedEOF | KernelTLS.option)
         guard SSL_CTX_set_cipher_list(context, settings.ciphers) == 1 else {
             throw ConfigError(key: "tls-ciphers", message: "no usable cipher in \"\(settings.ciphers)\": \(openSSLErrors())")
         }

@@ -139,6 +139,16 @@ final class TLSTransport: Transport {
         SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name).map { String(cString: $0).lowercased() }
     }
 
+    /// Which directions kernel TLS carries: "send+recv", "send", "recv" or "off".
+    var kernelOffload: String {
+        switch (pebble_ktls_send(ssl) != 0, pebble_ktls_recv(ssl) != 0) {
+        case (true, true): "send+recv"
+        case (true, false): "send"
+        case (false, true): "recv"
+        case (false, false): "off"
+        }
+    }
+
     /// The ALPN protocol agreed on, if any.
     var alpn: String? {
         var data: UnsafePointer<UInt8>?

@@ -69,6 +69,7 @@ public final class TunnelServer: Sendable {
         let serverName = try config.resolvedServerName()
         let settings = TunnelSession.Settings(queueLimit: config.queueLimit,
                                               handshakeTimeoutMilliseconds: UInt64(config.handshakeTimeout) * 1000)
+        logger.info("TLS path", metadata: ["path": "\(KernelTLS.path)"])
         let loops = ServerLoops(endpoints: config.listen.map { ListenEndpoint(address: $0, tls: false) }, loops: config.loops,
                                 maxConns: config.maxConns, drainTimeout: 5, logger: logger)
         try loops.run(tls: nil, metadata: ["connect": "\(config.connect)", "server_name": "\(serverName)"]) { [logger] loop, client, finished in

@@ -98,6 +98,7 @@ final class TunnelSession: ConnectionDelegate, LoopSession {
         handshakeTimer = nil
         logger.debug("TLS established with the gateway", metadata: [
             "protocol": "\(tls.protocolVersion)", "cipher": "\(tls.cipher)", "alpn": "\(tls.alpn ?? "none")",
+            "ktls": "\(tls.kernelOffload)",
         ])
     }
 
