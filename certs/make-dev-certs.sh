@@ -9,6 +9,8 @@
 #   DIR/bob.pem, bob.key         CN bob, SAN DNS bob.pebble9p.dev
 #   DIR/expired.pem, expired.key a client certificate (CN mallory) whose validity ended a day
 #                                before it began: expired from the start
+#   DIR/revoked.pem, revoked.key a client certificate (CN eve) that the CA has revoked
+#   DIR/crl.pem                  the CA's certificate revocation list, naming eve's certificate
 #
 # Keys are EC P-256, written with mode 0600. Never use these outside development: anyone with
 # DIR/ca.key can mint clients. See certs/README.md for real certificates.
@@ -44,6 +46,14 @@ client_ext() { printf '%s\n' "subjectAltName=$1" 'extendedKeyUsage=clientAuth' '
 issue alice "/CN=alice" "$(client_ext URI:spiffe://pebble9p.dev/alice)"
 issue bob "/CN=bob" "$(client_ext DNS:bob.pebble9p.dev)"
 issue expired "/CN=mallory" "$(client_ext DNS:mallory.pebble9p.dev)" -1
-rm -f ca.srl
+issue revoked "/CN=eve" "$(client_ext DNS:eve.pebble9p.dev)"
+# The CRL: openssl ca keeps its revocations in a small database, made here and removed after.
+printf '%s\n' '[ ca ]' 'default_ca = dev' '[ dev ]' 'database = ca-index.txt' 'crlnumber = ca-crlnumber' \
+  'default_md = sha256' 'default_crl_days = 3650' > ca.cnf
+: > ca-index.txt
+echo 01 > ca-crlnumber
+openssl ca -config ca.cnf -cert ca.pem -keyfile ca.key -revoke revoked.pem 2>/dev/null
+openssl ca -config ca.cnf -cert ca.pem -keyfile ca.key -gencrl -out crl.pem 2>/dev/null
+rm -f ca.cnf ca-index.txt* ca-crlnumber* ca.srl
 chmod 644 ./*.pem
-echo "made in $PWD: ca.pem server.pem/key alice.pem/key bob.pem/key expired.pem/key"
+echo "made in $PWD: ca.pem server.pem/key alice.pem/key bob.pem/key expired.pem/key revoked.pem/key crl.pem"

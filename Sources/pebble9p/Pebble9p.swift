@@ -31,6 +31,8 @@ struct SettingOptions: ParsableArguments {
     var tlsKey: String?
     @Option(name: .customLong("client-ca"), help: "CA certificates that client certificates must chain to (PEM).")
     var clientCA: String?
+    @Option(name: .customLong("client-crl"), help: "CRLs of --client-ca (PEM): a revoked client certificate is refused; re-read on SIGHUP.")
+    var clientCRL: String?
     @Option(name: .customLong("client-auth"), help: "none|optional|required (default: required with --client-ca, else none).")
     var clientAuth: String?
     @Option(name: .customLong("tls-min"), help: "Lowest TLS version accepted: 1.3 (default) or 1.2.")
@@ -74,7 +76,7 @@ struct SettingOptions: ParsableArguments {
 
     /// Flag values by config key.
     var given: [(key: String, value: ConfigValue?)] {
-        let words: [(String, String?)] = [("tls-cert", tlsCert), ("tls-key", tlsKey), ("client-ca", clientCA),
+        let words: [(String, String?)] = [("tls-cert", tlsCert), ("tls-key", tlsKey), ("client-ca", clientCA), ("client-crl", clientCRL),
             ("client-auth", clientAuth), ("tls-min", tlsMin), ("tls-ciphers", tlsCiphers), ("tls-ciphersuites", tlsCipherSuites),
             ("route-strict", routeStrict ? "true" : nil), ("backend", backend), ("export", export), ("diod", diod), ("export-user", exportUser),
          ("max-msize", maxMsize), ("loops", loops), ("max-inflight", maxInFlight), ("max-fids", maxFids),

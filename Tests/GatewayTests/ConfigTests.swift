@@ -27,6 +27,7 @@ struct ConfigFileTests {
     tls-cert = "/etc/pebble9p/server.pem"
     tls-key = "/etc/pebble9p/server.key"
     client-ca = "/etc/pebble9p/ca.pem"
+    client-crl = "/etc/pebble9p/crl.pem"
     client-auth = "optional"
     tls-min = "1.2"
     tls-ciphers = "ECDHE+AESGCM"
@@ -60,6 +61,7 @@ struct ConfigFileTests {
         expected.tlsCert = "/etc/pebble9p/server.pem"
         expected.tlsKey = "/etc/pebble9p/server.key"
         expected.clientCA = "/etc/pebble9p/ca.pem"
+        expected.clientCRL = "/etc/pebble9p/crl.pem"
         expected.clientAuth = .optional
         expected.tlsMin = "1.2"
         expected.tlsCiphers = "ECDHE+AESGCM"

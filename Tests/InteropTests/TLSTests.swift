@@ -115,10 +115,10 @@ extension Interop {
             }
         }
 
-        @Test("a client without a certificate, and one with an expired certificate, are refused in the handshake, logged with the reason, and never reach the server",
-              arguments: [(nil, "peer did not return a certificate"), ("expired", "certificate has expired")] as [(String?, String)])
+        @Test("a client without a certificate, one with an expired certificate and one whose certificate its CA revoked are refused in the handshake, logged with the reason, and never reach the server",
+              arguments: [(nil, "peer did not return a certificate"), ("expired", "certificate has expired"), ("revoked", "certificate revoked")] as [(String?, String)])
         func refusedCertificates(client: String?, reason: String) throws {
-            let setup = try Setup("tls-refused")
+            let setup = try Setup("tls-refused") { ["--client-ca", $0.path("ca.pem"), "--client-crl", $0.path("crl.pem")] }
             defer { setup.stop() }
             let refused = try setup.client(client, ["--read", "x"])
             #expect(refused.status == 3, "\(refused.reply)")
@@ -127,6 +127,10 @@ extension Interop {
             // No Tversion got through: the session never had a dialect, so never a server.
             let closed = logLines(setup.fixture.gateway.process, "session closed", "TLS handshake failed")
             #expect(closed.count == 1 && closed.allSatisfy { $0.contains("dialect=none") && $0.contains("identity=peer:") }, "\(closed)")
+            // A certificate the CRL does not name still gets in.
+            try Data("x\n".utf8).write(to: setup.fixture.directory.appendingPathComponent("x"))
+            let accepted = try setup.client("bob", ["--read", "x"])
+            #expect(accepted.status == 0, "\(accepted.reply)")
         }
 
         @Test("plaintext 9P on the TLS port and TLS on the plain port are refused while a TLS session on the same gateway goes on")

@@ -13,6 +13,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public var tlsKey: String?
     /// CA certificates (PEM) that client certificates must chain to.
     public var clientCA: String?
+    /// CRLs (PEM) of that CA: revoked client certificates are refused.
+    public var clientCRL: String?
     /// Whether clients must present a certificate; nil: `required` with `clientCA`, else `none`.
     public var clientAuth: ClientAuth?
     /// The lowest TLS version accepted: "1.3" or "1.2".
@@ -67,7 +69,7 @@ public struct GatewayConfig: Sendable, Equatable {
     /// The TLS settings, when a certificate and key are configured.
     public var tlsSettings: TLSSettings? {
         guard let tlsCert, let tlsKey else { return nil }
-        return TLSSettings(certificateFile: tlsCert, keyFile: tlsKey, clientCAFile: clientCA,
+        return TLSSettings(certificateFile: tlsCert, keyFile: tlsKey, clientCAFile: clientCA, clientCRLFile: clientCRL,
                            clientAuth: clientAuth ?? (clientCA == nil ? .none : .required),
                            minimumVersion: tlsMin, ciphers: tlsCiphers, cipherSuites: tlsCipherSuites,
                            requiredServerNames: routeStrict ? Set(routes.map(\.name)) : nil)
@@ -207,6 +209,9 @@ public struct GatewayConfig: Sendable, Equatable {
         },
         Setting(key: "client-ca", help: "CA certificates client certificates must chain to (PEM)") { config, value throws(ConfigError) in
             config.clientCA = try value.string()
+        },
+        Setting(key: "client-crl", help: "CRLs of client-ca (PEM): a revoked client certificate is refused") { config, value throws(ConfigError) in
+            config.clientCRL = try value.string()
         },
         Setting(key: "client-auth", help: "none|optional|required (default: required with client-ca, else none)") { config, value throws(ConfigError) in
             let text = try value.string()

@@ -16,6 +16,8 @@ public struct TLSSettings: Sendable, Equatable {
     public var certificateFile: String
     public var keyFile: String
     public var clientCAFile: String?
+    /// CRLs (PEM) from the client CA: a revoked client certificate is refused.
+    public var clientCRLFile: String? = nil
     public var clientAuth: ClientAuth
     /// "1.3" (the default) or "1.2".
     public var minimumVersion: String
@@ -100,6 +102,17 @@ final class TLSServerContext: @unchecked Sendable {
             }
             let mode = auth == .required ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT : SSL_VERIFY_PEER
             SSL_CTX_set_verify(context, mode, nil)
+        }
+        if let file = settings.clientCRLFile {
+            guard settings.clientCAFile != nil, settings.clientAuth != .none else {
+                throw ConfigError(key: "client-crl", message: "needs client-ca and client certificates asked for")
+            }
+            // Each client certificate is checked against the CRLs; one its CA revoked is refused.
+            guard let store = SSL_CTX_get_cert_store(context), let lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file()),
+                  X509_load_crl_file(lookup, file, X509_FILETYPE_PEM) > 0 else {
+                throw ConfigError(key: "client-crl", message: "cannot load a CRL from \(file): \(openSSLErrors())")
+            }
+            _ = X509_STORE_set_flags(store, UInt(X509_V_FLAG_CRL_CHECK))
         }
         // Resumed sessions keep their verified client; OpenSSL refuses resumption with client
         // verification unless the context has a session id context.
