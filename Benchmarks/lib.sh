@@ -5,6 +5,7 @@
 PIDS=()
 PARENT_PIDS=()   # pids whose own children (the exec: row's per-session diods) are stopped too
 SOCK_DIR=""
+TMP_DIRS=()      # directories (mktemp -d) removed on exit, e.g. the TLS rows' certificates
 children_of() { ps -o pid= --ppid "$1" 2>/dev/null || true; }  # pids whose parent is PID
 cleanup() {
     local pid kid
@@ -21,6 +22,8 @@ cleanup() {
     for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     [[ -z "$SOCK_DIR" ]] || rm -rf "$SOCK_DIR"
+    local dir
+    for dir in "${TMP_DIRS[@]}"; do [[ -z "$dir" ]] || rm -rf "$dir"; done
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -58,9 +61,14 @@ wait_listen_unix() {
     die "$name did not listen on $path within 30 s; see $LOGS/"
 }
 
-cpu_ticks() {  # utime+stime of PID (all its threads), in clock ticks
-    [[ -r "/proc/$1/stat" ]] || { echo 0; return; }
-    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+cpu_ticks() {  # cpu_ticks PID...: utime+stime of the PIDs (all their threads), summed, in clock ticks
+    local pid total=0 t
+    for pid in "$@"; do
+        [[ -r "/proc/$pid/stat" ]] || continue
+        t="$(sed 's/^.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }')"
+        total=$(( total + ${t:-0} ))
+    done
+    echo "$total"
 }
 
 # ensure_bench_file PATH BYTES: PATH holds BYTES random bytes, and is in the page cache.
@@ -72,4 +80,28 @@ ensure_bench_file() {
         mv "$file.tmp" "$file"
     fi
     cat "$file" > /dev/null
+}
+
+# stunnel_cfg PORT CONNECT-ADDRESS OPTION-LINES...: a one-service stunnel config that stays in the
+# foreground (so the pid started is stunnel's and it is stopped by pid), writes no pid file, and
+# logs to stderr only.
+stunnel_cfg() {
+    local port="$1" connect="$2"; shift 2
+    printf '%s\n' \
+        "foreground = yes" \
+        "pid =" \
+        "syslog = no" \
+        "debug = 6" \
+        "[bench]" \
+        "accept = $HOST:$port" \
+        "connect = $connect"
+    local opt
+    for opt in "$@"; do printf '%s\n' "$opt"; done
+}
+
+# aes_gcm_core_mbs: MB/s (10^6 bytes) one core encrypts with AES-128-GCM in 16384-byte blocks,
+# from `openssl speed -evp aes-128-gcm -seconds 1` (its last column; empty if that failed).
+aes_gcm_core_mbs() {
+    (timeout 120 openssl speed -evp aes-128-gcm -seconds 1 2>/dev/null || true) \
+        | awk '$1 == "AES-128-GCM" { v = $NF; sub(/k$/, "", v); printf "%.0f", v / 1000; exit }'
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Benchmarks/run.sh — pebble9p side by side with direct diod and HAProxy, in one run.
+# Benchmarks/run.sh — pebble9p side by side with direct diod, HAProxy and stunnel, in one run.
 #
 #   Benchmarks/run.sh [--rounds R] [--only-baselines | --pebble-standin] [--no-build]
-#                     [--size-mib N] [--runtime S] [--threads N] [--no-extra-rows] [--no-record]
+#                     [--size-mib N] [--runtime S] [--threads N] [--no-extra-rows] [--no-tls-rows]
+#                     [--no-record]
 #
 # Measures on loopback, for R rounds (default 3; medians reported), interleaving the
 # paths inside every round (and rotating their order from round to round):
@@ -25,18 +26,34 @@
 #                  "exec:exec diod -n -c /dev/null -L stderr -r 0 -w 1 -e WORK -e ctl"
 #              one diod per client connection (a deployment comparison, not the same server
 #              setup as direct diod); its CPU column counts pebble9p's CPU only
+# then, over TLS (a client-side process speaking plain 9P on loopback, TLS to a server-side
+# process in front of diod; ratios still vs direct diod; the CPU column sums BOTH processes):
+#   stunnel client → stunnel server (TLS 1.3, AES-128-GCM, client certificate)
+#              server: accept P2, connect DIODPORT, sslVersionMin TLSv1.3, ciphersuites
+#                      TLS_AES_128_GCM_SHA256, cert/key server, CAfile ca, verifyChain, requireCert
+#              client: client = yes, accept P1, connect P2, the same version and ciphersuite,
+#                      CAfile ca, verifyChain, checkHost localhost, cert/key alice
+#   pebble9p tunnel → pebble9p serve (TLS 1.3, AES-128-GCM, client certificate)
+#              .build/release/pebble9p serve --tls-listen 127.0.0.1:P2 --tls-cert server.pem \
+#                  --tls-key server.key --client-ca ca.pem --tls-ciphersuites TLS_AES_128_GCM_SHA256 \
+#                  --backend tcp:127.0.0.1:DIODPORT
+#              .build/release/pebble9p tunnel --listen 127.0.0.1:P1 --connect 127.0.0.1:P2 \
+#                  --server-name localhost --ca ca.pem --cert alice.pem --key alice.key
+#   (certificates from certs/make-dev-certs.sh in a mktemp -d directory, removed at exit), with
+#   the pebble9p ÷ stunnel ratios under the table and one core's `openssl speed -evp aes-128-gcm`
 # and each proxy's CPU seconds (utime+stime, /proc/PID/stat) over the diodcat runs, per GiB.
 # Appends a markdown table (with date, machine, commit and the exact commands) to
 # Benchmarks/RESULTS.md and prints it.
 #
-#   --only-baselines   skip pebble9p (and its build): direct + the HAProxy rows
+#   --only-baselines   skip pebble9p (and its build): direct + the HAProxy rows (+ the stunnel row)
 #   --pebble-standin   serve the "pebble9p" rows with plain HAProxies (tcp, no splice) and say
 #                      so in the table: tests this script before pebble9p can serve (the
-#                      exec: row has no stand-in and is skipped)
+#                      exec: and TLS pebble9p rows have no stand-in and are skipped)
 #   --no-build         use the existing .build/release/pebble9p (default: swift build -c release)
 #   --size-mib N       size of the diodcat file (default 1024)
 #   --runtime S        diodload seconds per run (default 5); --threads N (default 4)
 #   --no-extra-rows    only the first four paths (no unix-socket and exec: rows)
+#   --no-tls-rows      no TLS rows (stunnel pair, pebble9p tunnel → serve)
 #   --no-record        print the table, do not append it to Benchmarks/RESULTS.md
 #   PEBBLE9P_BIN=PATH  benchmark that binary instead (no build; the table names it)
 #
@@ -52,6 +69,7 @@ RUNTIME=5
 THREADS=4
 RECORD=1
 EXTRA=1
+TLS=1
 ARGV=("$@")
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
@@ -68,6 +86,7 @@ while [[ $# -gt 0 ]]; do
         --threads) THREADS="${2:?}"; shift 2 ;;
         --no-record) RECORD=0; shift ;;
         --no-extra-rows) EXTRA=0; shift ;;
+        --no-tls-rows) TLS=0; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown argument: $1" ;;
     esac
@@ -92,6 +111,11 @@ CLK_TCK="$(getconf CLK_TCK)"
 for tool in diod diodcat diodload haproxy python3 timeout ss awk cmp ps; do
     command -v "$tool" >/dev/null || die "$tool not found: run scripts/setup (apt-get install -y diod haproxy python3-venv)"
 done
+if (( TLS )); then
+    for tool in stunnel openssl; do
+        command -v "$tool" >/dev/null || die "$tool not found: run scripts/setup (apt-get install -y stunnel4 openssl), or use --no-tls-rows"
+    done
+fi
 command -v swift >/dev/null || [[ ! -x /opt/swift/usr/bin/swift ]] || export PATH="$PATH:/opt/swift/usr/bin"
 
 mkdir -p "$WORK"
@@ -117,7 +141,7 @@ ensure_bench_file "$FILE" "$FILE_BYTES"
 
 # ---------------------------------------------------------------- servers and proxies
 read -r DIOD_PORT PEB_PORT HA_AUTO_PORT HA_SPLICE_PORT PEB_UNIX_PORT HA_UNIX_PORT PEB_EXEC_PORT \
-    <<<"$(free_ports 7)"
+    ST_CLIENT_PORT ST_SERVER_PORT PT_CLIENT_PORT PT_SERVER_PORT <<<"$(free_ports 11)"
 
 DIOD_CMD=(diod -f -n -c /dev/null -l "$HOST:$DIOD_PORT")
 if (( EXTRA )); then
@@ -167,8 +191,19 @@ start_pebble() {  # start_pebble NAME PORT BACKEND ; sets STARTED_PID
     wait_listen "$port" "$STARTED_PID" "$name"
 }
 
-# Paths: parallel arrays (name, port, pid of the proxy or "" for direct, CPU-column note).
+start_stunnel() {  # start_stunnel NAME PORT CONNECT-ADDRESS OPTION-LINES... ; sets STARTED_PID
+    local name="$1" port="$2" connect="$3"; shift 3
+    local cfg="$WORK/stunnel-$name.conf"
+    stunnel_cfg "$port" "$connect" "$@" > "$cfg"
+    stunnel "$cfg" > "$LOGS/stunnel-$name.log" 2>&1 &
+    STARTED_PID=$!; PIDS+=("$STARTED_PID")
+    wait_listen "$port" "$STARTED_PID" "stunnel-$name"
+}
+
+# Paths: parallel arrays (name, port, pids of the proxy — two for the TLS rows, "" for direct —,
+# CPU-column note). SEP_BEFORE[I]: a separator row printed before path I in the table.
 P_NAME=(); P_PORT=(); P_PID=(); P_CPU_NOTE=()
+declare -A SEP_BEFORE=()
 add_path() { P_NAME+=("$1"); P_PORT+=("$2"); P_PID+=("$3"); P_CPU_NOTE+=("${4:-}"); }
 
 add_path "direct diod" "$DIOD_PORT" ""
@@ -194,10 +229,9 @@ add_path "HAProxy tcp, \`option splice-request\` + \`option splice-response\`" "
 
 # Other backend transports: the same diod over its unix socket, and pebble9p starting its own
 # diod per client connection on a socketpair. Ratios stay relative to direct diod over TCP.
-FIRST_EXTRA=""
 EXTRA_DESC=""
 if (( EXTRA )); then
-    FIRST_EXTRA=${#P_NAME[@]}
+    SEP_BEFORE[${#P_NAME[@]}]="*other backend transports (× still vs direct diod over TCP):*"
     EXEC_BACKEND="exec:exec diod -n -c /dev/null -L stderr -r 0 -w 1 -e $WORK -e ctl"
     if (( STANDIN )); then
         start_haproxy standin-unix "$PEB_UNIX_PORT" "unix@$SOCK"
@@ -237,6 +271,70 @@ if (( EXTRA )); then
   - SOCK: a unix socket in a fresh \`mktemp -d\` directory, on which the one diod also listens (\`-l SOCK\`)"
 fi
 
+# TLS: a client-side process (plain 9P in on loopback) and a server-side one (TLS in, plain 9P to
+# diod), both on this machine; TLS 1.3 with AES-128-GCM only, and a client certificate required.
+# The CPU column sums both processes. Ratios stay relative to direct diod over TCP.
+ST_IDX=""; PT_IDX=""; TLS_DESC=""; AES_MBS=""
+TLS_CIPHER=TLS_AES_128_GCM_SHA256
+if (( TLS )); then
+    CERT_DIR="$(mktemp -d "${TMPDIR:-/tmp}/pebble9p-bench-certs.XXXXXX")"
+    TMP_DIRS+=("$CERT_DIR")
+    timeout 120 "$ROOT/certs/make-dev-certs.sh" "$CERT_DIR" > "$LOGS/certs.log" 2>&1 \
+        || { cat "$LOGS/certs.log" >&2; die "certs/make-dev-certs.sh failed"; }
+    SEP_BEFORE[${#P_NAME[@]}]="*TLS 1.3 on loopback, client-side process → server-side process → diod (× still vs direct diod over TCP; CPU column: both processes summed):*"
+
+    start_stunnel server "$ST_SERVER_PORT" "$HOST:$DIOD_PORT" \
+        "sslVersionMin = TLSv1.3" "ciphersuites = $TLS_CIPHER" \
+        "cert = $CERT_DIR/server.pem" "key = $CERT_DIR/server.key" \
+        "CAfile = $CERT_DIR/ca.pem" "verifyChain = yes" "requireCert = yes"
+    st_server_pid=$STARTED_PID
+    start_stunnel client "$ST_CLIENT_PORT" "$HOST:$ST_SERVER_PORT" \
+        "client = yes" "sslVersionMin = TLSv1.3" "ciphersuites = $TLS_CIPHER" \
+        "CAfile = $CERT_DIR/ca.pem" "verifyChain = yes" "checkHost = localhost" \
+        "cert = $CERT_DIR/alice.pem" "key = $CERT_DIR/alice.key"
+    ST_IDX=${#P_NAME[@]}
+    add_path "stunnel client → stunnel server (TLS 1.3, AES-128-GCM, client certificate)" \
+        "$ST_CLIENT_PORT" "$STARTED_PID $st_server_pid" " (both ends)"
+    TLS_DESC+="
+  - stunnel: \`stunnel CFG\` for each end, CFG = \`foreground = yes\`, \`pid =\`, \`syslog = no\`, \`debug = 6\` and one service:
+    server \`accept = 127.0.0.1:P2\`, \`connect = 127.0.0.1:DIODPORT\`, \`sslVersionMin = TLSv1.3\`, \`ciphersuites = $TLS_CIPHER\`,
+    \`cert = server.pem\`, \`key = server.key\`, \`CAfile = ca.pem\`, \`verifyChain = yes\`, \`requireCert = yes\`;
+    client \`client = yes\`, \`accept = 127.0.0.1:P1\`, \`connect = 127.0.0.1:P2\`, the same version and ciphersuite,
+    \`CAfile = ca.pem\`, \`verifyChain = yes\`, \`checkHost = localhost\`, \`cert = alice.pem\`, \`key = alice.key\`
+    (BENCHMARKS.md's \`verifyPeer = yes\` checks the peer's certificate against ones stored locally, so with a CA in
+    CAfile it refuses the server: verifyChain + checkHost is what \`pebble9p tunnel --ca --server-name\` checks)"
+
+    if (( ! STANDIN && ! ONLY_BASELINES )); then
+        "$PEBBLE_BIN" serve --tls-listen "$HOST:$PT_SERVER_PORT" \
+            --tls-cert "$CERT_DIR/server.pem" --tls-key "$CERT_DIR/server.key" \
+            --client-ca "$CERT_DIR/ca.pem" --tls-ciphersuites "$TLS_CIPHER" \
+            --backend "tcp:$HOST:$DIOD_PORT" > "$LOGS/pebble9p-tls-serve.log" 2>&1 &
+        pt_server_pid=$!; PIDS+=("$pt_server_pid")
+        wait_listen "$PT_SERVER_PORT" "$pt_server_pid" pebble9p-tls-serve
+        "$PEBBLE_BIN" tunnel --listen "$HOST:$PT_CLIENT_PORT" --connect "$HOST:$PT_SERVER_PORT" \
+            --server-name localhost --ca "$CERT_DIR/ca.pem" \
+            --cert "$CERT_DIR/alice.pem" --key "$CERT_DIR/alice.key" > "$LOGS/pebble9p-tunnel.log" 2>&1 &
+        pt_client_pid=$!; PIDS+=("$pt_client_pid")
+        wait_listen "$PT_CLIENT_PORT" "$pt_client_pid" pebble9p-tunnel
+        PT_IDX=${#P_NAME[@]}
+        add_path "pebble9p tunnel → pebble9p serve (TLS 1.3, AES-128-GCM, client certificate)" \
+            "$PT_CLIENT_PORT" "$pt_client_pid $pt_server_pid" " (both ends)"
+        TLS_DESC+="
+  - pebble9p TLS: \`$PEB_REL serve --tls-listen 127.0.0.1:P2 --tls-cert server.pem --tls-key server.key --client-ca ca.pem
+    --tls-ciphersuites $TLS_CIPHER --backend tcp:127.0.0.1:DIODPORT\` and \`$PEB_REL tunnel --listen 127.0.0.1:P1
+    --connect 127.0.0.1:P2 --server-name localhost --ca ca.pem --cert alice.pem --key alice.key\` (default loops: one per core,
+    each)"
+    else
+        TLS_DESC+="
+  - pebble9p tunnel → serve: skipped ($( (( STANDIN )) && echo "--pebble-standin has no stand-in for it" || echo "--only-baselines"))"
+    fi
+    TLS_DESC+="
+  - certificates: \`certs/make-dev-certs.sh DIR\` (EC P-256; server.pem carries localhost/127.0.0.1; client alice) in a
+    fresh \`mktemp -d\` directory; each row's server side logs the negotiated protocol and cipher, checked to be
+    TLSv1.3 / $TLS_CIPHER after the first connection
+  - the CPU column of the TLS rows sums utime+stime of both processes (client side + server side)"
+fi
+
 NPATHS=${#P_NAME[@]}
 
 # ---------------------------------------------------------------- measurements
@@ -252,19 +350,21 @@ fail_path() {  # fail_path I WHAT
 
 check_alive() {  # check_alive I — the path's proxy and diod must still run
     kill -0 "$DIOD_PID" 2>/dev/null || die "diod died; see $LOGS/diod.log"
-    local pid="${P_PID[$1]}"
-    [[ -z "$pid" ]] || kill -0 "$pid" 2>/dev/null || { fail_path "$1" "proxy exited"; return 1; }
+    local pid
+    for pid in ${P_PID[$1]}; do
+        kill -0 "$pid" 2>/dev/null || { fail_path "$1" "proxy (pid $pid) exited"; return 1; }
+    done
 }
 
 measure_cat() {  # measure_cat I ROUND
     local i="$1" r="$2" port="${P_PORT[$1]}" pid="${P_PID[$1]}" c0=0 c1=0 t0 t1 rc=0
     check_alive "$i" || return 0
-    [[ -z "$pid" ]] || c0="$(cpu_ticks "$pid")"
+    [[ -z "$pid" ]] || c0="$(cpu_ticks $pid)"   # unquoted: the TLS rows have two pids
     t0="$(date +%s%N)"
     timeout 300 diodcat -m 1048576 -s "$HOST:$port" -a "$WORK" "/$FILE_NAME" > /dev/null \
         2>> "$LOGS/diodcat-$i.log" || rc=$?
     t1="$(date +%s%N)"
-    [[ -z "$pid" ]] || c1="$(cpu_ticks "$pid")"
+    [[ -z "$pid" ]] || c1="$(cpu_ticks $pid)"
     if (( rc != 0 )); then fail_path "$i" "diodcat exit $rc (round $r)"; return 0; fi
     local mbs
     mbs="$(awk -v b="$FILE_BYTES" -v ns="$((t1 - t0))" 'BEGIN { printf "%.1f", b / (ns / 1e9) / 1e6 }')"
@@ -305,6 +405,22 @@ for ((i = 0; i < NPATHS; i++)); do
     fi
 done
 
+# The TLS rows must have negotiated TLS 1.3 with AES-128-GCM: their logs say what they did.
+tls_check() {  # tls_check I LOG PATTERN
+    [[ -n "$1" && -z "${FAILED[$1]}" ]] || return 0
+    grep -q -- "$3" "$2" 2>/dev/null || fail_path "$1" "no TLSv1.3 $TLS_CIPHER session in $2"
+}
+if (( TLS )); then
+    # stunnel 5.68 at debug 6: "TLSv1.3 ciphersuite: TLS_AES_128_GCM_SHA256 (128-bit encryption)"
+    tls_check "$ST_IDX" "$LOGS/stunnel-server.log" "TLSv1.3 ciphersuite: $TLS_CIPHER"
+    tls_check "$ST_IDX" "$LOGS/stunnel-client.log" "TLSv1.3 ciphersuite: $TLS_CIPHER"
+    # pebble9p serve: "... cipher=TLS_AES_128_GCM_SHA256 identity=... protocol=TLSv1.3 [Gateway] TLS established"
+    tls_check "$PT_IDX" "$LOGS/pebble9p-tls-serve.log" "cipher=$TLS_CIPHER .*protocol=TLSv1.3"
+    echo "== openssl speed -evp aes-128-gcm -seconds 1 (one core)" >&2
+    AES_MBS="$(aes_gcm_core_mbs)"
+    echo "   AES-128-GCM, 16384-byte blocks: ${AES_MBS:-?} MB/s" >&2
+fi
+
 for ((r = 1; r <= ROUNDS; r++)); do
     order=()
     for ((k = 0; k < NPATHS; k++)); do order+=($(( (k + r - 1) % NPATHS ))); done
@@ -328,6 +444,7 @@ TABLE="| path | diodcat MB/s | getattr ops/s | rw MB/s | × direct (cat / getatt
 |---|---:|---:|---:|---|---:|"
 RAW=""
 ANY_FAILED=0
+declare -a M_CAT M_GA M_RW M_CPU
 for ((i = 0; i < NPATHS; i++)); do
     m_cat="$(median "${CAT[$i]}")"; m_ga="$(median "${GETATTR[$i]}")"; m_rw="$(median "${RW[$i]}")"
     if [[ -z "${P_PID[$i]}" ]]; then
@@ -340,15 +457,39 @@ for ((i = 0; i < NPATHS; i++)); do
     [[ "$cpu" == "—" ]] || cpu+="${P_CPU_NOTE[$i]}"
     name="${P_NAME[$i]}"
     if [[ -n "${FAILED[$i]}" ]]; then name="$name (FAILED: ${FAILED[$i]})"; ANY_FAILED=1; fi
-    if [[ "$i" == "$FIRST_EXTRA" ]]; then
+    if [[ -n "${SEP_BEFORE[$i]:-}" ]]; then
         TABLE+="
-| *other backend transports (× still vs direct diod over TCP):* | | | | | |"
+| ${SEP_BEFORE[$i]} | | | | | |"
     fi
+    M_CAT[$i]="$m_cat"; M_GA[$i]="$m_ga"; M_RW[$i]="$m_rw"; M_CPU[$i]="${cpu%% *}"
     TABLE+="
 | $name | $(fmt0 "$m_cat") | $(fmt0 "$m_ga") | $(fmt0 "$m_rw") | $(ratio "$m_cat" "$D_CAT") / $(ratio "$m_ga" "$D_GA") / $(ratio "$m_rw" "$D_RW") | $cpu |"
     RAW+="
-- ${P_NAME[$i]}: diodcat MB/s [${CAT[$i]% }], getattr ops/s [${GETATTR[$i]% }], rw rMB/s [${RW[$i]% }] (wMB/s [${RWW[$i]% }]), proxy CPU ticks over diodcat ${CPU_TICKS[$i]} at $CLK_TCK/s"
+- ${P_NAME[$i]}: diodcat MB/s [${CAT[$i]% }], getattr ops/s [${GETATTR[$i]% }], rw rMB/s [${RW[$i]% }] (wMB/s [${RWW[$i]% }]), proxy CPU ticks over diodcat ${CPU_TICKS[$i]}${P_CPU_NOTE[$i]} at $CLK_TCK/s"
 done
+
+# pebble9p's TLS row ÷ the stunnel row, per measurement and on CPU per GiB (both ends each).
+TLS_SUMMARY=""
+if (( TLS )); then
+    TLS_SUMMARY="
+Per-core crypto limit: \`openssl speed -evp aes-128-gcm -seconds 1\`, 16384-byte blocks: ${AES_MBS:-?} MB/s on one core"
+    if [[ -n "$AES_MBS" ]]; then
+        TLS_SUMMARY+=" (AES-128-GCM alone: $(awk -v m="$AES_MBS" 'BEGIN { printf "%.2f", 1073.741824 / m }') CPU-s per GiB per end, $(awk -v m="$AES_MBS" 'BEGIN { printf "%.2f", 2 * 1073.741824 / m }') for both ends)"
+    fi
+    TLS_SUMMARY+=".
+"
+    if [[ -n "$PT_IDX" ]]; then
+        cpu_ratio="—"
+        if [[ "${M_CPU[$ST_IDX]}" =~ ^[0-9.]+$ && "${M_CPU[$PT_IDX]}" =~ ^[0-9.]+$ ]]; then
+            cpu_ratio="$(ratio "${M_CPU[$PT_IDX]}" "${M_CPU[$ST_IDX]}")"
+        fi
+        TLS_SUMMARY+="
+pebble9p tunnel → serve ÷ stunnel client → server (TLS rows, medians): diodcat $(ratio "${M_CAT[$PT_IDX]}" "${M_CAT[$ST_IDX]}") /
+getattr $(ratio "${M_GA[$PT_IDX]}" "${M_GA[$ST_IDX]}") / rw $(ratio "${M_RW[$PT_IDX]}" "${M_RW[$ST_IDX]}") (above 1: pebble9p faster); CPU-s per GiB read, both ends: $cpu_ratio
+(below 1: pebble9p uses less CPU; ${M_CPU[$PT_IDX]} against ${M_CPU[$ST_IDX]}).
+"
+    fi
+fi
 
 COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if [[ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]]; then COMMIT+=" (with uncommitted changes)"; fi
@@ -360,12 +501,18 @@ HAPROXY_VER="$(haproxy -v 2>/dev/null | awk 'NR == 1 { print $3 }')"
 SWIFT_VER="$( (swift --version 2>/dev/null || true) | awk 'NR == 1 { print; exit }')"
 DIOD_SOCK_ARG=""; (( ! EXTRA )) || DIOD_SOCK_ARG=" -l SOCK"
 WHEN="$(date -u '+%Y-%m-%d %H:%M UTC')"
+TLS_VERSIONS=""
+if (( TLS )); then
+    STUNNEL_VER="$( (stunnel -version 2>&1 || true) | awk '$1 == "stunnel" { print $2; exit }')"
+    OPENSSL_VER="$(openssl version 2>/dev/null | awk '{ print $2 }')"
+    TLS_VERSIONS=", stunnel ${STUNNEL_VER:-?}, OpenSSL ${OPENSSL_VER:-?}"
+fi
 
 REPORT="
 ## $WHEN — $(nproc) cores, $CPU_MODEL, kernel $(uname -r) — commit $COMMIT
 
 - Machine: nproc $(nproc), CPU \"$CPU_MODEL\", ${MEM_GIB} GiB RAM, kernel $(uname -r); loopback.
-- Versions: diod $DIOD_VER, HAProxy $HAPROXY_VER, ${SWIFT_VER:-swift ?}.
+- Versions: diod $DIOD_VER, HAProxy $HAPROXY_VER, ${SWIFT_VER:-swift ?}$TLS_VERSIONS.
 - Invocation: \`Benchmarks/run.sh ${ARGV[*]}\` — $ROUNDS round(s), medians; in each round every
   path runs each measurement in turn (order rotated per round). File: $SIZE_MIB MiB of random
   bytes, in the page cache, checked with \`cmp\` through every path first.
@@ -373,15 +520,15 @@ REPORT="
   - diod: \`diod -f -n -c /dev/null -l 127.0.0.1:DIODPORT$DIOD_SOCK_ARG -e $WORK -e ctl -L stderr\`
   - $PEBBLE_DESC
   - HAProxy: \`haproxy -db -f CFG\`, CFG = BENCHMARKS.md's config (maxconn 256; mode tcp; timeouts
-    5s/10m/10m; \`listen p\` bind 127.0.0.1:P, \`server diod 127.0.0.1:DIODPORT\`) plus the row's options.$EXTRA_DESC
+    5s/10m/10m; \`listen p\` bind 127.0.0.1:P, \`server diod 127.0.0.1:DIODPORT\`) plus the row's options.$EXTRA_DESC$TLS_DESC
   - (a) \`diodcat -m 1048576 -s H:P -a $WORK /$FILE_NAME > /dev/null\` → MB/s = $FILE_BYTES bytes / wall s / 10^6
   - (b) \`diodload -g -n $THREADS -r $RUNTIME -s H:P\` → getattr ops/s
   - (c) \`diodload -n $THREADS -r $RUNTIME -s H:P\` → rMB/s as diodload prints it (it prints equal wMB/s; raw values below)
-  - proxy CPU-s per GiB: utime+stime of the proxy pid from /proc/PID/stat before/after each
-    diodcat run, summed over the rounds, / CLK_TCK ($CLK_TCK) / GiB read. Direct diod: 0 by definition.
+  - proxy CPU-s per GiB: utime+stime of the proxy pid (TLS rows: of both pids) from /proc/PID/stat before/after
+    each diodcat run, summed over the rounds, / CLK_TCK ($CLK_TCK) / GiB read. Direct diod: 0 by definition.
 
 $TABLE
-
+$TLS_SUMMARY
 Raw per-round values:$RAW
 "
 

@@ -163,8 +163,8 @@ struct Tunnel: ParsableCommand {
     var serverName: String?
     @Option(name: .customLong("tls-min"), help: "Lowest TLS version: 1.3 (default) or 1.2.")
     var tlsMin = "1.3"
-    @Option(parsing: .unconditional, help: "Event loops (threads).")
-    var loops = 1
+    @Option(parsing: .unconditional, help: "Event loops (threads); default: one per core.")
+    var loops = min(ProcessInfo.processInfo.activeProcessorCount, 256)
     @Option(name: .customLong("max-conns"), parsing: .unconditional, help: "Client connections open at once; more wait to be accepted.")
     var maxConns = 1024
     @Option(name: .customLong("handshake-timeout"), parsing: .unconditional, help: "Seconds the TLS handshake with the gateway may take.")
