@@ -28,6 +28,7 @@ final class TLSTransport: Transport {
             return nil
         }
         SSL_set_accept_state(ssl)
+        Self.readAhead(ssl)
         self.ssl = ssl
         self.fd = fd
     }
@@ -49,12 +50,22 @@ final class TLSTransport: Transport {
             return nil
         }
         SSL_set_connect_state(ssl)
+        Self.readAhead(ssl)
         self.ssl = ssl
         self.fd = fd
     }
 
+    /// OpenSSL reads as much as the socket has (up to its 64 KiB buffer), not one record at a
+    /// time: a 64 KiB 9P frame is four records, which cost four read(2) calls without it.
+    private static func readAhead(_ ssl: OpaquePointer) {
+        SSL_set_read_ahead(ssl, 1)
+        SSL_set_default_read_buffer_len(ssl, 64 * 1024)
+    }
+
     var canSplice: Bool { false }
-    var pendingBytes: Int { Int(SSL_pending(ssl)) }
+    /// Decrypted bytes of the current record, or at least 1 while OpenSSL holds records read ahead
+    /// from the socket (SSL_has_pending): either way no poll event announces them.
+    var pendingBytes: Int { SSL_has_pending(ssl) == 1 ? max(Int(SSL_pending(ssl)), 1) : 0 }
 
     func handshake() -> TransportResult {
         ERR_clear_error()

@@ -34,6 +34,9 @@ final class TunnelSession: ConnectionDelegate, LoopSession {
 
     var serverProcess: ChildProcess? { nil }
 
+    /// Bytes gathered from read-ahead TLS records before they are written on.
+    private static let batchLimit = 256 * 1024
+
     init(loop: EventLoop, client transport: any Transport, dialer: BackendDialer, tls: TLSClientContext, serverName: String,
          settings: Settings, logger: Logger, onFinish: @escaping (LoopSession) -> Void) throws(ConnectionError) {
         self.loop = loop
@@ -145,8 +148,13 @@ final class TunnelSession: ConnectionDelegate, LoopSession {
         target.enqueue(UnsafeRawBufferPointer(source.input.readable))
         source.input.consume(count)
         if source === client { bytesUp &+= count } else { bytesDown &+= count }
-        target.flush()
-        if target.output.count > settings.queueLimit { source.setReading(false) }
+        // While TLS still holds records it read ahead, more is about to be relayed: one write for
+        // all of them instead of one per 16 KiB record.
+        if source.transport.pendingBytes == 0 || target.output.count >= Self.batchLimit { target.flush() }
+        if target.output.count > settings.queueLimit {
+            target.flush()
+            source.setReading(false)
+        }
     }
 
     private func finishIfDone() {
