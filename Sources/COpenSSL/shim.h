@@ -21,6 +21,9 @@ static inline long pebble_SSL_CTX_set_tlsext_servername_callback(SSL_CTX *ctx, p
 static inline long pebble_SSL_CTX_set_tlsext_servername_arg(SSL_CTX *ctx, void *arg) {
     return SSL_CTX_set_tlsext_servername_arg(ctx, arg);
 }
+static inline int pebble_BIO_flush(BIO *bio) { return BIO_flush(bio); }
+static inline int pebble_BIO_should_retry(BIO *bio) { return BIO_should_retry(bio); }
+static inline long pebble_BIO_set_write_buffer_size(BIO *bio, long size) { return BIO_set_write_buffer_size(bio, size); }
 /* Whether kernel TLS carries the connection's records (0 where OpenSSL was built without it). */
 static inline int pebble_ktls_send(SSL *ssl) { return (int)BIO_get_ktls_send(SSL_get_wbio(ssl)); }
 static inline int pebble_ktls_recv(SSL *ssl) { return (int)BIO_get_ktls_recv(SSL_get_rbio(ssl)); }

@@ -47,6 +47,8 @@ final class Connection {
     /// it runs from a poll callback, never inside the owner's call to `start()`.
     private var handshakeWaitsFor = TransportWait.writable
     private var waitingToWrite = false
+    /// The transport accepted bytes it has not put on the socket yet (`gathersWrites`).
+    private var transportHoldsBytes = false
     /// What the blocked write waits for (TLS may need to read to write).
     private var writeWaitsFor = TransportWait.writable
     /// A read that needs the socket writable first (TLS may need to write to read).
@@ -113,12 +115,15 @@ final class Connection {
     /// of them leaves in one write.
     static let writeThroughThreshold = 16 * 1024
 
-    /// Queues bytes (or writes a large frame at once); queued bytes go out on the next `flush()`.
-    func enqueue(_ bytes: UnsafeRawBufferPointer) {
+    /// Queues bytes (or writes a large frame at once, unless `writeThrough` is false because more
+    /// is about to follow); queued bytes go out on the next `flush()`.
+    func enqueue(_ bytes: UnsafeRawBufferPointer, writeThrough: Bool = true) {
         guard !isClosed else { return }
         var pending = bytes
-        if output.isEmpty && !connecting && !handshaking && bytesAheadOfSplice == nil && bytes.count >= Self.writeThroughThreshold,
+        if writeThrough && output.isEmpty && !connecting && !handshaking && bytesAheadOfSplice == nil
+            && bytes.count >= Self.writeThroughThreshold,
            case let .done(written) = transport.write(bytes) {
+            if transport.gathersWrites && written > 0 { transportHoldsBytes = true }
             if written == bytes.count { return }
             // A short write: queue the rest. EAGAIN queues it all; a real error shows up at the next flush.
             pending = UnsafeRawBufferPointer(rebasing: bytes[written...])
@@ -140,12 +145,27 @@ final class Connection {
             switch transport.write(UnsafeRawBufferPointer(rebasing: output.readable[..<allowed])) {
             case let .done(written) where written > 0:
                 output.consume(written)
+                if transport.gathersWrites { transportHoldsBytes = true }
                 if let ahead = bytesAheadOfSplice { bytesAheadOfSplice = ahead &- written }
             case .done:
                 // Nothing taken: wait for the socket, as for EAGAIN.
                 waitingToWrite = true
                 writeWaitsFor = .writable
                 return updateInterest()
+            case let .wouldBlock(wait):
+                waitingToWrite = true
+                writeWaitsFor = wait
+                return updateInterest()
+            case .end:
+                return fail(EPIPE)
+            case let .failed(error):
+                return fail(error)
+            }
+        }
+        if transportHoldsBytes {
+            switch transport.flushWrites() {
+            case .done:
+                transportHoldsBytes = false
             case let .wouldBlock(wait):
                 waitingToWrite = true
                 writeWaitsFor = wait
@@ -169,7 +189,7 @@ final class Connection {
         guard !isClosed else { return }
         closeWhenFlushed = true
         readingEnabled = false
-        if output.isEmpty && !connecting && bytesAheadOfSplice == nil { return close() }
+        if output.isEmpty && !transportHoldsBytes && !connecting && bytesAheadOfSplice == nil { return close() }
         updateInterest()
     }
 
@@ -255,7 +275,7 @@ final class Connection {
         if (wantsToRead || (waitingToWrite && writeWaitsFor == .readable)) && !connecting { events |= Int32(UV_READABLE.rawValue) }
         let writeWaits = waitingToWrite && writeWaitsFor == .writable
         if writeWaits || readWaitsForWritable || connecting || spliceWantsWritable
-            || (closeWhenFlushed && !output.isEmpty && bytesAheadOfSplice == nil && !waitingToWrite) {
+            || (closeWhenFlushed && (!output.isEmpty || transportHoldsBytes) && bytesAheadOfSplice == nil && !waitingToWrite) {
             events |= Int32(UV_WRITABLE.rawValue)
         }
         arm(events)

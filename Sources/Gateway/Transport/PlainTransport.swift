@@ -37,5 +37,8 @@ final class PlainTransport: Transport {
         }
     }
 
+    var gathersWrites: Bool { false }
+    func flushWrites() -> TransportResult { .done(0) }
+
     func close() { Foundation.close(fd) }
 }

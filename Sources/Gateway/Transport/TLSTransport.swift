@@ -16,6 +16,7 @@ final class TLSTransport: Transport {
     let fd: Int32
     private let ssl: OpaquePointer
     private(set) var isEstablished = false
+    private(set) var gathersWrites = false
     private(set) var failureReason: String?
     private var closed = false
 
@@ -31,6 +32,7 @@ final class TLSTransport: Transport {
         Self.readAhead(ssl)
         self.ssl = ssl
         self.fd = fd
+        gathersWrites = Self.gatherWrites(ssl)
     }
 
     /// Client side of a connection to a TLS server (the tunnel's leg to the gateway). The server's
@@ -53,13 +55,42 @@ final class TLSTransport: Transport {
         Self.readAhead(ssl)
         self.ssl = ssl
         self.fd = fd
+        gathersWrites = Self.gatherWrites(ssl)
     }
 
-    /// OpenSSL reads as much as the socket has (up to its 64 KiB buffer), not one record at a
+    /// OpenSSL reads as much as the socket has (up to its 256 KiB buffer), not one record at a
     /// time: a 64 KiB 9P frame is four records, which cost four read(2) calls without it.
     private static func readAhead(_ ssl: OpaquePointer) {
         SSL_set_read_ahead(ssl, 1)
-        SSL_set_default_read_buffer_len(ssl, 64 * 1024)
+        SSL_set_default_read_buffer_len(ssl, 256 * 1024)
+    }
+
+    /// Puts a buffer (BIO_f_buffer, 256 KiB) between OpenSSL and the socket for writing: the
+    /// records one `write` makes (a 64 KiB frame is five) wait there and leave in one write(2) at
+    /// `flushWrites`. Not with kernel TLS, which needs OpenSSL's socket BIO itself. False when the
+    /// buffer could not be made (the socket BIO is then used as it is).
+    private static func gatherWrites(_ ssl: OpaquePointer) -> Bool {
+        guard !KernelTLS.available, let socket = SSL_get_wbio(ssl), let buffer = BIO_new(BIO_f_buffer()) else { return false }
+        guard pebble_BIO_set_write_buffer_size(buffer, 256 * 1024) > 0 else {
+            BIO_free(buffer)
+            return false
+        }
+        // The socket BIO is the read BIO too: the chain takes a reference of its own, and
+        // SSL_set0_wbio gives up the one SSL_set_fd took for writing. SSL_free frees both chains.
+        BIO_up_ref(socket)
+        BIO_push(buffer, socket)
+        SSL_set0_wbio(ssl, buffer)
+        return true
+    }
+
+    func flushWrites() -> TransportResult {
+        guard gathersWrites, let bio = SSL_get_wbio(ssl) else { return .done(0) }
+        ERR_clear_error()
+        if pebble_BIO_flush(bio) > 0 { return .done(0) }
+        if pebble_BIO_should_retry(bio) != 0 { return .wouldBlock(.writable) }
+        let error = errno
+        failureReason = error != 0 ? String(cString: strerror(error)) : openSSLErrors()
+        return .failed(error != 0 ? error : EPIPE)
     }
 
     var canSplice: Bool { false }
@@ -96,7 +127,10 @@ final class TLSTransport: Transport {
     func close() {
         guard !closed else { return }
         closed = true
-        if isEstablished && failureReason == nil { _ = SSL_shutdown(ssl) }
+        if isEstablished && failureReason == nil {
+            _ = SSL_shutdown(ssl)
+            _ = flushWrites()   // the close_notify, if the socket takes it now
+        }
         SSL_free(ssl)
         Foundation.close(fd)
     }

@@ -38,6 +38,11 @@ protocol Transport: AnyObject {
     func handshake() -> TransportResult
     func read(into buffer: UnsafeMutableRawBufferPointer) -> TransportResult
     func write(_ bytes: UnsafeRawBufferPointer) -> TransportResult
+    /// Whether `write` may keep accepted bytes back, to go out together at `flushWrites` (TLS
+    /// gathers its records so that a 64 KiB frame is one write(2), not five).
+    var gathersWrites: Bool { get }
+    /// Puts what `write` kept back on the socket: `.done(0)` once all of it is there.
+    func flushWrites() -> TransportResult
     /// Ends the stream and closes the fd (TLS sends close_notify first, if it can at once).
     func close()
 }

@@ -145,12 +145,13 @@ final class TunnelSession: ConnectionDelegate, LoopSession {
         }
         let count = source.input.count
         guard count > 0 else { return }
-        target.enqueue(UnsafeRawBufferPointer(source.input.readable))
-        source.input.consume(count)
-        if source === client { bytesUp &+= count } else { bytesDown &+= count }
         // While TLS still holds records it read ahead, more is about to be relayed: one write for
         // all of them instead of one per 16 KiB record.
-        if source.transport.pendingBytes == 0 || target.output.count >= Self.batchLimit { target.flush() }
+        let more = source.transport.pendingBytes > 0
+        target.enqueue(UnsafeRawBufferPointer(source.input.readable), writeThrough: !more)
+        source.input.consume(count)
+        if source === client { bytesUp &+= count } else { bytesDown &+= count }
+        if !more || target.output.count >= Self.batchLimit { target.flush() }
         if target.output.count > settings.queueLimit {
             target.flush()
             source.setReading(false)
