@@ -58,20 +58,22 @@ final class TLSTransport: Transport {
         gathersWrites = Self.gatherWrites(ssl)
     }
 
-    /// OpenSSL reads as much as the socket has (up to its 256 KiB buffer), not one record at a
+    /// OpenSSL reads as much as the socket has (up to its 128 KiB buffer, given back when idle:
+    /// SSL_MODE_RELEASE_BUFFERS), not one record at a
     /// time: a 64 KiB 9P frame is four records, which cost four read(2) calls without it.
     private static func readAhead(_ ssl: OpaquePointer) {
         SSL_set_read_ahead(ssl, 1)
-        SSL_set_default_read_buffer_len(ssl, 256 * 1024)
+        SSL_set_default_read_buffer_len(ssl, 128 * 1024)
     }
 
-    /// Puts a buffer (BIO_f_buffer, 256 KiB) between OpenSSL and the socket for writing: the
-    /// records one `write` makes (a 64 KiB frame is five) wait there and leave in one write(2) at
-    /// `flushWrites`. Not with kernel TLS, which needs OpenSSL's socket BIO itself. False when the
+    /// Puts a buffer (BIO_f_buffer) between OpenSSL and the socket for writing: the records one
+    /// `write` makes (a 64 KiB frame is five) wait there and leave in one write(2) at
+    /// `flushWrites`. 72 KiB holds one 64 KiB frame's records; the buffer lives as long as the
+    /// session, so it is kept near that (max-conns of them). Not with kernel TLS, which needs OpenSSL's socket BIO itself. False when the
     /// buffer could not be made (the socket BIO is then used as it is).
     private static func gatherWrites(_ ssl: OpaquePointer) -> Bool {
         guard !KernelTLS.available, let socket = SSL_get_wbio(ssl), let buffer = BIO_new(BIO_f_buffer()) else { return false }
-        guard pebble_BIO_set_write_buffer_size(buffer, 256 * 1024) > 0 else {
+        guard pebble_BIO_set_write_buffer_size(buffer, 72 * 1024) > 0 else {
             BIO_free(buffer)
             return false
         }
