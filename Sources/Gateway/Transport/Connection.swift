@@ -142,39 +142,16 @@ final class Connection {
                 waitingToWrite = false
                 return updateInterest()
             }
-            switch transport.write(UnsafeRawBufferPointer(rebasing: output.readable[..<allowed])) {
-            case let .done(written) where written > 0:
-                output.consume(written)
-                if transport.gathersWrites { transportHoldsBytes = true }
-                if let ahead = bytesAheadOfSplice { bytesAheadOfSplice = ahead &- written }
-            case .done:
-                // Nothing taken: wait for the socket, as for EAGAIN.
-                waitingToWrite = true
-                writeWaitsFor = .writable
-                return updateInterest()
-            case let .wouldBlock(wait):
-                waitingToWrite = true
-                writeWaitsFor = wait
-                return updateInterest()
-            case .end:
-                return fail(EPIPE)
-            case let .failed(error):
-                return fail(error)
-            }
+            let outcome = transport.write(UnsafeRawBufferPointer(rebasing: output.readable[..<allowed]))
+            guard case let .done(written) = outcome, written > 0 else { return writeStalled(outcome) }
+            output.consume(written)
+            if transport.gathersWrites { transportHoldsBytes = true }
+            if let ahead = bytesAheadOfSplice { bytesAheadOfSplice = ahead &- written }
         }
         if transportHoldsBytes {
-            switch transport.flushWrites() {
-            case .done:
-                transportHoldsBytes = false
-            case let .wouldBlock(wait):
-                waitingToWrite = true
-                writeWaitsFor = wait
-                return updateInterest()
-            case .end:
-                return fail(EPIPE)
-            case let .failed(error):
-                return fail(error)
-            }
+            let outcome = transport.flushWrites()
+            guard case .done = outcome else { return writeStalled(outcome) }
+            transportHoldsBytes = false
         }
         waitingToWrite = false
         if output.capacity > Self.largeBuffer { output.shrinkIfIdle(to: Self.smallBuffer) }
@@ -182,6 +159,25 @@ final class Connection {
         if closeWhenFlushed && bytesAheadOfSplice == nil { return close() }
         updateInterest()
         if wasWaiting { delegate?.connectionDidDrain(self) }
+    }
+
+    /// A write (or a flush of gathered bytes) that could not go on: wait for the event the
+    /// transport needs (a write that took nothing waits as for EAGAIN), or fail.
+    private func writeStalled(_ outcome: TransportResult) {
+        switch outcome {
+        case .done, .wouldBlock(.writable):
+            waitingToWrite = true
+            writeWaitsFor = .writable
+            updateInterest()
+        case .wouldBlock(.readable):
+            waitingToWrite = true
+            writeWaitsFor = .readable
+            updateInterest()
+        case .end:
+            fail(EPIPE)
+        case let .failed(error):
+            fail(error)
+        }
     }
 
     /// Sends what is queued, then closes.
