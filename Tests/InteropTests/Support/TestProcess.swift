@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -54,8 +55,19 @@ func which(_ name: String) -> String? {
     return nil
 }
 
-/// A free TCP port on 127.0.0.1 (bound, read, released).
+/// Ports `freePort` has handed out in this test run: the kernel may give a just-released port
+/// out again, and two processes of one test told the same port fail to start.
+private let portsHandedOut = Mutex<Set<UInt16>>([])
+
+/// A free TCP port on 127.0.0.1 (bound, read, released), never one handed out before in this run.
 func freePort() -> UInt16 {
+    while true {
+        let port = kernelFreePort()
+        if portsHandedOut.withLock({ $0.insert(port).inserted }) { return port }
+    }
+}
+
+private func kernelFreePort() -> UInt16 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
