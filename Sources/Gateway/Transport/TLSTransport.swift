@@ -22,48 +22,42 @@ final class TLSTransport: Transport {
 
     /// Server side of a connection accepted on a TLS listener; nil when OpenSSL cannot make one
     /// (out of memory), leaving `fd` to the caller.
-    init?(server context: TLSServerContext, fd: Int32) {
-        guard let ssl = SSL_new(context.raw) else { return nil }
-        guard SSL_set_fd(ssl, fd) == 1 else {
-            SSL_free(ssl)
-            return nil
+    convenience init?(server context: TLSServerContext, fd: Int32) {
+        self.init(context.raw, fd: fd) { ssl in
+            SSL_set_accept_state(ssl)
+            return true
         }
-        SSL_set_accept_state(ssl)
-        Self.readAhead(ssl)
-        self.ssl = ssl
-        self.fd = fd
-        gathersWrites = Self.gatherWrites(ssl)
     }
 
     /// Client side of a connection to a TLS server (the tunnel's leg to the gateway). The server's
     /// certificate must chain to the context's CA and name `serverName` (a DNS name, sent as SNI,
     /// or an IP address, checked against the certificate's IP SANs). Nil when OpenSSL cannot make
     /// the session, leaving `fd` to the caller.
-    init?(client context: TLSClientContext, fd: Int32, serverName: String) {
-        guard let ssl = SSL_new(context.raw) else { return nil }
-        var accepted = SSL_set_fd(ssl, fd) == 1
-        if SocketAddress.isIPLiteral(serverName) {
-            accepted = accepted && X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), serverName) == 1
-        } else {
-            accepted = accepted && pebble_SSL_set_tlsext_host_name(ssl, serverName) == 1 && SSL_set1_host(ssl, serverName) == 1
+    convenience init?(client context: TLSClientContext, fd: Int32, serverName: String) {
+        self.init(context.raw, fd: fd) { ssl in
+            SSL_set_connect_state(ssl)
+            if SocketAddress.isIPLiteral(serverName) {
+                return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), serverName) == 1
+            }
+            return pebble_SSL_set_tlsext_host_name(ssl, serverName) == 1 && SSL_set1_host(ssl, serverName) == 1
         }
-        guard accepted else {
+    }
+
+    /// A session of `context` on `fd`, set up by `prepare` (which says whether it could be).
+    private init?(_ context: OpaquePointer, fd: Int32, prepare: (OpaquePointer) -> Bool) {
+        guard let ssl = SSL_new(context) else { return nil }
+        guard SSL_set_fd(ssl, fd) == 1, prepare(ssl) else {
             SSL_free(ssl)
             return nil
         }
-        SSL_set_connect_state(ssl)
-        Self.readAhead(ssl)
+        // OpenSSL reads as much as the socket has (up to a 128 KiB buffer, given back when idle:
+        // SSL_MODE_RELEASE_BUFFERS), not one record at a time: a 64 KiB 9P frame is five records,
+        // which would cost five read(2) calls.
+        SSL_set_read_ahead(ssl, 1)
+        SSL_set_default_read_buffer_len(ssl, 128 * 1024)
         self.ssl = ssl
         self.fd = fd
         gathersWrites = Self.gatherWrites(ssl)
-    }
-
-    /// OpenSSL reads as much as the socket has (up to its 128 KiB buffer, given back when idle:
-    /// SSL_MODE_RELEASE_BUFFERS), not one record at a
-    /// time: a 64 KiB 9P frame is four records, which cost four read(2) calls without it.
-    private static func readAhead(_ ssl: OpaquePointer) {
-        SSL_set_read_ahead(ssl, 1)
-        SSL_set_default_read_buffer_len(ssl, 128 * 1024)
     }
 
     /// Puts a buffer (BIO_f_buffer) between OpenSSL and the socket for writing: the records one
