@@ -1,5 +1,6 @@
 import Foundation
 import NineP
+import TestSupport
 import Testing
 
 extension Interop {
@@ -163,6 +164,30 @@ extension Interop {
             #expect(waitFor(10) { !logLines(setup.fixture.gateway.process, "session closed", "peer=\(stalled.localAddress)", "dialect=none").isEmpty },
                     "\(setup.log.suffix(2000))")
             #expect(setup.log.contains("no version negotiated within 1 s"), "\(setup.log.suffix(2000))")
+        }
+
+        @Test("200 connections of random bytes on the TLS port, half of them behind a handshake record header: the gateway stays up, a TLS session goes on, and new clients get in")
+        func garbageOnTLSPort() throws {
+            let setup = try Setup("tls-garbage")
+            defer { setup.stop() }
+            let held = try HeldTLSSession(setup)
+            defer { held.finish() }
+            #expect(held.roundTrip() && held.roundTrip(), "the TLS session did not start")
+            let seed = testSeed("garbage on the TLS port")
+            var generator = SplitMix64(seed: seed)
+            let handshakeHead: [UInt8] = [0x16, 0x03, 0x01]
+            for round in 0..<200 {
+                guard let client = try? RawClient(port: setup.tlsPort) else { continue }
+                var bytes = (0..<(1 + generator.below(2000))).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+                // Half the time a plausible record header first, so OpenSSL parses further in.
+                if round % 2 == 0 { bytes.replaceSubrange(0..<min(3, bytes.count), with: handshakeHead.prefix(bytes.count)) }
+                try? client.sendRaw(bytes)
+            }
+            #expect(held.roundTrip(), "seed \(seed): the TLS session broke")
+            #expect(setup.fixture.gateway.process.process.isRunning, "seed \(seed): the gateway died:\n\(setup.log.suffix(2000))")
+            // And a new client still gets in.
+            let after = try setup.client("alice", ["--read", "x"])
+            #expect(after.reply["protocol"] as? String == "TLSv1.3", "seed \(seed): \(after.reply)")
         }
 
         @Test("TLS 1.2 is refused by default and accepted with --tls-min 1.2", arguments: [false, true])
