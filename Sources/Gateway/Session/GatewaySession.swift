@@ -442,19 +442,22 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         guard connection === client, let tls = client.transport as? TLSTransport else { return }
         if let verified = tls.certificateIdentity { identity = verified }
         // The backend is dialed at the first Tversion, which comes only now: the route decides it.
-        if let name = tls.serverName, let routed = routes[name] { dialer = routed }
+        let serverName = tls.serverName
+        if let serverName, let routed = routes[serverName] { dialer = routed }
         logger.info("TLS established", metadata: [
             "protocol": "\(tls.protocolVersion)", "cipher": "\(tls.cipher)", "alpn": "\(tls.alpn ?? "none")",
-            "identity": "\(identity)", "server_name": "\(tls.serverName ?? "none")", "backend": "\(dialer.spec)",
+            "identity": "\(identity)", "server_name": "\(serverName ?? "none")", "backend": "\(dialer.spec)",
             "ktls": "\(tls.kernelOffload)",
         ])
     }
 
     func connectionDidClose(_ connection: Connection, error: Int32?) {
         if connection === client {
-            if let reason = client.transport.failureReason, closeReason == nil {
-                closeReason = client.transport.isEstablished ? "TLS: \(reason)" : "TLS handshake failed: \(reason)"
-                if !client.transport.isEstablished { logger.warning("TLS handshake failed", metadata: ["reason": "\(reason)"]) }
+            if let summary = client.transport.failureSummary, closeReason == nil {
+                closeReason = summary
+                if !client.transport.isEstablished {
+                    logger.warning("TLS handshake failed", metadata: ["reason": "\(client.transport.failureReason ?? "")"])
+                }
             }
             if let upload, !upload.sourceReleased {
                 self.upload = nil

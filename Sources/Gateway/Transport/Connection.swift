@@ -165,13 +165,9 @@ final class Connection {
     /// transport needs (a write that took nothing waits as for EAGAIN), or fail.
     private func writeStalled(_ outcome: TransportResult) {
         switch outcome {
-        case .done, .wouldBlock(.writable):
+        case .done, .wouldBlock:
             waitingToWrite = true
-            writeWaitsFor = .writable
-            updateInterest()
-        case .wouldBlock(.readable):
-            waitingToWrite = true
-            writeWaitsFor = .readable
+            writeWaitsFor = outcome == .wouldBlock(.readable) ? .readable : .writable
             updateInterest()
         case .end:
             fail(EPIPE)

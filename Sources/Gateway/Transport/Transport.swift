@@ -17,6 +17,14 @@ enum TransportWait: Equatable {
     case writable
 }
 
+extension Transport {
+    /// Why the stream failed, for a session's close line ("TLS handshake failed: …" before it was
+    /// established, "TLS: …" after); nil when it did not fail.
+    var failureSummary: String? {
+        failureReason.map { isEstablished ? "TLS: \($0)" : "TLS handshake failed: \($0)" }
+    }
+}
+
 /// The byte stream under a `Connection`: a plain socket, or TLS over one. A `Connection` owns
 /// the fd's poll handle and buffers; the transport only says how bytes move, and what it can do.
 /// (HAProxy's `xprt_ops` is the model: its TLS layer offers no pipe operations.)

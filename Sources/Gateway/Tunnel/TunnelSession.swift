@@ -123,10 +123,10 @@ final class TunnelSession: ConnectionDelegate, LoopSession {
         if connection === client {
             server?.closeAfterFlush()
         } else {
-            if let reason = connection.transport.failureReason, closeReason == nil {
-                closeReason = connection.transport.isEstablished ? "TLS: \(reason)" : "TLS handshake with the gateway failed: \(reason)"
+            if let summary = connection.transport.failureSummary, closeReason == nil {
+                closeReason = summary
                 if !connection.transport.isEstablished {
-                    logger.warning("TLS handshake with the gateway failed", metadata: ["reason": "\(reason)"])
+                    logger.warning("TLS handshake with the gateway failed", metadata: ["reason": "\(connection.transport.failureReason ?? "")"])
                 }
             } else if let error, closeReason == nil {
                 closeReason = "gateway: \(String(cString: strerror(error)))"
