@@ -34,8 +34,8 @@ let package = Package(
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "NinePTests", dependencies: ["NineP", "TestSupport"], exclude: ["Corpus"]),
-        .testTarget(name: "PebbleTests", dependencies: ["Pebble"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "NineP", "TestSupport"]),
+        .testTarget(name: "PebbleTests", dependencies: ["Pebble", "NineP"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "NineP", "Pebble", "TestSupport"]),
         .testTarget(name: "InteropTests", dependencies: ["NineP", "Gateway", "pebble9p", "TestSupport"], exclude: ["clients"]),
     ],
     swiftLanguageModes: [.v6]

@@ -207,4 +207,7 @@ public enum NineP {
     /// Header bytes of Rread/Twrite before the data (size, type, tag, count and for Twrite fid + offset).
     public static let rreadHeaderSize = 11
     public static let twriteHeaderSize = 23
+    /// Where count sits in Tread, Treaddir and Twrite (header, fid[4], offset[8]), which the
+    /// gateway caps in place.
+    public static let ioCountOffset = 19
 }

@@ -1,6 +1,7 @@
 import Testing
 @testable import Gateway
 import NineP
+import Pebble
 
 @Suite("FidTable")
 struct FidTableTests {

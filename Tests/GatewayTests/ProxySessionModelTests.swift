@@ -2,6 +2,7 @@ import Testing
 import TestSupport
 @testable import Gateway
 import NineP
+import Pebble
 
 /// A seeded, randomized state-machine test of `ProxySession` (9P2000.L). The test plays a client
 /// that keeps its own view of its fids and tags, and a file server that keeps its own model of

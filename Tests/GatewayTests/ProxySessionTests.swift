@@ -1,6 +1,7 @@
 import Testing
 @testable import Gateway
 import NineP
+import Pebble
 
 /// The session state machine, driven with real frames and no sockets. The test is the client and
 /// the backend both; it learns the backend's tags and fids by decoding what the session sent.

@@ -1,4 +1,5 @@
 @testable import Gateway
+import Pebble
 
 /// An in-memory `SessionHost`: records every frame the session sends to either side, as bytes, and
 /// every close it asks for. Nothing is ever written to a socket.

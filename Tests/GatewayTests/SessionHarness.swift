@@ -1,6 +1,7 @@
 import Testing
 @testable import Gateway
 import NineP
+import Pebble
 
 /// A `ProxySession` over a `RecordingHost`. The test plays both peers: it encodes real frames with
 /// the codec, hands the session a mutable copy (as the gateway hands it its input buffer), and

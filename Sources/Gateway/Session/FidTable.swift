@@ -1,37 +1,5 @@
 import NineP
-
-/// One client fid: the gateway's record of what it stands for (the future P9Cap).
-struct ClientFid {
-    enum State {
-        /// Usable by the client.
-        case ready
-        /// Named as a new fid by a request still in flight; becomes ready on success.
-        case pending
-        /// Named by a Tclunk/Tremove in flight; gone when the reply comes.
-        case releasing
-    }
-
-    /// The gateway-allocated fid the backend knows it by.
-    var backendFid: UInt32
-    var state: State
-    /// What a fid stands for beyond a file, where servers are fragile (see `ProxySession.refusedOn`).
-    enum Kind {
-        /// Walked or attached.
-        case plain
-        /// Opened for I/O (Topen, Tlopen, Tcreate, Tlcreate).
-        case open
-        /// An extended attribute (Txattrwalk's newfid, Txattrcreate's fid).
-        case xattr
-        /// An authentication file (Tauth's afid): read, written, clunked, and named as Tattach's afid.
-        case auth
-    }
-    var kind = Kind.plain
-    /// An open directory in 9P2000 or 9P2000.u (Ropen/Rcreate's qid said so): its reads carry stats.
-    var readsStats = false
-    /// For an xattr fid: the attribute's size (Rxattrwalk's, or Txattrcreate's), past which
-    /// diod 1.0.24 reads or writes outside its buffer.
-    var xattrSize: UInt64?
-}
+import Pebble
 
 /// The client's fids and the backend fids behind them. The backend fid numbers are the gateway's
 /// own, so a client can only ever name fids it holds, and the gateway knows every backend fid

@@ -1,4 +1,5 @@
 import NineP
+import Pebble
 
 /// A request forwarded to the backend and not yet answered, keyed by the backend tag.
 struct PendingRequest {

@@ -1,4 +1,5 @@
 import NineP
+import Pebble
 
 /// One client's session (the plan's P9Sess): version and msize, the tag table, the fid table, and
 /// the rules that keep the backend's view consistent. It sees whole frames and answers through its
@@ -37,6 +38,8 @@ final class ProxySession {
     }
 
     let limits: Limits
+    /// Decides each client request before anything changes (`RequestPolicy`).
+    let policy = RequestPolicy()
     unowned let host: SessionHost
     private(set) var phase: Phase = .unversioned
     /// The negotiated dialect; nil until the first Rversion.
@@ -52,7 +55,7 @@ final class ProxySession {
     /// together. The fid is `releasing` meanwhile, so nothing new names it.
     private var releasesWaiting: [UInt32: (tag: UInt16, bytes: [UInt8])] = [:]
     /// Backend fids with a Topen/Tlopen/Tcreate/Tlcreate/Txattrcreate in flight, and how many: what
-    /// kind of fid each will be is not known until the reply, so what `refusedOn` refuses for any
+    /// kind of fid each will be is not known until the reply, so what `RequestPolicy.refusedOn` refuses for any
     /// kind waits (EBUSY) meanwhile; else a Trename or Twalk sent right behind the open would
     /// reach the server after it.
     private var kindChanging: [UInt32: Int] = [:]
@@ -145,102 +148,90 @@ final class ProxySession {
             host.closeClient(reason: "tag \(header.tag) reused while in flight (\(type))")
             return false
         }
+        let request: DecodedRequest
         do {
-            try RequestCheck.validate(UnsafeRawBufferPointer(frame), frameSize: frameSize, type: type, dialect: dialect)
+            request = try DecodedRequest.decode(UnsafeRawBufferPointer(frame), frameSize: frameSize, type: type, dialect: dialect)
         } catch {
             reply(error: .malformed(error), tag: header.tag)
             return false
         }
-        if type == .Tflush {
-            clientFlush(frame, tag: header.tag)
+        if case let .flush(flush)? = request.message {
+            clientFlush(frame, oldTag: flush.oldtag, tag: header.tag)
             return false
         }
-        return forward(frame, type: type, tag: header.tag, partial: payloadToFollow > 0)
+        return forward(frame, request: request, tag: header.tag, partial: payloadToFollow > 0)
     }
 
-    /// Rewrites the request's fids and tag and sends it on, after checking every fid it names; or
-    /// holds it, checked and registered, until the server has room. A `partial` frame (a Twrite's
-    /// head) is always sent: the host passes one only when `sendsRequestsNow`.
-    private func forward(_ frame: UnsafeMutableRawBufferPointer, type: MessageType, tag: UInt16, partial: Bool) -> Bool {
-        let locations: [FidLocation]
+    /// Asks the policy about the request, then rewrites its fids and tag and sends it on, or holds
+    /// it, registered, until the server has room. A `partial` frame (a Twrite's head) is always
+    /// sent: the host passes one only when `sendsRequestsNow`.
+    private func forward(_ frame: UnsafeMutableRawBufferPointer, request decoded: DecodedRequest, tag: UInt16,
+                         partial: Bool) -> Bool {
+        let type = decoded.type
+        let operands: [RequestPolicy.Operand]
         do {
-            locations = try type.info.locateFids(in: UnsafeRawBufferPointer(frame))
+            operands = try type.info.locateFids(in: UnsafeRawBufferPointer(frame)).map { location in
+                let clientFid = FramePatch.u32(at: location.offset, in: UnsafeRawBufferPointer(frame))
+                let record = fids.lookup(clientFid)
+                return RequestPolicy.Operand(location: location, clientFid: clientFid, record: record,
+                                             kindChanging: record.map { kindChanging[$0.backendFid] != nil } ?? false)
+            }
         } catch {
             reply(error: .malformed(error), tag: tag)
             return false
         }
-        var request = PendingRequest(origin: .client(tag: tag), type: type, serial: tags.makeSerial())
+        let state = RequestPolicy.SessionState(msize: msize, fidCount: fids.count, maxFids: limits.maxFids)
+        let rewrite: RequestPolicy.Rewrite
+        switch policy.decide(decoded, operands: operands, session: state) {
+        case let .deny(error):
+            reply(error: error, tag: tag)
+            return false
+        case let .answer(message):
+            sendToClient(message, tag: tag)
+            return false
+        case let .forward(edits):
+            rewrite = edits
+        }
 
-        // Check: every fid is decided before anything changes.
+        // Commit: from here on the request happens.
+        var request = PendingRequest(origin: .client(tag: tag), type: rewrite.sendAs ?? type, serial: tags.makeSerial())
+        request.answerInstead = rewrite.answerInstead
+        if let sendAs = rewrite.sendAs { frame.storeBytes(of: sendAs.rawValue, toByteOffset: 4, as: UInt8.self) }
         var rewrites: [(offset: Int, backendFid: UInt32)] = []
         var created: (clientFid: UInt32, offset: Int)?
         var existingValues: [(client: UInt32, backend: UInt32)] = []
-        for location in locations {
-            let clientFid = FramePatch.u32(at: location.offset, in: UnsafeRawBufferPointer(frame))
-            switch location.role {
+        for operand in operands {
+            switch operand.location.role {
             case .existing, .existingOrNone, .released:
-                if location.role == .existingOrNone && clientFid == NineP.noFid { continue }
-                guard let record = fids.lookup(clientFid) else { reply(error: .unknownFid, tag: tag); return false }
-                guard record.state == .ready else { reply(error: .fidBusy, tag: tag); return false }
-                if let error = Self.authRule(record.kind, type: type, location: location) {
-                    reply(error: error, tag: tag)
-                    return false
-                }
-                if location.offset == FrameHeader.byteCount {
-                    if answeredForKind(of: record, type: type, frame: frame, tag: tag) { return false }
-                    request.readsStats = type == .Tread && record.readsStats
-                }
-                if type == .Tremove && record.kind == .auth {
-                    // remove(5) clunks the fid even when the remove fails; an auth file is not removed.
-                    frame.storeBytes(of: MessageType.Tclunk.rawValue, toByteOffset: 4, as: UInt8.self)
-                    request.type = .Tclunk
-                    request.answerInstead = .authRemove
-                }
-                rewrites.append((location.offset, record.backendFid))
-                existingValues.append((clientFid, record.backendFid))
-                if location.role == .released {
-                    request.releasedClientFid = clientFid
+                guard let record = operand.record else { continue }  // Tattach's afid NOFID
+                if operand.isSubject { request.readsStats = type == .Tread && record.readsStats }
+                rewrites.append((operand.location.offset, record.backendFid))
+                existingValues.append((operand.clientFid, record.backendFid))
+                if operand.location.role == .released {
+                    request.releasedClientFid = operand.clientFid
                     request.releasedBackendFid = record.backendFid
                 }
             case .created:
-                if let same = existingValues.first(where: { $0.client == clientFid }) {
+                if let same = existingValues.first(where: { $0.client == operand.clientFid }) {
                     // Twalk with newfid == fid: the backend fid is replaced in place.
-                    rewrites.append((location.offset, same.backend))
+                    rewrites.append((operand.location.offset, same.backend))
                     request.changedFid = same
                     continue
                 }
-                guard clientFid != NineP.noFid, fids.lookup(clientFid) == nil else {
-                    reply(error: .fidInUse, tag: tag)
-                    return false
-                }
-                guard fids.count < limits.maxFids else { reply(error: .tooManyFids, tag: tag); return false }
-                created = (clientFid, location.offset)
+                created = (operand.clientFid, operand.location.offset)
             }
         }
-        if type == .Twalk {
-            request.walkNames = Int(FramePatch.u16(at: 15, in: UnsafeRawBufferPointer(frame)))
-        }
+        if case let .walk(walk)? = decoded.message { request.walkNames = walk.wnames.count }
         let changesInPlace = Self.changesFidInPlace.contains(type)
         if changesInPlace { request.changedFid = existingValues.first }
-        if type == .Txattrcreate {
-            // fid[4] name[s] attr_size[8] flags[4]: decoded already, so the offsets hold.
-            let nameLength = Int(FramePatch.u16(at: 11, in: UnsafeRawBufferPointer(frame)))
-            request.xattrSize = FramePatch.u64(at: 13 &+ nameLength, in: UnsafeRawBufferPointer(frame))
-        }
-        if type == .Tread || type == .Treaddir || type == .Twrite {
-            // fid[4] offset[8] count[4] in all three; a read's reply is count bytes and an 11-byte head.
-            var count = FramePatch.u32(at: 19, in: UnsafeRawBufferPointer(frame))
-            if type != .Twrite && count > msize &- 11 {
-                // No reply can carry more; a server that sends it anyway (the py9p server does)
-                // sends a frame over msize, which ends the session. Asked for what fits, it cannot.
-                count = msize &- 11
-                FramePatch.setU32(count, at: 19, in: frame)
-            }
+        if case let .xattrcreate(create)? = decoded.message { request.xattrSize = create.attrSize }
+        if let asked = decoded.count {
+            let count = rewrite.count ?? asked
+            if count != asked { FramePatch.setU32(count, at: NineP.ioCountOffset, in: frame) }
             request.countLimit = count
-            if type != .Twrite { request.replyBytes = Int(count) &+ 11 }
+            if type != .Twrite { request.replyBytes = Int(count) &+ NineP.rreadHeaderSize }
         }
 
-        // Commit: reserve the new fid, rewrite, send.
         if let created {
             let backendFid = fids.reserve(created.clientFid)
             request.createdClientFid = created.clientFid
@@ -273,41 +264,6 @@ final class ProxySession {
             return false
         }
         host.sendToBackend(UnsafeRawBufferPointer(frame))
-        return true
-    }
-
-    /// Where an auth fid may appear: as the first fid of Tread, Twrite, Tclunk or Tremove, and as
-    /// Tattach's afid, which must be one (auth(5), attach(5)). Servers keep another kind of state
-    /// behind an auth fid: diod crashed on a Twalk from one. Returns the error for any other use.
-    private static func authRule(_ kind: ClientFid.Kind, type: MessageType, location: FidLocation) -> ProxyError? {
-        // Tattach's afid is the only fid that may be NOFID.
-        if location.role == .existingOrNone { return kind == .auth ? nil : .notAuthFid }
-        guard kind == .auth else { return nil }
-        return location.offset == FrameHeader.byteCount && authFidUses.contains(type) ? nil : .fidKind
-    }
-    private static let authFidUses: Set<MessageType> = [.Tread, .Twrite, .Tclunk, .Tremove]
-
-    /// Answers a request itself when its first fid's kind makes it one servers break on
-    /// (`refusedOn`); returns whether it did.
-    private func answeredForKind(of record: ClientFid, type: MessageType, frame: UnsafeMutableRawBufferPointer, tag: UInt16) -> Bool {
-        if Self.refusedOn[record.kind]?.contains(type) == true {
-            reply(error: .fidKind, tag: tag)
-            return true
-        }
-        if kindChanging[record.backendFid] != nil, Self.refusedOnSomeKind.contains(type) {
-            reply(error: .fidBusy, tag: tag)
-            return true
-        }
-        // Tread and Twrite: fid[4] offset[8]. Past an attribute's size diod 1.0.24 read or wrote
-        // outside its buffer (and crashed): a read there finds nothing, a write is refused.
-        guard let size = record.xattrSize, type == .Tread || type == .Twrite,
-              FramePatch.u64(at: 11, in: UnsafeRawBufferPointer(frame)) > size
-        else { return false }
-        if type == .Tread {
-            sendToClient(.read(Rread(data: [])), tag: tag)
-        } else {
-            reply(error: .xattrOffset, tag: tag)
-        }
         return true
     }
 
@@ -363,8 +319,7 @@ final class ProxySession {
 
     /// Tflush: forwarded when the old request is still at the backend; answered at once when its
     /// reply has already been sent (so the client sees that reply before the Rflush).
-    private func clientFlush(_ frame: UnsafeMutableRawBufferPointer, tag: UInt16) {
-        let oldTag = FramePatch.u16(at: 7, in: UnsafeRawBufferPointer(frame))
+    private func clientFlush(_ frame: UnsafeMutableRawBufferPointer, oldTag: UInt16, tag: UInt16) {
         guard let oldBackendTag = tags.backendTag(forClientTag: oldTag),
               let target = tags.request(oldBackendTag)
         else {
@@ -590,21 +545,11 @@ final class ProxySession {
 
     // MARK: Fid bookkeeping
 
-    /// Applies a reply's outcome to the fid table.
     /// Requests whose first fid stands for something else once they succeed: it is then open (or
     /// an xattr fid, for Txattrcreate).
     private static let changesFidInPlace: Set<MessageType> = [.Topen, .Tlopen, .Tcreate, .Tlcreate, .Txattrcreate]
-    /// Requests refused (EBADF) when their first fid is of a kind where servers break. An xattr
-    /// fid is only read, written and clunked (diod crashed reading through a walked clone of one).
-    /// An open fid may be walked (diodls walks from the directory it reads) but not renamed: 9P
-    /// allows it, no client does it (Linux renames through a walked fid), and it trips an
-    /// assertion in diod that ends the server and every session on it.
-    private static let refusedOnSomeKind = refusedOn.values.reduce(Set<MessageType>()) { $0.union($1) }
-    private static let refusedOn: [ClientFid.Kind: Set<MessageType>] = [
-        .xattr: [.Twalk, .Topen, .Tlopen, .Tcreate, .Tlcreate, .Txattrwalk, .Txattrcreate, .Trename, .Treaddir],
-        .open: [.Trename],
-    ]
 
+    /// Applies a reply's outcome to the fid table.
     /// `known`: false when the reply was malformed or of the wrong type, so what the server did is
     /// unknown: a fid it may have created or changed is taken from the client (EBADF from then on)
     /// and kept live at the backend until the session's cleanup clunks it.

@@ -1,3 +1,5 @@
+import Pebble
+
 /// What a `ProxySession` asks of the sockets around it. The session never touches a socket itself,
 /// so its state machine is tested with an in-memory host.
 protocol SessionHost: AnyObject {

@@ -7,40 +7,46 @@ import NineP
 /// The texts are ones Linux's v9fs maps back to the errno (net/9p/error.c matches the whole
 /// string; any other text becomes ESERVERFAULT and a kernel log line), and read well on Plan 9.
 /// What exactly went wrong goes in `detail`, for the gateway's log.
-struct ProxyError: Error, Equatable, CustomStringConvertible {
-    let errno: UInt32
-    let message: String
-    var detail: String? = nil
+public struct ProxyError: Error, Equatable, Sendable, CustomStringConvertible {
+    public let errno: UInt32
+    public let message: String
+    public var detail: String? = nil
 
-    var description: String { "\(detail ?? message) (errno \(errno))" }
+    public init(errno: UInt32, message: String, detail: String? = nil) {
+        self.errno = errno
+        self.message = message
+        self.detail = detail
+    }
 
-    static let unknownFid = ProxyError(errno: 9, message: "fid unknown or out of range", detail: "unknown fid")   // EBADF
-    static let fidInUse = ProxyError(errno: 9, message: "fid already in use", detail: "duplicate fid")              // EBADF
-    static let fidKind = ProxyError(errno: 9, message: "bad use of fid", detail: "request not allowed on this kind of fid (open, xattr, auth)") // EBADF
-    static let notAuthFid = ProxyError(errno: 9, message: "bad use of fid", detail: "Tattach's afid is not an auth fid") // EBADF
-    static let authRemove = ProxyError(errno: 1, message: "Operation not permitted", detail: "Tremove of an auth fid (clunked instead)") // EPERM
-    static let xattrOffset = ProxyError(errno: 22, message: "Invalid argument", detail: "write past the size Txattrcreate gave") // EINVAL
-    static let fidBusy = ProxyError(errno: 16, message: "Device or resource busy", detail: "fid in use by another request") // EBUSY
-    static let tagInUse = ProxyError(errno: 16, message: "Device or resource busy", detail: "duplicate tag")       // EBUSY
-    static let notNegotiated = ProxyError(errno: 71, message: "Protocol error", detail: "version not negotiated") // EPROTO
-    static let tooManyFids = ProxyError(errno: 24, message: "Too many open files", detail: "too many fids")        // EMFILE
-    static let backendGone = ProxyError(errno: 5, message: "Input/output error", detail: "file server unavailable") // EIO
-    static let badBackendReply = ProxyError(errno: 5, message: "Input/output error", detail: "file server sent a malformed reply") // EIO
-    static let tooManyRequests = ProxyError(errno: 11, message: "Resource temporarily unavailable", detail: "too many requests in flight") // EAGAIN
+    public var description: String { "\(detail ?? message) (errno \(errno))" }
+
+    public static let unknownFid = ProxyError(errno: 9, message: "fid unknown or out of range", detail: "unknown fid")   // EBADF
+    public static let fidInUse = ProxyError(errno: 9, message: "fid already in use", detail: "duplicate fid")              // EBADF
+    public static let fidKind = ProxyError(errno: 9, message: "bad use of fid", detail: "request not allowed on this kind of fid (open, xattr, auth)") // EBADF
+    public static let notAuthFid = ProxyError(errno: 9, message: "bad use of fid", detail: "Tattach's afid is not an auth fid") // EBADF
+    public static let authRemove = ProxyError(errno: 1, message: "Operation not permitted", detail: "Tremove of an auth fid (clunked instead)") // EPERM
+    public static let xattrOffset = ProxyError(errno: 22, message: "Invalid argument", detail: "write past the size Txattrcreate gave") // EINVAL
+    public static let fidBusy = ProxyError(errno: 16, message: "Device or resource busy", detail: "fid in use by another request") // EBUSY
+    public static let tagInUse = ProxyError(errno: 16, message: "Device or resource busy", detail: "duplicate tag")       // EBUSY
+    public static let notNegotiated = ProxyError(errno: 71, message: "Protocol error", detail: "version not negotiated") // EPROTO
+    public static let tooManyFids = ProxyError(errno: 24, message: "Too many open files", detail: "too many fids")        // EMFILE
+    public static let backendGone = ProxyError(errno: 5, message: "Input/output error", detail: "file server unavailable") // EIO
+    public static let badBackendReply = ProxyError(errno: 5, message: "Input/output error", detail: "file server sent a malformed reply") // EIO
+    public static let tooManyRequests = ProxyError(errno: 11, message: "Resource temporarily unavailable", detail: "too many requests in flight") // EAGAIN
 
     /// A type outside the session's dialect, or one a client may not send.
-    static func unsupported(_ type: UInt8) -> ProxyError {
+    public static func unsupported(_ type: UInt8) -> ProxyError {
         ProxyError(errno: 95, message: "Operation not supported", detail: "operation not supported (type \(type))") // EOPNOTSUPP
     }
 
-    static func malformed(_ error: WireError) -> ProxyError {
+    public static func malformed(_ error: WireError) -> ProxyError {
         ProxyError(errno: 71, message: "Protocol error", detail: "malformed message: \(error)")                     // EPROTO
     }
 
     /// An error reply from the server in a form the session's client cannot read (Rerror to a .L
     /// client, Rlerror to a 9P2000/.u client, a 9P2000 Rerror with a stray .u errno), as a
     /// `ProxyError` to re-encode; nil when the reply is not an error or already has the client's form.
-    static func foreignError(_ frame: UnsafeRawBufferPointer, dialect: Dialect) -> ProxyError? {
+    public static func foreignError(_ frame: UnsafeRawBufferPointer, dialect: Dialect) -> ProxyError? {
         guard let header = FrameHeader.peek(frame) else { return nil }
         var reader = WireReader(frame, position: FrameHeader.byteCount)
         switch (header.messageType, dialect) {
@@ -61,7 +67,7 @@ struct ProxyError: Error, Equatable, CustomStringConvertible {
 
     /// The one place an error becomes a reply, in the session's dialect:
     /// Rlerror (9P2000.L), Rerror with errno (9P2000.u), Rerror (9P2000).
-    func reply(tag: UInt16, dialect: Dialect) -> [UInt8] {
+    public func reply(tag: UInt16, dialect: Dialect) -> [UInt8] {
         let message: RMessage = switch dialect {
         case .linux: .lerror(Rlerror(ecode: errno))
         case .unix: .error(Rerror(ename: WireString(message), errno: errno))

@@ -1,0 +1,39 @@
+/// One client fid: the gateway's record of what it stands for (the plan's P9Cap), which the
+/// request policy reads and the session's fid table keeps.
+public struct ClientFid: Sendable, Equatable {
+    public enum State: Sendable {
+        /// Usable by the client.
+        case ready
+        /// Named as a new fid by a request still in flight; becomes ready on success.
+        case pending
+        /// Named by a Tclunk/Tremove in flight; gone when the reply comes.
+        case releasing
+    }
+
+    /// The gateway-allocated fid the backend knows it by.
+    public var backendFid: UInt32
+    public var state: State
+
+    public init(backendFid: UInt32, state: State) {
+        self.backendFid = backendFid
+        self.state = state
+    }
+
+    /// What a fid stands for beyond a file, where servers are fragile (see `RequestPolicy.refusedOn`).
+    public enum Kind: Sendable {
+        /// Walked or attached.
+        case plain
+        /// Opened for I/O (Topen, Tlopen, Tcreate, Tlcreate).
+        case open
+        /// An extended attribute (Txattrwalk's newfid, Txattrcreate's fid).
+        case xattr
+        /// An authentication file (Tauth's afid): read, written, clunked, and named as Tattach's afid.
+        case auth
+    }
+    public var kind = Kind.plain
+    /// An open directory in 9P2000 or 9P2000.u (Ropen/Rcreate's qid said so): its reads carry stats.
+    public var readsStats = false
+    /// For an xattr fid: the attribute's size (Rxattrwalk's, or Txattrcreate's), past which
+    /// diod 1.0.24 reads or writes outside its buffer.
+    public var xattrSize: UInt64?
+}
