@@ -1,5 +1,6 @@
 import NineP
 import Pebble
+import Pebble
 
 /// A request forwarded to the backend and not yet answered, keyed by the backend tag.
 struct PendingRequest {
@@ -8,6 +9,10 @@ struct PendingRequest {
         case client(tag: UInt16)
         /// A request the gateway made itself (cleanup clunks, flushes, version); its reply is consumed.
         case gateway
+        /// A request the gateway makes for its own ends on a live session (`ProxySession.sendOwn`):
+        /// its reply goes whole to a continuation. Counted against max-inflight like the client's,
+        /// and flushed at cleanup like them.
+        case own
     }
 
     var origin: Origin
@@ -69,8 +74,9 @@ struct TagTable {
 
     var outstanding: Int { pending.count }
     var clientOutstanding: Int { clientTags.count }
-    /// Client requests other than Tflush that were sent and are not answered yet.
-    private(set) var clientRequestsAtServer = 0
+    /// Client requests other than Tflush, and the gateway's own (`Origin.own`), that were sent and
+    /// are not answered yet.
+    private(set) var requestsAtServer = 0
     /// The sum of the `replyBytes` of the requests sent and not answered yet.
     private(set) var replyBytesExpected = 0
 
@@ -78,7 +84,7 @@ struct TagTable {
     private mutating func account(_ request: PendingRequest, _ sign: Int) {
         guard request.sent else { return }
         replyBytesExpected &+= sign &* request.replyBytes
-        if case .client = request.origin, request.type != .Tflush { clientRequestsAtServer &+= sign }
+        if request.origin != .gateway, request.type != .Tflush { requestsAtServer &+= sign }
     }
 
     /// Registers a request and returns its backend tag, or nil when all 65535 tags are in use.

@@ -69,6 +69,8 @@ final class ProxySession {
     /// until the server answers it: a later Tflush of that tag waits for it even once the request
     /// itself has been answered (flush(5): the Rflushes for one request come in order).
     private var flushOfClientTag: [UInt16: UInt16] = [:]
+    /// The continuations of the gateway's own requests at the server or held (by backend tag).
+    private var ownReplies: [UInt16: (RMessage?) -> Void] = [:]
     private(set) var stats = SessionStats()
     /// Live backend fids when the last round of cleanup clunks went out (nil before the first):
     /// a session may hold more fids than there are tags, so cleanup goes in rounds, each of
@@ -104,7 +106,7 @@ final class ProxySession {
 
     /// Whether the server may be sent another client request now (`Limits`).
     private var roomAtServer: Bool {
-        tags.clientRequestsAtServer < limits.maxInFlight && tags.replyBytesExpected < limits.maxReplyBytes
+        tags.requestsAtServer < limits.maxInFlight && tags.replyBytesExpected < limits.maxReplyBytes
     }
 
     /// Whether a request handled now goes straight to the server, so a Twrite's data may follow
@@ -268,9 +270,10 @@ final class ProxySession {
     }
 
     /// Whether the reply to this backend tag must reach the gateway whole, its data checked, rather
-    /// than be spliced past it: a 9P2000/.u directory read's stats.
+    /// than be spliced past it: a 9P2000/.u directory read's stats, a reply to the gateway's own request.
     func repliesWhole(backendTag: UInt16) -> Bool {
-        tags.request(backendTag)?.readsStats ?? false
+        guard let request = tags.request(backendTag) else { return false }
+        return request.readsStats || request.origin == .own
     }
 
     /// Sends held requests, in order, while the server has room. The host calls it when replies
@@ -280,6 +283,40 @@ final class ProxySession {
             tags.markSent(next.tag)
             next.bytes.withUnsafeBytes { host.sendToBackend($0) }
         }
+    }
+
+    /// A backend fid number for the gateway's own next request to create (`sendOwn`'s `creates`).
+    func newBackendFid() -> UInt32 { fids.allocateBackendFid() }
+
+    /// Sends a request of the gateway's own on this session, or holds it like the client's until the
+    /// server has room; `then` gets the reply, whole and decoded (nil when it was malformed or of
+    /// the wrong type), unless the session ends or resets first (what waited on it is abandoned
+    /// then). Its fids are backend fids: a new one (`creates`, from `fids.allocateBackendFid()`)
+    /// lives once the reply says so and is clunked at cleanup like the client's; `releases` is
+    /// gone after the reply. Returns false when the session is not active or every tag is in use.
+    @discardableResult
+    func sendOwn(_ message: TMessage, creates: UInt32? = nil, releases: UInt32? = nil,
+                 then continuation: @escaping (RMessage?) -> Void) -> Bool {
+        guard phase == .active, let dialect else { return false }
+        var request = PendingRequest(origin: .own, type: message.type, serial: tags.makeSerial())
+        request.createdBackendFid = creates
+        request.releasedBackendFid = releases
+        request.usedBackendFids = message.fids.map(\.value).filter { $0 != creates && $0 != NineP.noFid }
+        if case let .walk(walk) = message { request.walkNames = walk.wnames.count }
+        request.sent = held.isEmpty && roomAtServer
+        guard let tag = tags.add(request) else {
+            undo(request)
+            return false
+        }
+        fids.beginUse(request.usedBackendFids)
+        ownReplies[tag] = continuation
+        let frame = Frame(tag: tag, message: message).encode(dialect: dialect)
+        if request.sent {
+            frame.withUnsafeBytes { host.sendToBackend($0) }
+        } else {
+            frame.withUnsafeBytes { held.append(tag: tag, frame: $0) }
+        }
+        return true
     }
 
     /// A held request leaves without reaching the server: as if the server had flushed it.
@@ -411,25 +448,11 @@ final class ProxySession {
             host.closeClient(reason: "file server answered unknown tag \(header.tag)")
             return false
         }
-        let isError = header.type == MessageType.Rlerror.rawValue || header.type == MessageType.Rerror.rawValue
-        let intact = payloadToFollow > 0
-            || isIntact(UnsafeRawBufferPointer(frame), header: header, isError: isError, readsStats: request.readsStats)
-        var wellTyped = (isError || header.type == request.type.rawValue &+ 1) && intact
-        var succeeded = wellTyped && !isError
-        if request.type == .Twalk && succeeded {
-            let nwqid = frame.count >= 9 ? Int(FramePatch.u16(at: 7, in: UnsafeRawBufferPointer(frame))) : -1
-            // More qids than names answers no walk of ours, and a walk whose first name fails is
-            // answered with an error (walk(5)), not with no qids: what the server did is unknown.
-            wellTyped = nwqid <= request.walkNames && (nwqid > 0 || request.walkNames == 0)
-            succeeded = nwqid == request.walkNames
-        }
-        // A reply of the wrong type or a malformed one leaves unknown what the server did.
-        let xattrSize = succeeded && request.type == .Txattrwalk && frame.count >= 15
-            ? FramePatch.u64(at: 7, in: UnsafeRawBufferPointer(frame)) : nil
-        // Topen/Tcreate of a directory: Ropen/Rcreate's qid[13] starts with its type.
-        let openedDirectory = succeeded && (request.type == .Topen || request.type == .Tcreate) && frame.count > 7
-            && frame[7] & Qid.directory != 0
-        settle(request, succeeded: succeeded, known: wellTyped, xattrSize: xattrSize, openedDirectory: openedDirectory)
+        let outcome = ReplyOutcome(of: UnsafeRawBufferPointer(frame), header: header, answering: request,
+                                   dialect: dialect, payloadToFollow: payloadToFollow)
+        let (isError, wellTyped, succeeded) = (outcome.isError, outcome.wellTyped, outcome.succeeded)
+        settle(request, succeeded: succeeded, known: wellTyped, xattrSize: outcome.xattrSize,
+               openedDirectory: outcome.openedDirectory)
         ended(request)
         if request.type == .Tflush, succeeded, let target = request.flushTarget,
            let flushed = tags.request(target.tag), flushed.serial == target.serial {
@@ -446,11 +469,15 @@ final class ProxySession {
             }
         } else if request.type == .Tversion {
             backendVersion(frame, header: header, wellTyped: wellTyped && !isError)
+        } else if request.origin == .own, let continuation = ownReplies.removeValue(forKey: header.tag) {
+            let reply = wellTyped ? try? Frame<RMessage>.decode(UnsafeRawBufferPointer(frame), dialect: dialect ?? .linux).message : nil
+            continuation(reply)
         } else if case let .client(clientTag) = request.origin, !request.abandoned {
             if let error = request.answerInstead {
                 reply(error: error, tag: clientTag)
             } else {
-                let countFits = isError || Self.countFits(frame, header: header, limit: request.countLimit, payloadToFollow: payloadToFollow)
+                let countFits = isError || ReplyOutcome.countFits(UnsafeRawBufferPointer(frame), header: header,
+                                                                  limit: request.countLimit, payloadToFollow: payloadToFollow)
                 delivered = deliver(frame, header: header, clientTag: clientTag, wellTyped: wellTyped && countFits,
                                     payloadToFollow: payloadToFollow)
             }
@@ -472,39 +499,6 @@ final class ProxySession {
                 sendToClient(.flush(Rflush()), tag: clientTag)
             }
         }
-    }
-
-    /// Whether a whole reply decodes in the session's dialect (an error in another dialect's form
-    /// is re-encoded instead), so a client never gets a reply its own codec would choke on and the
-    /// fid table never follows one. Rread and Rreaddir carry data the gateway does not copy out:
-    /// their counts are checked by `countFits`, and an Rreaddir's entries, or the stats a 9P2000/.u
-    /// directory read returns (`readsStats`), are walked in place.
-    private func isIntact(_ frame: UnsafeRawBufferPointer, header: FrameHeader, isError: Bool, readsStats: Bool) -> Bool {
-        guard let dialect else { return true }  // Rversion: checked by backendVersion
-        if header.type == MessageType.Rread.rawValue {
-            // size[4] type[1] tag[2] count[4], then data; a short head fails `countFits`.
-            guard readsStats, frame.count >= 11 else { return true }
-            return (try? Stat.validateDirectory(UnsafeRawBufferPointer(rebasing: frame[11...]), dialect: dialect)) != nil
-        }
-        if header.type == MessageType.Rreaddir.rawValue {
-            // size[4] type[1] tag[2] count[4], then entries; a short head fails `countFits`.
-            return frame.count < 11 || (try? Dirent.validateAll(UnsafeRawBufferPointer(rebasing: frame[11...]))) != nil
-        }
-        if isError && ProxyError.foreignError(frame, dialect: dialect) != nil { return true }
-        return (try? Frame<RMessage>.decode(frame, dialect: dialect)) != nil
-    }
-
-    /// Whether an Rread's, Rreaddir's or Rwrite's count is within what was asked for, and for data
-    /// replies matches the data that follows: a client trusts it to size its copy.
-    private static func countFits(_ frame: UnsafeMutableRawBufferPointer, header: FrameHeader, limit: UInt32?,
-                                  payloadToFollow: Int) -> Bool {
-        guard let limit else { return true }
-        // size[4] type[1] tag[2] count[4]
-        guard frame.count >= 11 else { return false }
-        let count = FramePatch.u32(at: 7, in: UnsafeRawBufferPointer(frame))
-        guard count <= limit else { return false }
-        if header.type == MessageType.Rwrite.rawValue { return true }
-        return Int(count) == frame.count &+ payloadToFollow &- 11
     }
 
     private func deliver(_ frame: UnsafeMutableRawBufferPointer, header: FrameHeader, clientTag: UInt16, wellTyped: Bool,
@@ -642,15 +636,18 @@ final class ProxySession {
         let flushedByClient = Set(flushOfTarget.compactMap { tag, entry in tags.request(tag)?.serial == entry.serial ? tag : nil })
         flushOfTarget.removeAll()
         flushOfClientTag.removeAll()
-        let clientRequests = tags.pending.filter { tag, request in
-            if case .client = request.origin, request.type != .Tflush, !request.abandoned, tag != NineP.noTag {
-                return !flushedByClient.contains(tag)
+        let toFlush = tags.pending.filter { tag, request in
+            switch request.origin {
+            case .client where !request.abandoned: request.type != .Tflush && !flushedByClient.contains(tag)
+            case .own: request.type != .Tflush
+            default: false
             }
-            return false
         }
+        // What waited on the gateway's own requests was the client's, and is abandoned with it.
+        ownReplies.removeAll()
         tags.abandonAll()
         fids.forgetClientFids()
-        for (tag, _) in clientRequests {
+        for (tag, _) in toFlush {
             var flush = PendingRequest(origin: .gateway, type: .Tflush, serial: tags.makeSerial())
             if let target = tags.request(tag) { flush.flushTarget = (tag, target.serial) }
             guard let flushTag = tags.add(flush) else { break }
