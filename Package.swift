@@ -16,7 +16,7 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "CShims"),
         .target(name: "NineP"),
-        .target(name: "Pebble", dependencies: ["NineP"]),
+        .target(name: "Pebble", dependencies: ["NineP", "COpenSSL"]),
         .target(
             name: "Gateway",
             dependencies: [

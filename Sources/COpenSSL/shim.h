@@ -3,6 +3,9 @@
 #include <openssl/ssl.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/crypto.h>
 
 /* Function-like macros are invisible to Swift: wrap the ones the gateway uses. */
 static inline long pebble_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {
