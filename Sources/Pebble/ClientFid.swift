@@ -1,3 +1,5 @@
+import NineP
+
 /// One client fid: the gateway's record of what it stands for (the plan's P9Cap), which the
 /// request policy reads and the session's fid table keeps.
 public struct ClientFid: Sendable, Equatable {
@@ -36,4 +38,31 @@ public struct ClientFid: Sendable, Equatable {
     /// For an xattr fid: the attribute's size (Rxattrwalk's, or Txattrcreate's), past which
     /// diod 1.0.24 reads or writes outside its buffer.
     public var xattrSize: UInt64?
+    /// What the fid may do and where it is: every fid made by an attach has one, and fids made
+    /// from it inherit it, never more. Nil for an auth fid.
+    public var scope: FidScope?
+    /// The type bits of the file's qid (`Qid.directory`, `Qid.symlink` …), from the reply that
+    /// made or opened the fid.
+    public var qidType: UInt8 = 0
+
+    public var isSymlink: Bool { qidType & Qid.symlink != 0 }
+    public var isDirectory: Bool { qidType & Qid.directory != 0 }
+}
+
+/// Where a fid is below its capability's root, and what it may do there (the plan's P9Cap).
+public struct FidScope: Sendable, Equatable {
+    public var rights: Rights
+    /// Below the capability root (the attach point).
+    public var path: CapabilityPath
+    /// The root's qid: a `..` at the root answers it (walk(5): the root is its own parent).
+    public var rootQid: Qid
+    /// The token the session attached with, if any (logs and events name it).
+    public var tokenID: String?
+
+    public init(rights: Rights, path: CapabilityPath, rootQid: Qid, tokenID: String?) {
+        self.rights = rights
+        self.path = path
+        self.rootQid = rootQid
+        self.tokenID = tokenID
+    }
 }

@@ -11,16 +11,21 @@ public struct ProxyError: Error, Equatable, Sendable, CustomStringConvertible {
     public let errno: UInt32
     public let message: String
     public var detail: String? = nil
+    /// The audit event a refusal with this error is, if it is a security event.
+    public var event: AuditEvent.Kind? = nil
+    /// The token a refusal concerns (its id, for the audit log).
+    public var tokenID: String? = nil
 
-    public init(errno: UInt32, message: String, detail: String? = nil) {
+    public init(errno: UInt32, message: String, detail: String? = nil, event: AuditEvent.Kind? = nil) {
         self.errno = errno
         self.message = message
         self.detail = detail
+        self.event = event
     }
 
     public var description: String { "\(detail ?? message) (errno \(errno))" }
 
-    public static let unknownFid = ProxyError(errno: 9, message: "fid unknown or out of range", detail: "unknown fid")   // EBADF
+    public static let unknownFid = ProxyError(errno: 9, message: "fid unknown or out of range", detail: "unknown fid", event: .staleFidAccess) // EBADF
     public static let fidInUse = ProxyError(errno: 9, message: "fid already in use", detail: "duplicate fid")              // EBADF
     public static let fidKind = ProxyError(errno: 9, message: "bad use of fid", detail: "request not allowed on this kind of fid (open, xattr, auth)") // EBADF
     public static let notAuthFid = ProxyError(errno: 9, message: "bad use of fid", detail: "Tattach's afid is not an auth fid") // EBADF
@@ -33,6 +38,17 @@ public struct ProxyError: Error, Equatable, Sendable, CustomStringConvertible {
     public static let backendGone = ProxyError(errno: 5, message: "Input/output error", detail: "file server unavailable") // EIO
     public static let badBackendReply = ProxyError(errno: 5, message: "Input/output error", detail: "file server sent a malformed reply") // EIO
     public static let tooManyRequests = ProxyError(errno: 11, message: "Resource temporarily unavailable", detail: "too many requests in flight") // EAGAIN
+
+    public static let permissionDenied = ProxyError(errno: 13, message: "Permission denied", detail: "not granted by the capability", event: .permissionDenied) // EACCES
+    public static let badName = ProxyError(errno: 22, message: "Invalid argument", detail: "a name with / or NUL, empty, . or ..", event: .confinementBlocked) // EINVAL
+    public static let throughSymlink = ProxyError(errno: 40, message: "Too many levels of symbolic links", detail: "the server would follow a symlink", event: .confinementBlocked) // ELOOP
+    public static let tokenRequired = ProxyError(errno: 13, message: "Permission denied", detail: "a capability token is required", event: .tokenRejected) // EACCES
+
+    /// A token presented at attach that grants nothing.
+    public static func tokenRejected(_ error: TokenError) -> ProxyError {
+        ProxyError(errno: 13, message: "Permission denied", detail: "token rejected: \(error)",
+                   event: error.isForgery ? .invalidCapability : .tokenRejected)
+    }
 
     /// A type outside the session's dialect, or one a client may not send.
     public static func unsupported(_ type: UInt8) -> ProxyError {

@@ -1,3 +1,4 @@
+import Foundation
 import NineP
 
 /// What the gateway does with one client request, decided before anything changes: from the
@@ -9,6 +10,21 @@ import NineP
 /// busy with another request, a new fid already in use), fid kinds where servers break (`refusedOn`,
 /// `authFidUses`), the xattr offset guard, and count caps.
 public struct RequestPolicy: Sendable {
+    /// How attaches present capability tokens; nil: tokens are not configured, and one presented
+    /// is refused (a client that brings a token expects to be confined by it).
+    public var tokens: TokenPolicy?
+
+    public struct TokenPolicy: Sendable {
+        public var verifier: TokenVerifier
+        /// Refuse an attach without a token.
+        public var required: Bool
+
+        public init(verifier: TokenVerifier, required: Bool) {
+            self.verifier = verifier
+            self.required = required
+        }
+    }
+
     /// The session facts a decision depends on.
     public struct SessionState: Sendable {
         /// The negotiated msize: no reply may be larger.
@@ -16,11 +32,23 @@ public struct RequestPolicy: Sendable {
         /// Fids the client holds or has asked for now, and the most it may.
         public var fidCount: Int
         public var maxFids: Int
+        /// Who the client is and where it connects from, and the time: what a token's caveats check.
+        public var identity: ClientIdentity?
+        public var peerHost: String?
+        public var now: Date
+        /// The backend this session reaches (its route's name, or `default`), which a token's
+        /// `backend` caveat must name.
+        public var backendName: String
 
-        public init(msize: UInt32, fidCount: Int, maxFids: Int) {
+        public init(msize: UInt32, fidCount: Int, maxFids: Int, identity: ClientIdentity? = nil, peerHost: String? = nil,
+                    now: Date = Date(timeIntervalSince1970: 0), backendName: String = "default") {
             self.msize = msize
             self.fidCount = fidCount
             self.maxFids = maxFids
+            self.identity = identity
+            self.peerHost = peerHost
+            self.now = now
+            self.backendName = backendName
         }
     }
 
@@ -53,11 +81,14 @@ public struct RequestPolicy: Sendable {
         public var answerInstead: ProxyError?
         /// A Tread's or Treaddir's count, capped to what a reply within msize can carry.
         public var count: UInt32?
+        /// A Twalk from a fid with a scope: the names the server gets and where the fid ends up.
+        public var walk: WalkPlan?
 
-        public init(sendAs: MessageType? = nil, answerInstead: ProxyError? = nil, count: UInt32? = nil) {
+        public init(sendAs: MessageType? = nil, answerInstead: ProxyError? = nil, count: UInt32? = nil, walk: WalkPlan? = nil) {
             self.sendAs = sendAs
             self.answerInstead = answerInstead
             self.count = count
+            self.walk = walk
         }
     }
 
@@ -68,9 +99,14 @@ public struct RequestPolicy: Sendable {
         case deny(ProxyError)
         /// Answer the client with this reply; nothing reaches the server.
         case answer(RMessage)
+        /// A Tattach with a valid token: the gateway attaches and walks to the capability's root
+        /// with its own requests, and hands the client a fid there.
+        case attach(Capability)
     }
 
-    public init() {}
+    public init(tokens: TokenPolicy? = nil) {
+        self.tokens = tokens
+    }
 
     public func decide(_ request: DecodedRequest, operands: [Operand], session: SessionState) -> Decision {
         var rewrite = Rewrite()
@@ -90,6 +126,12 @@ public struct RequestPolicy: Sendable {
                     rewrite.sendAs = .Tclunk
                     rewrite.answerInstead = .authRemove
                 }
+                if let scope = record.scope {
+                    switch Self.scopeRule(request, subject: record, scope: scope, operands: operands) {
+                    case let .failure(error): return .deny(error)
+                    case let .success(walk): rewrite.walk = walk
+                    }
+                }
             case .created:
                 // Twalk with newfid == fid: the fid is replaced in place.
                 let replacesEarlier = operands[..<index].contains {
@@ -100,6 +142,9 @@ public struct RequestPolicy: Sendable {
                 guard session.fidCount < session.maxFids else { return .deny(.tooManyFids) }
             }
         }
+        if case let .attach(attach)? = request.message, let decision = tokenRule(attach, session: session) {
+            return decision
+        }
         if request.type == .Tread || request.type == .Treaddir, let count = request.count {
             // No reply can carry more; a server that sends it anyway (the py9p server does) sends a
             // frame over msize, which ends the session. Asked for what fits, it cannot.
@@ -107,6 +152,58 @@ public struct RequestPolicy: Sendable {
             if count > fits { rewrite.count = fits }
         }
         return .forward(rewrite)
+    }
+
+    // MARK: Capabilities
+
+    /// A Tattach presents a token as its aname or uname (unmodified clients can set either). Nil:
+    /// forward it as it is (no token, and none required).
+    func tokenRule(_ attach: Tattach, session: SessionState) -> Decision? {
+        let presented = [attach.aname, attach.uname].map { String(decoding: $0.bytes, as: UTF8.self) }
+            .first(where: CapabilityToken.looksLikeToken)
+        guard let text = presented else { return tokens?.required == true ? .deny(.tokenRequired) : nil }
+        guard let tokens else { return .deny(.tokenRejected(.unknownKey("none: this gateway has no token keys"))) }
+        switch tokens.verifier.verify(text, now: session.now, identity: session.identity, peerHost: session.peerHost) {
+        case let .failure(refusal):
+            var error = ProxyError.tokenRejected(refusal.error)
+            error.tokenID = refusal.tokenID
+            return .deny(error)
+        case let .success(capability):
+            if let backend = capability.backend, backend != session.backendName {
+                var error = ProxyError.tokenRejected(.conflict("token is for backend \(backend), this session reaches \(session.backendName)"))
+                error.tokenID = capability.tokenID
+                return .deny(error)
+            }
+            guard capability.root.names.count <= NineP.maxWalkElements else {
+                var error = ProxyError.tokenRejected(.badCaveat("path deeper than \(NineP.maxWalkElements) names"))
+                error.tokenID = capability.tokenID
+                return .deny(error)
+            }
+            return .attach(capability)
+        }
+    }
+
+    /// The capability rules for a request on a fid with a scope (`ScopeRules`): names, symlinks,
+    /// rights on it and on a second fid. A walk's plan when it may go on.
+    static func scopeRule(_ request: DecodedRequest, subject: ClientFid, scope: FidScope,
+                          operands: [Operand]) -> Result<WalkPlan?, ProxyError> {
+        guard ScopeRules.names(in: request.message).allSatisfy(ScopeRules.isPlainName) else { return .failure(.badName) }
+        var walk: WalkPlan?
+        if case let .walk(message)? = request.message {
+            guard let plan = WalkPlan(names: message.wnames, from: scope.path) else { return .failure(.badName) }
+            if subject.isSymlink && !message.wnames.isEmpty { return .failure(.throughSymlink) }
+            walk = plan
+        } else if subject.isSymlink && !ScopeRules.onSymlink.contains(request.type) {
+            return .failure(.throughSymlink)
+        }
+        let needed = ScopeRules.required(for: request, subject: subject)
+        guard scope.rights.isSuperset(of: needed.subject) else { return .failure(.permissionDenied) }
+        for operand in operands.dropFirst() where operand.location.role != .created {
+            guard let second = operand.record, let secondScope = second.scope else { continue }
+            if ScopeRules.secondIsDirectory.contains(request.type) && second.isSymlink { return .failure(.throughSymlink) }
+            guard secondScope.rights.isSuperset(of: needed.second) else { return .failure(.permissionDenied) }
+        }
+        return .success(walk)
     }
 
     // MARK: Fid kinds

@@ -73,6 +73,18 @@ struct SettingOptions: ParsableArguments {
     var spliceMinimum: String?
     @Option(name: .customLong("log-level"), help: "trace|debug|info|notice|warning|error|critical.")
     var logLevel: String?
+    @Option(name: .customLong("token-keys"), help: "Capability token key file (mode 0600; made by pebble9p token keygen).")
+    var tokenKeys: String?
+    @Option(help: "File of revoked token ids, one per line; re-read on SIGHUP.")
+    var revoked: String?
+    @Flag(name: .customLong("require-token"), help: "Refuse an attach that presents no capability token.")
+    var requireToken = false
+    @Option(name: .customLong("backend-aname"), help: "Aname the gateway attaches with for a token's session (default: the --export directory, else empty).")
+    var backendAname: String?
+    @Option(name: .customLong("backend-uname"), help: "User a token's session attaches as when the token names none (default: the client's).")
+    var backendUname: String?
+    @Option(help: "File security events are appended to, as JSON lines (default: stderr).")
+    var audit: String?
 
     /// Flag values by config key.
     var given: [(key: String, value: ConfigValue?)] {
@@ -81,7 +93,9 @@ struct SettingOptions: ParsableArguments {
             ("route-strict", routeStrict ? "true" : nil), ("backend", backend), ("export", export), ("diod", diod), ("export-user", exportUser),
          ("max-msize", maxMsize), ("loops", loops), ("max-inflight", maxInFlight), ("max-fids", maxFids),
          ("max-conns", maxConns), ("queue-limit", queueLimit), ("drain-timeout", drainTimeout),
-         ("handshake-timeout", handshakeTimeout), ("splice-min", spliceMinimum), ("log-level", logLevel)]
+         ("handshake-timeout", handshakeTimeout), ("splice-min", spliceMinimum), ("log-level", logLevel),
+         ("token-keys", tokenKeys), ("revoked", revoked), ("require-token", requireToken ? "true" : nil),
+         ("backend-aname", backendAname), ("backend-uname", backendUname), ("audit", audit)]
         let lists: [(String, [String])] = [("listen", listen), ("tls-listen", tlsListen), ("route", route)]
         return words.map { ($0, $1.map(ConfigValue.word)) }
             + lists.map { ($0, $1.isEmpty ? nil : ConfigValue.list($1.map(ConfigValue.word))) }

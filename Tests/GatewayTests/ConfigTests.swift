@@ -49,6 +49,12 @@ struct ConfigFileTests {
     handshake-timeout = 5
     splice-min = 0
     log-level = "debug"
+    token-keys = "/etc/pebble9p/token.keys"
+    revoked = "/etc/pebble9p/revoked"
+    require-token = true
+    backend-aname = "/srv/export"
+    backend-uname = "nobody"
+    audit = "/var/log/pebble9p/audit.jsonl"
     """
 
     @Test("a full valid file sets every key")
@@ -83,6 +89,12 @@ struct ConfigFileTests {
         expected.handshakeTimeout = 5
         expected.spliceMinimum = 0
         expected.logLevel = "debug"
+        expected.tokenKeys = "/etc/pebble9p/token.keys"
+        expected.revoked = "/etc/pebble9p/revoked"
+        expected.requireToken = true
+        expected.backendAname = "/srv/export"
+        expected.backendUname = "nobody"
+        expected.audit = "/var/log/pebble9p/audit.jsonl"
         #expect(config == expected)
 
         // The file above names every setting there is, so a new key cannot go untested.

@@ -15,4 +15,9 @@ final class RecordingHost: SessionHost {
     func closeBackend() { closeBackendCalls += 1 }
     var refusals: [ProxyError] = []
     func refused(_ error: ProxyError, tag: UInt16) { refusals.append(error) }
+    var events: [AuditEvent] = []
+    func audit(_ event: AuditEvent) { events.append(event) }
+    var clientIdentity = ClientIdentity.peer("127.0.0.1:40000")
+    var peerHost: String? = "127.0.0.1"
+    var backendName = "default"
 }

@@ -15,8 +15,8 @@ final class SessionHarness {
     static let rootQid = Qid(type: Qid.directory, version: 0, path: 1)
     static let fileQid = Qid(type: 0, version: 3, path: 42)
 
-    init(limits: ProxySession.Limits = .init(), dialect: Dialect = .linux) {
-        session = ProxySession(limits: limits, host: host)
+    init(limits: ProxySession.Limits = .init(), access: ProxySession.Access = .init(), dialect: Dialect = .linux) {
+        session = ProxySession(limits: limits, access: access, host: host)
         self.dialect = dialect
     }
 

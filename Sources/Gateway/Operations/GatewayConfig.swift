@@ -61,6 +61,18 @@ public struct GatewayConfig: Sendable, Equatable {
     public var spliceMinimum = 16 * 1024
     /// trace, debug, info, notice, warning, error, critical.
     public var logLevel = "info"
+    /// The capability token key file (mode 0600); without it a presented token is refused.
+    public var tokenKeys: String?
+    /// A file of revoked token ids.
+    public var revoked: String?
+    /// Refuse an attach that presents no token.
+    public var requireToken = false
+    /// What the gateway attaches to the backend as for a token's session: the aname (with `export`,
+    /// the export directory) and the user when the token names none (else the client's).
+    public var backendAname: String?
+    public var backendUname: String?
+    /// Where security events go, as JSON lines; nil: stderr.
+    public var audit: String?
 
     public init() {}
 
@@ -153,6 +165,9 @@ public struct GatewayConfig: Sendable, Equatable {
         guard queueLimit >= 65_536 else { throw ConfigError(key: "queue-limit", message: "must be at least 65536") }
         guard drainTimeout >= 0 else { throw ConfigError(key: "drain-timeout", message: "must not be negative") }
         guard handshakeTimeout >= 1 else { throw ConfigError(key: "handshake-timeout", message: "must be at least 1") }
+        if requireToken && tokenKeys == nil { throw ConfigError(key: "require-token", message: "needs token-keys") }
+        if revoked != nil && tokenKeys == nil { throw ConfigError(key: "revoked", message: "needs token-keys") }
+        if let tokenKeys { _ = try TokenMaterial(keyFile: tokenKeys, revokedFile: revoked) }
         guard Self.logLevels.contains(logLevel) else {
             throw ConfigError(key: "log-level", message: "must be one of \(Self.logLevels.joined(separator: ", "))")
         }
@@ -279,6 +294,24 @@ public struct GatewayConfig: Sendable, Equatable {
         Setting(key: "splice-min", help: "bytes of data still to come from which a read/write payload is spliced; 0: never") { config, value throws(ConfigError) in
             config.spliceMinimum = try value.integer(in: 0...Int(Int32.max))
         },
+        Setting(key: "token-keys", help: "capability token key file (mode 0600; pebble9p token keygen makes one)") { config, value throws(ConfigError) in
+            config.tokenKeys = try value.string()
+        },
+        Setting(key: "revoked", help: "file of revoked token ids (one per line); re-read on SIGHUP") { config, value throws(ConfigError) in
+            config.revoked = try value.string()
+        },
+        Setting(key: "require-token", help: "refuse an attach without a capability token (true/false)") { config, value throws(ConfigError) in
+            config.requireToken = try value.boolean()
+        },
+        Setting(key: "backend-aname", help: "aname the gateway attaches with for a token's session (default: the export directory, else empty)") { config, value throws(ConfigError) in
+            config.backendAname = try value.string()
+        },
+        Setting(key: "backend-uname", help: "user a token's session attaches as when the token names none (default: the client's)") { config, value throws(ConfigError) in
+            config.backendUname = try value.string()
+        },
+        Setting(key: "audit", help: "file security events are appended to as JSON lines (default: stderr)") { config, value throws(ConfigError) in
+            config.audit = try value.string()
+        },
         Setting(key: "log-level", help: "trace|debug|info|notice|warning|error|critical") { config, value throws(ConfigError) in
             let level = try value.string()
             guard logLevels.contains(level) else {
@@ -287,6 +320,9 @@ public struct GatewayConfig: Sendable, Equatable {
             config.logLevel = level
         },
     ]
+
+    /// The aname a token's session attaches with: the setting, else the export directory, else "".
+    public var resolvedBackendAname: String { backendAname ?? export ?? "" }
 
     /// Addresses that resolve, as binding them would.
     private static func resolvable(_ addresses: [String]) throws(ConfigError) -> [String] {

@@ -20,25 +20,40 @@ public final class GatewayServer: Sendable {
         var routes: [String: BackendDialer] = [:]
         for route in config.routes { routes[route.name] = try BackendDialer(spec: route.backend) }
         let tls = try config.tlsSettings.map { settings throws(ConfigError) in try TLSServerMaterial(settings) }
+        let tokens = try config.tokenKeys.map { path throws(ConfigError) in try TokenMaterial(keyFile: path, revokedFile: config.revoked) }
         let settings = GatewaySession.Settings(
             limits: ProxySession.Limits(maxMsize: config.maxMsize, maxFids: config.maxFids, maxInFlight: config.maxInFlight,
                                         maxReplyBytes: config.queueLimit, maxHeldBytes: config.queueLimit),
             queueLimit: config.queueLimit,
             drainTimeoutMilliseconds: UInt64(config.drainTimeout) * 1000,
             handshakeTimeoutMilliseconds: UInt64(config.handshakeTimeout) * 1000,
-            spliceMinimum: config.spliceMinimum
+            spliceMinimum: config.spliceMinimum,
+            tokens: tokens,
+            requireToken: config.requireToken,
+            backendAname: config.resolvedBackendAname,
+            backendUname: config.backendUname,
+            audit: try AuditLog(path: config.audit)
         )
         if tls != nil { logger.info("TLS path", metadata: ["path": "\(KernelTLS.path)"]) }
         let loops = ServerLoops(endpoints: config.endpoints, loops: config.loops, maxConns: config.maxConns,
                                 drainTimeout: config.drainTimeout, logger: logger)
-        // SIGHUP: certificate, key and CA are read again for new handshakes; a bad file keeps the old.
-        let reload = tls.map { material in
-            { [logger] in
+        // SIGHUP: certificate, key and CA are read again for new handshakes, token keys and the
+        // revocation list for new attaches; a bad file keeps the old.
+        let reload: (() -> Void)? = tls == nil && tokens == nil ? nil : { [logger] in
+            if let tls {
                 do {
-                    try material.reload()
-                    logger.info("TLS material reloaded", metadata: ["cert": "\(material.settings.certificateFile)"])
+                    try tls.reload()
+                    logger.info("TLS material reloaded", metadata: ["cert": "\(tls.settings.certificateFile)"])
                 } catch {
                     logger.error("TLS reload refused; the previous certificate stays", metadata: ["error": "\(error)"])
+                }
+            }
+            if let tokens {
+                do {
+                    let revoked = try tokens.reload()
+                    logger.info("token keys reloaded", metadata: ["keys": "\(tokens.keyFile)", "revoked": "\(revoked.count)"])
+                } catch {
+                    logger.error("token reload refused; the previous keys stay", metadata: ["error": "\(error)"])
                 }
             }
         }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NineP
 import Pebble
+import Synchronization
 
 /// Ties one client connection, its backend connection and its `ProxySession` together: cuts the
 /// byte streams into frames, feeds them to the session, flushes, and applies backpressure.
@@ -21,7 +22,19 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         /// A Twrite's or Rread's data is spliced (not read) when at least this many of its bytes are
         /// still in the socket once its fixed fields have arrived; 0 never splices.
         var spliceMinimum: Int
+        /// Capability tokens (nil: not configured), whether one is required, and what a token's
+        /// session attaches to the backend as.
+        var tokens: TokenMaterial?
+        var requireToken = false
+        var backendAname = ""
+        var backendUname: String?
+        /// Where security events go.
+        var audit: AuditLog
     }
+
+    /// Numbers sessions for the audit log, process-wide.
+    private static let sessionNumbers = Atomic<UInt64>(0)
+    let sessionNumber = GatewaySession.sessionNumbers.wrappingAdd(1, ordering: .relaxed).newValue
 
     private let loop: EventLoop
     private let client: Connection
@@ -45,6 +58,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     private(set) var serverProcess: ChildProcess?
     /// The backend: the default, or the route for the server name a TLS client asked for.
     private var dialer: BackendDialer
+    /// The route the TLS server name picked, if any.
+    private var routeName: String?
     /// Backends by TLS server name (`route`).
     private let routes: [String: BackendDialer]
     private var clientOpen: Bool { !client.isClosed }
@@ -74,7 +89,10 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         logger[metadataKey: "peer"] = "\(peer)"
         self.logger = logger
         client = try Connection(loop: loop, transport: transport)
-        core = ProxySession(limits: settings.limits, host: self)
+        let access = ProxySession.Access(
+            tokens: settings.tokens.map { RequestPolicy.TokenPolicy(verifier: $0.current, required: settings.requireToken) },
+            backendAname: settings.backendAname, backendUname: settings.backendUname)
+        core = ProxySession(limits: settings.limits, access: access, host: self)
     }
 
     func start() {
@@ -412,6 +430,20 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         logger.debug("request refused", metadata: ["tag": "\(tag)", "error": "\(error)"])
     }
 
+    func audit(_ event: AuditEvent) {
+        settings.audit.record(event, session: sessionNumber, peer: peer, identity: identity)
+    }
+
+    var clientIdentity: ClientIdentity { identity }
+
+    /// The peer's address without its port (and without an IPv6 address's brackets).
+    var peerHost: String? {
+        guard let colon = peer.lastIndex(of: ":") else { return nil }
+        return peer[..<colon].trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+    }
+
+    var backendName: String { routeName ?? "default" }
+
     // MARK: ConnectionDelegate
 
     func connectionDidRead(_ connection: Connection) {
@@ -443,7 +475,10 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         if let verified = tls.certificateIdentity { identity = verified }
         // The backend is dialed at the first Tversion, which comes only now: the route decides it.
         let serverName = tls.serverName
-        if let serverName, let routed = routes[serverName] { dialer = routed }
+        if let serverName, let routed = routes[serverName] {
+            dialer = routed
+            routeName = serverName
+        }
         logger.info("TLS established", metadata: [
             "protocol": "\(tls.protocolVersion)", "cipher": "\(tls.cipher)", "alpn": "\(tls.alpn ?? "none")",
             "identity": "\(identity)", "server_name": "\(serverName ?? "none")", "backend": "\(dialer.spec)",

@@ -54,6 +54,13 @@ struct PendingRequest {
     var answerInstead: ProxyError?
     /// False while the session holds it back (`HeldRequests`): the server has not seen it.
     var sent = true
+    /// The scope of the fid it acts on, which what it makes or changes inherits, and its file's type.
+    var scope: FidScope?
+    var subjectQidType: UInt8 = 0
+    /// For a Twalk from a fid with a scope: what the server was sent and where the fid ends up.
+    var walk: WalkPlan?
+    /// For Tcreate/Tlcreate: the name made (the fid moves there).
+    var createdName: WireString?
 
     init(origin: Origin, type: MessageType, serial: UInt64) {
         self.origin = origin

@@ -1,3 +1,4 @@
+import Foundation
 import NineP
 import Pebble
 
@@ -37,16 +38,29 @@ final class ProxySession {
         case closed
     }
 
+    /// What a session with capability tokens needs beyond its limits.
+    struct Access {
+        /// How tokens are verified and whether one is required; nil: tokens are not configured.
+        var tokens: RequestPolicy.TokenPolicy?
+        /// What the gateway attaches as for a token's session: the export's aname, and the user
+        /// when the token names none (nil: the client's).
+        var backendAname = ""
+        var backendUname: String?
+        /// The clock a token's expiry is checked against.
+        var now: @Sendable () -> Date = { Date() }
+    }
+
     let limits: Limits
+    let access: Access
     /// Decides each client request before anything changes (`RequestPolicy`).
-    let policy = RequestPolicy()
+    let policy: RequestPolicy
     unowned let host: SessionHost
     private(set) var phase: Phase = .unversioned
     /// The negotiated dialect; nil until the first Rversion.
     private(set) var dialect: Dialect?
     private(set) var msize: UInt32 = 0
-    private(set) var fids: FidTable
-    private(set) var tags = TagTable()
+    var fids: FidTable
+    var tags = TagTable()
     /// Requests checked and registered, waiting for room at the server.
     private var held = HeldRequests()
     /// Client Tclunks and Tremoves waiting for the other requests that name their fid (by backend
@@ -69,6 +83,8 @@ final class ProxySession {
     /// until the server answers it: a later Tflush of that tag waits for it even once the request
     /// itself has been answered (flush(5): the Rflushes for one request come in order).
     private var flushOfClientTag: [UInt16: UInt16] = [:]
+    /// Stale-fid refusals so far (their audit events are rate-limited).
+    var staleFidRefusals = 0
     /// The continuations of the gateway's own requests at the server or held (by backend tag).
     private var ownReplies: [UInt16: (RMessage?) -> Void] = [:]
     private(set) var stats = SessionStats()
@@ -77,8 +93,10 @@ final class ProxySession {
     /// which must leave fewer.
     private var cleanupLiveBefore: Int?
 
-    init(limits: Limits, host: SessionHost) {
+    init(limits: Limits, access: Access = Access(), host: SessionHost) {
         self.limits = limits
+        self.access = access
+        policy = RequestPolicy(tokens: access.tokens)
         self.host = host
         self.fids = FidTable()
     }
@@ -182,14 +200,19 @@ final class ProxySession {
             reply(error: .malformed(error), tag: tag)
             return false
         }
-        let state = RequestPolicy.SessionState(msize: msize, fidCount: fids.count, maxFids: limits.maxFids)
+        let state = RequestPolicy.SessionState(msize: msize, fidCount: fids.count, maxFids: limits.maxFids,
+                                               identity: host.clientIdentity, peerHost: host.peerHost, now: access.now(),
+                                               backendName: host.backendName)
         let rewrite: RequestPolicy.Rewrite
         switch policy.decide(decoded, operands: operands, session: state) {
         case let .deny(error):
-            reply(error: error, tag: tag)
+            refuse(error, tag: tag, subject: operands.first)
             return false
         case let .answer(message):
             sendToClient(message, tag: tag)
+            return false
+        case let .attach(capability):
+            if case let .attach(attach)? = decoded.message { self.attach(as: capability, attach, tag: tag) }
             return false
         case let .forward(edits):
             rewrite = edits
@@ -198,6 +221,11 @@ final class ProxySession {
         // Commit: from here on the request happens.
         var request = PendingRequest(origin: .client(tag: tag), type: rewrite.sendAs ?? type, serial: tags.makeSerial())
         request.answerInstead = rewrite.answerInstead
+        request.walk = rewrite.walk
+        if let subject = operands.first?.record {
+            request.scope = subject.scope
+            request.subjectQidType = subject.qidType
+        }
         if let sendAs = rewrite.sendAs { frame.storeBytes(of: sendAs.rawValue, toByteOffset: 4, as: UInt8.self) }
         var rewrites: [(offset: Int, backendFid: UInt32)] = []
         var created: (clientFid: UInt32, offset: Int)?
@@ -223,10 +251,12 @@ final class ProxySession {
                 created = (operand.clientFid, operand.location.offset)
             }
         }
-        if case let .walk(walk)? = decoded.message { request.walkNames = walk.wnames.count }
+        if case let .walk(walk)? = decoded.message { request.walkNames = rewrite.walk?.backendNames.count ?? walk.wnames.count }
         let changesInPlace = Self.changesFidInPlace.contains(type)
         if changesInPlace { request.changedFid = existingValues.first }
         if case let .xattrcreate(create)? = decoded.message { request.xattrSize = create.attrSize }
+        if case let .create(create)? = decoded.message { request.createdName = create.name }
+        if case let .lcreate(create)? = decoded.message { request.createdName = create.name }
         if let asked = decoded.count {
             let count = rewrite.count ?? asked
             if count != asked { FramePatch.setU32(count, at: NineP.ioCountOffset, in: frame) }
@@ -256,16 +286,28 @@ final class ProxySession {
         fids.beginUse(request.usedBackendFids)
         if changesInPlace, let changed = request.changedFid { kindChanging[changed.backend, default: 0] += 1 }
         FramePatch.setTag(backendTag, in: frame)
+        if let plan = request.walk, plan.rewritesNames, let subject = existingValues.first {
+            // Each `..` at the root is answered by the gateway: the server gets the other names.
+            let walk = Twalk(fid: subject.backend, newfid: request.createdBackendFid ?? subject.backend, wnames: plan.backendNames)
+            let bytes = Frame(tag: backendTag, message: TMessage.walk(walk)).encode(dialect: dialect ?? .linux)
+            return bytes.withUnsafeBytes { dispatch($0, request: request, backendTag: backendTag, waitsForFid: waitsForFid) }
+        }
+        return dispatch(UnsafeRawBufferPointer(frame), request: request, backendTag: backendTag, waitsForFid: waitsForFid)
+    }
+
+    /// Sends a registered request, or holds it: behind the requests still using the fid it
+    /// releases, or until the server has room.
+    private func dispatch(_ frame: UnsafeRawBufferPointer, request: PendingRequest, backendTag: UInt16, waitsForFid: Bool) -> Bool {
         if waitsForFid, let backendFid = request.releasedBackendFid {
-            releasesWaiting[backendFid] = (backendTag, Array(UnsafeRawBufferPointer(frame)))
+            releasesWaiting[backendFid] = (backendTag, Array(frame))
             return false
         }
         guard request.sent else {
             stats.held &+= 1
-            held.append(tag: backendTag, frame: UnsafeRawBufferPointer(frame))
+            held.append(tag: backendTag, frame: frame)
             return false
         }
-        host.sendToBackend(UnsafeRawBufferPointer(frame))
+        host.sendToBackend(frame)
         return true
     }
 
@@ -332,7 +374,7 @@ final class ProxySession {
     /// A request is done (answered, flushed, or dropped before it was sent): the fids it named are
     /// free of it, and a release that waited for them goes on (straight to the server, or held
     /// behind what already waits for room there).
-    private func ended(_ request: PendingRequest) {
+    func ended(_ request: PendingRequest) {
         if let changed = request.changedFid, Self.changesFidInPlace.contains(request.type) {
             let left = (kindChanging[changed.backend] ?? 1) - 1
             kindChanging[changed.backend] = left > 0 ? left : nil
@@ -448,11 +490,16 @@ final class ProxySession {
             host.closeClient(reason: "file server answered unknown tag \(header.tag)")
             return false
         }
+        if let plan = request.walk, payloadToFollow == 0 {
+            let delivered = scopedWalkReply(frame, header: header, request: request, plan: plan)
+            advanceCleanup()
+            return delivered
+        }
         let outcome = ReplyOutcome(of: UnsafeRawBufferPointer(frame), header: header, answering: request,
                                    dialect: dialect, payloadToFollow: payloadToFollow)
         let (isError, wellTyped, succeeded) = (outcome.isError, outcome.wellTyped, outcome.succeeded)
         settle(request, succeeded: succeeded, known: wellTyped, xattrSize: outcome.xattrSize,
-               openedDirectory: outcome.openedDirectory)
+               openedDirectory: outcome.openedDirectory, qid: outcome.qid)
         ended(request)
         if request.type == .Tflush, succeeded, let target = request.flushTarget,
            let flushed = tags.request(target.tag), flushed.serial == target.serial {
@@ -501,7 +548,7 @@ final class ProxySession {
         }
     }
 
-    private func deliver(_ frame: UnsafeMutableRawBufferPointer, header: FrameHeader, clientTag: UInt16, wellTyped: Bool,
+    func deliver(_ frame: UnsafeMutableRawBufferPointer, header: FrameHeader, clientTag: UInt16, wellTyped: Bool,
                          payloadToFollow: Int) -> Bool {
         guard wellTyped else {
             reply(error: .badBackendReply, tag: clientTag)
@@ -549,24 +596,38 @@ final class ProxySession {
     /// and kept live at the backend until the session's cleanup clunks it.
     /// `xattrSize`: an Rxattrwalk's size.
     /// `openedDirectory`: a Topen/Tcreate succeeded on a directory, whose reads then carry stats.
-    private func settle(_ request: PendingRequest, succeeded: Bool, known: Bool = true, xattrSize: UInt64? = nil,
-                        openedDirectory: Bool = false) {
+    /// `qid`: the reply's qid (Rattach, Ropen, Rlopen, Rcreate, Rlcreate): the fid's file.
+    /// `walked`: for a walk from a fid with a scope that the client sees complete, where the fid is.
+    func settle(_ request: PendingRequest, succeeded: Bool, known: Bool = true, xattrSize: UInt64? = nil,
+                openedDirectory: Bool = false, qid: Qid? = nil, walked: (path: CapabilityPath, qidType: UInt8)? = nil) {
         if !known, let changed = request.changedFid { fids.orphan(clientFid: changed.client, backendFid: changed.backend) }
         if succeeded, let changed = request.changedFid, Self.changesFidInPlace.contains(request.type) {
             fids.describe(clientFid: changed.client, backendFid: changed.backend) { fid in
                 fid.kind = request.type == .Txattrcreate ? .xattr : .open
                 if let size = request.xattrSize { fid.xattrSize = size }
                 if openedDirectory { fid.readsStats = true }
+                if let qid { fid.qidType = qid.type }
+                // Tcreate/Tlcreate: the fid is now the file made in its directory.
+                if let name = request.createdName, let scope = fid.scope {
+                    fid.scope?.path = scope.path.appending(String(decoding: name.bytes, as: UTF8.self))
+                }
+            }
+        }
+        if succeeded, request.type == .Twalk, let changed = request.changedFid, let walked {
+            fids.describe(clientFid: changed.client, backendFid: changed.backend) { fid in
+                fid.scope?.path = walked.path
+                fid.qidType = walked.qidType
             }
         }
         if let backendFid = request.createdBackendFid {
             if succeeded {
                 fids.commitCreated(clientFid: request.createdClientFid, backendFid: backendFid)
                 let kind: ClientFid.Kind? = request.type == .Txattrwalk ? .xattr : request.type == .Tauth ? .auth : nil
-                if let kind, let clientFid = request.createdClientFid {
+                if let clientFid = request.createdClientFid {
                     fids.describe(clientFid: clientFid, backendFid: backendFid) { fid in
-                        fid.kind = kind
+                        if let kind { fid.kind = kind }
                         if let xattrSize { fid.xattrSize = xattrSize }
+                        Self.inheritScope(&fid, request: request, qid: qid, walked: walked)
                     }
                 }
             } else if !known {
@@ -585,6 +646,28 @@ final class ProxySession {
             } else {
                 fids.released(clientFid: request.releasedClientFid, backendFid: backendFid)
             }
+        }
+    }
+
+    /// What a fid a request made may do and where it is: an attach's is the whole attach point
+    /// (a token's attach is made by `attach(as:)`), a walk's or an xattr's is its parent's.
+    private static func inheritScope(_ fid: inout ClientFid, request: PendingRequest, qid: Qid?,
+                                     walked: (path: CapabilityPath, qidType: UInt8)?) {
+        switch request.type {
+        case .Tattach:
+            guard let qid else { return }
+            fid.scope = FidScope(rights: .all, path: .root, rootQid: qid, tokenID: nil)
+            fid.qidType = qid.type
+        case .Twalk:
+            fid.scope = request.scope
+            if let walked {
+                fid.scope?.path = walked.path
+                fid.qidType = walked.qidType
+            }
+        case .Txattrwalk:
+            fid.scope = request.scope
+        default:
+            break
         }
     }
 
@@ -696,7 +779,7 @@ final class ProxySession {
         reply(error: .malformed(error), tag: tag)
     }
 
-    private func reply(error: ProxyError, tag: UInt16) {
+    func reply(error: ProxyError, tag: UInt16) {
         host.refused(error, tag: tag)
         stats.errorsByGateway &+= 1
         stats.replies &+= 1
@@ -704,7 +787,7 @@ final class ProxySession {
     }
 
     /// A reply the gateway makes itself, encoded by the codec in the session's dialect.
-    private func sendToClient(_ message: RMessage, tag: UInt16) {
+    func sendToClient(_ message: RMessage, tag: UInt16) {
         stats.replies &+= 1
         sendToClient(Frame(tag: tag, message: message).encode(dialect: dialect ?? .plan9))
     }

@@ -13,6 +13,8 @@ struct ReplyOutcome {
     let xattrSize: UInt64?
     /// A Topen/Tcreate succeeded on a directory, whose reads then carry stats.
     let openedDirectory: Bool
+    /// The qid of a successful Rattach, Ropen, Rlopen, Rcreate or Rlcreate (the fid's file).
+    let qid: Qid?
 
     /// `frame` is the whole reply, or an Rread's head with `payloadToFollow` bytes of data to come.
     init(of frame: UnsafeRawBufferPointer, header: FrameHeader, answering request: PendingRequest, dialect: Dialect?,
@@ -38,7 +40,16 @@ struct ReplyOutcome {
         // Topen/Tcreate of a directory: Ropen/Rcreate's qid[13] starts with its type.
         openedDirectory = succeeded && (request.type == .Topen || request.type == .Tcreate) && frame.count > 7
             && frame[FrameHeader.byteCount] & Qid.directory != 0
+        if succeeded && Self.repliesWithQid.contains(request.type) && frame.count >= FrameHeader.byteCount + NineP.qidSize {
+            var reader = WireReader(frame, position: FrameHeader.byteCount)
+            qid = try? Qid(from: &reader)
+        } else {
+            qid = nil
+        }
     }
+
+    /// Requests whose reply starts with the qid of the fid's file.
+    static let repliesWithQid: Set<MessageType> = [.Tattach, .Topen, .Tlopen, .Tcreate, .Tlcreate]
 
     /// Whether a whole reply decodes in the session's dialect (an error in another dialect's form
     /// is re-encoded instead), so a client never gets a reply its own codec would choke on and the

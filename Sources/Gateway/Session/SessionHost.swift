@@ -13,6 +13,14 @@ protocol SessionHost: AnyObject {
     func closeBackend()
     /// The gateway answered a request with an error itself (for the log: the reply's text is short).
     func refused(_ error: ProxyError, tag: UInt16)
+    /// A security event, for the audit log (the host adds time, session, peer and identity).
+    func audit(_ event: AuditEvent)
+    /// Who the client is (a token's `client` caveat checks it) and the address it connects from
+    /// (a `from` caveat), without port.
+    var clientIdentity: ClientIdentity { get }
+    var peerHost: String? { get }
+    /// The name of the backend the session reaches: its TLS route's, or `default`.
+    var backendName: String { get }
 }
 
 /// Counters for the session's close log line.

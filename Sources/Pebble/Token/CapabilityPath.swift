@@ -20,6 +20,9 @@ public struct CapabilityPath: Sendable, Hashable, CustomStringConvertible {
         !name.isEmpty && name != "." && name != ".." && !name.contains("/") && !name.contains("\0")
     }
 
+    /// The path one name further down.
+    public func appending(_ name: String) -> CapabilityPath { CapabilityPath(names: names + [name]) }
+
     /// Whether `self` is `other` or below it.
     public func isInside(_ other: CapabilityPath) -> Bool {
         names.count >= other.names.count && Array(names.prefix(other.names.count)) == other.names

@@ -20,6 +20,14 @@ public enum TokenError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Two caveats that cannot both hold (another backend or uname, a path outside an earlier one).
     case conflict(String)
 
+    /// Whether the token is not one a key holder made (as opposed to a genuine one refused).
+    public var isForgery: Bool {
+        switch self {
+        case .malformed, .badTag: true
+        default: false
+        }
+    }
+
     public var description: String {
         switch self {
         case let .malformed(why): "malformed token: \(why)"

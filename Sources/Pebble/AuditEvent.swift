@@ -1,0 +1,32 @@
+/// A security event, as the audit log writes it (one JSON line each): the session adds when, which
+/// session, the peer and the identity. Never carries a whole token: its id names it.
+public struct AuditEvent: Sendable, Equatable {
+    /// The plan's P9SEC event types (those used so far) and the token's own.
+    public enum Kind: String, Sendable {
+        /// A token presented at attach was forged or tampered with (bad tag, unparseable).
+        case invalidCapability = "INVALID_CAPABILITY"
+        /// A fid never issued, or used after clunk.
+        case staleFidAccess = "STALE_FID_ACCESS"
+        /// A token that is genuine but refused (expired, revoked, wrong client, unknown caveat), or none where one is required.
+        case tokenRejected = "TOKEN_REJECTED"
+        /// A request the fid's rights do not allow.
+        case permissionDenied = "PERMISSION_DENIED"
+        /// A name or a symlink that would leave the capability's subtree.
+        case confinementBlocked = "CONFINEMENT_BLOCKED"
+    }
+
+    public var kind: Kind
+    public var tokenID: String?
+    /// The client's fid the request named, and where it is below the capability root.
+    public var fid: UInt32?
+    public var path: String?
+    public var detail: String
+
+    public init(kind: Kind, tokenID: String? = nil, fid: UInt32? = nil, path: String? = nil, detail: String) {
+        self.kind = kind
+        self.tokenID = tokenID
+        self.fid = fid
+        self.path = path
+        self.detail = detail
+    }
+}
