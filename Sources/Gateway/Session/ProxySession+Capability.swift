@@ -69,6 +69,7 @@ extension ProxySession {
                                      tokenID: pending.capability.tokenID)
                 fid.qidType = qid.type
             }
+            sessionTokenID = pending.capability.tokenID
             return sendToClient(.attach(Rattach(qid: qid)), tag: pending.clientTag)
         }
         fids.orphan(clientFid: pending.clientFid, backendFid: pending.backendFid)
@@ -155,7 +156,7 @@ extension ProxySession {
                 let scope = subject?.record?.scope
                 let detail = kind == .staleFidAccess && staleFidRefusals > 16
                     ? "\(error.detail ?? error.message) (\(staleFidRefusals) in this session)" : error.detail ?? error.message
-                host.audit(AuditEvent(kind: kind, tokenID: error.tokenID ?? scope?.tokenID, fid: subject?.clientFid,
+                host.audit(AuditEvent(kind: kind, tokenID: error.tokenID ?? scope?.tokenID ?? sessionTokenID, fid: subject?.clientFid,
                                       path: scope.map { "\($0.path)" }, detail: detail))
             }
         }

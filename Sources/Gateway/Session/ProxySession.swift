@@ -85,6 +85,8 @@ final class ProxySession {
     private var flushOfClientTag: [UInt16: UInt16] = [:]
     /// Stale-fid refusals so far (their audit events are rate-limited).
     var staleFidRefusals = 0
+    /// The token of the session's latest attach with one: events about no fid in particular name it.
+    var sessionTokenID: String?
     /// The continuations of the gateway's own requests at the server or held (by backend tag).
     private var ownReplies: [UInt16: (RMessage?) -> Void] = [:]
     private(set) var stats = SessionStats()

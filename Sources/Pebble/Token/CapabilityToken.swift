@@ -73,7 +73,9 @@ public struct CapabilityToken: Sendable, Equatable {
 
     public init(text: String) throws(TokenError) {
         guard text.hasPrefix(Self.prefix) else { throw .malformed("not a pebble9p token") }
-        guard let bytes = Base64URL.decode(String(text.dropFirst(Self.prefix.count))) else { throw .malformed("bad base64url") }
+        let encoded = String(text.dropFirst(Self.prefix.count))
+        // One text per token: base64 leaves spare bits in a last partial group, which must be zero.
+        guard let bytes = Base64URL.decode(encoded), Base64URL.encode(bytes) == encoded else { throw .malformed("bad base64url") }
         var reader = ByteReader(bytes: bytes)
         guard reader.byte() == Self.version else { throw .malformed("unknown version") }
         guard let kidBytes = reader.bytes(count: reader.byte().map(Int.init)), let kid = String(bytes: kidBytes, encoding: .utf8),

@@ -71,9 +71,11 @@ class DiodBehindGateway {
     let diod: DiodServer
     let gateway: GatewayProcess
 
-    /// `debug` turns on diod's message trace; `extra` are more `serve` flags for the gateway.
-    init(_ label: String, debug: Bool = false, authRequired: Bool = false, extra: [String] = []) throws {
-        let directory = try makeTemporaryDirectory(label)
+    /// `debug` turns on diod's message trace; `extra` are more `serve` flags for the gateway;
+    /// `exporting` is a directory made by the caller (flags may name it), else a fresh one.
+    init(_ label: String, debug: Bool = false, authRequired: Bool = false, extra: [String] = [],
+         exporting existing: URL? = nil) throws {
+        let directory = try existing ?? makeTemporaryDirectory(label)
         do {
             diod = try DiodServer(exporting: directory, debug: debug, authRequired: authRequired)
             gateway = try GatewayProcess(backend: diod.spec, extra: extra)

@@ -1,0 +1,145 @@
+import Foundation
+import Testing
+
+extension Interop {
+    /// Capability tokens through the gateway in front of a real diod, presented by unmodified
+    /// clients as their aname: confinement to the token's path, rights, refusals, the audit log.
+    @Suite struct Capabilities {
+        /// diod and the gateway with a token key file (`--token-keys`, attaching to diod with the
+        /// export's path), an audit log, and an export holding:
+        /// `top.txt`, `sub/inside.txt`, `sub/deeper/x.txt`, `sub/escape` → `/`, `sub/up` → `..`.
+        final class Fixture {
+            let fixture: DiodBehindGateway
+            let keys: String
+            let audit: String
+            let work: URL
+
+            init(_ label: String, extra: [String] = []) throws {
+                work = try makeTemporaryDirectory("\(label)-keys")
+                keys = work.appendingPathComponent("token.keys").path
+                audit = work.appendingPathComponent("audit.jsonl").path
+                let keygen = try runCommand(Paths.gateway, ["token", "keygen", "--key-file", keys, "--kid", "k1"])
+                try #require(keygen.status == 0, "keygen: \(keygen.stderr)")
+                // The gateway attaches a token's session to diod with the export's path.
+                let export = try makeTemporaryDirectory(label)
+                fixture = try DiodBehindGateway(label, extra: ["--token-keys", keys, "--audit", audit, "--backend-aname", export.path] + extra,
+                                                exporting: export)
+                let directory = fixture.directory
+                try Data("top secret\n".utf8).write(to: directory.appendingPathComponent("top.txt"))
+                try FileManager.default.createDirectory(at: directory.appendingPathComponent("sub/deeper"), withIntermediateDirectories: true)
+                try Data("inside\n".utf8).write(to: directory.appendingPathComponent("sub/inside.txt"))
+                try Data("deep\n".utf8).write(to: directory.appendingPathComponent("sub/deeper/x.txt"))
+                try FileManager.default.createSymbolicLink(atPath: directory.appendingPathComponent("sub/escape").path, withDestinationPath: "/")
+                try FileManager.default.createSymbolicLink(atPath: directory.appendingPathComponent("sub/up").path, withDestinationPath: "..")
+            }
+
+            func mint(_ caveats: [String]) throws -> String {
+                let result = try runCommand(Paths.gateway, ["token", "mint", "--key-file", keys, "--kid", "k1"] + caveats.flatMap { ["--caveat", $0] })
+                try #require(result.status == 0, "mint: \(result.stderr)")
+                return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+
+            func cat(_ aname: String, _ path: String) throws -> CommandResult {
+                try runCommand(which("diodcat")!, ["-s", fixture.gateway.address, "-a", aname, path], timeout: 60)
+            }
+
+            /// The audit log's events, decoded.
+            func events() throws -> [[String: Any]] {
+                let text = (try? String(contentsOfFile: audit, encoding: .utf8)) ?? ""
+                return try text.split(separator: "\n").map { line in
+                    try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not JSON: \(line)")
+                }
+            }
+
+            func stop() {
+                fixture.stop()
+                try? FileManager.default.removeItem(at: work)
+            }
+        }
+
+        @Test("diodcat -a TOKEN reads inside the token's path; .., ../.., a/../../.., a symlink to / and one to .. all stay inside")
+        func confinedReads() throws {
+            let setup = try Fixture("cap-confined")
+            defer { setup.stop() }
+            let token = try setup.mint(["path = /sub", "rights = lr"])
+            let inside = try setup.cat(token, "inside.txt")
+            #expect(inside.status == 0 && inside.stdout == "inside\n", "\(inside.stdout) \(inside.stderr)")
+            #expect(try setup.cat(token, "deeper/x.txt").stdout == "deep\n")
+            // At the root, .. is the root: these name sub/inside.txt, never the export's files.
+            for path in ["../inside.txt", "../../inside.txt", "deeper/../../../inside.txt"] {
+                let result = try setup.cat(token, path)
+                #expect(result.status == 0 && result.stdout == "inside\n", "\(path): \(result.stdout) \(result.stderr)")
+            }
+            for path in ["../top.txt", "../../top.txt", "deeper/../../../top.txt", "escape/etc/passwd", "escape", "up/top.txt", "up"] {
+                let result = try setup.cat(token, path)
+                #expect(result.status != 0, "\(path) was read: \(result.stdout)")
+                #expect(!result.stdout.contains("top secret") && !result.stdout.contains("root:"), "\(path): \(result.stdout)")
+            }
+            // Without a token the session is transparent: the export's root.
+            #expect(try setup.cat(setup.fixture.directory.path, "top.txt").stdout == "top secret\n")
+
+            let events = try setup.events()
+            #expect(events.contains { $0["event"] as? String == "CONFINEMENT_BLOCKED" }, "\(events)")
+            #expect(events.allSatisfy { $0["token_id"] as? String != nil && $0["session"] != nil && $0["peer"] != nil }, "\(events)")
+            let log = (try? String(contentsOfFile: setup.audit, encoding: .utf8)) ?? ""
+            #expect(!log.contains(token) && !setup.fixture.gateway.process.log.contains(token), "a whole token was logged")
+        }
+
+        @Test("a read-only token cannot create, write, truncate, chmod, rename or remove (p9fs 9P2000.L, diod)")
+        func readOnlyToken() throws {
+            let setup = try Fixture("cap-readonly")
+            defer { setup.stop() }
+            let token = try setup.mint(["path = /sub", "rights = lr"])
+            let result = try runPythonScenario("p9fs_readonly_token.py", ["--port", "\(setup.fixture.gateway.port)", "--aname", token,
+                                                                          "--version", "9P2000.L", "--file", "inside.txt", "--content", "inside\n"])
+            #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)\ngateway log:\n\(setup.fixture.gateway.process.log.suffix(3000))")
+            #expect(try String(contentsOfFile: setup.fixture.directory.appendingPathComponent("sub/inside.txt").path, encoding: .utf8) == "inside\n")
+            let denied = try setup.events().filter { $0["event"] as? String == "PERMISSION_DENIED" }
+            #expect(denied.count == 9, "one per refused change: \(denied)")
+        }
+
+        @Test("a read-only token on 9P2000.u (p9fs, in front of the py9p server): Tcreate, Topen for writing or truncation, Twstat and Tremove refused")
+        func readOnlyTokenLegacy() throws {
+            let root = try makeTemporaryDirectory("cap-py9p")
+            let work = try makeTemporaryDirectory("cap-py9p-keys")
+            defer {
+                try? FileManager.default.removeItem(at: root)
+                try? FileManager.default.removeItem(at: work)
+            }
+            try FileManager.default.createDirectory(at: root.appendingPathComponent("sub"), withIntermediateDirectories: true)
+            try Data("inside\n".utf8).write(to: root.appendingPathComponent("sub/inside.txt"))
+            let keys = work.appendingPathComponent("token.keys").path
+            #expect(try runCommand(Paths.gateway, ["token", "keygen", "--key-file", keys, "--kid", "k1"]).status == 0)
+            let token = try runCommand(Paths.gateway, ["token", "mint", "--key-file", keys, "--kid", "k1", "--caveat", "path = /sub",
+                                                       "--caveat", "rights = lr"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let server = try PythonClients.Py9pServer(root: root, unix: true)
+            let gateway = try GatewayProcess(backend: "tcp:127.0.0.1:\(server.port)", extra: ["--token-keys", keys])
+            defer { gateway.stop() }
+            let result = try runPythonScenario("p9fs_readonly_token.py", ["--port", "\(gateway.port)", "--aname", token, "--version", "9P2000.u",
+                                                                          "--msize", "8192", "--file", "inside.txt", "--content", "inside\n"])
+            #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)\ngateway log:\n\(gateway.process.log.suffix(3000))")
+            #expect(try String(contentsOfFile: root.appendingPathComponent("sub/inside.txt").path, encoding: .utf8) == "inside\n")
+        }
+
+        @Test("tokens that grant nothing are refused at attach: forged, expired, another client, another path; with --require-token, none")
+        func refusedTokens() throws {
+            let setup = try Fixture("cap-refused", extra: ["--require-token"])
+            defer { setup.stop() }
+            let good = try setup.mint(["path = /sub"])
+            #expect(try setup.cat(good, "inside.txt").stdout == "inside\n")
+            var forged = good
+            forged.removeLast()
+            forged += good.hasSuffix("A") ? "B" : "A"
+            let attenuated = try runCommand(Paths.gateway, ["token", "attenuate", good, "--caveat", "path = /elsewhere"]).stdout
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let refused = [forged, try setup.mint(["expires = 2020-01-01T00:00:00Z"]), try setup.mint(["client = 10.9.9.9"]),
+                           attenuated, setup.fixture.directory.path]
+            for aname in refused {
+                let result = try setup.cat(aname, "inside.txt")
+                #expect(result.status != 0 && result.stderr.contains("Permission denied"), "\(aname.prefix(20)): \(result.stdout) \(result.stderr)")
+            }
+            let kinds = try setup.events().compactMap { $0["event"] as? String }
+            #expect(kinds == ["INVALID_CAPABILITY", "TOKEN_REJECTED", "TOKEN_REJECTED", "TOKEN_REJECTED", "TOKEN_REJECTED"], "\(kinds)")
+        }
+    }
+}
