@@ -7,8 +7,8 @@ extension Interop {
     /// (trans=fd) and runs a user's workload on the share, one checked line per step. The work is
     /// done by Tests/KernelClient/build, run and guest-init (see the README.md there).
     ///
-    /// Plain TCP to the gateway, and through the TLS tunnel; later issues add a capability token
-    /// as aname and the Blue write path, each as another @Test with its own fixture.
+    /// Plain TCP to the gateway, through the TLS tunnel, and with a capability token as the aname;
+    /// the Blue write path (a later issue) will be another @Test with its own fixture.
     @Suite struct KernelClient {
         static let scripts = Paths.repository.appendingPathComponent("Tests/KernelClient")
 
@@ -28,9 +28,30 @@ extension Interop {
                     "the kernel's session was not the tunnel's TLS identity")
         }
 
+        @Test("the same with a capability token as the aname (mount -o aname=TOKEN, --require-token): every check passes and no refusal is logged")
+        func withToken() throws {
+            let work = try makeTemporaryDirectory("kclient-token-keys")
+            defer { try? FileManager.default.removeItem(at: work) }
+            let keys = work.appendingPathComponent("token.keys").path
+            let audit = work.appendingPathComponent("audit.jsonl").path
+            #expect(try runCommand(Paths.gateway, ["token", "keygen", "--key-file", keys, "--kid", "k1"]).status == 0)
+            let mint = try runCommand(Paths.gateway, ["token", "mint", "--key-file", keys, "--kid", "k1", "--caveat", "path = /",
+                                                      "--caveat", "from = 127.0.0.0/8", "--caveat", "expires = 2099-01-01T00:00:00Z"])
+            try #require(mint.status == 0, "mint: \(mint.stderr)")
+            let token = mint.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let export = try makeTemporaryDirectory("kclient-token")
+            let fixture = try DiodBehindGateway("kclient-token", extra: ["--token-keys", keys, "--require-token", "--audit", audit,
+                                                                         "--backend-aname", export.path], exporting: export)
+            defer { fixture.stop() }
+            try Self.mountAndCheck(address: fixture.gateway.address, fixture: fixture, aname: token)
+            let events = (try? String(contentsOfFile: audit, encoding: .utf8)) ?? ""
+            #expect(events.isEmpty, "refusals during the workload:\n\(events)")
+        }
+
         /// Builds the guest (cached), mounts `fixture`'s export through `address` and checks the
-        /// workload's result, the gateway's log and the export left empty.
-        static func mountAndCheck(address: String, fixture: DiodBehindGateway) throws {
+        /// workload's result, the gateway's log and the export left empty. `aname`: what the guest
+        /// mounts with (default the export's path).
+        static func mountAndCheck(address: String, fixture: DiodBehindGateway, aname: String? = nil) throws {
             // diod acts as the user the guest attaches as (root): the export must be searchable.
             chmod(fixture.directory.path, 0o755)
 
@@ -41,7 +62,7 @@ extension Interop {
 
             // run's own limit is the guest watchdog (240 s) + 45 s; this one only backs it up.
             let run = try runCommand(Self.scripts.appendingPathComponent("run").path,
-                                     [address, fixture.directory.path], timeout: 420)
+                                     [address, aname ?? fixture.directory.path], timeout: 420)
             let guestLog = run.stdout
             let result = guestLog.split(separator: "\n").last(where: { $0.hasPrefix("KCLIENT RESULT: ") }).map(String.init)
             let failures = guestLog.split(separator: "\n").filter { $0.hasPrefix("KCLIENT FAIL") }
