@@ -31,6 +31,9 @@ public struct ClientFid: Sendable, Equatable {
         case xattr
         /// An authentication file (Tauth's afid): read, written, clunked, and named as Tattach's afid.
         case auth
+        /// A value the gateway holds itself (`user.pebble.cap`): read and clunked, never sent to
+        /// the server, which has no fid behind it.
+        case gatewayValue
     }
     public var kind = Kind.plain
     /// An open directory in 9P2000 or 9P2000.u (Ropen/Rcreate's qid said so): its reads carry stats.
@@ -41,6 +44,8 @@ public struct ClientFid: Sendable, Equatable {
     /// What the fid may do and where it is: every fid made by an attach has one, and fids made
     /// from it inherit it, never more. Nil for an auth fid.
     public var scope: FidScope?
+    /// For a `gatewayValue` fid: the bytes a read returns.
+    public var value: [UInt8]?
     /// The type bits of the file's qid (`Qid.directory`, `Qid.symlink` …), from the reply that
     /// made or opened the fid.
     public var qidType: UInt8 = 0

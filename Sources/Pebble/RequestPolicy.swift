@@ -102,6 +102,12 @@ public struct RequestPolicy: Sendable {
         /// A Tattach with a valid token: the gateway attaches and walks to the capability's root
         /// with its own requests, and hands the client a fid there.
         case attach(Capability)
+        /// A Txattrwalk of `delegationAttribute` on a fid of a token's session: the gateway makes
+        /// the new fid itself, holding the session's token narrowed to this fid's scope.
+        case delegate(FidScope)
+        /// A request on a `gatewayValue` fid, answered by the gateway; a Tclunk or Tremove also
+        /// forgets the fid.
+        case answerAndForget(RMessage)
     }
 
     public init(tokens: TokenPolicy? = nil) {
@@ -116,9 +122,12 @@ public struct RequestPolicy: Sendable {
                 if operand.location.role == .existingOrNone && operand.clientFid == NineP.noFid { continue }
                 guard let record = operand.record else { return .deny(.unknownFid) }
                 guard record.state == .ready else { return .deny(.fidBusy) }
+                // A value the gateway holds has no fid at the server to name.
+                if record.kind == .gatewayValue && !operand.isSubject { return .deny(.fidKind) }
                 if let error = Self.authRule(record.kind, type: request.type, operand: operand) { return .deny(error) }
                 guard operand.isSubject else { continue }
-                if let decision = Self.kindRule(record, kindChanging: operand.kindChanging, request: request) {
+                if let decision = Self.kindRule(record, kindChanging: operand.kindChanging, request: request,
+                                                limit: session.msize &- UInt32(NineP.rreadHeaderSize)) {
                     return decision
                 }
                 if request.type == .Tremove && record.kind == .auth {
@@ -145,6 +154,10 @@ public struct RequestPolicy: Sendable {
         if case let .attach(attach)? = request.message, let decision = tokenRule(attach, session: session) {
             return decision
         }
+        if case let .xattrwalk(walk)? = request.message, walk.name == Self.delegationAttribute,
+           let scope = operands.first?.record?.scope, scope.tokenID != nil {
+            return .delegate(scope)
+        }
         if request.type == .Tread || request.type == .Treaddir, let count = request.count {
             // No reply can carry more; a server that sends it anyway (the py9p server does) sends a
             // frame over msize, which ends the session. Asked for what fits, it cannot.
@@ -155,6 +168,28 @@ public struct RequestPolicy: Sendable {
     }
 
     // MARK: Capabilities
+
+    /// The extended attribute whose value is the session's token narrowed to the fid it is read
+    /// from (`getfattr -n user.pebble.cap FILE` on a Linux mount): how a holder delegates part of
+    /// what it may do, with no key.
+    public static let delegationAttribute: WireString = "user.pebble.cap"
+
+    /// A `gatewayValue` fid is read and clunked; the gateway answers both.
+    static func valueRule(_ value: [UInt8], request: DecodedRequest, limit: UInt32) -> Decision {
+        switch request.message {
+        case let .read(read)?:
+            let start = Int(min(read.offset, UInt64(value.count)))
+            let end = start + Int(min(UInt64(min(read.count, limit)), UInt64(value.count - start)))
+            return .answer(.read(Rread(data: Array(value[start..<end]))))
+        case .clunk?:
+            return .answerAndForget(.clunk(Rclunk()))
+        case .remove?:
+            // remove(5) clunks the fid even when the remove fails.
+            return .answerAndForget(.lerror(Rlerror(ecode: ProxyError.authRemove.errno)))
+        default:
+            return .deny(.fidKind)
+        }
+    }
 
     /// A Tattach presents a token as its aname or uname (unmodified clients can set either). Nil:
     /// forward it as it is (no token, and none required).
@@ -233,7 +268,8 @@ public struct RequestPolicy: Sendable {
 
     /// The rules for the fid a request acts on: its kind (`refusedOn`), a kind still changing, and
     /// an xattr fid's size. Nil when the request may go on.
-    static func kindRule(_ record: ClientFid, kindChanging: Bool, request: DecodedRequest) -> Decision? {
+    static func kindRule(_ record: ClientFid, kindChanging: Bool, request: DecodedRequest, limit: UInt32) -> Decision? {
+        if record.kind == .gatewayValue { return valueRule(record.value ?? [], request: request, limit: limit) }
         if refusedOn[record.kind]?.contains(request.type) == true { return .deny(.fidKind) }
         // Else a Trename or Twalk sent right behind an open would reach the server after it, when
         // the fid may be of a kind it is refused on.

@@ -129,6 +129,18 @@ struct FidTable {
         }
     }
 
+    /// A fid the gateway answers for itself (`ClientFid.Kind.gatewayValue`): no backend fid behind it.
+    mutating func addValue(clientFid: UInt32, value: [UInt8]) {
+        var record = ClientFid(backendFid: NineP.noFid, state: .ready)
+        record.kind = .gatewayValue
+        record.value = value
+        clientFids[clientFid] = record
+    }
+
+    mutating func forgetValue(clientFid: UInt32) {
+        if clientFids[clientFid]?.kind == .gatewayValue { clientFids[clientFid] = nil }
+    }
+
     /// Forgets every client fid (session reset or client gone). Backend fids stay live until the
     /// gateway clunks them.
     mutating func forgetClientFids() {

@@ -16,7 +16,10 @@ extension ProxySession {
         waiting.sent = false
         guard let waitingTag = tags.add(waiting) else { return refuse(.tooManyRequests, tag: tag, subject: nil) }
         let pending = AttachInProgress(waitingTag: waitingTag, serial: waiting.serial, clientTag: tag, clientFid: attach.fid,
-                                       backendFid: fids.reserve(attach.fid), capability: capability)
+                                       backendFid: fids.reserve(attach.fid), capability: capability,
+                                       token: [attach.aname, attach.uname].lazy.compactMap {
+                                           try? CapabilityToken(text: String(decoding: $0.bytes, as: UTF8.self))
+                                       }.first { $0.idHex == capability.tokenID })
         // The token names the backend user, or the gateway's setting does; else the client's.
         let uname = capability.uname ?? access.backendUname
         let root = capability.root.names.map { WireString($0) }
@@ -70,6 +73,7 @@ extension ProxySession {
                 fid.qidType = qid.type
             }
             sessionTokenID = pending.capability.tokenID
+            if let token = pending.token { sessionTokens[token.idHex] = (token, pending.capability.root) }
             return sendToClient(.attach(Rattach(qid: qid)), tag: pending.clientTag)
         }
         fids.orphan(clientFid: pending.clientFid, backendFid: pending.backendFid)
@@ -87,6 +91,28 @@ extension ProxySession {
         let clientFid: UInt32
         let backendFid: UInt32
         let capability: Capability
+        /// The token presented (verified by the policy), for delegation.
+        let token: CapabilityToken?
+    }
+
+    // MARK: Delegation
+
+    /// `user.pebble.cap` read through a fid: the session's token with two more caveats, the fid's
+    /// path (below the token's own) and its rights, as a value the gateway holds for `newfid`.
+    func delegate(_ scope: FidScope, newfid: UInt32, tag: UInt16) {
+        guard let tokenID = scope.tokenID, var (token, root) = sessionTokens[tokenID] else {
+            return refuse(.fidKind, tag: tag, subject: nil)
+        }
+        for name in scope.path.names { root = root.appending(name) }
+        do {
+            try token.attenuate(.path(root.description))
+            try token.attenuate(.rights(scope.rights))
+        } catch {
+            return refuse(.tokenRejected(error), tag: tag, subject: nil)
+        }
+        let value = Array(token.text.utf8)
+        fids.addValue(clientFid: newfid, value: value)
+        sendToClient(.xattrwalk(Rxattrwalk(size: UInt64(value.count))), tag: tag)
     }
 
     // MARK: Walks below a capability root

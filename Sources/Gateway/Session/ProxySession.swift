@@ -87,6 +87,9 @@ final class ProxySession {
     var staleFidRefusals = 0
     /// The token of the session's latest attach with one: events about no fid in particular name it.
     var sessionTokenID: String?
+    /// The tokens the session attached with, by id, with their capability's root: what
+    /// delegation narrows.
+    var sessionTokens: [String: (token: CapabilityToken, root: CapabilityPath)] = [:]
     /// The continuations of the gateway's own requests at the server or held (by backend tag).
     private var ownReplies: [UInt16: (RMessage?) -> Void] = [:]
     private(set) var stats = SessionStats()
@@ -215,6 +218,13 @@ final class ProxySession {
             return false
         case let .attach(capability):
             if case let .attach(attach)? = decoded.message { self.attach(as: capability, attach, tag: tag) }
+            return false
+        case let .delegate(scope):
+            if case let .xattrwalk(walk)? = decoded.message { delegate(scope, newfid: walk.newfid, tag: tag) }
+            return false
+        case let .answerAndForget(message):
+            sendToClient(message, tag: tag)
+            if let fid = operands.first?.clientFid { fids.forgetValue(clientFid: fid) }
             return false
         case let .forward(edits):
             rewrite = edits
