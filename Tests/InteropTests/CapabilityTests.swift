@@ -168,5 +168,39 @@ extension Interop {
             let above = try setup.cat(delegated, "../inside.txt")
             #expect(above.status != 0 && !above.stdout.contains("inside"), "\(above.stdout)")
         }
+
+        @Test("revocation: at SIGHUP a revoked token's live session is cut off and new attaches with it are refused; other sessions go on")
+        func revocation() throws {
+            let work = try makeTemporaryDirectory("cap-revoked")
+            defer { try? FileManager.default.removeItem(at: work) }
+            let revoked = work.appendingPathComponent("revoked").path
+            try Data("# revoked token ids\n".utf8).write(to: URL(fileURLWithPath: revoked))
+            let setup = try Fixture("cap-revoke", extra: ["--revoked", revoked])
+            defer { setup.stop() }
+            let doomed = try setup.mint(["path = /sub"])
+            let kept = try setup.mint(["path = /sub"])
+            let clients = try [doomed, kept].map { token in
+                let client = try RawClient(port: setup.fixture.gateway.port)
+                _ = try client.negotiate()
+                guard case .attach = try client.attach(fid: 1, aname: token) else { throw MissingTool(description: "attach failed") }
+                return client
+            }
+            let id = try #require(try runCommand(Paths.gateway, ["token", "inspect", doomed]).stdout
+                .split(separator: "\n").first { $0.hasPrefix("token id: ") }?.dropFirst("token id: ".count))
+            try Data("\(id)\n".utf8).write(to: URL(fileURLWithPath: revoked))
+            kill(setup.fixture.gateway.process.pid, SIGHUP)
+            #expect(waitFor(10) { !logLines(setup.fixture.gateway.process, "session closed", "token \(id) revoked").isEmpty },
+                    "\(setup.fixture.gateway.process.log.suffix(2000))")
+            #expect(try clients[0].receive() == nil, "the revoked session's connection is closed")
+            #expect(try clients[1].rpc(.getattr(Tgetattr(fid: 1, requestMask: 0x7ff)), tag: 2).isGetattr, "the other session goes on")
+            let again = try setup.cat(doomed, "inside.txt")
+            #expect(again.status != 0 && again.stderr.contains("Permission denied"))
+            let events = try setup.events()
+            #expect(events.contains { $0["event"] as? String == "TOKEN_REJECTED" && ($0["detail"] as? String)?.contains("cut off") == true })
+        }
     }
+}
+
+private extension RMessage {
+    var isGetattr: Bool { if case .getattr = self { true } else { false } }
 }

@@ -39,7 +39,7 @@ public final class GatewayServer: Sendable {
                                 drainTimeout: config.drainTimeout, logger: logger)
         // SIGHUP: certificate, key and CA are read again for new handshakes, token keys and the
         // revocation list for new attaches; a bad file keeps the old.
-        let reload: (() -> Void)? = tls == nil && tokens == nil ? nil : { [logger] in
+        let reload: (() -> Set<String>)? = tls == nil && tokens == nil ? nil : { [logger] in
             if let tls {
                 do {
                     try tls.reload()
@@ -52,10 +52,12 @@ public final class GatewayServer: Sendable {
                 do {
                     let revoked = try tokens.reload()
                     logger.info("token keys reloaded", metadata: ["keys": "\(tokens.keyFile)", "revoked": "\(revoked.count)"])
+                    return revoked
                 } catch {
                     logger.error("token reload refused; the previous keys stay", metadata: ["error": "\(error)"])
                 }
             }
+            return []
         }
         try loops.run(tls: tls, metadata: ["backend": "\(backend)", "max_msize": "\(config.maxMsize)"], reload: reload) { [logger] loop, client, finished in
             try GatewaySession(loop: loop, client: client, dialer: dialer, routes: routes, settings: settings, logger: logger,

@@ -7,6 +7,12 @@ protocol LoopSession: AnyObject {
     func shutdown()
     /// A server process started for this session, which may outlive it for a moment (`exec:`).
     var serverProcess: ChildProcess? { get }
+    /// These capability tokens were revoked (SIGHUP): a session that attached with one ends.
+    func revoke(tokenIDs: Set<String>)
+}
+
+extension LoopSession {
+    func revoke(tokenIDs: Set<String>) {}
 }
 
 /// Makes the session for a connection a loop accepted, on that loop's thread. `finished` is

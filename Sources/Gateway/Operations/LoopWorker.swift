@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,6 +20,9 @@ final class LoopWorker: @unchecked Sendable {
     private var wakeup: LoopWakeup?
     /// Woken (from any loop) when a session slot is this loop's to take.
     private var slotWakeup: LoopWakeup?
+    /// Token ids revoked at a reload, for this loop's sessions (`requestRevocation`).
+    private let revoked = Mutex<Set<String>>([])
+    private var revokeWakeup: LoopWakeup?
     private let index: Int
     private var shuttingDown = false
     /// `onDrained` runs once: a session can finish inside `shutdown()`'s loop (one that never got a
@@ -49,6 +53,13 @@ final class LoopWorker: @unchecked Sendable {
         }
         self.slotWakeup = slotWakeup
         slots.register(loop: index) { slotWakeup.send() }
+        revokeWakeup = LoopWakeup(loop: loop) { [unowned self] in
+            let ids = self.revoked.withLock { ids in
+                defer { ids.removeAll() }
+                return ids
+            }
+            for session in Array(self.sessions.values) { session.revoke(tokenIDs: ids) }
+        }
     }
 
     func run() {
@@ -71,6 +82,12 @@ final class LoopWorker: @unchecked Sendable {
     /// Safe from any thread: asks the loop to stop accepting and drain its sessions.
     func requestShutdown() { wakeup?.send() }
 
+    /// Safe from any thread: the loop's sessions that attached with one of these tokens end.
+    func requestRevocation(_ tokenIDs: Set<String>) {
+        revoked.withLock { $0.formUnion(tokenIDs) }
+        revokeWakeup?.send()
+    }
+
     private func shutdown() {
         guard !shuttingDown else { return }
         shuttingDown = true
@@ -81,6 +98,7 @@ final class LoopWorker: @unchecked Sendable {
         wakeup = nil
         slotWakeup?.close()
         slotWakeup = nil
+        revokeWakeup?.close()
         for session in Array(sessions.values) { session.shutdown() }
         finishIfDrained()
     }

@@ -50,8 +50,9 @@ struct ServerLoops {
 
     /// Binds, runs the loops on their own threads, logs "listening" with `metadata` (and the
     /// addresses), and makes the calling thread wait for a stop signal; then drains and exits.
-    /// SIGHUP calls `reload` (and goes on serving).
-    func run(tls: TLSServerMaterial?, metadata: Logger.Metadata, reload: (() -> Void)? = nil,
+    /// SIGHUP calls `reload` (and goes on serving); sessions that attached with a token id it
+    /// returns are ended.
+    func run(tls: TLSServerMaterial?, metadata: Logger.Metadata, reload: (() -> Set<String>)? = nil,
              makeSession: @escaping SessionMaker) throws -> Never {
         signal(SIGPIPE, SIG_IGN)
         let fileLimit = raiseFileLimit()
@@ -97,7 +98,12 @@ struct ServerLoops {
         while true {
             sigwait(&handled, &received)
             guard received == SIGHUP else { break }
-            if let reload { reload() } else { logger.info("SIGHUP: nothing to reload") }
+            guard let reload else {
+                logger.info("SIGHUP: nothing to reload")
+                continue
+            }
+            let revoked = reload()
+            if !revoked.isEmpty { for worker in workers { worker.requestRevocation(revoked) } }
         }
         // Stop accepting and drain: every session flushes, clunks its fids and closes its backend,
         // so no server is left with fids (or dies of SIGPIPE answering a socket we dropped).

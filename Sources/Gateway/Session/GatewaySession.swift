@@ -89,9 +89,11 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         logger[metadataKey: "peer"] = "\(peer)"
         self.logger = logger
         client = try Connection(loop: loop, transport: transport)
-        let access = ProxySession.Access(
-            tokens: settings.tokens.map { RequestPolicy.TokenPolicy(verifier: $0.current, required: settings.requireToken) },
-            backendAname: settings.backendAname, backendUname: settings.backendUname)
+        var access = ProxySession.Access(backendAname: settings.backendAname, backendUname: settings.backendUname)
+        if let tokens = settings.tokens {
+            access.tokens = RequestPolicy.TokenPolicy(verifier: tokens.current, required: settings.requireToken)
+            access.currentVerifier = { tokens.current }
+        }
         core = ProxySession(limits: settings.limits, access: access, host: self)
     }
 
@@ -443,6 +445,13 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     }
 
     var backendName: String { routeName ?? "default" }
+
+    /// Tokens were revoked at a reload: a session that attached with one is cut off.
+    func revoke(tokenIDs: Set<String>) {
+        guard clientOpen, let id = core.sessionTokens.keys.sorted().first(where: tokenIDs.contains) else { return }
+        audit(AuditEvent(kind: .tokenRejected, tokenID: id, detail: "revoked: session cut off at reload"))
+        closeClient(reason: "token \(id) revoked")
+    }
 
     // MARK: ConnectionDelegate
 

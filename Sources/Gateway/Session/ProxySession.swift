@@ -42,6 +42,8 @@ final class ProxySession {
     struct Access {
         /// How tokens are verified and whether one is required; nil: tokens are not configured.
         var tokens: RequestPolicy.TokenPolicy?
+        /// The keys and revocations as they are now (reloaded on SIGHUP), read at each attach.
+        var currentVerifier: (@Sendable () -> TokenVerifier)?
         /// What the gateway attaches as for a token's session: the export's aname, and the user
         /// when the token names none (nil: the client's).
         var backendAname = ""
@@ -53,7 +55,7 @@ final class ProxySession {
     let limits: Limits
     let access: Access
     /// Decides each client request before anything changes (`RequestPolicy`).
-    let policy: RequestPolicy
+    var policy: RequestPolicy
     unowned let host: SessionHost
     private(set) var phase: Phase = .unversioned
     /// The negotiated dialect; nil until the first Rversion.
@@ -205,6 +207,7 @@ final class ProxySession {
             reply(error: .malformed(error), tag: tag)
             return false
         }
+        if type == .Tattach, let current = access.currentVerifier { policy.tokens?.verifier = current() }
         let state = RequestPolicy.SessionState(msize: msize, fidCount: fids.count, maxFids: limits.maxFids,
                                                identity: host.clientIdentity, peerHost: host.peerHost, now: access.now(),
                                                backendName: host.backendName)
