@@ -36,44 +36,44 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     private static let sessionNumbers = Atomic<UInt64>(0)
     let sessionNumber = GatewaySession.sessionNumbers.wrappingAdd(1, ordering: .relaxed).newValue
 
-    private let loop: EventLoop
-    private let client: Connection
-    private var backend: Connection?
-    private var core: ProxySession!
-    private let settings: Settings
-    private var logger: Logger
-    private let peer: String
+    let loop: EventLoop
+    let client: Connection
+    var backend: Connection?
+    var core: ProxySession!
+    let settings: Settings
+    var logger: Logger
+    let peer: String
     /// Who the client is: its verified certificate's subject once a TLS handshake gave one, else
     /// its address. Logged when the session ends; later policy keys on it.
-    private(set) var identity: ClientIdentity
-    private let startedAt = ContinuousClock.now
-    private var drainTimer: LoopTimer?
-    private var handshakeTimer: LoopTimer?
-    private var closeTimer: LoopTimer?
-    private var resetTimer: LoopTimer?
+    var identity: ClientIdentity
+    let startedAt = ContinuousClock.now
+    var drainTimer: LoopTimer?
+    var handshakeTimer: LoopTimer?
+    var closeTimer: LoopTimer?
+    var resetTimer: LoopTimer?
     /// Waiting for a connect slot (`ConnectGate`), or holding one until the server first answers.
-    private var connectTicket: UInt64?
-    private var holdsConnectSlot = false
+    var connectTicket: UInt64?
+    var holdsConnectSlot = false
     /// The `exec:` server started for this session, if any.
-    private(set) var serverProcess: ChildProcess?
+    var serverProcess: ChildProcess?
     /// The backend: the default, or the route for the server name a TLS client asked for.
-    private var dialer: BackendDialer
+    var dialer: BackendDialer
     /// The route the TLS server name picked, if any.
-    private var routeName: String?
+    var routeName: String?
     /// Backends by TLS server name (`route`).
-    private let routes: [String: BackendDialer]
-    private var clientOpen: Bool { !client.isClosed }
+    let routes: [String: BackendDialer]
+    var clientOpen: Bool { !client.isClosed }
     /// False before the backend is dialed, and once its connection has closed.
-    private var backendOpen: Bool { backend.map { !$0.isClosed } ?? false }
-    private var closeReason: String?
-    private var finished = false
-    private let onFinish: (LoopSession) -> Void
+    var backendOpen: Bool { backend.map { !$0.isClosed } ?? false }
+    var closeReason: String?
+    var finished = false
+    let onFinish: (LoopSession) -> Void
     /// The data of a Twrite on its way from the client to the backend.
-    private var upload: PayloadSplice?
+    var upload: PayloadSplice?
     /// The data of an Rread on its way from the backend to the client.
-    private var download: PayloadSplice?
+    var download: PayloadSplice?
     /// Payload bytes moved socket to socket by splice (for the close log line).
-    private var bytesSpliced = 0
+    var bytesSpliced = 0
 
     /// `client` is the accepted connection's transport (plain, or TLS still to shake hands).
     init(loop: EventLoop, client transport: any Transport, dialer: BackendDialer, routes: [String: BackendDialer] = [:],
@@ -110,7 +110,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     /// Connects to the file server when the client's first frame is ready, or queues for one of
     /// the loop's connect slots (`ConnectGate`; not for `exec:`, whose socketpair has no backlog).
     /// Returns whether the backend connection exists now.
-    private func startBackend() -> Bool {
+    func startBackend() -> Bool {
         if !dialer.startsProcess && !holdsConnectSlot {
             guard connectTicket == nil else { return false }
             guard loop.connectGate.tryAcquire() else {
@@ -125,7 +125,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
 
     /// A connect slot came free for this session (from another session's handler: go on from the
     /// loop, not inside it).
-    private func admitted() {
+    func admitted() {
         connectTicket = nil
         holdsConnectSlot = true
         _ = loop.schedule(after: 0) { [weak self] in
@@ -138,7 +138,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     }
 
     /// The server answered (so it accepted the connection), or the session ends.
-    private func releaseConnectSlot() {
+    func releaseConnectSlot() {
         guard holdsConnectSlot else { return }
         holdsConnectSlot = false
         loop.connectGate.release()
@@ -146,7 +146,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
 
     /// Connects to the file server when the client's first frame is ready, not at accept: a
     /// connection that never speaks costs no backend connection (and no process, for `exec:`).
-    private func dialBackend() -> Bool {
+    func dialBackend() -> Bool {
         do {
             let dialed = try dialer.dial(on: loop)
             if let process = dialed.process {
@@ -179,7 +179,19 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
 
     // MARK: Frames
 
-    private func pumpClient() {
+    /// Whether another client frame may be handled now: the session is not waiting on a version
+    /// exchange nor holding `queueLimit` bytes of requests, neither outbound queue is over its
+    /// bound, and the client is not being closed. Frames already read stay in the input buffer
+    /// until this is true again.
+    var canTakeClientFrames: Bool {
+        core.acceptsClientFrames && queuesHaveRoom && !client.isClosing
+    }
+
+    var queuesHaveRoom: Bool {
+        client.output.count <= settings.queueLimit && (backend?.output.count ?? 0) <= settings.queueLimit
+    }
+
+    func pumpClient() {
         sendHeld()
         // A client being closed (a fatal frame) gets nothing more handled, even what it already
         // sent: `canTakeClientFrames` is false for it.
@@ -203,7 +215,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         flushAndBalance()
     }
 
-    private func pumpBackend() {
+    func pumpBackend() {
         guard let backend else { return }
         while !backend.isClosed && !backendBytesAreSpliced {
             let frame: UnsafeMutableRawBufferPointer
@@ -232,145 +244,14 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         }
     }
 
-    // MARK: Payload splicing
-
-    /// The client's socket is being read by the upload splice, not into its buffer.
-    private var clientBytesAreSpliced: Bool { upload.map { !$0.sourceReleased } ?? false }
-    /// The backend's socket is being read by the download splice, not into its buffer.
-    private var backendBytesAreSpliced: Bool { download.map { !$0.sourceReleased } ?? false }
-
-    /// The incomplete frame at the front of `buffer`, when it is a `type` frame whose fixed fields
-    /// have arrived and enough of whose data is still in the socket to be worth splicing.
-    private func spliceableHead(of buffer: ByteBuffer, type: MessageType, fixedBytes: Int)
-        -> (bytes: UnsafeMutableRawBufferPointer, rest: Int)? {
-        // Both legs must offer splicing: a TLS leg's bytes are records the library must see.
-        guard settings.spliceMinimum > 0, client.canSplice, backend?.canSplice == true, buffer.count >= fixedBytes,
-              let header = FrameHeader.peek(UnsafeRawBufferPointer(buffer.readable)), header.type == type.rawValue
-        else { return nil }
-        let rest = Int(header.size) &- buffer.count
-        guard rest >= settings.spliceMinimum else { return nil }
-        return (buffer.readable, rest)
-    }
-
-    /// Sends a large Twrite on as soon as its fixed fields are checked, and splices its data after
-    /// it; a refused one has its data dropped. False when the frame is not one to splice.
-    private func startUpload() -> Bool {
-        guard let backend, backendOpen, !client.isClosing, core.sendsRequestsNow,
-              let head = spliceableHead(of: client.input, type: .Twrite, fixedBytes: NineP.twriteHeaderSize),
-              // A Twrite's data may pass through in parts; a pipe much smaller than that costs more calls than copying.
-              let pipe = loop.pipes.take(holding: min(head.rest, 64 * 1024))
-        else { return false }
-        let forwarded = core.clientFrame(head.bytes, payloadToFollow: head.rest) && !backend.isClosed
-        client.input.consume(head.bytes.count)
-        // Handling the head may have ended the session; a closed socket's fd number may already be another's.
-        if client.isClosed || client.isClosing { loop.pipes.give(pipe); return true }
-        let splice = makeSplice(from: client, to: forwarded ? backend : nil, count: head.rest, pipe: pipe)
-        upload = splice
-        start(splice)
-        return true
-    }
-
-    /// Passes a large Rread's head to the client at once and splices its data after it; data nobody
-    /// should see is dropped. Only when the pipe holds all the data that is left, so a client that
-    /// reads slowly never leaves the backend connection stuck in the middle of a frame.
-    private func startDownload(from backend: Connection) -> Bool {
-        guard let head = spliceableHead(of: backend.input, type: .Rread, fixedBytes: NineP.rreadHeaderSize),
-              let tag = FrameHeader.peek(UnsafeRawBufferPointer(head.bytes))?.tag, !core.repliesWhole(backendTag: tag),
-              let pipe = loop.pipes.take(holding: head.rest)
-        else { return false }
-        let delivered = core.backendFrame(head.bytes, payloadToFollow: head.rest) && !client.isClosed
-        backend.input.consume(head.bytes.count)
-        // Handling the head may have ended the session (a reply to a tag never used closes the
-        // client, and a client with no fids left closes the backend at once): never splice from a
-        // closed socket, whose fd number may already belong to another session.
-        if backend.isClosed || backend.isClosing { loop.pipes.give(pipe); return true }
-        let splice = makeSplice(from: backend, to: delivered ? client : nil, count: head.rest, pipe: pipe)
-        download = splice
-        start(splice)
-        return true
-    }
-
-    /// The splice for the rest of a frame whose head was just handled: to `target` when the head
-    /// went there, else (no target) the rest is dropped and the pipe goes back unused. A download
-    /// (the backend is the source) must never leave the backend waiting on the client.
-    private func makeSplice(from source: Connection, to target: Connection?, count: Int, pipe: SplicePipe) -> PayloadSplice {
-        if target == nil { loop.pipes.give(pipe) }
-        return PayloadSplice(from: source, to: target, count: count, pipe: target == nil ? nil : pipe, pool: loop.pipes,
-                             releasesSource: source === backend)
-    }
-
-    /// Writes what is queued ahead of the payload (the head among it), then moves what can be moved.
-    private func start(_ splice: PayloadSplice) {
-        splice.target?.flush()
-        advance(splice)
-    }
-
-    /// Moves a splice on and deals with how it ended.
-    private func advance(_ splice: PayloadSplice) {
-        // Flushing what was queued ahead of it (or another splice's end) may have ended the
-        // session: a splice no longer current, or still reading a source that has closed, must not
-        // touch a socket, whose fd number may already be another session's. One whose source is
-        // released only drains its pipe (and memory) into the target, which must go on.
-        guard splice === upload || splice === download, splice.sourceReleased || !splice.source.isClosed else { return }
-        let outcome = splice.pump()
-        bytesSpliced &+= splice.takeSpliced()
-        switch outcome {
-        case .moving:
-            break
-        case .finished:
-            if splice === upload {
-                upload = nil
-                pumpClient()
-            } else if splice === download {
-                download = nil
-                pumpBackend()
-            }
-        case let .sourceFailed(error):
-            // The target holds part of a frame that can never be completed: it has to go too.
-            forget(splice)
-            let reason = splice.source === client ? Self.clientLeftMidWrite : Self.backendLeftMidReply
-            if closeReason == nil { closeReason = reason }
-            logger.warning("\(reason); closing the other side too")
-            splice.target?.close()
-            if let error { splice.source.fail(error) } else { splice.source.close() }
-        case let .targetFailed(error):
-            if let target = splice.target {
-                target.fail(error)
-            } else {
-                forget(splice)
-                splice.source.fail(error)
-            }
-        }
-    }
-
-    static let clientLeftMidWrite = "client left in the middle of a write"
-    static let backendLeftMidReply = "file server closed the connection in the middle of a reply"
-
-    private func forget(_ splice: PayloadSplice) {
-        if splice === upload { upload = nil }
-        if splice === download { download = nil }
-    }
-
-    /// Whether another client frame may be handled now: the session is not waiting on a version
-    /// exchange nor holding `queueLimit` bytes of requests, neither outbound queue is over its
-    /// bound, and the client is not being closed. Frames already read stay in the input buffer
-    /// until this is true again.
-    private var canTakeClientFrames: Bool {
-        core.acceptsClientFrames && queuesHaveRoom && !client.isClosing
-    }
-
-    private var queuesHaveRoom: Bool {
-        client.output.count <= settings.queueLimit && (backend?.output.count ?? 0) <= settings.queueLimit
-    }
-
     /// Requests held for room at the server go out only while their replies have somewhere to go,
     /// and not for a client being closed. Called where room can appear: after replies (pumpBackend),
     /// and when a queue has drained (connectionDidDrain, pumpClient).
-    private func sendHeld() {
+    func sendHeld() {
         if queuesHaveRoom && !client.isClosing { core.sendHeld() }
     }
 
-    private func flushAndBalance() {
+    func flushAndBalance() {
         backend?.flush()
         client.flush()
         client.setReading(canTakeClientFrames)
@@ -382,7 +263,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     /// request ends, so one request blocked there (an open of a FIFO) would stall the session for
     /// good: the reset gets `drain-timeout` (≥ 1 s), like the cleanup after a client leaves, and past it
     /// the session is closed (the server drops its fids with the connection).
-    private func watchReset() {
+    func watchReset() {
         guard core.isResetting else {
             resetTimer?.cancel()
             resetTimer = nil
@@ -553,7 +434,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         finishIfDone()
     }
 
-    private func finishIfDone() {
+    func finishIfDone() {
         if !backendOpen { releaseConnectSlot() }
         guard !clientOpen && !backendOpen, !finished else { return }
         finished = true

@@ -8,6 +8,10 @@ import Pebble
 ///
 /// Check, then commit: a request reserves the fid it would create and the reply commits or drops it.
 /// An error never changes the fid table; a partial Rwalk never creates the newfid.
+///
+/// This file holds its state and the path of client requests and server replies; the extensions
+/// hold Tflush (+Flush), version and the session's end (+Lifecycle), held and own requests
+/// (+OwnRequests), and capabilities (+Capability). `RequestPolicy` decides; this commits.
 final class ProxySession {
     struct Limits {
         /// The largest msize the gateway will agree to.
@@ -57,34 +61,34 @@ final class ProxySession {
     /// Decides each client request before anything changes (`RequestPolicy`).
     var policy: RequestPolicy
     unowned let host: SessionHost
-    private(set) var phase: Phase = .unversioned
+    var phase: Phase = .unversioned
     /// The negotiated dialect; nil until the first Rversion.
-    private(set) var dialect: Dialect?
-    private(set) var msize: UInt32 = 0
+    var dialect: Dialect?
+    var msize: UInt32 = 0
     var fids: FidTable
     var tags = TagTable()
     /// Requests checked and registered, waiting for room at the server.
-    private var held = HeldRequests()
+    var held = HeldRequests()
     /// Client Tclunks and Tremoves waiting for the other requests that name their fid (by backend
     /// fid): each with its backend tag and frame. Servers free a fid when it is clunked, whatever
     /// still runs on it: diod crashed (use after free) on a Tread and a Tclunk of one fid sent
     /// together. The fid is `releasing` meanwhile, so nothing new names it.
-    private var releasesWaiting: [UInt32: (tag: UInt16, bytes: [UInt8])] = [:]
+    var releasesWaiting: [UInt32: (tag: UInt16, bytes: [UInt8])] = [:]
     /// Backend fids with a Topen/Tlopen/Tcreate/Tlcreate/Txattrcreate in flight, and how many: what
     /// kind of fid each will be is not known until the reply, so what `RequestPolicy.refusedOn` refuses for any
     /// kind waits (EBUSY) meanwhile; else a Trename or Twalk sent right behind the open would
     /// reach the server after it.
-    private var kindChanging: [UInt32: Int] = [:]
+    var kindChanging: [UInt32: Int] = [:]
     /// The client Tflush at the server for a request there (by its backend tag), with that
     /// request's serial: the server gets one client flush per request.
-    private var flushOfTarget: [UInt16: (flush: UInt16, serial: UInt64)] = [:]
+    var flushOfTarget: [UInt16: (flush: UInt16, serial: UInt64)] = [:]
     /// Client Tflushes waiting on a Tflush at the server (by its backend tag), answered right after
     /// it, in order: each with its backend tag and serial.
-    private var flushWaiters: [UInt16: [(tag: UInt16, serial: UInt64)]] = [:]
+    var flushWaiters: [UInt16: [(tag: UInt16, serial: UInt64)]] = [:]
     /// The client Tflush at the server for each client tag it flushes (oldtag → its backend tag),
     /// until the server answers it: a later Tflush of that tag waits for it even once the request
     /// itself has been answered (flush(5): the Rflushes for one request come in order).
-    private var flushOfClientTag: [UInt16: UInt16] = [:]
+    var flushOfClientTag: [UInt16: UInt16] = [:]
     /// Stale-fid refusals so far (their audit events are rate-limited).
     var staleFidRefusals = 0
     /// The token of the session's latest attach with one: events about no fid in particular name it.
@@ -93,12 +97,12 @@ final class ProxySession {
     /// delegation narrows.
     var sessionTokens: [String: (token: CapabilityToken, root: CapabilityPath)] = [:]
     /// The continuations of the gateway's own requests at the server or held (by backend tag).
-    private var ownReplies: [UInt16: (RMessage?) -> Void] = [:]
-    private(set) var stats = SessionStats()
+    var ownReplies: [UInt16: (RMessage?) -> Void] = [:]
+    var stats = SessionStats()
     /// Live backend fids when the last round of cleanup clunks went out (nil before the first):
     /// a session may hold more fids than there are tags, so cleanup goes in rounds, each of
     /// which must leave fewer.
-    private var cleanupLiveBefore: Int?
+    var cleanupLiveBefore: Int?
 
     init(limits: Limits, access: Access = Access(), host: SessionHost) {
         self.limits = limits
@@ -130,7 +134,7 @@ final class ProxySession {
     }
 
     /// Whether the server may be sent another client request now (`Limits`).
-    private var roomAtServer: Bool {
+    var roomAtServer: Bool {
         tags.requestsAtServer < limits.maxInFlight && tags.replyBytesExpected < limits.maxReplyBytes
     }
 
@@ -192,7 +196,7 @@ final class ProxySession {
     /// Asks the policy about the request, then rewrites its fids and tag and sends it on, or holds
     /// it, registered, until the server has room. A `partial` frame (a Twrite's head) is always
     /// sent: the host passes one only when `sendsRequestsNow`.
-    private func forward(_ frame: UnsafeMutableRawBufferPointer, request decoded: DecodedRequest, tag: UInt16,
+    func forward(_ frame: UnsafeMutableRawBufferPointer, request decoded: DecodedRequest, tag: UInt16,
                          partial: Bool) -> Bool {
         let type = decoded.type
         let operands: [RequestPolicy.Operand]
@@ -312,7 +316,7 @@ final class ProxySession {
 
     /// Sends a registered request, or holds it: behind the requests still using the fid it
     /// releases, or until the server has room.
-    private func dispatch(_ frame: UnsafeRawBufferPointer, request: PendingRequest, backendTag: UInt16, waitsForFid: Bool) -> Bool {
+    func dispatch(_ frame: UnsafeRawBufferPointer, request: PendingRequest, backendTag: UInt16, waitsForFid: Bool) -> Bool {
         if waitsForFid, let backendFid = request.releasedBackendFid {
             releasesWaiting[backendFid] = (backendTag, Array(frame))
             return false
@@ -331,163 +335,6 @@ final class ProxySession {
     func repliesWhole(backendTag: UInt16) -> Bool {
         guard let request = tags.request(backendTag) else { return false }
         return request.readsStats || request.origin == .own
-    }
-
-    /// Sends held requests, in order, while the server has room. The host calls it when replies
-    /// may have made room and its own queues have space (the replies would otherwise only wait).
-    func sendHeld() {
-        while phase == .active, roomAtServer, let next = held.popFirst() {
-            tags.markSent(next.tag)
-            next.bytes.withUnsafeBytes { host.sendToBackend($0) }
-        }
-    }
-
-    /// A backend fid number for the gateway's own next request to create (`sendOwn`'s `creates`).
-    func newBackendFid() -> UInt32 { fids.allocateBackendFid() }
-
-    /// Sends a request of the gateway's own on this session, or holds it like the client's until the
-    /// server has room; `then` gets the reply, whole and decoded (nil when it was malformed or of
-    /// the wrong type), unless the session ends or resets first (what waited on it is abandoned
-    /// then). Its fids are backend fids: a new one (`creates`, from `fids.allocateBackendFid()`)
-    /// lives once the reply says so and is clunked at cleanup like the client's; `releases` is
-    /// gone after the reply. Returns false when the session is not active or every tag is in use.
-    @discardableResult
-    func sendOwn(_ message: TMessage, creates: UInt32? = nil, releases: UInt32? = nil,
-                 then continuation: @escaping (RMessage?) -> Void) -> Bool {
-        guard phase == .active, let dialect else { return false }
-        var request = PendingRequest(origin: .own, type: message.type, serial: tags.makeSerial())
-        request.createdBackendFid = creates
-        request.releasedBackendFid = releases
-        request.usedBackendFids = message.fids.map(\.value).filter { $0 != creates && $0 != NineP.noFid }
-        if case let .walk(walk) = message { request.walkNames = walk.wnames.count }
-        request.sent = held.isEmpty && roomAtServer
-        guard let tag = tags.add(request) else {
-            undo(request)
-            return false
-        }
-        fids.beginUse(request.usedBackendFids)
-        ownReplies[tag] = continuation
-        let frame = Frame(tag: tag, message: message).encode(dialect: dialect)
-        if request.sent {
-            frame.withUnsafeBytes { host.sendToBackend($0) }
-        } else {
-            frame.withUnsafeBytes { held.append(tag: tag, frame: $0) }
-        }
-        return true
-    }
-
-    /// A held request leaves without reaching the server: as if the server had flushed it.
-    private func dropHeld(_ backendTag: UInt16) {
-        guard let request = tags.complete(backendTag) else { return }
-        if let backendFid = request.releasedBackendFid, releasesWaiting[backendFid]?.tag == backendTag {
-            releasesWaiting[backendFid] = nil
-        }
-        undo(request)
-        ended(request)
-    }
-
-    /// A request is done (answered, flushed, or dropped before it was sent): the fids it named are
-    /// free of it, and a release that waited for them goes on (straight to the server, or held
-    /// behind what already waits for room there).
-    func ended(_ request: PendingRequest) {
-        if let changed = request.changedFid, Self.changesFidInPlace.contains(request.type) {
-            let left = (kindChanging[changed.backend] ?? 1) - 1
-            kindChanging[changed.backend] = left > 0 ? left : nil
-        }
-        fids.endUse(request.usedBackendFids)
-        // Not while a reset or the drain abandons what is outstanding: it drops these too.
-        guard phase == .active, !releasesWaiting.isEmpty else { return }
-        let freed = request.usedBackendFids.compactMap { backendFid in
-            fids.useCount(backendFid) == 1 ? releasesWaiting.removeValue(forKey: backendFid) : nil
-        }
-        // In the order they came (by backend tag), so what goes on is predictable.
-        for waiting in freed.sorted(by: { $0.tag < $1.tag }) {
-            if held.isEmpty && roomAtServer {
-                tags.markSent(waiting.tag)
-                waiting.bytes.withUnsafeBytes { host.sendToBackend($0) }
-            } else {
-                waiting.bytes.withUnsafeBytes { held.append(tag: waiting.tag, frame: $0) }
-            }
-        }
-    }
-
-    /// Tflush: forwarded when the old request is still at the backend; answered at once when its
-    /// reply has already been sent (so the client sees that reply before the Rflush).
-    private func clientFlush(_ frame: UnsafeMutableRawBufferPointer, oldTag: UInt16, tag: UInt16) {
-        guard let oldBackendTag = tags.backendTag(forClientTag: oldTag),
-              let target = tags.request(oldBackendTag)
-        else {
-            guard let earlier = flushOfClientTag[oldTag] else { return sendToClient(.flush(Rflush()), tag: tag) }
-            return waitForFlush(earlier, tag: tag)
-        }
-        if !target.sent {
-            // Never sent: it is dropped here and never happens, and the flush is answered at once.
-            _ = held.remove(tag: oldBackendTag)
-            dropHeld(oldBackendTag)
-            return sendToClient(.flush(Rflush()), tag: tag)
-        }
-        var request = PendingRequest(origin: .client(tag: tag), type: .Tflush, serial: tags.makeSerial())
-        request.flushTarget = (oldBackendTag, target.serial)
-        // One client flush per request at the server, so Tflushes stay within max-inflight: a
-        // second one for the same request, or one for a Tflush, waits for the flush the server
-        // has and is answered right after it (by then the request has been answered or dropped).
-        let earlier = flushOfTarget[oldBackendTag].flatMap { $0.serial == target.serial ? $0.flush : nil }
-        if let waitOn = target.type == .Tflush ? oldBackendTag : earlier {
-            return waitForFlush(waitOn, tag: tag, target: request.flushTarget)
-        }
-        guard let backendTag = tags.add(request) else { return reply(error: .tooManyRequests, tag: tag) }
-        flushOfTarget[oldBackendTag] = (backendTag, target.serial)
-        flushOfClientTag[oldTag] = backendTag
-        frame.storeBytes(of: oldBackendTag.littleEndian, toByteOffset: 7, as: UInt16.self)
-        FramePatch.setTag(backendTag, in: frame)
-        host.sendToBackend(UnsafeRawBufferPointer(frame))
-    }
-
-    /// A client Tflush (tag `tag`) that is answered right after the Tflush at the server under
-    /// `backendTag` is: it never reaches the server itself.
-    private func waitForFlush(_ backendTag: UInt16, tag: UInt16, target: (tag: UInt16, serial: UInt64)? = nil) {
-        var request = PendingRequest(origin: .client(tag: tag), type: .Tflush, serial: tags.makeSerial())
-        request.flushTarget = target
-        request.sent = false
-        guard let waiterTag = tags.add(request) else { return reply(error: .tooManyRequests, tag: tag) }
-        flushWaiters[backendTag, default: []].append((waiterTag, request.serial))
-    }
-
-    /// Tversion: negotiate now, or after a reset when the session already has state.
-    private func clientVersion(_ frame: UnsafeMutableRawBufferPointer, tag: UInt16) {
-        let request: Tversion
-        do {
-            // Tversion has the same form in every dialect.
-            guard case let .version(decoded) = try Frame<TMessage>.decode(UnsafeRawBufferPointer(frame), dialect: .linux).message
-            else { return }
-            request = decoded
-        } catch {
-            return reply(error: .malformed(error), tag: tag)
-        }
-        let (requested, version) = (request.msize, request.version)
-        switch phase {
-        case .unversioned:
-            startVersion(clientTag: tag, msize: requested, version: version)
-        case .active:
-            phase = .resetting(clientTag: tag, msize: requested, version: version)
-            abandonOutstanding()
-            advanceCleanup()
-        default:
-            host.closeClient(reason: "Tversion while a version exchange is in progress")
-        }
-    }
-
-    private func startVersion(clientTag: UInt16, msize requested: UInt32, version: WireString) {
-        msize = 0
-        dialect = nil
-        let offered = min(requested, limits.maxMsize)
-        guard let wanted = Dialect(version: version), offered >= Self.minimumMsize else {
-            phase = .unversioned
-            return sendToClient(.version(Rversion(msize: offered, version: "unknown")), tag: clientTag)
-        }
-        phase = .negotiating(clientTag: clientTag, offered: offered, wanted: wanted)
-        _ = tags.addVersion(PendingRequest(origin: .gateway, type: .Tversion, serial: tags.makeSerial()))
-        sendToBackend(.version(Tversion(msize: offered, version: wanted.version)), tag: NineP.noTag)
     }
 
     /// Small enough for any real client, large enough for a Twalk of 16 names to be pointless to cap.
@@ -549,20 +396,6 @@ final class ProxySession {
         return delivered
     }
 
-    /// A Tflush at the server was answered (and its answer passed on): the Tflushes waiting on it
-    /// are answered now, in order, unless one was itself flushed in the meantime.
-    private func flushAnswered(_ backendTag: UInt16, target: (tag: UInt16, serial: UInt64)?) {
-        if let target, flushOfTarget[target.tag]?.flush == backendTag { flushOfTarget[target.tag] = nil }
-        if let oldTag = flushOfClientTag.first(where: { $0.value == backendTag })?.key { flushOfClientTag[oldTag] = nil }
-        for waiter in flushWaiters.removeValue(forKey: backendTag) ?? [] {
-            guard let waiting = tags.request(waiter.tag), waiting.serial == waiter.serial, !waiting.sent else { continue }
-            _ = tags.complete(waiter.tag)
-            if case let .client(clientTag) = waiting.origin, !waiting.abandoned {
-                sendToClient(.flush(Rflush()), tag: clientTag)
-            }
-        }
-    }
-
     func deliver(_ frame: UnsafeMutableRawBufferPointer, header: FrameHeader, clientTag: UInt16, wellTyped: Bool,
                          payloadToFollow: Int) -> Bool {
         guard wellTyped else {
@@ -582,28 +415,11 @@ final class ProxySession {
         return true
     }
 
-    private func backendVersion(_ frame: UnsafeMutableRawBufferPointer, header: FrameHeader, wellTyped: Bool) {
-        guard case let .negotiating(clientTag, offered, wanted) = phase else { return }
-        if wellTyped, case let .version(answer)? = try? Frame<RMessage>.decode(UnsafeRawBufferPointer(frame), dialect: .linux).message,
-           let agreed = Dialect(version: answer.version), agreed == wanted || agreed == .plan9,
-           min(offered, answer.msize) >= Self.minimumMsize {
-            msize = min(offered, answer.msize)
-            dialect = agreed
-            phase = .active
-            return sendToClient(.version(Rversion(msize: msize, version: agreed.version)), tag: clientTag)
-        }
-        // The server does not speak what the client asked for (diod answers 9P2000 with Rlerror), or
-        // answered with a dialect the client did not ask for: version(5) lets a server only step
-        // down to an earlier version, and plain 9P2000 is the one every dialect builds on.
-        phase = .unversioned
-        sendToClient(.version(Rversion(msize: offered, version: "unknown")), tag: clientTag)
-    }
-
     // MARK: Fid bookkeeping
 
     /// Requests whose first fid stands for something else once they succeed: it is then open (or
     /// an xattr fid, for Txattrcreate).
-    private static let changesFidInPlace: Set<MessageType> = [.Topen, .Tlopen, .Tcreate, .Tlcreate, .Txattrcreate]
+    static let changesFidInPlace: Set<MessageType> = [.Topen, .Tlopen, .Tcreate, .Tlcreate, .Txattrcreate]
 
     /// Applies a reply's outcome to the fid table.
     /// `known`: false when the reply was malformed or of the wrong type, so what the server did is
@@ -666,7 +482,7 @@ final class ProxySession {
 
     /// What a fid a request made may do and where it is: an attach's is the whole attach point
     /// (a token's attach is made by `attach(as:)`), a walk's or an xattr's is its parent's.
-    private static func inheritScope(_ fid: inout ClientFid, request: PendingRequest, qid: Qid?,
+    static func inheritScope(_ fid: inout ClientFid, request: PendingRequest, qid: Qid?,
                                      walked: (path: CapabilityPath, qidType: UInt8)?) {
         switch request.type {
         case .Tattach:
@@ -687,102 +503,12 @@ final class ProxySession {
     }
 
     /// A request that never reached the server's state: drop its reservation, restore its release.
-    private func undo(_ request: PendingRequest) {
+    func undo(_ request: PendingRequest) {
         if let backendFid = request.createdBackendFid {
             fids.abandonCreated(clientFid: request.createdClientFid, backendFid: backendFid)
         }
         if let clientFid = request.releasedClientFid, let backendFid = request.releasedBackendFid {
             fids.restoreReleased(clientFid: clientFid, backendFid: backendFid)
-        }
-    }
-
-    // MARK: Endings
-
-    /// The client's connection ended: flush what it left in flight, clunk its fids, then close.
-    func clientClosed() {
-        switch phase {
-        case .closed, .draining:
-            return
-        default:
-            phase = .draining
-            abandonOutstanding()
-            advanceCleanup()
-        }
-    }
-
-    /// The backend's connection ended: nothing more can be answered.
-    func backendClosed() {
-        guard phase != .closed else { return }
-        let wasDraining = phase == .draining
-        phase = .closed
-        if !wasDraining {
-            host.closeClient(reason: "file server closed the connection")
-        }
-    }
-
-    /// Marks every request as unwanted, drops the held ones, asks the server to flush the rest of
-    /// the client's, and forgets the client's fids.
-    private func abandonOutstanding() {
-        for tag in held.removeAll() { dropHeld(tag) }
-        for tag in releasesWaiting.values.map(\.tag) { dropHeld(tag) }
-        // Tflushes waiting on one at the server never reached it either.
-        for (tag, request) in tags.pending where !request.sent { _ = tags.complete(tag) }
-        flushWaiters.removeAll()
-        // A request the client's own Tflush is already at the server for gets no second one: diod
-        // keeps only the newest flush of a request and never answers the one it replaced, so the
-        // cleanup would wait for that answer until drain-timeout. The client's flush does the job.
-        let flushedByClient = Set(flushOfTarget.compactMap { tag, entry in tags.request(tag)?.serial == entry.serial ? tag : nil })
-        flushOfTarget.removeAll()
-        flushOfClientTag.removeAll()
-        let toFlush = tags.pending.filter { tag, request in
-            switch request.origin {
-            case .client where !request.abandoned: request.type != .Tflush && !flushedByClient.contains(tag)
-            case .own: request.type != .Tflush
-            default: false
-            }
-        }
-        // What waited on the gateway's own requests was the client's, and is abandoned with it.
-        ownReplies.removeAll()
-        tags.abandonAll()
-        fids.forgetClientFids()
-        for (tag, _) in toFlush {
-            var flush = PendingRequest(origin: .gateway, type: .Tflush, serial: tags.makeSerial())
-            if let target = tags.request(tag) { flush.flushTarget = (tag, target.serial) }
-            guard let flushTag = tags.add(flush) else { break }
-            sendToBackend(.flush(Tflush(oldtag: tag)), tag: flushTag)
-        }
-    }
-
-    /// Moves a reset or a drain on once nothing is in flight: clunk every backend fid, then either
-    /// renegotiate (reset) or close the backend (drain).
-    private func advanceCleanup() {
-        switch phase {
-        case .resetting, .draining:
-            break
-        default:
-            return
-        }
-        guard tags.outstanding == 0 else { return }
-        let live = fids.liveBackendFids.count
-        if live > 0 && live < cleanupLiveBefore ?? Int.max {
-            cleanupLiveBefore = live
-            for backendFid in fids.liveBackendFids.sorted() {
-                var request = PendingRequest(origin: .gateway, type: .Tclunk, serial: tags.makeSerial())
-                request.releasedBackendFid = backendFid
-                guard let tag = tags.add(request) else { break }
-                sendToBackend(.clunk(Tclunk(fid: backendFid)), tag: tag)
-            }
-            return
-        }
-        cleanupLiveBefore = nil
-        switch phase {
-        case let .resetting(clientTag, requested, version):
-            startVersion(clientTag: clientTag, msize: requested, version: version)
-        case .draining:
-            phase = .closed
-            host.closeBackend()
-        default:
-            break
         }
     }
 
@@ -808,11 +534,11 @@ final class ProxySession {
     }
 
     /// A request the gateway makes itself (version, cleanup flushes and clunks).
-    private func sendToBackend(_ message: TMessage, tag: UInt16) {
+    func sendToBackend(_ message: TMessage, tag: UInt16) {
         Frame(tag: tag, message: message).encode(dialect: dialect ?? .linux).withUnsafeBytes { host.sendToBackend($0) }
     }
 
-    private func sendToClient(_ bytes: [UInt8]) {
+    func sendToClient(_ bytes: [UInt8]) {
         stats.bytesToClient &+= bytes.count
         bytes.withUnsafeBytes { host.sendToClient($0) }
     }

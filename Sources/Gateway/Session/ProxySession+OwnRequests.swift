@@ -1,0 +1,83 @@
+import NineP
+import Pebble
+
+/// Requests waiting for room at the server, and the gateway's own requests with their continuations.
+extension ProxySession {
+    /// Sends held requests, in order, while the server has room. The host calls it when replies
+    /// may have made room and its own queues have space (the replies would otherwise only wait).
+    func sendHeld() {
+        while phase == .active, roomAtServer, let next = held.popFirst() {
+            tags.markSent(next.tag)
+            next.bytes.withUnsafeBytes { host.sendToBackend($0) }
+        }
+    }
+
+    /// A backend fid number for the gateway's own next request to create (`sendOwn`'s `creates`).
+    func newBackendFid() -> UInt32 { fids.allocateBackendFid() }
+
+    /// Sends a request of the gateway's own on this session, or holds it like the client's until the
+    /// server has room; `then` gets the reply, whole and decoded (nil when it was malformed or of
+    /// the wrong type), unless the session ends or resets first (what waited on it is abandoned
+    /// then). Its fids are backend fids: a new one (`creates`, from `fids.allocateBackendFid()`)
+    /// lives once the reply says so and is clunked at cleanup like the client's; `releases` is
+    /// gone after the reply. Returns false when the session is not active or every tag is in use.
+    @discardableResult
+    func sendOwn(_ message: TMessage, creates: UInt32? = nil, releases: UInt32? = nil,
+                 then continuation: @escaping (RMessage?) -> Void) -> Bool {
+        guard phase == .active, let dialect else { return false }
+        var request = PendingRequest(origin: .own, type: message.type, serial: tags.makeSerial())
+        request.createdBackendFid = creates
+        request.releasedBackendFid = releases
+        request.usedBackendFids = message.fids.map(\.value).filter { $0 != creates && $0 != NineP.noFid }
+        if case let .walk(walk) = message { request.walkNames = walk.wnames.count }
+        request.sent = held.isEmpty && roomAtServer
+        guard let tag = tags.add(request) else {
+            undo(request)
+            return false
+        }
+        fids.beginUse(request.usedBackendFids)
+        ownReplies[tag] = continuation
+        let frame = Frame(tag: tag, message: message).encode(dialect: dialect)
+        if request.sent {
+            frame.withUnsafeBytes { host.sendToBackend($0) }
+        } else {
+            frame.withUnsafeBytes { held.append(tag: tag, frame: $0) }
+        }
+        return true
+    }
+
+    /// A held request leaves without reaching the server: as if the server had flushed it.
+    func dropHeld(_ backendTag: UInt16) {
+        guard let request = tags.complete(backendTag) else { return }
+        if let backendFid = request.releasedBackendFid, releasesWaiting[backendFid]?.tag == backendTag {
+            releasesWaiting[backendFid] = nil
+        }
+        undo(request)
+        ended(request)
+    }
+
+    /// A request is done (answered, flushed, or dropped before it was sent): the fids it named are
+    /// free of it, and a release that waited for them goes on (straight to the server, or held
+    /// behind what already waits for room there).
+    func ended(_ request: PendingRequest) {
+        if let changed = request.changedFid, Self.changesFidInPlace.contains(request.type) {
+            let left = (kindChanging[changed.backend] ?? 1) - 1
+            kindChanging[changed.backend] = left > 0 ? left : nil
+        }
+        fids.endUse(request.usedBackendFids)
+        // Not while a reset or the drain abandons what is outstanding: it drops these too.
+        guard phase == .active, !releasesWaiting.isEmpty else { return }
+        let freed = request.usedBackendFids.compactMap { backendFid in
+            fids.useCount(backendFid) == 1 ? releasesWaiting.removeValue(forKey: backendFid) : nil
+        }
+        // In the order they came (by backend tag), so what goes on is predictable.
+        for waiting in freed.sorted(by: { $0.tag < $1.tag }) {
+            if held.isEmpty && roomAtServer {
+                tags.markSent(waiting.tag)
+                waiting.bytes.withUnsafeBytes { host.sendToBackend($0) }
+            } else {
+                waiting.bytes.withUnsafeBytes { held.append(tag: waiting.tag, frame: $0) }
+            }
+        }
+    }
+}
