@@ -44,8 +44,12 @@ public struct ClientFid: Sendable, Equatable {
     /// What the fid may do and where it is: every fid made by an attach has one, and fids made
     /// from it inherit it, never more. Nil for an auth fid.
     public var scope: FidScope?
-    /// For a `gatewayValue` fid: the bytes a read returns.
+    /// For a `gatewayValue` fid: the bytes a read returns. For an auth fid the gateway holds
+    /// itself (`isGatewayAuth`): what the client wrote to it, a token.
     public var value: [UInt8]?
+
+    /// An auth fid the gateway answers for (tokens configured), with no fid at the server.
+    public var isGatewayAuth: Bool { kind == .auth && backendFid == NineP.noFid }
     /// The type bits of the file's qid (`Qid.directory`, `Qid.symlink` …), from the reply that
     /// made or opened the fid.
     public var qidType: UInt8 = 0

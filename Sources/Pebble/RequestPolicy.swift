@@ -108,6 +108,13 @@ public struct RequestPolicy: Sendable {
         /// A request on a `gatewayValue` fid, answered by the gateway; a Tclunk or Tremove also
         /// forgets the fid.
         case answerAndForget(RMessage)
+        /// A Tremove of a fid the gateway holds: refused, and the fid is gone (remove(5) clunks it).
+        case denyAndForget(ProxyError)
+        /// Tauth with tokens configured: the gateway makes the auth fid itself, and the client
+        /// writes its token there (then names the fid as Tattach's afid).
+        case authByToken
+        /// A Twrite to such an auth fid: its data is (part of) the token.
+        case storeToken
     }
 
     public init(tokens: TokenPolicy? = nil) {
@@ -151,9 +158,11 @@ public struct RequestPolicy: Sendable {
                 guard session.fidCount < session.maxFids else { return .deny(.tooManyFids) }
             }
         }
-        if case let .attach(attach)? = request.message, let decision = tokenRule(attach, session: session) {
+        if case let .attach(attach)? = request.message,
+           let decision = tokenRule(attach, authFid: operands.count > 1 ? operands[1].record : nil, session: session) {
             return decision
         }
+        if request.type == .Tauth, tokens != nil { return .authByToken }
         if case let .xattrwalk(walk)? = request.message, walk.name == Self.delegationAttribute,
            let scope = operands.first?.record?.scope, scope.tokenID != nil {
             return .delegate(scope)
@@ -185,7 +194,7 @@ public struct RequestPolicy: Sendable {
             return .answerAndForget(.clunk(Rclunk()))
         case .remove?:
             // remove(5) clunks the fid even when the remove fails.
-            return .answerAndForget(.lerror(Rlerror(ecode: ProxyError.authRemove.errno)))
+            return .denyAndForget(.authRemove)
         default:
             return .deny(.fidKind)
         }
@@ -193,8 +202,10 @@ public struct RequestPolicy: Sendable {
 
     /// A Tattach presents a token as its aname or uname (unmodified clients can set either). Nil:
     /// forward it as it is (no token, and none required).
-    func tokenRule(_ attach: Tattach, session: SessionState) -> Decision? {
-        let presented = [attach.aname, attach.uname].map { String(decoding: $0.bytes, as: UTF8.self) }
+    func tokenRule(_ attach: Tattach, authFid: ClientFid?, session: SessionState) -> Decision? {
+        let written = authFid.flatMap { $0.isGatewayAuth ? $0.value : nil } ?? []
+        let presented = [attach.aname.bytes, attach.uname.bytes, written].map { String(decoding: $0, as: UTF8.self) }
+            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
             .first(where: CapabilityToken.looksLikeToken)
         guard let text = presented else { return tokens?.required == true ? .deny(.tokenRequired) : nil }
         guard let tokens else { return .deny(.tokenRejected(.unknownKey("none: this gateway has no token keys"))) }
@@ -270,6 +281,13 @@ public struct RequestPolicy: Sendable {
     /// an xattr fid's size. Nil when the request may go on.
     static func kindRule(_ record: ClientFid, kindChanging: Bool, request: DecodedRequest, limit: UInt32) -> Decision? {
         if record.kind == .gatewayValue { return valueRule(record.value ?? [], request: request, limit: limit) }
+        if record.isGatewayAuth {
+            switch request.type {
+            case .Twrite: return .storeToken
+            case .Tread: return .answer(.read(Rread(data: [])))
+            default: return valueRule([], request: request, limit: limit)
+            }
+        }
         if refusedOn[record.kind]?.contains(request.type) == true { return .deny(.fidKind) }
         // Else a Trename or Twalk sent right behind an open would reach the server after it, when
         // the fid may be of a kind it is refused on.

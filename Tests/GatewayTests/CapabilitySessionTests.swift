@@ -221,4 +221,38 @@ struct CapabilitySessionTests {
         try plain.attach(fid: 1)
         _ = try plain.forward(tag: 2, .xattrwalk(Txattrwalk(fid: 1, newfid: 2, name: RequestPolicy.delegationAttribute)))
     }
+
+    @Test("a token through the auth fid: Tauth is answered by the gateway, the token written to the afid, and Tattach names it")
+    func tokenThroughAuthFid() throws {
+        let harness = Self.harness(required: true)
+        try harness.negotiate()
+        let auth = try harness.answeredLocally(tag: 1, .auth(Tauth(afid: 9, uname: "glenda", aname: "")))
+        guard case let .auth(rauth)? = auth.first?.message else {
+            Issue.record("no Rauth: \(auth)")
+            return
+        }
+        #expect(rauth.aqid.type == Qid.auth)
+        let token = Array(try Self.token(["path = /data", "rights = lr"]).utf8)
+        // Written in two pieces, as a client may.
+        #expect(try harness.answeredLocally(tag: 2, .write(Twrite(fid: 9, offset: 0, data: Array(token[..<20]))))
+            == [Frame(tag: 2, message: .write(Rwrite(count: 20)))])
+        #expect(try harness.answeredLocally(tag: 3, .write(Twrite(fid: 9, offset: 20, data: Array(token[20...]))))
+            == [Frame(tag: 3, message: .write(Rwrite(count: UInt32(token.count - 20))))])
+        harness.clientSends(tag: 4, .attach(Tattach(fid: 1, afid: 9, uname: "glenda", aname: "", nUname: 1000)))
+        let attach = try harness.backendReceived()
+        try #require(attach.count == 1)
+        #expect(attach[0].message.attach?.afid == NineP.noFid && attach[0].message.attach?.aname == "/export")
+        harness.backendSends(tag: attach[0].tag, .attach(Rattach(qid: SessionHarness.rootQid)))
+        let walk = try harness.backendReceived()
+        try #require(walk.count == 1)
+        harness.backendSends(tag: walk[0].tag, .walk(Rwalk(wqids: [Self.dataQid])))
+        _ = try harness.backendReceived()
+        #expect(try harness.clientReceived() == [Frame(tag: 4, message: .attach(Rattach(qid: Self.dataQid)))])
+        #expect(harness.session.fids.lookup(1)?.scope?.rights == [.lookup, .read])
+        #expect(try harness.answeredLocally(tag: 5, .clunk(Tclunk(fid: 9))) == [Frame(tag: 5, message: .clunk(Rclunk()))])
+        // An auth fid with nothing written: no token, and one is required.
+        _ = try harness.answeredLocally(tag: 6, .auth(Tauth(afid: 10, uname: "glenda", aname: "")))
+        #expect(try harness.answeredLocally(tag: 7, .attach(Tattach(fid: 2, afid: 10, uname: "glenda", aname: "", nUname: 1000)))
+            == [harness.errorReply(.tokenRequired, tag: 7)])
+    }
 }

@@ -169,6 +169,27 @@ extension Interop {
             #expect(above.status != 0 && !above.stdout.contains("inside"), "\(above.stdout)")
         }
 
+        @Test("a token through the auth fid (Tauth, the token written to the afid, Tattach naming it) in front of diod")
+        func tokenThroughAuthFid() throws {
+            let setup = try Fixture("cap-authfid", extra: ["--require-token"])
+            defer { setup.stop() }
+            let token = Array(try setup.mint(["path = /sub", "rights = lr"]).utf8)
+            let client = try RawClient(port: setup.fixture.gateway.port)
+            _ = try client.negotiate()
+            guard case .auth = try client.rpc(.auth(Tauth(afid: 5, uname: "", aname: ""))) else { throw MissingTool(description: "no Rauth") }
+            #expect(try client.rpc(.write(Twrite(fid: 5, offset: 0, data: token))) == .write(Rwrite(count: UInt32(token.count))))
+            guard case .attach = try client.rpc(.attach(Tattach(fid: 1, afid: 5, uname: "", aname: "", nUname: 0))) else {
+                throw MissingTool(description: "attach with the auth fid failed: \(setup.fixture.gateway.process.log.suffix(1500))")
+            }
+            #expect(try client.rpc(.clunk(Tclunk(fid: 5))) == .clunk(Rclunk()))
+            guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["inside.txt"]))) else { throw MissingTool(description: "walk failed") }
+            guard case .lopen = try client.rpc(.lopen(Tlopen(fid: 2, flags: 0))) else { throw MissingTool(description: "open failed") }
+            #expect(try client.rpc(.read(Tread(fid: 2, offset: 0, count: 100))) == .read(Rread(data: Array("inside\n".utf8))))
+            // The token's rights hold: no writing.
+            #expect(try client.rpc(.walk(Twalk(fid: 1, newfid: 3, wnames: ["inside.txt"]))) != .lerror(Rlerror(ecode: 2)))
+            #expect(try client.rpc(.lopen(Tlopen(fid: 3, flags: 1))) == .lerror(Rlerror(ecode: 13)))
+        }
+
         @Test("revocation: at SIGHUP a revoked token's live session is cut off and new attaches with it are refused; other sessions go on")
         func revocation() throws {
             let work = try makeTemporaryDirectory("cap-revoked")

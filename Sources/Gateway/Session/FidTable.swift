@@ -137,8 +137,27 @@ struct FidTable {
         clientFids[clientFid] = record
     }
 
+    /// An auth fid the gateway answers for itself: the client writes its token there.
+    mutating func addGatewayAuth(clientFid: UInt32) {
+        var record = ClientFid(backendFid: NineP.noFid, state: .ready)
+        record.kind = .auth
+        record.value = []
+        clientFids[clientFid] = record
+    }
+
+    /// Replaces bytes of a gateway-held value (a token being written to a gateway auth fid).
+    mutating func storeValue(clientFid: UInt32, _ data: UnsafeRawBufferPointer, at offset: Int) {
+        guard var record = clientFids[clientFid], record.backendFid == NineP.noFid else { return }
+        var value = record.value ?? []
+        if value.count < offset { value += [UInt8](repeating: 0, count: offset - value.count) }
+        value.replaceSubrange(offset..<min(value.count, offset + data.count), with: data)
+        record.value = value
+        clientFids[clientFid] = record
+    }
+
+    /// Forgets a fid the gateway holds itself (no backend fid behind it).
     mutating func forgetValue(clientFid: UInt32) {
-        if clientFids[clientFid]?.kind == .gatewayValue { clientFids[clientFid] = nil }
+        if clientFids[clientFid]?.backendFid == NineP.noFid { clientFids[clientFid] = nil }
     }
 
     /// Forgets every client fid (session reset or client gone). Backend fids stay live until the

@@ -119,6 +119,9 @@ final class ProxySession {
     /// The largest frame the backend may send; before negotiation only its Rversion (or error).
     var backendFrameLimit: UInt32 { msize == 0 ? Self.versionFrameLimit : msize }
 
+    /// The most bytes a client may write to a gateway auth fid: far above any token.
+    static let maxTokenBytes = 8192
+
     /// Tversion and Rversion are 13 bytes and a version string ("9P2000.L"); this is ample.
     static let versionFrameLimit: UInt32 = 8192
 
@@ -232,6 +235,28 @@ final class ProxySession {
         case let .answerAndForget(message):
             sendToClient(message, tag: tag)
             if let fid = operands.first?.clientFid { fids.forgetValue(clientFid: fid) }
+            return false
+        case let .denyAndForget(error):
+            reply(error: error, tag: tag)
+            if let fid = operands.first?.clientFid { fids.forgetValue(clientFid: fid) }
+            return false
+        case .authByToken:
+            if let afid = operands.first?.clientFid {
+                fids.addGatewayAuth(clientFid: afid)
+                sendToClient(.auth(Rauth(aqid: Qid(type: Qid.auth, version: 0, path: UInt64(afid)))), tag: tag)
+            }
+            return false
+        case .storeToken:
+            // A token is a few hundred bytes: one whole frame, never a spliced one.
+            guard !partial, let fid = operands.first?.clientFid, let offset = decoded.offset, let count = decoded.count,
+                  offset < UInt64(Self.maxTokenBytes), Int(offset) + Int(count) <= Self.maxTokenBytes,
+                  frame.count == NineP.twriteHeaderSize + Int(count)
+            else {
+                reply(error: ProxyError(errno: 22, message: "Invalid argument", detail: "not a token (too long)"), tag: tag)
+                return false
+            }
+            fids.storeValue(clientFid: fid, UnsafeRawBufferPointer(rebasing: frame[NineP.twriteHeaderSize...]), at: Int(offset))
+            sendToClient(.write(Rwrite(count: count)), tag: tag)
             return false
         case let .forward(edits):
             rewrite = edits
