@@ -110,8 +110,10 @@ public struct RequestPolicy: Sendable {
         case answerAndForget(RMessage)
         /// A Tremove of a fid the gateway holds: refused, and the fid is gone (remove(5) clunks it).
         case denyAndForget(ProxyError)
-        /// Tauth with tokens configured: the gateway makes the auth fid itself, and the client
-        /// writes its token there (then names the fid as Tattach's afid).
+        /// Tauth with tokens required and none in its aname or uname: the gateway makes the auth
+        /// fid itself, and the client writes its token there (then names the fid as Tattach's
+        /// afid). Any other Tauth goes to the server as before: diod's tools send one before
+        /// every attach, and try the server's own authentication if it is answered.
         case authByToken
         /// A Twrite to such an auth fid: its data is (part of) the token.
         case storeToken
@@ -162,7 +164,10 @@ public struct RequestPolicy: Sendable {
            let decision = tokenRule(attach, authFid: operands.count > 1 ? operands[1].record : nil, session: session) {
             return decision
         }
-        if request.type == .Tauth, tokens != nil { return .authByToken }
+        if case let .auth(auth)? = request.message, tokens?.required == true,
+           ![auth.aname, auth.uname].contains(where: { CapabilityToken.looksLikeToken(String(decoding: $0.bytes, as: UTF8.self)) }) {
+            return .authByToken
+        }
         if case let .xattrwalk(walk)? = request.message, walk.name == Self.delegationAttribute,
            let scope = operands.first?.record?.scope, scope.tokenID != nil {
             return .delegate(scope)

@@ -133,12 +133,18 @@ extension Interop {
             forged.append(last == "A" ? "B" : "A")
             let attenuated = try runCommand(Paths.gateway, ["token", "attenuate", good, "--caveat", "path = /elsewhere"]).stdout
                 .trimmingCharacters(in: .whitespacesAndNewlines)
-            let refused = [forged, try setup.mint(["expires = 2020-01-01T00:00:00Z"]), try setup.mint(["client = 10.9.9.9"]),
-                           attenuated, setup.fixture.directory.path]
+            let refused = [forged, try setup.mint(["expires = 2020-01-01T00:00:00Z"]), try setup.mint(["client = 10.9.9.9"]), attenuated]
             for aname in refused {
                 let result = try setup.cat(aname, "inside.txt")
                 #expect(result.status != 0 && result.stderr.contains("Permission denied"), "\(aname.prefix(20)): \(result.stdout) \(result.stderr)")
             }
+            // No token: diodcat's Tauth is answered by the gateway (the auth-fid path) and diodcat then
+            // tries munge, which fails before it attaches; a client that attaches without one gets EACCES.
+            let none = try setup.cat(setup.fixture.directory.path, "inside.txt")
+            #expect(none.status != 0 && !none.stdout.contains("inside"))
+            let client = try RawClient(port: setup.fixture.gateway.port)
+            _ = try client.negotiate()
+            #expect(try client.attach(fid: 1, aname: setup.fixture.directory.path) == .lerror(Rlerror(ecode: 13)))
             let kinds = try setup.events().compactMap { $0["event"] as? String }
             #expect(kinds == ["INVALID_CAPABILITY", "TOKEN_REJECTED", "TOKEN_REJECTED", "TOKEN_REJECTED", "TOKEN_REJECTED"], "\(kinds)")
         }
