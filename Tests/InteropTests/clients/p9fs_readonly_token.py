@@ -15,7 +15,6 @@ Exit 0 and one JSON line on stdout when every check passed; otherwise exit 1.
 from __future__ import annotations
 
 import argparse
-import errno
 import sys
 
 sys.dont_write_bytecode = True
@@ -55,17 +54,6 @@ def install_tsetattr(P) -> None:
     P.Marshal9P._pebble_tsetattr = True
 
 
-def denied(exc: Exception) -> bool:
-    if not exc.args:
-        return False
-    what = exc.args[0]
-    if isinstance(what, int):
-        return what == errno.EACCES
-    if isinstance(what, bytes):
-        what = what.decode("utf-8", "replace")
-    return "permission denied" in str(what).lower()
-
-
 def body(sc: common.Scenario) -> None:
     import p9fs_support as sup
     from py9p import py9p as P
@@ -89,7 +77,7 @@ def body(sc: common.Scenario) -> None:
         try:
             call(f.fid)
         except P.RpcError as exc:
-            sc.check(denied(exc), f"{what}: wanted permission denied, got {common.describe(exc)}")
+            sc.check(sup.is_permission_denied(exc), f"{what}: wanted permission denied, got {common.describe(exc)}")
             return
         finally:
             try:

@@ -94,14 +94,28 @@ def parts(path: str) -> tuple[str, ...]:
     return tuple(pathlib.PurePosixPath(path).parts)
 
 
-def is_not_found(exc: Exception) -> bool:
-    """Does a py9p RpcError mean "no such file"? (.L: errno; 9P2000/.u: text)."""
+def error_is(exc: Exception, code: int, matches_text) -> bool:
+    """Does a py9p RpcError carry errno `code` (.L) or a text `matches_text` accepts (9P2000/.u)?"""
     if not exc.args:
         return False
     what = exc.args[0]
     if isinstance(what, int):
-        return what == errno.ENOENT
-    return looks_not_found(what)
+        return what == code
+    return matches_text(what)
+
+
+def is_not_found(exc: Exception) -> bool:
+    """Does a py9p RpcError mean "no such file"?"""
+    return error_is(exc, errno.ENOENT, looks_not_found)
+
+
+def is_permission_denied(exc: Exception) -> bool:
+    """Does a py9p RpcError mean "permission denied" (EACCES)?"""
+    def text(what) -> bool:
+        if isinstance(what, bytes):
+            what = what.decode("utf-8", "replace")
+        return "permission denied" in str(what).lower()
+    return error_is(exc, errno.EACCES, text)
 
 
 def walk_exists(fs: p9fs.P9FileSystem, path: str) -> bool:
