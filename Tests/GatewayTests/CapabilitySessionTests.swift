@@ -255,4 +255,19 @@ struct CapabilitySessionTests {
         #expect(try harness.answeredLocally(tag: 7, .attach(Tattach(fid: 2, afid: 10, uname: "glenda", aname: "", nUname: 1000)))
             == [harness.errorReply(.tokenRequired, tag: 7)])
     }
+
+    @Test("a token in the uname works as in the aname; its uname caveat is the user the gateway attaches as")
+    func tokenAsUname() throws {
+        let harness = Self.harness()
+        try harness.negotiate()
+        let token = WireString(try Self.token(["uname = alice"]))
+        harness.clientSends(tag: 1, .attach(Tattach(fid: 1, afid: NineP.noFid, uname: token, aname: "", nUname: 0)))
+        let attach = try harness.backendReceived()
+        try #require(attach.count == 1)
+        #expect(attach[0].message.attach?.uname == "alice" && attach[0].message.attach?.nUname == NineP.noUid)
+        #expect(attach[0].message.attach?.aname == "/export")
+        harness.backendSends(tag: attach[0].tag, .attach(Rattach(qid: SessionHarness.rootQid)))
+        #expect(try harness.clientReceived() == [Frame(tag: 1, message: .attach(Rattach(qid: SessionHarness.rootQid)))])
+        #expect(harness.session.fids.lookup(1)?.scope?.tokenID != nil)
+    }
 }
