@@ -69,6 +69,10 @@ struct SettingOptions: ParsableArguments {
     var drainTimeout: String?
     @Option(name: .customLong("handshake-timeout"), parsing: .unconditional, help: "Seconds a new connection has to finish Tversion.")
     var handshakeTimeout: String?
+    @Option(name: .customLong("frame-timeout"), parsing: .unconditional, help: "Seconds a client may take to send one frame once it began (slowloris); 0: no limit (default 60).")
+    var frameTimeout: String?
+    @Option(name: .customLong("idle-timeout"), parsing: .unconditional, help: "Seconds a session may stay idle before it is closed; 0: never (the default).")
+    var idleTimeout: String?
     @Option(name: .customLong("splice-min"), parsing: .unconditional, help: "Bytes of a read/write payload still to arrive from which it is spliced, not copied; 0: never.")
     var spliceMinimum: String?
     @Option(name: .customLong("log-level"), help: "trace|debug|info|notice|warning|error|critical.")
@@ -93,7 +97,8 @@ struct SettingOptions: ParsableArguments {
             ("route-strict", routeStrict ? "true" : nil), ("backend", backend), ("export", export), ("diod", diod), ("export-user", exportUser),
          ("max-msize", maxMsize), ("loops", loops), ("max-inflight", maxInFlight), ("max-fids", maxFids),
          ("max-conns", maxConns), ("queue-limit", queueLimit), ("drain-timeout", drainTimeout),
-         ("handshake-timeout", handshakeTimeout), ("splice-min", spliceMinimum), ("log-level", logLevel),
+         ("handshake-timeout", handshakeTimeout), ("frame-timeout", frameTimeout), ("idle-timeout", idleTimeout),
+         ("splice-min", spliceMinimum), ("log-level", logLevel),
          ("token-keys", tokenKeys), ("revoked", revoked), ("require-token", requireToken ? "true" : nil),
          ("backend-aname", backendAname), ("backend-uname", backendUname), ("audit", audit)]
         let lists: [(String, [String])] = [("listen", listen), ("tls-listen", tlsListen), ("route", route)]

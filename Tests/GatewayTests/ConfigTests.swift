@@ -47,6 +47,8 @@ struct ConfigFileTests {
     queue-limit = 65536
     drain-timeout = 0
     handshake-timeout = 5
+    frame-timeout = 7
+    idle-timeout = 600
     splice-min = 0
     log-level = "debug"
     token-keys = "/etc/pebble9p/token.keys"
@@ -87,6 +89,8 @@ struct ConfigFileTests {
         expected.queueLimit = 65_536
         expected.drainTimeout = 0
         expected.handshakeTimeout = 5
+        expected.frameTimeout = 7
+        expected.idleTimeout = 600
         expected.spliceMinimum = 0
         expected.logLevel = "debug"
         expected.tokenKeys = "/etc/pebble9p/token.keys"

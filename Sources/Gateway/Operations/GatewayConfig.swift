@@ -56,6 +56,10 @@ public struct GatewayConfig: Sendable, Equatable {
     public var drainTimeout = 10
     /// Seconds a new connection has to finish Tversion before it is closed.
     public var handshakeTimeout = 30
+    /// Seconds a client may take to send one frame once its first byte arrived (slowloris); 0: no limit.
+    public var frameTimeout = 60
+    /// Seconds a session may go without a byte from its client and with nothing at the server; 0: off.
+    public var idleTimeout = 0
     /// A Twrite's or Rread's data is spliced socket to socket (never read by the gateway) when at
     /// least this many of its bytes are still to arrive once its fixed fields are in; 0 turns it off.
     public var spliceMinimum = 16 * 1024
@@ -290,6 +294,12 @@ public struct GatewayConfig: Sendable, Equatable {
         },
         Setting(key: "handshake-timeout", help: "seconds a new connection has to finish Tversion") { config, value throws(ConfigError) in
             config.handshakeTimeout = try value.integer(in: 1...3600)
+        },
+        Setting(key: "frame-timeout", help: "seconds a client may take to send one frame once it began (slowloris); 0: no limit") { config, value throws(ConfigError) in
+            config.frameTimeout = try value.integer(in: 0...86_400)
+        },
+        Setting(key: "idle-timeout", help: "seconds a session may stay idle (no byte from the client, nothing at the server) before it is closed; 0: never") { config, value throws(ConfigError) in
+            config.idleTimeout = try value.integer(in: 0...(86_400 * 30))
         },
         Setting(key: "splice-min", help: "bytes of data still to come from which a read/write payload is spliced; 0: never") { config, value throws(ConfigError) in
             config.spliceMinimum = try value.integer(in: 0...Int(Int32.max))

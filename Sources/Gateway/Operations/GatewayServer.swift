@@ -27,6 +27,8 @@ public final class GatewayServer: Sendable {
             queueLimit: config.queueLimit,
             drainTimeoutMilliseconds: UInt64(config.drainTimeout) * 1000,
             handshakeTimeoutMilliseconds: UInt64(config.handshakeTimeout) * 1000,
+            frameTimeoutMilliseconds: UInt64(config.frameTimeout) * 1000,
+            idleTimeoutMilliseconds: UInt64(config.idleTimeout) * 1000,
             spliceMinimum: config.spliceMinimum,
             tokens: tokens,
             requireToken: config.requireToken,

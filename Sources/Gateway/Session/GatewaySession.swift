@@ -19,6 +19,10 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         var drainTimeoutMilliseconds: UInt64
         /// A client that has not finished version negotiation by then is disconnected.
         var handshakeTimeoutMilliseconds: UInt64
+        /// A client whose frame has been arriving for this long is disconnected (0: never).
+        var frameTimeoutMilliseconds: UInt64 = 0
+        /// A session with no byte from its client and nothing at the server for this long is closed (0: never).
+        var idleTimeoutMilliseconds: UInt64 = 0
         /// A Twrite's or Rread's data is spliced (not read) when at least this many of its bytes are
         /// still in the socket once its fixed fields have arrived; 0 never splices.
         var spliceMinimum: Int
@@ -49,6 +53,9 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     let startedAt = ContinuousClock.now
     var drainTimer: LoopTimer?
     var handshakeTimer: LoopTimer?
+    /// Checks the frame and idle timeouts (`ClientWatch`), re-armed while the client is open.
+    var watchTimer: LoopTimer?
+    var watch = ClientWatch()
     var closeTimer: LoopTimer?
     var resetTimer: LoopTimer?
     /// Waiting for a connect slot (`ConnectGate`), or holding one until the server first answers.
@@ -101,6 +108,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         logger.info("session opened", metadata: ["backend": "\(dialer.spec)"])
         client.delegate = self
         client.start()
+        watch = ClientWatch(now: .now)
+        armWatch()
         handshakeTimer = loop.schedule(after: settings.handshakeTimeoutMilliseconds) { [weak self] in
             guard let self, self.core.dialect == nil, self.clientOpen else { return }
             self.closeClient(reason: "no version negotiated within \(self.settings.handshakeTimeoutMilliseconds / 1000) s")
@@ -177,6 +186,39 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         closeClient(reason: "gateway stopping")
     }
 
+    // MARK: Timeouts
+
+    /// How often the frame and idle timeouts are checked: a quarter of the shorter, within 0.1–1 s.
+    var watchIntervalMilliseconds: UInt64? {
+        let limits = [settings.frameTimeoutMilliseconds, settings.idleTimeoutMilliseconds].filter { $0 > 0 }
+        guard let shortest = limits.min() else { return nil }
+        return min(max(shortest / 4, 100), 1000)
+    }
+
+    func armWatch() {
+        guard let interval = watchIntervalMilliseconds else { return }
+        watchTimer = loop.schedule(after: interval) { [weak self] in self?.checkTimeouts() }
+    }
+
+    /// A frame that has been arriving for `frame-timeout` (a slowloris: bytes trickle in, or stop)
+    /// ends the session; so does `idle-timeout` without a byte from the client while nothing is at
+    /// the server. Frames left in the buffer because the gateway stopped reading (backpressure) and a
+    /// payload being spliced are not the client's delay.
+    func checkTimeouts() {
+        guard clientOpen, !client.isClosing else { return }
+        let partial = !client.input.isEmpty && canTakeClientFrames && upload == nil && core.dialect != nil
+        switch watch.verdict(now: .now, partialFrame: partial, requestsAtServer: core.tags.outstanding,
+                             frameTimeout: .milliseconds(settings.frameTimeoutMilliseconds),
+                             idleTimeout: .milliseconds(settings.idleTimeoutMilliseconds)) {
+        case .frameStalled:
+            closeClient(reason: "a frame took longer than \(settings.frameTimeoutMilliseconds / 1000) s to arrive (frame-timeout)")
+        case .idle:
+            closeClient(reason: "idle for \(settings.idleTimeoutMilliseconds / 1000) s (idle-timeout)")
+        case .fine:
+            armWatch()
+        }
+    }
+
     // MARK: Frames
 
     /// Whether another client frame may be handled now: the session is not waiting on a version
@@ -211,6 +253,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
             if backend == nil && !startBackend() { return }
             core.clientFrame(frame)
             client.input.consume(frame.count)
+            watch.frameEnded(at: .now)
         }
         flushAndBalance()
     }
@@ -338,6 +381,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
 
     func connectionDidRead(_ connection: Connection) {
         if connection === client {
+            watch.clientSentBytes(at: .now)
             pumpClient()
         } else {
             releaseConnectSlot()
@@ -446,6 +490,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         drainTimer = nil
         handshakeTimer?.cancel()
         handshakeTimer = nil
+        watchTimer?.cancel()
+        watchTimer = nil
         closeTimer?.cancel()
         closeTimer = nil
         resetTimer?.cancel()
