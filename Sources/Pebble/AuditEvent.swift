@@ -3,6 +3,8 @@
 public struct AuditEvent: Sendable, Equatable {
     /// The plan's P9SEC event types (those used so far) and the token's own.
     public enum Kind: String, Sendable {
+        /// A request would pass one of the session's budgets (fids, …): refused, the session goes on.
+        case budgetExceeded = "BUDGET_EXCEEDED"
         /// A token presented at attach was forged or tampered with (bad tag, unparseable).
         case invalidCapability = "INVALID_CAPABILITY"
         /// A fid never issued, or used after clunk.

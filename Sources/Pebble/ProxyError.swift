@@ -34,7 +34,10 @@ public struct ProxyError: Error, Equatable, Sendable, CustomStringConvertible {
     public static let fidBusy = ProxyError(errno: 16, message: "Device or resource busy", detail: "fid in use by another request") // EBUSY
     public static let tagInUse = ProxyError(errno: 16, message: "Device or resource busy", detail: "duplicate tag")       // EBUSY
     public static let notNegotiated = ProxyError(errno: 71, message: "Protocol error", detail: "version not negotiated") // EPROTO
-    public static let tooManyFids = ProxyError(errno: 24, message: "Too many open files", detail: "too many fids")        // EMFILE
+    /// A budget would be exceeded: the request is refused, the session goes on within it.
+    public static func budgetExceeded(_ what: String) -> ProxyError {
+        ProxyError(errno: 122, message: "Disk quota exceeded", detail: "budget exceeded: \(what)", event: .budgetExceeded) // EDQUOT
+    }
     public static let backendGone = ProxyError(errno: 5, message: "Input/output error", detail: "file server unavailable") // EIO
     public static let badBackendReply = ProxyError(errno: 5, message: "Input/output error", detail: "file server sent a malformed reply") // EIO
     public static let tooManyRequests = ProxyError(errno: 11, message: "Resource temporarily unavailable", detail: "too many requests in flight") // EAGAIN

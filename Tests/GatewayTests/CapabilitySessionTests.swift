@@ -270,4 +270,18 @@ struct CapabilitySessionTests {
         #expect(try harness.clientReceived() == [Frame(tag: 1, message: .attach(Rattach(qid: SessionHarness.rootQid)))])
         #expect(harness.session.fids.lookup(1)?.scope?.tokenID != nil)
     }
+
+    @Test("a token's fids caveat narrows the session's fid budget (EDQUOT past it, a BUDGET_EXCEEDED event naming the token)")
+    func fidsCaveat() throws {
+        let harness = Self.harness()
+        try harness.negotiate()
+        _ = try Self.attachToData(harness, token: Self.token(["path = /data", "fids = 2"]))
+        let walk = try harness.forward(tag: 2, .walk(Twalk(fid: 1, newfid: 2, wnames: [])))
+        harness.backendSends(tag: walk.tag, .walk(Rwalk(wqids: [])))
+        _ = try harness.clientReceived()
+        #expect(try harness.answeredLocally(tag: 3, .walk(Twalk(fid: 1, newfid: 3, wnames: [])))
+            == [Frame(tag: 3, message: .lerror(Rlerror(ecode: 122)))])
+        #expect(harness.host.events.map(\.kind) == [.budgetExceeded] && harness.host.events.first?.tokenID != nil)
+        _ = try harness.forward(tag: 4, .getattr(Tgetattr(fid: 2, requestMask: 1)))
+    }
 }

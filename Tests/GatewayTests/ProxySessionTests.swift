@@ -191,23 +191,26 @@ struct ProxySessionTests {
         let linuxKnows: Set<String> = [
             "fid unknown or out of range", "fid already in use", "Device or resource busy", "Protocol error",
             "Too many open files", "Input/output error", "Resource temporarily unavailable", "Operation not supported",
-            "bad use of fid", "Invalid argument", "Operation not permitted",
+            "bad use of fid", "Invalid argument", "Operation not permitted", "Disk quota exceeded", "Permission denied",
+            "Too many levels of symbolic links",
         ]
-        let all: [ProxyError] = [.unknownFid, .fidInUse, .fidBusy, .tagInUse, .notNegotiated, .tooManyFids, .backendGone,
+        let all: [ProxyError] = [.unknownFid, .fidInUse, .fidBusy, .tagInUse, .notNegotiated, .budgetExceeded("fids"), .backendGone,
                                  .badBackendReply, .tooManyRequests, .unsupported(200), .malformed(.trailingBytes(1)),
-                                 .fidKind, .xattrOffset, .notAuthFid, .authRemove]
+                                 .fidKind, .xattrOffset, .notAuthFid, .authRemove, .permissionDenied, .badName, .throughSymlink,
+                                 .tokenRequired, .tokenRejected(.expired)]
         for error in all { #expect(linuxKnows.contains(error.message), "\(error)") }
     }
 
     /// Pinned here, not read from `ProxyError`: the other tests compare replies with
     /// `errorReply(.x)`, which takes the errno from the code under test, so a changed errno would
     /// pass them all. Clients act on these numbers (EBADF, EBUSY, EAGAIN mean different things).
-    @Test("each refusal carries its errno: EBADF for fid misuse, EBUSY, EPROTO, EMFILE, EIO, EAGAIN, EPERM, EINVAL, EOPNOTSUPP")
+    @Test("each refusal carries its errno: EBADF for fid misuse, EBUSY, EPROTO, EDQUOT, EIO, EAGAIN, EPERM, EINVAL, EOPNOTSUPP, EACCES, ELOOP")
     func refusalErrnos() {
         let pinned: [(ProxyError, UInt32)] = [
             (.unknownFid, 9), (.fidInUse, 9), (.fidKind, 9), (.notAuthFid, 9), (.authRemove, 1), (.xattrOffset, 22),
-            (.fidBusy, 16), (.tagInUse, 16), (.notNegotiated, 71), (.tooManyFids, 24), (.backendGone, 5),
+            (.fidBusy, 16), (.tagInUse, 16), (.notNegotiated, 71), (.budgetExceeded("fids"), 122), (.backendGone, 5),
             (.badBackendReply, 5), (.tooManyRequests, 11), (.unsupported(200), 95), (.malformed(.trailingBytes(1)), 71),
+            (.permissionDenied, 13), (.badName, 22), (.throughSymlink, 40), (.tokenRequired, 13), (.tokenRejected(.expired), 13),
         ]
         for (error, errno) in pinned { #expect(error.errno == errno, "\(error)") }
     }
@@ -1333,14 +1336,16 @@ struct ProxySessionTests {
 
     // MARK: Limits
 
-    @Test("the fid limit is enforced with EMFILE")
+    @Test("the fid limit is a budget: past it a new fid gets EDQUOT and a BUDGET_EXCEEDED event, and the session goes on")
     func fidLimit() throws {
         let harness = SessionHarness(limits: .init(maxFids: 2))
         try harness.negotiate()
         try harness.attach(fid: 1)
         try harness.walk(fid: 1, newfid: 2)
         let replies = try harness.answeredLocally(tag: 3, .walk(Twalk(fid: 1, newfid: 3, wnames: [])))
-        #expect(replies == [Frame(tag: 3, message: .lerror(Rlerror(ecode: 24)))])
+        #expect(replies == [Frame(tag: 3, message: .lerror(Rlerror(ecode: 122)))])
+        #expect(harness.host.events.map(\.kind) == [.budgetExceeded])
+        #expect(harness.host.events.first?.detail == "budget exceeded: fids (2)")
         // Walking in place needs no new fid.
         _ = try harness.forward(tag: 4, .walk(Twalk(fid: 1, newfid: 1, wnames: [])))
     }

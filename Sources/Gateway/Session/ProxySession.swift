@@ -93,6 +93,8 @@ final class ProxySession {
     var staleFidRefusals = 0
     /// The token of the session's latest attach with one: events about no fid in particular name it.
     var sessionTokenID: String?
+    /// The smallest `fids` caveat of the tokens the session attached with: its fid budget then.
+    var tokenFidLimit: Int?
     /// The tokens the session attached with, by id, with their capability's root: what
     /// delegation narrows.
     var sessionTokens: [String: (token: CapabilityToken, root: CapabilityPath)] = [:]
@@ -215,7 +217,7 @@ final class ProxySession {
             return false
         }
         if type == .Tattach, let current = access.currentVerifier { policy.tokens?.verifier = current() }
-        let state = RequestPolicy.SessionState(msize: msize, fidCount: fids.count, maxFids: limits.maxFids,
+        let state = RequestPolicy.SessionState(msize: msize, fidCount: fids.count, maxFids: min(limits.maxFids, tokenFidLimit ?? .max),
                                                identity: host.clientIdentity, peerHost: host.peerHost, now: access.now(),
                                                backendName: host.backendName)
         let rewrite: RequestPolicy.Rewrite
