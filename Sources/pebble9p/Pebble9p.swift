@@ -73,6 +73,12 @@ struct SettingOptions: ParsableArguments {
     var frameTimeout: String?
     @Option(name: .customLong("idle-timeout"), parsing: .unconditional, help: "Seconds a session may stay idle before it is closed; 0: never (the default).")
     var idleTimeout: String?
+    @Option(name: .customLong("rate-ops"), parsing: .unconditional, help: "Requests per second, per session and per identity (0: no limit).")
+    var rateOps: String?
+    @Option(name: .customLong("rate-bytes"), help: "Bytes read and written per second, per session and per identity, e.g. 20M (0: no limit).")
+    var rateBytes: String?
+    @Option(name: .customLong("burst-s"), help: "Seconds of a rate that may be spent at once after a quiet spell (default 1).")
+    var burstSeconds: String?
     @Option(name: .customLong("splice-min"), parsing: .unconditional, help: "Bytes of a read/write payload still to arrive from which it is spliced, not copied; 0: never.")
     var spliceMinimum: String?
     @Option(name: .customLong("log-level"), help: "trace|debug|info|notice|warning|error|critical.")
@@ -98,6 +104,7 @@ struct SettingOptions: ParsableArguments {
          ("max-msize", maxMsize), ("loops", loops), ("max-inflight", maxInFlight), ("max-fids", maxFids),
          ("max-conns", maxConns), ("queue-limit", queueLimit), ("drain-timeout", drainTimeout),
          ("handshake-timeout", handshakeTimeout), ("frame-timeout", frameTimeout), ("idle-timeout", idleTimeout),
+         ("rate-ops", rateOps), ("rate-bytes", rateBytes), ("burst-s", burstSeconds),
          ("splice-min", spliceMinimum), ("log-level", logLevel),
          ("token-keys", tokenKeys), ("revoked", revoked), ("require-token", requireToken ? "true" : nil),
          ("backend-aname", backendAname), ("backend-uname", backendUname), ("audit", audit)]

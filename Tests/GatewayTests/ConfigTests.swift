@@ -49,6 +49,9 @@ struct ConfigFileTests {
     handshake-timeout = 5
     frame-timeout = 7
     idle-timeout = 600
+    rate-ops = 1000
+    rate-bytes = "20M"
+    burst-s = "0.5"
     splice-min = 0
     log-level = "debug"
     token-keys = "/etc/pebble9p/token.keys"
@@ -91,6 +94,9 @@ struct ConfigFileTests {
         expected.handshakeTimeout = 5
         expected.frameTimeout = 7
         expected.idleTimeout = 600
+        expected.rateOps = 1000
+        expected.rateBytes = 20 << 20
+        expected.burstSeconds = 0.5
         expected.spliceMinimum = 0
         expected.logLevel = "debug"
         expected.tokenKeys = "/etc/pebble9p/token.keys"

@@ -20,4 +20,6 @@ final class RecordingHost: SessionHost {
     var clientIdentity = ClientIdentity.peer("127.0.0.1:40000")
     var peerHost: String? = "127.0.0.1"
     var backendName = "default"
+    var wakeRequests: [Double] = []
+    func wake(after seconds: Double) { wakeRequests.append(seconds) }
 }

@@ -45,5 +45,56 @@ extension Interop {
             #expect(waitFor(20) { closedClean() == 100 }, "\(closedClean()) of 100 closed with every fid clunked")
             #expect(try good.rpc(.getattr(Tgetattr(fid: 1, requestMask: 0x7ff)), tag: 9) != .lerror(Rlerror(ecode: 5)))
         }
+
+        /// Runs `diodcat` for each name at once (one process each) and returns the seconds until all finished.
+        /// (Not `sh -c "… & wait"`: under the test runner the shell's wait never sees its children end.)
+        static func catAtOnce(_ fixture: DiodBehindGateway, _ names: [String]) throws -> Double {
+            let diodcat = try #require(which("diodcat"))
+            let started = Date()
+            let processes = try names.map { name in
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: diodcat)
+                process.arguments = ["-s", fixture.gateway.address, "-a", fixture.directory.path, "-m", "65536", name]
+                process.standardOutput = FileHandle.nullDevice
+                process.standardError = FileHandle.nullDevice
+                try process.run()
+                return process
+            }
+            let finished = waitFor(120) { processes.allSatisfy { !$0.isRunning } }
+            let seconds = Date().timeIntervalSince(started)
+            for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            #expect(finished && processes.allSatisfy { $0.terminationStatus == 0 }, "diodcat failed or did not finish")
+            return seconds
+        }
+
+        @Test("--rate-bytes 20M: a client reading a 100 MiB file measures within 10 % of the rate")
+        func rateBytes() throws {
+            let fixture = try DiodBehindGateway("rate-bytes", extra: ["--rate-bytes", "20M", "--burst-s", "0.1"])
+            defer { fixture.stop() }
+            let size = 100 << 20
+            try runCommand("/bin/sh", ["-c", "head -c \(size) /dev/urandom > '\(fixture.directory.appendingPathComponent("big.bin").path)'"])
+            let seconds = try Self.catAtOnce(fixture, ["big.bin"])
+            let rate = Double(size) / seconds
+            let limit = Double(20 << 20)
+            #expect(abs(rate - limit) / limit < 0.10, "measured \(Int(rate)) bytes/s against \(Int(limit)) (\(seconds) s)")
+        }
+
+        @Test("--rate-bytes is per identity too: 8 sessions from one address on two loops share 20M between them")
+        func ratePerIdentity() throws {
+            let fixture = try DiodBehindGateway("rate-identity", extra: ["--rate-bytes", "20M", "--burst-s", "0.1", "--loops", "2"])
+            defer { fixture.stop() }
+            let part = 100 << 20 / 8
+            let names = (0..<8).map { "part\($0).bin" }
+            for name in names {
+                try runCommand("/bin/sh", ["-c", "head -c \(part) /dev/urandom > '\(fixture.directory.appendingPathComponent(name).path)'"])
+            }
+            let seconds = try Self.catAtOnce(fixture, names)
+            let rate = Double(part * 8) / seconds
+            let limit = Double(20 << 20)
+            let loops = Set(logLines(fixture.gateway.process, "session opened").compactMap { line in
+                line.split(separator: " ").first { $0.hasPrefix("loop=") }
+            })
+            #expect(abs(rate - limit) / limit < 0.10, "together \(Int(rate)) bytes/s against \(Int(limit)) (\(seconds) s; sessions on \(loops))")
+        }
     }
 }

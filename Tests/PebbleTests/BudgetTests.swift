@@ -17,14 +17,14 @@ import Testing
     @Test("a token bucket lets a burst through, then spends at its rate; debt is paid back in time, never refused")
     func bucket() {
         var bucket = TokenBucket(rate: 100, burst: 50, now: 0)
-        #expect(bucket.take(50, now: 0) == 0, "the burst goes at once")
-        #expect(abs(bucket.take(10, now: 0) - 0.1) < 1e-9, "10 more: 0.1 s of debt")
+        #expect(bucket.take(49, now: 0) == 0, "the burst goes at once, one token is left")
+        #expect(abs(bucket.take(10, now: 0) - 0.1) < 1e-9, "10 more: 9 owed, 0.1 s until a token is there again")
         #expect(abs(bucket.delay(now: 0.05) - 0.05) < 1e-9)
         #expect(bucket.delay(now: 0.1) == 0)
         // A quiet spell refills only up to the burst.
         #expect(bucket.delay(now: 100) == 0 && bucket.tokens == 50)
         // One large take is allowed and followed by a long wait.
-        #expect(abs(bucket.take(1050, now: 100) - 10) < 1e-9)
+        #expect(abs(bucket.take(1049, now: 100) - 10) < 1e-9)
         // Time going backwards changes nothing.
         #expect(abs(bucket.delay(now: 50) - 10) < 1e-9)
     }

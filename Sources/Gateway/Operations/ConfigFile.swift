@@ -1,4 +1,5 @@
 import Foundation
+import Pebble
 
 /// A value from the config file or the command line.
 public enum ConfigValue: Sendable, Equatable {
@@ -53,6 +54,19 @@ public enum ConfigValue: Sendable, Equatable {
             throw ConfigError(key: nil, message: "\(number) is outside \(range.lowerBound)...\(range.upperBound)")
         }
         return number
+    }
+
+    /// A byte count: an integer, or a word or string such as `256M`, `1G`, `64KiB` (`ByteCount`).
+    func byteCount() throws(ConfigError) -> Int {
+        switch self {
+        case let .integer(value) where value >= 0: return value
+        case let .word(text), let .string(text):
+            guard let bytes = ByteCount.parse(text) else {
+                throw ConfigError(key: nil, message: "expected a byte count such as 65536, 64K, 256M or 1G, got \"\(text)\"")
+            }
+            return bytes
+        default: throw ConfigError(key: nil, message: "expected a byte count such as 65536, 64K, 256M or 1G")
+        }
     }
 }
 

@@ -60,6 +60,11 @@ public struct GatewayConfig: Sendable, Equatable {
     public var frameTimeout = 60
     /// Seconds a session may go without a byte from its client and with nothing at the server; 0: off.
     public var idleTimeout = 0
+    /// Requests and bytes (read and write counts) per second, per session and per identity; 0: no limit.
+    public var rateOps = 0
+    public var rateBytes = 0
+    /// Seconds of a rate that may be spent at once after a quiet spell.
+    public var burstSeconds = 1.0
     /// A Twrite's or Rread's data is spliced socket to socket (never read by the gateway) when at
     /// least this many of its bytes are still to arrive once its fixed fields are in; 0 turns it off.
     public var spliceMinimum = 16 * 1024
@@ -300,6 +305,17 @@ public struct GatewayConfig: Sendable, Equatable {
         },
         Setting(key: "idle-timeout", help: "seconds a session may stay idle (no byte from the client, nothing at the server) before it is closed; 0: never") { config, value throws(ConfigError) in
             config.idleTimeout = try value.integer(in: 0...(86_400 * 30))
+        },
+        Setting(key: "rate-ops", help: "requests per second per session and per identity (0: no limit)") { config, value throws(ConfigError) in
+            config.rateOps = try value.integer(in: 0...Int(Int32.max))
+        },
+        Setting(key: "rate-bytes", help: "bytes read and written per second per session and per identity, e.g. 20M (0: no limit)") { config, value throws(ConfigError) in
+            config.rateBytes = try value.byteCount()
+        },
+        Setting(key: "burst-s", help: "seconds of a rate that may be spent at once after a quiet spell (default 1)") { config, value throws(ConfigError) in
+            let text = try value.string()
+            guard let seconds = Double(text), seconds > 0, seconds <= 3600 else { throw ConfigError(key: nil, message: "must be a number of seconds in (0, 3600]") }
+            config.burstSeconds = seconds
         },
         Setting(key: "splice-min", help: "bytes of data still to come from which a read/write payload is spliced; 0: never") { config, value throws(ConfigError) in
             config.spliceMinimum = try value.integer(in: 0...Int(Int32.max))

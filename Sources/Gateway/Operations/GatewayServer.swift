@@ -34,7 +34,11 @@ public final class GatewayServer: Sendable {
             requireToken: config.requireToken,
             backendAname: config.resolvedBackendAname,
             backendUname: config.backendUname,
-            audit: try AuditLog(path: config.audit)
+            audit: try AuditLog(path: config.audit),
+            rates: config.rateOps == 0 && config.rateBytes == 0 ? nil
+                : SharedRates(opsPerSecond: config.rateOps == 0 ? nil : Double(config.rateOps),
+                              bytesPerSecond: config.rateBytes == 0 ? nil : Double(config.rateBytes), burstSeconds: config.burstSeconds),
+            burstSeconds: config.burstSeconds
         )
         if tls != nil { logger.info("TLS path", metadata: ["path": "\(KernelTLS.path)"]) }
         let loops = ServerLoops(endpoints: config.endpoints, loops: config.loops, maxConns: config.maxConns,

@@ -34,6 +34,9 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         var backendUname: String?
         /// Where security events go.
         var audit: AuditLog
+        /// Rate limits per session and per identity (nil: none), and the burst in seconds.
+        var rates: SharedRates? = nil
+        var burstSeconds = 1.0
     }
 
     /// Numbers sessions for the audit log, process-wide.
@@ -56,6 +59,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     /// Checks the frame and idle timeouts (`ClientWatch`), re-armed while the client is open.
     var watchTimer: LoopTimer?
     var watch = ClientWatch()
+    /// Wakes held requests when the rate limits let them go.
+    var pacingTimer: LoopTimer?
     var closeTimer: LoopTimer?
     var resetTimer: LoopTimer?
     /// Waiting for a connect slot (`ConnectGate`), or holding one until the server first answers.
@@ -101,7 +106,13 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
             access.tokens = RequestPolicy.TokenPolicy(verifier: tokens.current, required: settings.requireToken)
             access.currentVerifier = { tokens.current }
         }
+        access.burstSeconds = settings.burstSeconds
         core = ProxySession(limits: settings.limits, access: access, host: self)
+        if let rates = settings.rates {
+            let own = RateLimiter(opsPerSecond: rates.opsPerSecond, bytesPerSecond: rates.bytesPerSecond,
+                                  burstSeconds: rates.burstSeconds, now: ProxySession.monotonicSeconds())
+            core.pacing = ProxySession.Pacing(accounts: [SessionRate(own), rates.account(rateKey)], now: { ProxySession.monotonicSeconds() })
+        }
     }
 
     func start() {
@@ -370,6 +381,26 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
 
     var backendName: String { routeName ?? "default" }
 
+    /// Whose rate account the session shares: its verified certificate's identity, else its
+    /// address without the port (every connection from one host is one identity).
+    var rateKey: String { identity.isAuthenticated ? identity.description : "addr:\(peerHost ?? peer)" }
+
+    /// The pacing timer: held requests go when it fires (`ProxySession.wakeWhenPaced`).
+    func wake(after seconds: Double) {
+        guard pacingTimer == nil, clientOpen else { return }
+        let milliseconds = UInt64(min(max(seconds * 1000, 1), 60_000).rounded(.up))
+        pacingTimer = loop.schedule(after: milliseconds) { [weak self] in
+            guard let self else { return }
+            self.pacingTimer = nil
+            self.sendHeld()
+            if self.clientOpen && !self.client.input.isEmpty && self.canTakeClientFrames {
+                self.pumpClient()
+            } else {
+                self.flushAndBalance()
+            }
+        }
+    }
+
     /// Tokens were revoked at a reload: a session that attached with one is cut off.
     func revoke(tokenIDs: Set<String>) {
         guard clientOpen, let id = core.sessionTokens.keys.sorted().first(where: tokenIDs.contains) else { return }
@@ -406,7 +437,14 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
 
     func connectionDidEstablish(_ connection: Connection) {
         guard connection === client, let tls = client.transport as? TLSTransport else { return }
-        if let verified = tls.certificateIdentity { identity = verified }
+        if let verified = tls.certificateIdentity {
+            identity = verified
+            // The identity's own rate account, shared with its sessions on every loop.
+            if let rates = settings.rates, var pacing = core.pacing, pacing.accounts.count == 2 {
+                pacing.accounts[1] = rates.account(rateKey)
+                core.pacing = pacing
+            }
+        }
         // The backend is dialed at the first Tversion, which comes only now: the route decides it.
         let serverName = tls.serverName
         if let serverName, let routed = routes[serverName] {
@@ -492,6 +530,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         handshakeTimer = nil
         watchTimer?.cancel()
         watchTimer = nil
+        pacingTimer?.cancel()
+        pacingTimer = nil
         closeTimer?.cancel()
         closeTimer = nil
         resetTimer?.cancel()

@@ -73,6 +73,7 @@ extension ProxySession {
                 fid.qidType = qid.type
             }
             sessionTokenID = pending.capability.tokenID
+            narrowRates(to: pending.capability)
             if let limit = pending.capability.maxFids { tokenFidLimit = min(tokenFidLimit ?? limit, limit) }
             if let token = pending.token { sessionTokens[token.idHex] = (token, pending.capability.root) }
             return sendToClient(.attach(Rattach(qid: qid)), tag: pending.clientTag)
@@ -83,6 +84,18 @@ extension ProxySession {
             error.tokenID = pending.capability.tokenID
             refuse(error, tag: pending.clientTag, subject: nil)
         }
+    }
+
+    /// A token's `rate-ops` and `rate-bytes` caveats narrow the session's own rate account (made
+    /// now when the gateway has no rate limit of its own).
+    private func narrowRates(to capability: Capability) {
+        guard capability.rateOps != nil || capability.rateBytes != nil else { return }
+        if pacing == nil {
+            let unlimited = RateLimiter(opsPerSecond: nil, bytesPerSecond: nil, burstSeconds: access.burstSeconds, now: access.monotonicNow())
+            pacing = Pacing(accounts: [SessionRate(unlimited)], now: access.monotonicNow)
+        }
+        pacing?.accounts.first?.narrow(opsPerSecond: capability.rateOps.map(Double.init),
+                                       bytesPerSecond: capability.rateBytes.map(Double.init), now: access.monotonicNow())
     }
 
     struct AttachInProgress {

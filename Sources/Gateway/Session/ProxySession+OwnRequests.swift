@@ -3,13 +3,16 @@ import Pebble
 
 /// Requests waiting for room at the server, and the gateway's own requests with their continuations.
 extension ProxySession {
-    /// Sends held requests, in order, while the server has room. The host calls it when replies
-    /// may have made room and its own queues have space (the replies would otherwise only wait).
+    /// Sends held requests, in order, while the server has room and the rates allow. The host
+    /// calls it when replies may have made room, its own queues have space (the replies would
+    /// otherwise only wait), or the rate limits woke it.
     func sendHeld() {
-        while phase == .active, roomAtServer, let next = held.popFirst() {
+        while phase == .active, canSendNow, let next = held.popFirst() {
             tags.markSent(next.tag)
+            charge(next.tag)
             next.bytes.withUnsafeBytes { host.sendToBackend($0) }
         }
+        if phase == .active { wakeWhenPaced() }
     }
 
     /// A backend fid number for the gateway's own next request to create (`sendOwn`'s `creates`).
@@ -72,8 +75,9 @@ extension ProxySession {
         }
         // In the order they came (by backend tag), so what goes on is predictable.
         for waiting in freed.sorted(by: { $0.tag < $1.tag }) {
-            if held.isEmpty && roomAtServer {
+            if held.isEmpty && canSendNow {
                 tags.markSent(waiting.tag)
+                charge(waiting.tag)
                 waiting.bytes.withUnsafeBytes { host.sendToBackend($0) }
             } else {
                 waiting.bytes.withUnsafeBytes { held.append(tag: waiting.tag, frame: $0) }

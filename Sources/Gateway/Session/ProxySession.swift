@@ -54,6 +54,9 @@ final class ProxySession {
         var backendUname: String?
         /// The clock a token's expiry is checked against.
         var now: @Sendable () -> Date = { Date() }
+        /// The clock rate limits run on (seconds, monotonic), and their burst (`--burst-s`).
+        var monotonicNow: @Sendable () -> Double = { ProxySession.monotonicSeconds() }
+        var burstSeconds = 1.0
     }
 
     let limits: Limits
@@ -145,7 +148,49 @@ final class ProxySession {
 
     /// Whether a request handled now goes straight to the server, so a Twrite's data may follow
     /// its head (a held request must be whole).
-    var sendsRequestsNow: Bool { phase == .active && held.isEmpty && roomAtServer }
+    var sendsRequestsNow: Bool { phase == .active && held.isEmpty && canSendNow }
+
+    /// Rate limits (`--rate-ops`, `--rate-bytes`): the accounts each client request is charged to
+    /// when it goes to the server, and the clock (seconds, monotonic). Over the rate, requests are
+    /// held (a Tflush never is) and the host is asked to wake the session when they may go.
+    struct Pacing {
+        var accounts: [RateAccount]
+        var now: () -> Double
+    }
+    var pacing: Pacing?
+
+    /// Seconds until the rate limits let the next client request go (0: now).
+    var pacingDelay: Double {
+        guard let pacing else { return 0 }
+        let now = pacing.now()
+        return pacing.accounts.map { $0.delay(now: now) }.max() ?? 0
+    }
+
+    /// Seconds on the monotonic clock since the process started.
+    static func monotonicSeconds() -> Double {
+        let elapsed = ContinuousClock.now - Self.clockStart
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+    private static let clockStart = ContinuousClock.now
+
+    /// Whether a client request may go to the server now: room there, and within the rates.
+    var canSendNow: Bool { roomAtServer && pacingDelay == 0 }
+
+    /// A client request went to the server: one operation, and its count in bytes (a read's or a
+    /// write's), to every rate account.
+    func charge(_ backendTag: UInt16) {
+        guard let pacing, let request = tags.request(backendTag), case .client = request.origin, request.type != .Tflush else { return }
+        let now = pacing.now()
+        for account in pacing.accounts { account.charge(ops: 1, bytes: Int(request.countLimit ?? 0), now: now) }
+    }
+
+    /// Requests wait for the rate limits (not for room at the server, which replies make): the host
+    /// wakes the session when the first may go. Never zero: the delay that held a request may have
+    /// run out by the time it is asked again, and a request held with no wake-up would wait forever.
+    func wakeWhenPaced() {
+        guard pacing != nil, !held.isEmpty, roomAtServer else { return }
+        host.wake(after: max(pacingDelay, 0.001))
+    }
 
     var isClosed: Bool { phase == .closed }
     /// A mid-session Tversion is waiting for outstanding replies and cleanup clunks.
@@ -322,7 +367,7 @@ final class ProxySession {
         }
         request.usedBackendFids = existingValues.map(\.backend)
         let waitsForFid = request.releasedBackendFid.map { fids.useCount($0) > 0 } ?? false
-        request.sent = !waitsForFid && (partial || (held.isEmpty && roomAtServer))
+        request.sent = !waitsForFid && (partial || (held.isEmpty && canSendNow))
         guard let backendTag = tags.add(request) else {
             // Every tag in use (at the server and held): refused, and nothing is left reserved.
             undo(request)
@@ -351,8 +396,10 @@ final class ProxySession {
         guard request.sent else {
             stats.held &+= 1
             held.append(tag: backendTag, frame: frame)
+            wakeWhenPaced()
             return false
         }
+        charge(backendTag)
         host.sendToBackend(frame)
         return true
     }

@@ -21,6 +21,8 @@ protocol SessionHost: AnyObject {
     var peerHost: String? { get }
     /// The name of the backend the session reaches: its TLS route's, or `default`.
     var backendName: String { get }
+    /// Held requests wait for the rate limits: call `ProxySession.sendHeld` in `seconds`.
+    func wake(after seconds: Double)
 }
 
 /// Counters for the session's close log line.

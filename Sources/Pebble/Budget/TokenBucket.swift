@@ -1,9 +1,9 @@
 /// A token bucket (ops or bytes per second, with a burst): what a rate limit takes from. Time is
 /// passed in (seconds on a monotonic clock), so the arithmetic is tested without sleeping.
 ///
-/// Taking more than is there is allowed and leaves the bucket in debt: the caller learns how long
-/// to wait before the next take, and one large request (a 1 MiB read under a small rate) is
-/// never refused, only followed by a longer pause.
+/// A take goes through while the bucket holds at least one token; taking more than is there is
+/// allowed and leaves the bucket in debt, so one large request (a 1 MiB read under a small rate)
+/// is never refused, only followed by a longer pause.
 public struct TokenBucket: Sendable, Equatable {
     /// Tokens added per second.
     public let rate: Double
@@ -26,10 +26,10 @@ public struct TokenBucket: Sendable, Equatable {
         }
     }
 
-    /// Seconds until the bucket is out of debt (0: a take now goes through at once).
+    /// Seconds until the bucket holds a token again (0: a take now goes through at once).
     public mutating func delay(now: Double) -> Double {
         refill(now)
-        return tokens >= 0 ? 0 : -tokens / rate
+        return tokens >= 1 ? 0 : (1 - tokens) / rate
     }
 
     /// Spends `amount` (going into debt if needed); returns the seconds the caller should wait
@@ -38,6 +38,6 @@ public struct TokenBucket: Sendable, Equatable {
     public mutating func take(_ amount: Double, now: Double) -> Double {
         refill(now)
         tokens -= amount
-        return tokens >= 0 ? 0 : -tokens / rate
+        return delay(now: now)
     }
 }
