@@ -50,6 +50,7 @@ struct ConfigFileTests {
     frame-timeout = 7
     idle-timeout = 600
     rate-ops = 1000
+    max-conns-per-client = 8
     rate-bytes = "20M"
     burst-s = "0.5"
     splice-min = 0
@@ -95,6 +96,7 @@ struct ConfigFileTests {
         expected.frameTimeout = 7
         expected.idleTimeout = 600
         expected.rateOps = 1000
+        expected.maxConnsPerClient = 8
         expected.rateBytes = 20 << 20
         expected.burstSeconds = 0.5
         expected.spliceMinimum = 0

@@ -67,6 +67,31 @@ extension Interop {
             return seconds
         }
 
+        @Test("--max-conns-per-client 3: a fourth session from the same address is closed before it is served; once one ends, a new one is")
+        func connectionsPerClient() throws {
+            let audit = "/tmp/pebble9p-audit-\(UUID().uuidString.prefix(8)).jsonl"
+            let fixture = try DiodBehindGateway("conns-per-client", extra: ["--max-conns-per-client", "3", "--audit", audit])
+            defer {
+                fixture.stop()
+                try? FileManager.default.removeItem(atPath: audit)
+            }
+            let log = fixture.gateway.process
+            // The start-up probe (a connection that sends nothing) was a session from this address too.
+            #expect(waitFor(5) { logLines(log, "session closed").count == 1 })
+            var clients = try (0..<3).map { _ in try fixture.attachedClient() }
+            let fourth = try RawClient(port: fixture.gateway.port)
+            #expect(throws: (any Error).self, "the fourth session is closed") { _ = try fourth.negotiate() }
+            #expect(waitFor(5) { !logLines(log, "session closed", "max-conns-per-client").isEmpty }, "\(log.log.suffix(1500))")
+            let events = (try? String(contentsOfFile: audit, encoding: .utf8)) ?? ""
+            #expect(events.contains("\"event\":\"BUDGET_EXCEEDED\"") && events.contains("connections of addr:127.0.0.1 (3)"), "\(events)")
+            for client in clients { #expect(try client.rpc(.getattr(Tgetattr(fid: 1, requestMask: 0x7ff)), tag: 2) != .lerror(Rlerror(ecode: 5))) }
+            clients.removeLast()
+            #expect(waitFor(5) { logLines(log, "session closed").count == 3 })
+            let again = try fixture.attachedClient()
+            #expect(try again.rpc(.getattr(Tgetattr(fid: 1, requestMask: 0x7ff)), tag: 2) != .lerror(Rlerror(ecode: 5)))
+            withExtendedLifetime(clients) {}
+        }
+
         @Test("--rate-bytes 20M: a client reading a 100 MiB file measures within 10 % of the rate")
         func rateBytes() throws {
             let fixture = try DiodBehindGateway("rate-bytes", extra: ["--rate-bytes", "20M", "--burst-s", "0.1"])

@@ -65,6 +65,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public var rateBytes = 0
     /// Seconds of a rate that may be spent at once after a quiet spell.
     public var burstSeconds = 1.0
+    /// Sessions one client may have open at once (by address, and by verified identity); 0: no limit.
+    public var maxConnsPerClient = 0
     /// A Twrite's or Rread's data is spliced socket to socket (never read by the gateway) when at
     /// least this many of its bytes are still to arrive once its fixed fields are in; 0 turns it off.
     public var spliceMinimum = 16 * 1024
@@ -305,6 +307,9 @@ public struct GatewayConfig: Sendable, Equatable {
         },
         Setting(key: "idle-timeout", help: "seconds a session may stay idle (no byte from the client, nothing at the server) before it is closed; 0: never") { config, value throws(ConfigError) in
             config.idleTimeout = try value.integer(in: 0...(86_400 * 30))
+        },
+        Setting(key: "max-conns-per-client", help: "sessions one client address (and one verified identity) may have open at once (0: no limit)") { config, value throws(ConfigError) in
+            config.maxConnsPerClient = try value.integer(in: 0...maxConnsLimit)
         },
         Setting(key: "rate-ops", help: "requests per second per session and per identity (0: no limit)") { config, value throws(ConfigError) in
             config.rateOps = try value.integer(in: 0...Int(Int32.max))

@@ -38,7 +38,8 @@ public final class GatewayServer: Sendable {
             rates: config.rateOps == 0 && config.rateBytes == 0 ? nil
                 : SharedRates(opsPerSecond: config.rateOps == 0 ? nil : Double(config.rateOps),
                               bytesPerSecond: config.rateBytes == 0 ? nil : Double(config.rateBytes), burstSeconds: config.burstSeconds),
-            burstSeconds: config.burstSeconds
+            burstSeconds: config.burstSeconds,
+            connectionCounts: config.maxConnsPerClient == 0 ? nil : ConnectionCounts(limit: config.maxConnsPerClient)
         )
         if tls != nil { logger.info("TLS path", metadata: ["path": "\(KernelTLS.path)"]) }
         let loops = ServerLoops(endpoints: config.endpoints, loops: config.loops, maxConns: config.maxConns,

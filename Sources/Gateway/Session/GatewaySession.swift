@@ -37,6 +37,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         /// Rate limits per session and per identity (nil: none), and the burst in seconds.
         var rates: SharedRates? = nil
         var burstSeconds = 1.0
+        /// Sessions per client address and per verified identity (nil: no limit).
+        var connectionCounts: ConnectionCounts? = nil
     }
 
     /// Numbers sessions for the audit log, process-wide.
@@ -61,6 +63,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     var watch = ClientWatch()
     /// Wakes held requests when the rate limits let them go.
     var pacingTimer: LoopTimer?
+    /// The keys this session is counted under in `connectionCounts`, to give back at the end.
+    var countedAs: [String] = []
     var closeTimer: LoopTimer?
     var resetTimer: LoopTimer?
     /// Waiting for a connect slot (`ConnectGate`), or holding one until the server first answers.
@@ -121,6 +125,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         client.start()
         watch = ClientWatch(now: .now)
         armWatch()
+        _ = countConnection(as: "addr:\(peerHost ?? peer)")
         handshakeTimer = loop.schedule(after: settings.handshakeTimeoutMilliseconds) { [weak self] in
             guard let self, self.core.dialect == nil, self.clientOpen else { return }
             self.closeClient(reason: "no version negotiated within \(self.settings.handshakeTimeoutMilliseconds / 1000) s")
@@ -385,6 +390,19 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     /// address without the port (every connection from one host is one identity).
     var rateKey: String { identity.isAuthenticated ? identity.description : "addr:\(peerHost ?? peer)" }
 
+    /// Counts this session under `key` (`--max-conns-per-client`); past the limit the session is
+    /// closed before any request is handled, with a log line and a BUDGET_EXCEEDED event.
+    func countConnection(as key: String) -> Bool {
+        guard let counts = settings.connectionCounts else { return true }
+        guard counts.tryAdd(key) else {
+            audit(AuditEvent(kind: .budgetExceeded, detail: "connections of \(key) (\(counts.limit))"))
+            closeClient(reason: "\(key) already has \(counts.limit) sessions (max-conns-per-client)")
+            return false
+        }
+        countedAs.append(key)
+        return true
+    }
+
     /// The pacing timer: held requests go when it fires (`ProxySession.wakeWhenPaced`).
     func wake(after seconds: Double) {
         guard pacingTimer == nil, clientOpen else { return }
@@ -439,6 +457,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         guard connection === client, let tls = client.transport as? TLSTransport else { return }
         if let verified = tls.certificateIdentity {
             identity = verified
+            guard countConnection(as: verified.description) else { return }
             // The identity's own rate account, shared with its sessions on every loop.
             if let rates = settings.rates, var pacing = core.pacing, pacing.accounts.count == 2 {
                 pacing.accounts[1] = rates.account(rateKey)
@@ -532,6 +551,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         watchTimer = nil
         pacingTimer?.cancel()
         pacingTimer = nil
+        for key in countedAs { settings.connectionCounts?.remove(key) }
+        countedAs.removeAll()
         closeTimer?.cancel()
         closeTimer = nil
         resetTimer?.cancel()
