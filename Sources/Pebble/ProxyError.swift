@@ -39,6 +39,7 @@ public struct ProxyError: Error, Equatable, Sendable, CustomStringConvertible {
         ProxyError(errno: 122, message: "Disk quota exceeded", detail: "budget exceeded: \(what)", event: .budgetExceeded) // EDQUOT
     }
     public static let backendGone = ProxyError(errno: 5, message: "Input/output error", detail: "file server unavailable") // EIO
+    public static let backendTimeout = ProxyError(errno: 5, message: "Input/output error", detail: "the file server did not answer within backend-timeout") // EIO
     public static let badBackendReply = ProxyError(errno: 5, message: "Input/output error", detail: "file server sent a malformed reply") // EIO
     public static let tooManyRequests = ProxyError(errno: 11, message: "Resource temporarily unavailable", detail: "too many requests in flight") // EAGAIN
 

@@ -51,6 +51,7 @@ struct ConfigFileTests {
     idle-timeout = 600
     rate-ops = 1000
     max-conns-per-client = 8
+    backend-timeout = 30
     rate-bytes = "20M"
     burst-s = "0.5"
     splice-min = 0
@@ -97,6 +98,7 @@ struct ConfigFileTests {
         expected.idleTimeout = 600
         expected.rateOps = 1000
         expected.maxConnsPerClient = 8
+        expected.backendTimeout = 30
         expected.rateBytes = 20 << 20
         expected.burstSeconds = 0.5
         expected.spliceMinimum = 0

@@ -56,5 +56,26 @@ extension Interop {
                 return
             }
         }
+
+        @Test("--backend-timeout: an open blocked at diod (a FIFO) gets EIO in time and diod a Tflush; diod answers the flush only when the open ends, so the session then ends, with every fid clunked")
+        func backendTimeout() throws {
+            let fixture = try DiodBehindGateway("backend-timeout", extra: ["--backend-timeout", "1"])
+            defer { fixture.stop() }
+            let (blocked, fifo) = try fixture.clientBlockedOnFIFO()
+            let started = Date()
+            guard case let .lerror(error)? = try blocked.receive()?.message else {
+                Issue.record("no error for the blocked open")
+                return
+            }
+            #expect(error.ecode == 5 && Date().timeIntervalSince(started) < 5)
+            let log = fixture.gateway.process
+            #expect(waitFor(10) { !logLines(log, "closing client connection", "backend-timeout").isEmpty }, "\(log.log.suffix(2000))")
+            // The open at diod still blocks: releasing it lets the drain clunk the fids.
+            #expect(fixture.releaseFIFO(fifo))
+            #expect(waitFor(10) { logLines(log, "session closed", "backend-timeout").first?.contains("backend_fids_left=0") == true },
+                    "\(log.log.suffix(1500))")
+            let other = try fixture.attachedClient()
+            #expect(try other.rpc(.getattr(Tgetattr(fid: 1, requestMask: 0x7ff)), tag: 2) != .lerror(Rlerror(ecode: 5)))
+        }
     }
 }

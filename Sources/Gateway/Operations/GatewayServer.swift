@@ -29,6 +29,7 @@ public final class GatewayServer: Sendable {
             handshakeTimeoutMilliseconds: UInt64(config.handshakeTimeout) * 1000,
             frameTimeoutMilliseconds: UInt64(config.frameTimeout) * 1000,
             idleTimeoutMilliseconds: UInt64(config.idleTimeout) * 1000,
+            backendTimeoutMilliseconds: UInt64(config.backendTimeout) * 1000,
             spliceMinimum: config.spliceMinimum,
             tokens: tokens,
             requireToken: config.requireToken,

@@ -23,6 +23,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         var frameTimeoutMilliseconds: UInt64 = 0
         /// A session with no byte from its client and nothing at the server for this long is closed (0: never).
         var idleTimeoutMilliseconds: UInt64 = 0
+        /// A request at the server this long is answered EIO and flushed (0: never).
+        var backendTimeoutMilliseconds: UInt64 = 0
         /// A Twrite's or Rread's data is spliced (not read) when at least this many of its bytes are
         /// still in the socket once its fixed fields have arrived; 0 never splices.
         var spliceMinimum: Int
@@ -111,6 +113,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
             access.currentVerifier = { tokens.current }
         }
         access.burstSeconds = settings.burstSeconds
+        access.backendTimeout = Double(settings.backendTimeoutMilliseconds) / 1000
         core = ProxySession(limits: settings.limits, access: access, host: self)
         if let rates = settings.rates {
             let own = RateLimiter(opsPerSecond: rates.opsPerSecond, bytesPerSecond: rates.bytesPerSecond,
@@ -206,7 +209,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
 
     /// How often the frame and idle timeouts are checked: a quarter of the shorter, within 0.1–1 s.
     var watchIntervalMilliseconds: UInt64? {
-        let limits = [settings.frameTimeoutMilliseconds, settings.idleTimeoutMilliseconds].filter { $0 > 0 }
+        let limits = [settings.frameTimeoutMilliseconds, settings.idleTimeoutMilliseconds, settings.backendTimeoutMilliseconds].filter { $0 > 0 }
         guard let shortest = limits.min() else { return nil }
         return min(max(shortest / 4, 100), 1000)
     }
@@ -222,6 +225,10 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     /// payload being spliced are not the client's delay.
     func checkTimeouts() {
         guard clientOpen, !client.isClosing else { return }
+        if !core.expireRequests() {
+            return closeClient(reason: "the file server did not answer a flush within \(settings.backendTimeoutMilliseconds / 1000) s (backend-timeout)")
+        }
+        flushAndBalance()
         let partial = !client.input.isEmpty && canTakeClientFrames && upload == nil && core.dialect != nil
         switch watch.verdict(now: .now, partialFrame: partial, requestsAtServer: core.tags.outstanding,
                              frameTimeout: .milliseconds(settings.frameTimeoutMilliseconds),

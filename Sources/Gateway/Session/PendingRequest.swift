@@ -61,6 +61,8 @@ struct PendingRequest {
     var walk: WalkPlan?
     /// For Tcreate/Tlcreate: the name made (the fid moves there).
     var createdName: WireString?
+    /// When it went to the server (seconds, monotonic): `--backend-timeout` counts from here.
+    var sentAt: Double?
 
     init(origin: Origin, type: MessageType, serial: UInt64) {
         self.origin = origin
@@ -149,6 +151,17 @@ struct TagTable {
         request.sent = true
         pending[tag] = request
         account(request, 1)
+    }
+
+    /// Sets when a request went to the server.
+    mutating func setSentAt(_ tag: UInt16, _ time: Double) { pending[tag]?.sentAt = time }
+
+    /// One request is no longer wanted by the client (it was answered for): its reply is dropped,
+    /// and its client tag is free again.
+    mutating func abandon(_ tag: UInt16) {
+        guard let request = pending[tag] else { return }
+        pending[tag]?.abandoned = true
+        if case let .client(clientTag) = request.origin, clientTags[clientTag] == tag { clientTags[clientTag] = nil }
     }
 
     /// Marks every outstanding request as no longer wanted by the client.

@@ -9,7 +9,7 @@ extension ProxySession {
     func sendHeld() {
         while phase == .active, canSendNow, let next = held.popFirst() {
             tags.markSent(next.tag)
-            charge(next.tag)
+            sending(next.tag)
             next.bytes.withUnsafeBytes { host.sendToBackend($0) }
         }
         if phase == .active { wakeWhenPaced() }
@@ -42,6 +42,7 @@ extension ProxySession {
         ownReplies[tag] = continuation
         let frame = Frame(tag: tag, message: message).encode(dialect: dialect)
         if request.sent {
+            sending(tag)
             frame.withUnsafeBytes { host.sendToBackend($0) }
         } else {
             frame.withUnsafeBytes { held.append(tag: tag, frame: $0) }
@@ -77,7 +78,7 @@ extension ProxySession {
         for waiting in freed.sorted(by: { $0.tag < $1.tag }) {
             if held.isEmpty && canSendNow {
                 tags.markSent(waiting.tag)
-                charge(waiting.tag)
+                sending(waiting.tag)
                 waiting.bytes.withUnsafeBytes { host.sendToBackend($0) }
             } else {
                 waiting.bytes.withUnsafeBytes { held.append(tag: waiting.tag, frame: $0) }

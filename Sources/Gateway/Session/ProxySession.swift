@@ -57,6 +57,8 @@ final class ProxySession {
         /// The clock rate limits run on (seconds, monotonic), and their burst (`--burst-s`).
         var monotonicNow: @Sendable () -> Double = { ProxySession.monotonicSeconds() }
         var burstSeconds = 1.0
+        /// Seconds a request may be at the server before it is answered EIO and flushed (0: never).
+        var backendTimeout = 0.0
     }
 
     let limits: Limits
@@ -176,9 +178,10 @@ final class ProxySession {
     /// Whether a client request may go to the server now: room there, and within the rates.
     var canSendNow: Bool { roomAtServer && pacingDelay == 0 }
 
-    /// A client request went to the server: one operation, and its count in bytes (a read's or a
-    /// write's), to every rate account.
-    func charge(_ backendTag: UInt16) {
+    /// A request goes to the server now: when (for `--backend-timeout`), and for a client's, one
+    /// operation and its count in bytes (a read's or a write's) to every rate account.
+    func sending(_ backendTag: UInt16) {
+        if access.backendTimeout > 0 { tags.setSentAt(backendTag, access.monotonicNow()) }
         guard let pacing, let request = tags.request(backendTag), case .client = request.origin, request.type != .Tflush else { return }
         let now = pacing.now()
         for account in pacing.accounts { account.charge(ops: 1, bytes: Int(request.countLimit ?? 0), now: now) }
@@ -399,7 +402,7 @@ final class ProxySession {
             wakeWhenPaced()
             return false
         }
-        charge(backendTag)
+        sending(backendTag)
         host.sendToBackend(frame)
         return true
     }
