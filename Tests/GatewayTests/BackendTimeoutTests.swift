@@ -68,4 +68,24 @@ struct BackendTimeoutTests {
         clock.now = 10
         #expect(!harness.session.expireRequests())
     }
+
+    @Test("a token's attach whose own requests the server sits on: the client's Tattach gets an error at the timeout, not silence")
+    func lateOwnRequest() throws {
+        let clock = Clock()
+        var keys = TokenKeys()
+        _ = keys.generate(keyID: "k")
+        var access = ProxySession.Access(tokens: .init(verifier: TokenVerifier(keys: keys), required: true), backendAname: "/export")
+        access.backendTimeout = 5
+        access.monotonicNow = { clock.now }
+        access.now = { .init(timeIntervalSince1970: 1_800_000_000) }
+        let harness = SessionHarness(access: access)
+        try harness.negotiate()
+        let token = try CapabilityToken.mint(key: keys.keys["k"]!, keyID: "k", caveats: []).text
+        harness.clientSends(tag: 1, .attach(Tattach(fid: 1, afid: NineP.noFid, uname: "u", aname: WireString(token), nUname: 0)))
+        #expect(try harness.backendReceived().count == 1)
+        clock.now = 5
+        #expect(harness.session.expireRequests())
+        #expect(try harness.clientReceived() == [harness.errorReply(.badBackendReply, tag: 1)])
+        #expect(harness.session.fids.lookup(1) == nil)
+    }
 }

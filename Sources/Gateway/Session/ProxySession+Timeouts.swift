@@ -23,9 +23,11 @@ extension ProxySession {
                 timeOut(tag, request)
                 refuse(.backendTimeout, tag: clientTag, subject: nil)
             case .own:
-                // What waited on it learns nothing more; the request is flushed like a client's.
-                ownReplies[tag] = nil
+                // Flushed like a client's; what waited on it (a token's attach, say) hears of it as
+                // of a reply that said nothing, so a client waiting behind it gets its error too.
+                let continuation = ownReplies.removeValue(forKey: tag)
                 timeOut(tag, request)
+                continuation?(nil)
             default:
                 break
             }
