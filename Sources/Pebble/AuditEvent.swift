@@ -2,7 +2,7 @@
 /// session, the peer and the identity. Never carries a whole token: its id names it.
 public struct AuditEvent: Sendable, Equatable {
     /// The plan's P9SEC event types (those used so far) and the token's own.
-    public enum Kind: String, Sendable {
+    public enum Kind: String, Sendable, CaseIterable {
         /// A request would pass one of the session's budgets (fids, …): refused, the session goes on.
         case budgetExceeded = "BUDGET_EXCEEDED"
         /// A token presented at attach was forged or tampered with (bad tag, unparseable).

@@ -52,6 +52,7 @@ struct ConfigFileTests {
     rate-ops = 1000
     max-conns-per-client = 8
     backend-timeout = 30
+    metrics = "127.0.0.1:9095"
     rate-bytes = "20M"
     burst-s = "0.5"
     splice-min = 0
@@ -99,6 +100,7 @@ struct ConfigFileTests {
         expected.rateOps = 1000
         expected.maxConnsPerClient = 8
         expected.backendTimeout = 30
+        expected.metrics = "127.0.0.1:9095"
         expected.rateBytes = 20 << 20
         expected.burstSeconds = 0.5
         expected.spliceMinimum = 0

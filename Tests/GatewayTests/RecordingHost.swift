@@ -22,4 +22,6 @@ final class RecordingHost: SessionHost {
     var backendName = "default"
     var wakeRequests: [Double] = []
     func wake(after seconds: Double) { wakeRequests.append(seconds) }
+    var tokensAccepted = 0
+    func tokenAccepted() { tokensAccepted += 1 }
 }

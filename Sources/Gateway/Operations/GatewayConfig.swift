@@ -69,6 +69,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public var maxConnsPerClient = 0
     /// Seconds a request may be at the server before the client gets EIO and the server a Tflush; 0: never.
     public var backendTimeout = 0
+    /// Where `/metrics` (Prometheus text) is served, HOST:PORT; nil: nowhere.
+    public var metrics: String?
     /// A Twrite's or Rread's data is spliced socket to socket (never read by the gateway) when at
     /// least this many of its bytes are still to arrive once its fixed fields are in; 0 turns it off.
     public var spliceMinimum = 16 * 1024
@@ -309,6 +311,9 @@ public struct GatewayConfig: Sendable, Equatable {
         },
         Setting(key: "idle-timeout", help: "seconds a session may stay idle (no byte from the client, nothing at the server) before it is closed; 0: never") { config, value throws(ConfigError) in
             config.idleTimeout = try value.integer(in: 0...(86_400 * 30))
+        },
+        Setting(key: "metrics", help: "HOST:PORT where GET /metrics serves Prometheus text") { config, value throws(ConfigError) in
+            config.metrics = try resolvable([value.string()]).first
         },
         Setting(key: "backend-timeout", help: "seconds a request may be at the server before the client gets EIO and the server a Tflush (an unanswered flush ends the session); 0: never") { config, value throws(ConfigError) in
             config.backendTimeout = try value.integer(in: 0...86_400)

@@ -20,6 +20,12 @@ public final class GatewayServer: Sendable {
         var routes: [String: BackendDialer] = [:]
         for route in config.routes { routes[route.name] = try BackendDialer(spec: route.backend) }
         let tls = try config.tlsSettings.map { settings throws(ConfigError) in try TLSServerMaterial(settings) }
+        let metrics = GatewayMetrics()
+        if let address = config.metrics {
+            let server = try MetricsServer(address: address, metrics: metrics)
+            server.start(logger: logger)
+            logger.info("metrics listening", metadata: ["address": "\(server.address)", "path": "/metrics"])
+        }
         let tokens = try config.tokenKeys.map { path throws(ConfigError) in try TokenMaterial(keyFile: path, revokedFile: config.revoked) }
         let settings = GatewaySession.Settings(
             limits: ProxySession.Limits(maxMsize: config.maxMsize, maxFids: config.maxFids, maxInFlight: config.maxInFlight,
@@ -40,7 +46,8 @@ public final class GatewayServer: Sendable {
                 : SharedRates(opsPerSecond: config.rateOps == 0 ? nil : Double(config.rateOps),
                               bytesPerSecond: config.rateBytes == 0 ? nil : Double(config.rateBytes), burstSeconds: config.burstSeconds),
             burstSeconds: config.burstSeconds,
-            connectionCounts: config.maxConnsPerClient == 0 ? nil : ConnectionCounts(limit: config.maxConnsPerClient)
+            connectionCounts: config.maxConnsPerClient == 0 ? nil : ConnectionCounts(limit: config.maxConnsPerClient),
+            metrics: metrics
         )
         if tls != nil { logger.info("TLS path", metadata: ["path": "\(KernelTLS.path)"]) }
         let loops = ServerLoops(endpoints: config.endpoints, loops: config.loops, maxConns: config.maxConns,

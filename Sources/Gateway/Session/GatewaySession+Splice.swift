@@ -83,7 +83,9 @@ extension GatewaySession {
         // released only drains its pipe (and memory) into the target, which must go on.
         guard splice === upload || splice === download, splice.sourceReleased || !splice.source.isClosed else { return }
         let outcome = splice.pump()
-        bytesSpliced &+= splice.takeSpliced()
+        let spliced = splice.takeSpliced()
+        bytesSpliced &+= spliced
+        settings.metrics.bytesSpliced.add(spliced)
         switch outcome {
         case .moving:
             break

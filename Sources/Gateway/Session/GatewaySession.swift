@@ -41,6 +41,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         var burstSeconds = 1.0
         /// Sessions per client address and per verified identity (nil: no limit).
         var connectionCounts: ConnectionCounts? = nil
+        /// The process-wide counters `/metrics` shows.
+        var metrics = GatewayMetrics()
     }
 
     /// Numbers sessions for the audit log, process-wide.
@@ -67,6 +69,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     var pacingTimer: LoopTimer?
     /// The keys this session is counted under in `connectionCounts`, to give back at the end.
     var countedAs: [String] = []
+    /// The backend fids this session has added to the `fids_active` gauge.
+    var fidsReported = 0
     var closeTimer: LoopTimer?
     var resetTimer: LoopTimer?
     /// Waiting for a connect slot (`ConnectGate`), or holding one until the server first answers.
@@ -128,6 +132,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         client.start()
         watch = ClientWatch(now: .now)
         armWatch()
+        settings.metrics.sessionsOpen.add(1)
+        settings.metrics.sessionsTotal.add(1)
         _ = countConnection(as: "addr:\(peerHost ?? peer)")
         handshakeTimer = loop.schedule(after: settings.handshakeTimeoutMilliseconds) { [weak self] in
             guard let self, self.core.dialect == nil, self.clientOpen else { return }
@@ -274,6 +280,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
                 break
             }
             if backend == nil && !startBackend() { return }
+            settings.metrics.request(frame.load(fromByteOffset: 4, as: UInt8.self))
+            settings.metrics.bytesIn.add(frame.count)
             core.clientFrame(frame)
             client.input.consume(frame.count)
             watch.frameEnded(at: .now)
@@ -317,7 +325,17 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         if queuesHaveRoom && !client.isClosing { core.sendHeld() }
     }
 
+    /// Brings the `fids_active` gauge up to date with this session's backend fids.
+    func reportFids() {
+        let live = core.fids.liveBackendFids.count
+        if live != fidsReported {
+            settings.metrics.fidsActive.add(live - fidsReported)
+            fidsReported = live
+        }
+    }
+
     func flushAndBalance() {
+        reportFids()
         backend?.flush()
         client.flush()
         client.setReading(canTakeClientFrames)
@@ -349,7 +367,10 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
 
     func sendToBackend(_ frame: UnsafeRawBufferPointer) { backend?.enqueue(frame) }
 
-    func sendToClient(_ frame: UnsafeRawBufferPointer) { client.enqueue(frame) }
+    func sendToClient(_ frame: UnsafeRawBufferPointer) {
+        settings.metrics.bytesOut.add(frame.count)
+        client.enqueue(frame)
+    }
 
     func closeClient(reason: String) {
         // Once closing, later reasons (more bad frames, more stray replies) change nothing.
@@ -376,10 +397,17 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     }
 
     func refused(_ error: ProxyError, tag: UInt16) {
+        settings.metrics.gatewayErrors.add(1)
         logger.debug("request refused", metadata: ["tag": "\(tag)", "error": "\(error)"])
     }
 
+    func tokenAccepted() { settings.metrics.capabilityValidations.add(1) }
+
     func audit(_ event: AuditEvent) {
+        settings.metrics.event(event.kind)
+        if event.kind == .tokenRejected || event.kind == .invalidCapability {
+            settings.metrics.capabilityRejections.add(1)
+        }
         settings.audit.record(event, session: sessionNumber, peer: peer, identity: identity)
     }
 
@@ -413,6 +441,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     /// The pacing timer: held requests go when it fires (`ProxySession.wakeWhenPaced`).
     func wake(after seconds: Double) {
         guard pacingTimer == nil, clientOpen else { return }
+        settings.metrics.rateDelayMicroseconds.add(Int(seconds * 1e6))
         let milliseconds = UInt64(min(max(seconds * 1000, 1), 60_000).rounded(.up))
         pacingTimer = loop.schedule(after: milliseconds) { [weak self] in
             guard let self else { return }
@@ -490,6 +519,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
                 closeReason = summary
                 if !client.transport.isEstablished {
                     logger.warning("TLS handshake failed", metadata: ["reason": "\(client.transport.failureReason ?? "")"])
+                    settings.metrics.handshakeFailures.add(1)
                 }
             }
             if let upload, !upload.sourceReleased {
@@ -559,6 +589,9 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         pacingTimer?.cancel()
         pacingTimer = nil
         for key in countedAs { settings.connectionCounts?.remove(key) }
+        settings.metrics.sessionsOpen.subtract(1)
+        settings.metrics.fidsActive.subtract(fidsReported)
+        fidsReported = 0
         countedAs.removeAll()
         closeTimer?.cancel()
         closeTimer = nil

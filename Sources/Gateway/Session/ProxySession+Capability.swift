@@ -73,6 +73,7 @@ extension ProxySession {
                 fid.qidType = qid.type
             }
             sessionTokenID = pending.capability.tokenID
+            host.tokenAccepted()
             narrowRates(to: pending.capability)
             if let limit = pending.capability.maxFids { tokenFidLimit = min(tokenFidLimit ?? limit, limit) }
             if let token = pending.token { sessionTokens[token.idHex] = (token, pending.capability.root) }

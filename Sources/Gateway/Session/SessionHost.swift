@@ -23,6 +23,8 @@ protocol SessionHost: AnyObject {
     var backendName: String { get }
     /// Held requests wait for the rate limits: call `ProxySession.sendHeld` in `seconds`.
     func wake(after seconds: Double)
+    /// A token presented at attach was accepted (refusals are audit events).
+    func tokenAccepted()
 }
 
 /// Counters for the session's close log line.

@@ -1,0 +1,80 @@
+import Foundation
+import NineP
+import Pebble
+import Synchronization
+
+/// One number every loop may add to (a relaxed atomic: a few nanoseconds).
+final class Counter: Sendable {
+    private let atomic = Atomic<Int>(0)
+
+    func add(_ amount: Int) { atomic.add(amount, ordering: .relaxed) }
+    func subtract(_ amount: Int) { atomic.subtract(amount, ordering: .relaxed) }
+    var value: Int { atomic.load(ordering: .relaxed) }
+}
+
+/// The gateway's counters and gauges, process-wide: every loop adds to them with relaxed atomic
+/// operations (a few nanoseconds each), and `/metrics` reads them in Prometheus's text format.
+///
+/// Written here rather than with swift-metrics and swift-prometheus: the set is small and fixed,
+/// the format is a few lines of text, and CI rebuilds every dependency on every run.
+final class GatewayMetrics: Sendable {
+    let sessionsOpen = Counter()
+    let sessionsTotal = Counter()
+    let fidsActive = Counter()
+    let bytesIn = Counter()
+    let bytesOut = Counter()
+    /// Payload bytes moved socket → pipe → socket (zero copy), and the rest of bytes_out/bytes_in.
+    let bytesSpliced = Counter()
+    let gatewayErrors = Counter()
+    let handshakeFailures = Counter()
+    let capabilityValidations = Counter()
+    let capabilityRejections = Counter()
+    /// Requests by 9P message type (the type byte).
+    private let requests: [Counter] = (0..<256).map { _ in Counter() }
+    /// Audit events by kind.
+    private let events: [Counter] = AuditEvent.Kind.allCases.map { _ in Counter() }
+    /// Microseconds requests waited for the rate limits.
+    let rateDelayMicroseconds = Counter()
+
+    func request(_ type: UInt8) { requests[Int(type)].add(1) }
+
+    func event(_ kind: AuditEvent.Kind) {
+        if let index = AuditEvent.Kind.allCases.firstIndex(of: kind) { events[index].add(1) }
+    }
+
+    /// The Prometheus text exposition (version 0.0.4).
+    func exposition() -> String {
+        var out = ""
+        func metric(_ name: String, _ kind: String, _ help: String, _ samples: [(labels: String, value: String)]) {
+            out += "# HELP pebble9p_\(name) \(help)\n# TYPE pebble9p_\(name) \(kind)\n"
+            for sample in samples { out += "pebble9p_\(name)\(sample.labels) \(sample.value)\n" }
+        }
+        func load(_ counter: Counter) -> String { "\(counter.value)" }
+        metric("sessions_open", "gauge", "Client sessions open now.", [("", load(sessionsOpen))])
+        metric("sessions_total", "counter", "Client sessions since start.", [("", load(sessionsTotal))])
+        metric("fids_active", "gauge", "Backend fids the gateway holds for its sessions.", [("", load(fidsActive))])
+        metric("bytes_in_total", "counter", "Bytes of 9P frames from clients.", [("", load(bytesIn))])
+        metric("bytes_out_total", "counter", "Bytes of 9P frames to clients.", [("", load(bytesOut))])
+        metric("bytes_zero_copy_total", "counter", "Payload bytes spliced socket to socket, never copied into the gateway.",
+               [("", load(bytesSpliced))])
+        let byType = MessageType.allCases.filter(\.isRequest).compactMap { type -> (String, String)? in
+            let count = requests[Int(type.rawValue)].value
+            return count == 0 ? nil : ("{type=\"\(type)\"}", "\(count)")
+        }
+        metric("requests_total", "counter", "Client requests, by type.", byType)
+        metric("gateway_errors_total", "counter", "Requests the gateway answered with an error itself.", [("", load(gatewayErrors))])
+        metric("handshake_failures_total", "counter", "TLS handshakes that failed.", [("", load(handshakeFailures))])
+        metric("capability_validations_total", "counter", "Capability tokens checked at attach, by result.",
+               [("{result=\"accepted\"}", load(capabilityValidations)), ("{result=\"rejected\"}", load(capabilityRejections))])
+        let byKind = AuditEvent.Kind.allCases.enumerated().map { index, kind in
+            ("{event=\"\(kind.rawValue)\"}", "\(events[index].value)")
+        }
+        metric("audit_events_total", "counter", "Security events, by kind.", byKind)
+        metric("budget_exceeded_events_total", "counter", "Requests or sessions refused for a budget.",
+               [("", "\(events[AuditEvent.Kind.allCases.firstIndex(of: .budgetExceeded)!].value)")])
+        metric("rate_limit_delay_seconds_total", "counter", "Time requests waited for the rate limits.",
+               [("", String(format: "%.6f", Double(rateDelayMicroseconds.value) / 1e6))])
+        metric("speculative_operations_total", "counter", "Writes held until commit (none yet: write buffering is not built).", [("", "0")])
+        return out
+    }
+}

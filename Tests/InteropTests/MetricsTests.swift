@@ -1,0 +1,43 @@
+import Foundation
+import NineP
+import Testing
+
+extension Interop {
+    /// `--metrics`: Prometheus text from the gateway, read by the reference parser.
+    @Suite struct Metrics {
+        static func scrape(_ port: UInt16) throws -> [String: Double] {
+            let result = try runPythonScenario("metrics_scrape.py", ["http://127.0.0.1:\(port)/metrics"], timeout: 30)
+            try #require(result.status == 0, "scrape failed: \(result.stderr)")
+            let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8))
+            return try #require(object as? [String: Double], "\(result.stdout)")
+        }
+
+        @Test("/metrics parses with prometheus_client's parser; sessions, fids, requests and budget refusals are counted, and fids and sessions are back at zero when the clients leave")
+        func counts() throws {
+            let port = freePort()
+            let fixture = try DiodBehindGateway("metrics", extra: ["--metrics", "127.0.0.1:\(port)", "--max-fids", "5"])
+            defer { fixture.stop() }
+            let log = fixture.gateway.process
+            #expect(waitFor(5) { logLines(log, "session closed").count == 1 }, "the start-up probe's session")
+            var clients = try (0..<3).map { _ in try fixture.attachedClient() }
+            for client in clients {
+                for newfid in UInt32(2)...6 { _ = try client.rpc(.walk(Twalk(fid: 1, newfid: newfid, wnames: [])), tag: 3) }
+            }
+            let busy = try Self.scrape(port)
+            #expect(busy["pebble9p_sessions_open"] == 3 && busy["pebble9p_sessions_total"] == 4, "\(busy)")
+            #expect(busy["pebble9p_fids_active"] == 15, "3 clients × (attach + 4 clones): \(busy)")
+            #expect(busy["pebble9p_budget_exceeded_events_total"] == 3, "one clone past --max-fids 5 each: \(busy)")
+            #expect(busy["pebble9p_requests_total{type=Twalk}"] == 15 && busy["pebble9p_requests_total{type=Tattach}"] == 3, "\(busy)")
+            #expect((busy["pebble9p_bytes_in_total"] ?? 0) > 0 && (busy["pebble9p_bytes_out_total"] ?? 0) > 0)
+
+            clients.removeAll()
+            #expect(waitFor(10) { logLines(log, "session closed").count == 4 })
+            let idle = try Self.scrape(port)
+            #expect(idle["pebble9p_sessions_open"] == 0 && idle["pebble9p_fids_active"] == 0, "\(idle)")
+
+            let missing = try runCommand("/usr/bin/env", ["python3", "-c",
+                "import urllib.request,sys\ntry:\n urllib.request.urlopen('http://127.0.0.1:\(port)/other', timeout=5)\nexcept Exception as e:\n print(getattr(e, 'code', e))"])
+            #expect(missing.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "404")
+        }
+    }
+}
