@@ -10,7 +10,7 @@ struct Pebble9p: ParsableCommand {
         commandName: "pebble9p",
         abstract: "A gateway in front of existing 9P file servers.",
         version: PebbleVersion.string,
-        subcommands: [Serve.self, Check.self, Tunnel.self, TokenCommand.self],
+        subcommands: [Serve.self, Check.self, Tunnel.self, TokenCommand.self, Sessions.self],
         defaultSubcommand: Serve.self
     )
 }

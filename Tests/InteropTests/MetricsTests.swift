@@ -39,5 +39,31 @@ extension Interop {
                 "import urllib.request,sys\ntry:\n urllib.request.urlopen('http://127.0.0.1:\(port)/other', timeout=5)\nexcept Exception as e:\n print(getattr(e, 'code', e))"])
             #expect(missing.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "404")
         }
+
+        @Test("/sessions lists each live session (peer, identity, dialect, fids) and `pebble9p sessions` prints it as a table")
+        func sessions() throws {
+            let port = freePort()
+            let fixture = try DiodBehindGateway("sessions", extra: ["--metrics", "127.0.0.1:\(port)"])
+            defer { fixture.stop() }
+            let log = fixture.gateway.process
+            #expect(waitFor(5) { logLines(log, "session closed").count == 1 }, "the start-up probe's session")
+            let clients = try (0..<2).map { _ in try fixture.attachedClient() }
+            _ = try clients[0].rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: [])), tag: 2)
+            let table = { try runCommand(Paths.gateway, ["sessions", "--metrics", "127.0.0.1:\(port)"], timeout: 30) }
+            // Summaries are published when a session starts and about once a second after.
+            let row = { (text: String, client: RawClient) in text.split(separator: "\n").first { $0.contains(client.localAddress) } }
+            let settled = { (text: String) -> Bool in
+                clients.allSatisfy { row(text, $0)?.contains("9P2000.L") == true } && row(text, clients[0])?.contains(" 2 ") == true
+            }
+            #expect(waitFor(5) { (try? table()).map { settled($0.stdout) } ?? false }, "\((try? table().stdout) ?? "")")
+            let printed = try table()
+            #expect(printed.status == 0 && printed.stdout.hasPrefix("SESSION") && printed.stdout.split(separator: "\n").count == 3,
+                    "\(printed.stdout) \(printed.stderr)")
+            for client in clients {
+                #expect(row(printed.stdout, client)?.contains("peer:\(client.localAddress)") == true, "\(printed.stdout)")
+            }
+            let unreachable = try runCommand(Paths.gateway, ["sessions", "--metrics", "127.0.0.1:\(freePort())"], timeout: 30)
+            #expect(unreachable.status == 1 && unreachable.stderr.contains("cannot connect"))
+        }
     }
 }

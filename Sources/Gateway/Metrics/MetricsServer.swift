@@ -1,20 +1,22 @@
 import Foundation
 import Logging
 
-/// `--metrics HOST:PORT`: answers `GET /metrics` (Prometheus text) on a thread of its own, one
+/// `--metrics HOST:PORT`: answers `GET /metrics` (Prometheus text) and `GET /sessions` (JSON) on a thread of its own, one
 /// connection at a time, each bounded in size and time. Kept off the event loops so a slow or
 /// hostile scraper cannot delay a 9P session; it holds no lock the loops take.
 final class MetricsServer: Sendable {
     let address: String
     private let fd: Int32
     private let metrics: GatewayMetrics
+    private let sessions: SessionDirectory
 
-    init(address: String, metrics: GatewayMetrics) throws {
+    init(address: String, metrics: GatewayMetrics, sessions: SessionDirectory) throws {
         let resolved = try SocketAddress.resolve(hostPort: address)
         try Listener.ensureUnused(resolved)
         fd = try Listener.bind(resolved)
         self.address = resolved.port == 0 ? resolved.with(port: Listener.boundPort(fd)).description : resolved.description
         self.metrics = metrics
+        self.sessions = sessions
     }
 
     func start(logger: Logger) {
@@ -52,8 +54,10 @@ final class MetricsServer: Sendable {
         let (status, type, body): (String, String, String)
         if line.count >= 2, line[0] == "GET", line[1] == "/metrics" {
             (status, type, body) = ("200 OK", "text/plain; version=0.0.4; charset=utf-8", metrics.exposition())
+        } else if line.count >= 2, line[0] == "GET", line[1] == "/sessions" {
+            (status, type, body) = ("200 OK", "application/json", sessions.json())
         } else {
-            (status, type, body) = ("404 Not Found", "text/plain; charset=utf-8", "pebble9p: GET /metrics\n")
+            (status, type, body) = ("404 Not Found", "text/plain; charset=utf-8", "pebble9p: GET /metrics or /sessions\n")
         }
         let response = "HTTP/1.0 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
         var bytes = Array(response.utf8)[...]

@@ -21,8 +21,9 @@ public final class GatewayServer: Sendable {
         for route in config.routes { routes[route.name] = try BackendDialer(spec: route.backend) }
         let tls = try config.tlsSettings.map { settings throws(ConfigError) in try TLSServerMaterial(settings) }
         let metrics = GatewayMetrics()
-        if let address = config.metrics {
-            let server = try MetricsServer(address: address, metrics: metrics)
+        let directory = config.metrics == nil ? nil : SessionDirectory()
+        if let address = config.metrics, let directory {
+            let server = try MetricsServer(address: address, metrics: metrics, sessions: directory)
             server.start(logger: logger)
             logger.info("metrics listening", metadata: ["address": "\(server.address)", "path": "/metrics"])
         }
@@ -47,7 +48,8 @@ public final class GatewayServer: Sendable {
                               bytesPerSecond: config.rateBytes == 0 ? nil : Double(config.rateBytes), burstSeconds: config.burstSeconds),
             burstSeconds: config.burstSeconds,
             connectionCounts: config.maxConnsPerClient == 0 ? nil : ConnectionCounts(limit: config.maxConnsPerClient),
-            metrics: metrics
+            metrics: metrics,
+            sessions: directory
         )
         if tls != nil { logger.info("TLS path", metadata: ["path": "\(KernelTLS.path)"]) }
         let loops = ServerLoops(endpoints: config.endpoints, loops: config.loops, maxConns: config.maxConns,

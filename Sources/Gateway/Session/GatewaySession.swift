@@ -43,6 +43,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         var connectionCounts: ConnectionCounts? = nil
         /// The process-wide counters `/metrics` shows.
         var metrics = GatewayMetrics()
+        /// Where the session publishes its summary for `/sessions` (nil: not served).
+        var sessions: SessionDirectory? = nil
     }
 
     /// Numbers sessions for the audit log, process-wide.
@@ -134,6 +136,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         armWatch()
         settings.metrics.sessionsOpen.add(1)
         settings.metrics.sessionsTotal.add(1)
+        publish()
         _ = countConnection(as: "addr:\(peerHost ?? peer)")
         handshakeTimer = loop.schedule(after: settings.handshakeTimeoutMilliseconds) { [weak self] in
             guard let self, self.core.dialect == nil, self.clientOpen else { return }
@@ -216,7 +219,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     /// How often the frame and idle timeouts are checked: a quarter of the shorter, within 0.1–1 s.
     var watchIntervalMilliseconds: UInt64? {
         let limits = [settings.frameTimeoutMilliseconds, settings.idleTimeoutMilliseconds, settings.backendTimeoutMilliseconds].filter { $0 > 0 }
-        guard let shortest = limits.min() else { return nil }
+        guard let shortest = limits.min() else { return settings.sessions == nil ? nil : 1000 }
         return min(max(shortest / 4, 100), 1000)
     }
 
@@ -244,6 +247,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         case .idle:
             closeClient(reason: "idle for \(settings.idleTimeoutMilliseconds / 1000) s (idle-timeout)")
         case .fine:
+            publish()
             armWatch()
         }
     }
@@ -323,6 +327,16 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     /// and when a queue has drained (connectionDidDrain, pumpClient).
     func sendHeld() {
         if queuesHaveRoom && !client.isClosing { core.sendHeld() }
+    }
+
+    /// Publishes this session's summary for `/sessions`.
+    func publish() {
+        guard let directory = settings.sessions else { return }
+        let stats = core.stats
+        directory.publish(.init(session: sessionNumber, peer: peer, identity: identity.description, tokenID: core.sessionTokenID,
+                                dialect: core.dialect?.rawValue, msize: core.msize, fids: core.fids.count, requests: stats.requests,
+                                bytesIn: stats.bytesFromClient, bytesOut: stats.bytesToClient,
+                                seconds: Double((ContinuousClock.now - startedAt).components.seconds)))
     }
 
     /// Brings the `fids_active` gauge up to date with this session's backend fids.
@@ -590,6 +604,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         pacingTimer = nil
         for key in countedAs { settings.connectionCounts?.remove(key) }
         settings.metrics.sessionsOpen.subtract(1)
+        settings.sessions?.remove(sessionNumber)
         settings.metrics.fidsActive.subtract(fidsReported)
         fidsReported = 0
         countedAs.removeAll()
