@@ -228,6 +228,42 @@ extension Interop {
     }
 }
 
+extension Interop.Capabilities {
+    @Test("a token's client caveat names a TLS identity: alice's certificate through the tunnel gets in, bob's is refused (TOKEN_REJECTED)")
+    func clientCaveatWithTLSIdentity() throws {
+        let work = try makeTemporaryDirectory("cap-tls-keys")
+        let export = try makeTemporaryDirectory("cap-tls")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let keys = work.appendingPathComponent("token.keys").path
+        let audit = work.appendingPathComponent("audit.jsonl").path
+        #expect(try runCommand(Paths.gateway, ["token", "keygen", "--key-file", keys, "--kid", "k1"]).status == 0)
+        let token = try runCommand(Paths.gateway, ["token", "mint", "--key-file", keys, "--kid", "k1",
+                                                   "--caveat", "client = uri:spiffe://pebble9p.dev/alice"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        try Data("for alice\n".utf8).write(to: export.appendingPathComponent("note.txt"))
+        let gateway = try Interop.TLS.Setup("cap-tls", exporting: export) { certificates in
+            ["--client-ca", certificates.path("ca.pem"), "--token-keys", keys, "--require-token", "--audit", audit,
+             "--backend-aname", export.path]
+        }
+        let alice = try Interop.Tunnel.Setup("cap-tls-alice", gateway: gateway)
+        defer { alice.stop() }
+        let read = try runCommand(which("diodcat")!, ["-s", alice.address, "-a", token, "note.txt"], timeout: 60)
+        #expect(read.status == 0 && read.stdout == "for alice\n", "\(read.stdout) \(read.stderr)")
+
+        let bobPort = freePort()
+        let bob = try TestProcess(name: "pebble9p-tunnel-bob", executable: Paths.gateway, arguments: [
+            "tunnel", "--listen", "127.0.0.1:\(bobPort)", "--connect", "127.0.0.1:\(gateway.tlsPort)", "--server-name", "localhost",
+            "--ca", gateway.certificates.path("ca.pem"), "--cert", gateway.certificates.path("bob.pem"), "--key", gateway.certificates.path("bob.key"),
+        ])
+        defer { bob.stop() }
+        try waitForPort(bobPort, process: bob)
+        let refused = try runCommand(which("diodcat")!, ["-s", "127.0.0.1:\(bobPort)", "-a", token, "note.txt"], timeout: 60)
+        #expect(refused.status != 0 && !refused.stdout.contains("alice"), "\(refused.stdout)")
+        let events = (try? String(contentsOfFile: audit, encoding: .utf8)) ?? ""
+        #expect(events.contains("TOKEN_REJECTED") && events.contains("client caveat") && events.contains("dns:bob"), "\(events)")
+    }
+}
+
 private extension RMessage {
     var isGetattr: Bool { if case .getattr = self { true } else { false } }
 }

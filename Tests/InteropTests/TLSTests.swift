@@ -34,14 +34,16 @@ extension Interop {
 
             /// `tlsFlags` are the TLS flags besides the server's certificate and key; by default
             /// `--client-ca`, so client certificates are required.
-            init(_ label: String, tlsFlags: (Certificates) -> [String] = { ["--client-ca", $0.path("ca.pem")] }) throws {
+            /// `exporting`: the export directory, made by the caller (so `tlsFlags` may name it).
+            init(_ label: String, exporting: URL? = nil,
+                 tlsFlags: (Certificates) -> [String] = { ["--client-ca", $0.path("ca.pem")] }) throws {
                 certificates = try Certificates()
                 tlsPort = freePort()
                 let flags = tlsFlags(certificates)
                 fixture = try DiodBehindGateway(label, extra: [
                     "--tls-listen", "127.0.0.1:\(tlsPort)", "--tls-cert", certificates.path("server.pem"),
                     "--tls-key", certificates.path("server.key"),
-                ] + flags)
+                ] + flags, exporting: exporting)
                 try waitForPort(tlsPort, process: fixture.gateway.process)
                 chmod(fixture.directory.path, 0o755)
             }

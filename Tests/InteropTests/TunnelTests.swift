@@ -10,9 +10,10 @@ extension Interop {
             let port: UInt16
             let tunnel: TestProcess
 
-            /// `flags` replace the tunnel's TLS flags (default: the dev CA, and alice's certificate).
-            init(_ label: String, flags: ((TLS.Certificates) -> [String])? = nil) throws {
-                tls = try TLS.Setup(label)
+            /// `flags` replace the tunnel's TLS flags (default: the dev CA, and alice's certificate);
+            /// `gateway` is `TLS.Setup`'s made by the caller (default: client certificates required).
+            init(_ label: String, gateway: TLS.Setup? = nil, flags: ((TLS.Certificates) -> [String])? = nil) throws {
+                tls = try gateway ?? TLS.Setup(label)
                 port = freePort()
                 let certificates = tls.certificates
                 let tlsFlags = flags?(certificates) ?? ["--ca", certificates.path("ca.pem"), "--cert", certificates.path("alice.pem"),
