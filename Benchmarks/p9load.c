@@ -1,6 +1,6 @@
 /*
  * p9load: a 9P2000.L getattr load with a chosen aname, for the token benchmark
- * (Benchmarks/token-overhead.sh). diodload attaches with the aname "ctl" and cannot present a
+ * (Benchmarks/session-overhead.sh). diodload attaches with the aname "ctl" and cannot present a
  * capability token; this does what `diodload -g` does with any aname: N threads, each its own
  * connection, Tversion + Tattach, then Tgetattr on the attached fid, one at a time, for R seconds.
  *

@@ -75,6 +75,8 @@ struct SettingOptions: ParsableArguments {
     var idleTimeout: String?
     @Option(help: "HOST:PORT where GET /metrics serves Prometheus text.")
     var metrics: String?
+    @Option(help: "on|off: budgets (rates, per-client sessions, frame, idle and backend timeouts, token budget caveats); off is a transparent proxy with the old safety limits.")
+    var pebble: String?
     @Option(name: .customLong("backend-timeout"), parsing: .unconditional, help: "Seconds a request may be at the server before the client gets EIO and the server a Tflush; 0: never (the default).")
     var backendTimeout: String?
     @Option(name: .customLong("max-conns-per-client"), parsing: .unconditional, help: "Sessions one client address (and one verified identity) may have open at once (0: no limit).")
@@ -110,7 +112,7 @@ struct SettingOptions: ParsableArguments {
          ("max-msize", maxMsize), ("loops", loops), ("max-inflight", maxInFlight), ("max-fids", maxFids),
          ("max-conns", maxConns), ("queue-limit", queueLimit), ("drain-timeout", drainTimeout),
          ("handshake-timeout", handshakeTimeout), ("frame-timeout", frameTimeout), ("idle-timeout", idleTimeout),
-         ("metrics", metrics), ("backend-timeout", backendTimeout), ("max-conns-per-client", maxConnsPerClient), ("rate-ops", rateOps), ("rate-bytes", rateBytes), ("burst-s", burstSeconds),
+         ("metrics", metrics), ("pebble", pebble), ("backend-timeout", backendTimeout), ("max-conns-per-client", maxConnsPerClient), ("rate-ops", rateOps), ("rate-bytes", rateBytes), ("burst-s", burstSeconds),
          ("splice-min", spliceMinimum), ("log-level", logLevel),
          ("token-keys", tokenKeys), ("revoked", revoked), ("require-token", requireToken ? "true" : nil),
          ("backend-aname", backendAname), ("backend-uname", backendUname), ("audit", audit)]

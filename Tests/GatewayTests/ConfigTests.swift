@@ -53,6 +53,7 @@ struct ConfigFileTests {
     max-conns-per-client = 8
     backend-timeout = 30
     metrics = "127.0.0.1:9095"
+    pebble = "off"
     rate-bytes = "20M"
     burst-s = "0.5"
     splice-min = 0
@@ -101,6 +102,7 @@ struct ConfigFileTests {
         expected.maxConnsPerClient = 8
         expected.backendTimeout = 30
         expected.metrics = "127.0.0.1:9095"
+        expected.pebble = false
         expected.rateBytes = 20 << 20
         expected.burstSeconds = 0.5
         expected.spliceMinimum = 0
@@ -119,6 +121,22 @@ struct ConfigFileTests {
             return String(line[..<equals]).trimmingSpaces
         }
         #expect(Set(keys) == Set(GatewayConfig.settings.map(\.key)))
+    }
+
+    @Test("--pebble off turns the budgets off and keeps the safety limits; on (the default) changes nothing")
+    func pebbleOff() throws {
+        var config = GatewayConfig()
+        for (key, value) in [("rate-ops", "10"), ("rate-bytes", "1M"), ("max-conns-per-client", "2"), ("frame-timeout", "5"),
+                             ("idle-timeout", "9"), ("backend-timeout", "7"), ("max-fids", "50")] {
+            try config.set(key, .word(value))
+        }
+        #expect(config.effective == config, "on by default")
+        try config.set("pebble", .word("off"))
+        let off = config.effective
+        #expect(off.rateOps == 0 && off.rateBytes == 0 && off.maxConnsPerClient == 0)
+        #expect(off.frameTimeout == 0 && off.idleTimeout == 0 && off.backendTimeout == 0)
+        #expect(off.maxFids == 50 && off.maxInFlight == config.maxInFlight && off.queueLimit == config.queueLimit)
+        #expect(throws: ConfigError.self) { try config.set("pebble", .word("maybe")) }
     }
 
     @Test("an empty file, blank lines and comments change nothing")

@@ -92,6 +92,20 @@ extension Interop {
             withExtendedLifetime(clients) {}
         }
 
+        @Test("--pebble off: the budgets given are not applied (two sessions from one address past --max-conns-per-client 1, a 4 MiB read past --rate-bytes 1K)")
+        func pebbleOff() throws {
+            let fixture = try DiodBehindGateway("pebble-off", extra: ["--pebble", "off", "--max-conns-per-client", "1", "--rate-bytes", "1K"])
+            defer { fixture.stop() }
+            try runCommand("/bin/sh", ["-c", "head -c 4194304 /dev/urandom > '\(fixture.directory.appendingPathComponent("f.bin").path)'"])
+            let first = try fixture.attachedClient()
+            let second = try fixture.attachedClient()
+            #expect(try second.rpc(.getattr(Tgetattr(fid: 1, requestMask: 0x7ff)), tag: 2) != .lerror(Rlerror(ecode: 5)))
+            // At 1 KiB/s this read would take over an hour: catAtOnce's bounded wait fails unless it is not paced.
+            _ = try Self.catAtOnce(fixture, ["f.bin"])
+            #expect(!logLines(fixture.gateway.process, "budgets off").isEmpty)
+            withExtendedLifetime(first) {}
+        }
+
         @Test("--rate-bytes 20M: a client reading a 100 MiB file measures within 10 % of the rate")
         func rateBytes() throws {
             let fixture = try DiodBehindGateway("rate-bytes", extra: ["--rate-bytes", "20M", "--burst-s", "0.1"])

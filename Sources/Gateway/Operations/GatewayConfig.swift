@@ -71,6 +71,20 @@ public struct GatewayConfig: Sendable, Equatable {
     public var backendTimeout = 0
     /// Where `/metrics` (Prometheus text) is served, HOST:PORT; nil: nowhere.
     public var metrics: String?
+    /// Budgets on (`--pebble on`, the default) or off: off is a transparent proxy with only the
+    /// safety limits it always had (max-fids, max-inflight, max-conns, queue-limit, the handshake
+    /// and drain timeouts); capabilities are not budgets and stay.
+    public var pebble = true
+
+    /// This configuration with the budgets off when `pebble` is off: no rates, no per-client
+    /// session limit, no frame, idle or backend timeout.
+    public var effective: GatewayConfig {
+        guard !pebble else { return self }
+        var config = self
+        (config.rateOps, config.rateBytes, config.maxConnsPerClient) = (0, 0, 0)
+        (config.frameTimeout, config.idleTimeout, config.backendTimeout) = (0, 0, 0)
+        return config
+    }
     /// A Twrite's or Rread's data is spliced socket to socket (never read by the gateway) when at
     /// least this many of its bytes are still to arrive once its fixed fields are in; 0 turns it off.
     public var spliceMinimum = 16 * 1024
@@ -311,6 +325,13 @@ public struct GatewayConfig: Sendable, Equatable {
         },
         Setting(key: "idle-timeout", help: "seconds a session may stay idle (no byte from the client, nothing at the server) before it is closed; 0: never") { config, value throws(ConfigError) in
             config.idleTimeout = try value.integer(in: 0...(86_400 * 30))
+        },
+        Setting(key: "pebble", help: "on|off: budgets (rates, per-client sessions, frame, idle and backend timeouts, token budget caveats) on or off") { config, value throws(ConfigError) in
+            switch try value.string() {
+            case "on": config.pebble = true
+            case "off": config.pebble = false
+            default: throw ConfigError(key: nil, message: "must be on or off")
+            }
         },
         Setting(key: "metrics", help: "HOST:PORT where GET /metrics serves Prometheus text") { config, value throws(ConfigError) in
             config.metrics = try resolvable([value.string()]).first

@@ -15,6 +15,10 @@ public final class GatewayServer: Sendable {
     /// Runs the loops; the calling thread waits for a stop signal, then exits.
     public func run() throws -> Never {
         try config.validate()
+        let config = self.config.effective
+        if !config.pebble {
+            logger.info("budgets off (--pebble off): only max-fids, max-inflight, max-conns, queue-limit and the handshake and drain timeouts apply")
+        }
         let backend = try config.resolvedBackend()
         let dialer = try BackendDialer(spec: backend)
         var routes: [String: BackendDialer] = [:]
@@ -49,7 +53,8 @@ public final class GatewayServer: Sendable {
             burstSeconds: config.burstSeconds,
             connectionCounts: config.maxConnsPerClient == 0 ? nil : ConnectionCounts(limit: config.maxConnsPerClient),
             metrics: metrics,
-            sessions: directory
+            sessions: directory,
+            budgets: config.pebble
         )
         if tls != nil { logger.info("TLS path", metadata: ["path": "\(KernelTLS.path)"]) }
         let loops = ServerLoops(endpoints: config.endpoints, loops: config.loops, maxConns: config.maxConns,

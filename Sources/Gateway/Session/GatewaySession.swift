@@ -45,6 +45,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         var metrics = GatewayMetrics()
         /// Where the session publishes its summary for `/sessions` (nil: not served).
         var sessions: SessionDirectory? = nil
+        /// Budgets on (`--pebble on`): a token's budget caveats apply.
+        var budgets = true
     }
 
     /// Numbers sessions for the audit log, process-wide.
@@ -114,6 +116,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         self.logger = logger
         client = try Connection(loop: loop, transport: transport)
         var access = ProxySession.Access(backendAname: settings.backendAname, backendUname: settings.backendUname)
+        access.budgets = settings.budgets
         if let tokens = settings.tokens {
             access.tokens = RequestPolicy.TokenPolicy(verifier: tokens.current, required: settings.requireToken)
             access.currentVerifier = { tokens.current }

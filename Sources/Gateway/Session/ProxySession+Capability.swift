@@ -75,7 +75,7 @@ extension ProxySession {
             sessionTokenID = pending.capability.tokenID
             host.tokenAccepted()
             narrowRates(to: pending.capability)
-            if let limit = pending.capability.maxFids { tokenFidLimit = min(tokenFidLimit ?? limit, limit) }
+            if access.budgets, let limit = pending.capability.maxFids { tokenFidLimit = min(tokenFidLimit ?? limit, limit) }
             if let token = pending.token { sessionTokens[token.idHex] = (token, pending.capability.root) }
             return sendToClient(.attach(Rattach(qid: qid)), tag: pending.clientTag)
         }
@@ -90,7 +90,7 @@ extension ProxySession {
     /// A token's `rate-ops` and `rate-bytes` caveats narrow the session's own rate account (made
     /// now when the gateway has no rate limit of its own).
     private func narrowRates(to capability: Capability) {
-        guard capability.rateOps != nil || capability.rateBytes != nil else { return }
+        guard access.budgets, capability.rateOps != nil || capability.rateBytes != nil else { return }
         if pacing == nil {
             let unlimited = RateLimiter(opsPerSecond: nil, bytesPerSecond: nil, burstSeconds: access.burstSeconds, now: access.monotonicNow())
             pacing = Pacing(accounts: [SessionRate(unlimited)], now: access.monotonicNow)

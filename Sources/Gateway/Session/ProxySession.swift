@@ -59,6 +59,8 @@ final class ProxySession {
         var burstSeconds = 1.0
         /// Seconds a request may be at the server before it is answered EIO and flushed (0: never).
         var backendTimeout = 0.0
+        /// Budgets on (`--pebble on`): a token's `fids`, `rate-ops` and `rate-bytes` caveats apply.
+        var budgets = true
     }
 
     let limits: Limits

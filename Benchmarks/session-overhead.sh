@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Benchmarks/token-overhead.sh — what a capability token costs a session, in one run:
-# two pebble9p gateways in front of the same diod, one plain and one with --token-keys, and the
+# Benchmarks/session-overhead.sh — what budgets and a capability token cost a session, in one run:
+# three pebble9p gateways in front of the same diod — budgets off (--pebble off), budgets on with
+# limits that never bind (so every check runs), and budgets on with a token session — and the
 # same two loads through each, rounds rotated:
 #   (a) diodcat -m 1048576 -s H:P -a ANAME /FILE > /dev/null   of a 1 GiB file → MB/s (wall)
 #   (b) p9load -n 4 -r 5 -s H:P -a ANAME                        → getattr ops/s
-# ANAME is the export's path for the plain gateway and a token (path = /, rights = lr) for the
-# other. p9load (Benchmarks/p9load.c, built here with cc) is `diodload -g` with a chosen aname:
+# ANAME is the export's path, or for the token gateway a token (path = /, rights = lr). p9load (Benchmarks/p9load.c, built here with cc) is `diodload -g` with a chosen aname:
 # diodload always attaches "ctl" and cannot present a token. Direct diod (same loads, aname the
-# export) is measured alongside for scale. Medians; the ratio token ÷ plain is what counts.
+# export) is measured alongside for scale. Medians; the ratios against budgets off are what count.
 # Appends the table to Benchmarks/RESULTS.md (unless --no-record).
 #
-#   Benchmarks/token-overhead.sh [--rounds N] [--size-mib N] [--runtime S] [--threads N] [--no-build] [--no-record]
+#   Benchmarks/session-overhead.sh [--rounds N] [--size-mib N] [--runtime S] [--threads N] [--no-build] [--no-record]
 #
 # Every step runs under `timeout`; everything started here is stopped by pid on exit.
 set -euo pipefail
@@ -22,7 +22,7 @@ THREADS=4
 BUILD=1
 RECORD=1
 ARGV=("$@")
-die() { echo "token-overhead.sh: $*" >&2; exit 1; }
+die() { echo "session-overhead.sh: $*" >&2; exit 1; }
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --rounds) ROUNDS="${2:?}"; shift 2 ;;
@@ -70,31 +70,37 @@ KEYS="$KEYS_DIR/token.keys"
 "$PEBBLE_BIN" token keygen --key-file "$KEYS" --kid bench > /dev/null
 TOKEN="$("$PEBBLE_BIN" token mint --key-file "$KEYS" --kid bench --caveat 'path = /' --caveat 'rights = lr')"
 
-read -r DIOD_PORT PLAIN_PORT TOKEN_PORT <<<"$(free_ports 3)"
+read -r DIOD_PORT PLAIN_PORT BUDGET_PORT TOKEN_PORT <<<"$(free_ports 4)"
+# Limits far above what the loads reach: every budget check runs, none binds.
+BUDGETS=(--rate-ops 10000000 --rate-bytes 100G --max-conns-per-client 1000 --frame-timeout 60 --backend-timeout 600)
 diod -f -n -c /dev/null -l "$HOST:$DIOD_PORT" -e "$WORK" -L stderr 2> "$LOGS/diod.log" &
 DIOD_PID=$!; PIDS+=("$DIOD_PID"); wait_listen "$DIOD_PORT" "$DIOD_PID" diod
-"$PEBBLE_BIN" serve --listen "$HOST:$PLAIN_PORT" --backend "tcp:$HOST:$DIOD_PORT" > "$LOGS/plain.log" 2>&1 &
+"$PEBBLE_BIN" serve --listen "$HOST:$PLAIN_PORT" --backend "tcp:$HOST:$DIOD_PORT" --pebble off > "$LOGS/plain.log" 2>&1 &
 PLAIN_PID=$!; PIDS+=("$PLAIN_PID"); wait_listen "$PLAIN_PORT" "$PLAIN_PID" pebble9p-plain
-"$PEBBLE_BIN" serve --listen "$HOST:$TOKEN_PORT" --backend "tcp:$HOST:$DIOD_PORT" --token-keys "$KEYS" \
+"$PEBBLE_BIN" serve --listen "$HOST:$BUDGET_PORT" --backend "tcp:$HOST:$DIOD_PORT" "${BUDGETS[@]}" > "$LOGS/budgets.log" 2>&1 &
+BUDGET_PID=$!; PIDS+=("$BUDGET_PID"); wait_listen "$BUDGET_PORT" "$BUDGET_PID" pebble9p-budgets
+"$PEBBLE_BIN" serve --listen "$HOST:$TOKEN_PORT" --backend "tcp:$HOST:$DIOD_PORT" "${BUDGETS[@]}" --token-keys "$KEYS" \
     --require-token --backend-aname "$WORK" > "$LOGS/token.log" 2>&1 &
 TOKEN_PID=$!; PIDS+=("$TOKEN_PID"); wait_listen "$TOKEN_PORT" "$TOKEN_PID" pebble9p-token
 
-NAMES=("direct diod" "pebble9p" "pebble9p, token session (aname = token: path = /, rights = lr; --require-token)")
-PORTS=("$DIOD_PORT" "$PLAIN_PORT" "$TOKEN_PORT")
-ANAMES=("$WORK" "$WORK" "$TOKEN")
+NAMES=("direct diod" "pebble9p --pebble off" "pebble9p, budgets on (limits that never bind)"
+       "pebble9p, budgets on, token session (aname = token: path = /, rights = lr; --require-token)")
+PORTS=("$DIOD_PORT" "$PLAIN_PORT" "$BUDGET_PORT" "$TOKEN_PORT")
+ANAMES=("$WORK" "$WORK" "$WORK" "$TOKEN")
+N=${#NAMES[@]}
 declare -a CAT GETATTR
-for i in 0 1 2; do CAT[$i]=""; GETATTR[$i]=""; done
+for ((i = 0; i < N; i++)); do CAT[$i]=""; GETATTR[$i]=""; done
 
 echo "== checking each path returns the file intact" >&2
-for i in 0 1 2; do
+for ((i = 0; i < N; i++)); do
     timeout 300 diodcat -m 1048576 -s "$HOST:${PORTS[$i]}" -a "${ANAMES[$i]}" "/$FILE_NAME" | cmp -s - "$FILE" \
         || die "${NAMES[$i]}: diodcat output differs from the file"
 done
 
 for ((r = 1; r <= ROUNDS; r++)); do
     echo "== round $r of $ROUNDS" >&2
-    for k in 0 1 2; do
-        i=$(( (k + r - 1) % 3 ))
+    for ((k = 0; k < N; k++)); do
+        i=$(( (k + r - 1) % N ))
         t0="$(date +%s%N)"
         timeout 300 diodcat -m 1048576 -s "$HOST:${PORTS[$i]}" -a "${ANAMES[$i]}" "/$FILE_NAME" > /dev/null
         t1="$(date +%s%N)"
@@ -111,19 +117,22 @@ done
 median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 declare -a M_CAT M_GET
-for i in 0 1 2; do M_CAT[$i]="$(median "${CAT[$i]}")"; M_GET[$i]="$(median "${GETATTR[$i]}")"; done
+for ((i = 0; i < N; i++)); do M_CAT[$i]="$(median "${CAT[$i]}")"; M_GET[$i]="$(median "${GETATTR[$i]}")"; done
 
 GIT="$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 DIRTY="$(cd "$ROOT" && git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo " (with uncommitted changes)" || true)"
 TABLE="| path | diodcat MB/s | getattr ops/s (p9load) |
 |---|---:|---:|"
-for i in 0 1 2; do TABLE+=$'\n'"| ${NAMES[$i]} | ${M_CAT[$i]} | ${M_GET[$i]} |"; done
-SECTION="## $(date -u '+%Y-%m-%d %H:%M UTC') — token overhead — $(nproc) cores — commit $GIT$DIRTY
+for ((i = 0; i < N; i++)); do TABLE+=$'\n'"| ${NAMES[$i]} | ${M_CAT[$i]} | ${M_GET[$i]} |"; done
+RAW=""
+for ((i = 0; i < N; i++)); do RAW+="- ${NAMES[$i]}: diodcat MB/s [${CAT[$i]% }], getattr ops/s [${GETATTR[$i]% }]"$'\n'; done
+SECTION="## $(date -u '+%Y-%m-%d %H:%M UTC') — budgets and token overhead — $(nproc) cores — commit $GIT$DIRTY
 
-- Invocation: \`Benchmarks/token-overhead.sh ${ARGV[*]:-}\` — $ROUNDS round(s), medians, order rotated per round.
+- Invocation: \`Benchmarks/session-overhead.sh ${ARGV[*]:-}\` — $ROUNDS round(s), medians, order rotated per round.
 - Commands (H:P = the path's address): diod \`diod -f -n -c /dev/null -l 127.0.0.1:DIODPORT -e $WORK -L stderr\`;
-  pebble9p \`serve --listen 127.0.0.1:P --backend tcp:127.0.0.1:DIODPORT\`; the token gateway adds
-  \`--token-keys KEYS --require-token --backend-aname $WORK\`; the token is
+  pebble9p \`serve --listen 127.0.0.1:P --backend tcp:127.0.0.1:DIODPORT --pebble off\`; budgets on:
+  \`${BUDGETS[*]}\` instead of \`--pebble off\`; the token gateway adds
+  \`--token-keys KEYS --require-token --backend-aname $WORK\` to those; the token is
   \`pebble9p token mint --key-file KEYS --kid bench --caveat 'path = /' --caveat 'rights = lr'\`.
 - (a) \`diodcat -m 1048576 -s H:P -a ANAME /$FILE_NAME > /dev/null\` → MB/s = $FILE_BYTES bytes / wall s / 10^6;
   (b) \`p9load -n $THREADS -r $RUNTIME -s H:P -a ANAME\` (Benchmarks/p9load.c, \`cc -O2 -pthread\`) → getattr ops/s.
@@ -131,13 +140,11 @@ SECTION="## $(date -u '+%Y-%m-%d %H:%M UTC') — token overhead — $(nproc) cor
 
 $TABLE
 
-Token session ÷ plain session (medians): diodcat $(ratio "${M_CAT[2]}" "${M_CAT[1]}"), getattr $(ratio "${M_GET[2]}" "${M_GET[1]}")
-(target: ≥ 0.95 on both).
+Budgets on ÷ off (medians): diodcat $(ratio "${M_CAT[2]}" "${M_CAT[1]}"), getattr $(ratio "${M_GET[2]}" "${M_GET[1]}");
+token session (budgets on) ÷ budgets on: diodcat $(ratio "${M_CAT[3]}" "${M_CAT[2]}"), getattr $(ratio "${M_GET[3]}" "${M_GET[2]}")
+(targets: ≥ 0.95 on all four).
 
 Raw per-round values:
-- ${NAMES[0]}: diodcat MB/s [${CAT[0]% }], getattr ops/s [${GETATTR[0]% }]
-- ${NAMES[1]}: diodcat MB/s [${CAT[1]% }], getattr ops/s [${GETATTR[1]% }]
-- ${NAMES[2]}: diodcat MB/s [${CAT[2]% }], getattr ops/s [${GETATTR[2]% }]
-"
+$RAW"
 echo "$SECTION"
 if (( RECORD )); then printf '\n%s\n' "$SECTION" >> "$RESULTS"; echo "== appended to $RESULTS" >&2; fi
