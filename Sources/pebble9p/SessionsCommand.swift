@@ -9,30 +9,17 @@ struct Sessions: ParsableCommand {
     @Option(help: "The gateway's --metrics address, HOST:PORT.")
     var metrics: String
 
-    struct Entry: Decodable {
-        let session: UInt64
-        let peer: String
-        let identity: String
-        let token_id: String?
-        let dialect: String?
-        let fids: Int
-        let requests: Int
-        let bytes_in: Int
-        let bytes_out: Int
-        let seconds: Double
-    }
-
     func run() throws {
         let body: String
         do { body = try MetricsClient.get(metrics, path: "/sessions") } catch {
             FileHandle.standardError.write(Data("pebble9p sessions: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        let entries = try JSONDecoder().decode([Entry].self, from: Data(body.utf8))
+        let entries = try JSONDecoder().decode([SessionSummary].self, from: Data(body.utf8))
         let header = ["SESSION", "PEER", "IDENTITY", "TOKEN", "DIALECT", "FIDS", "REQUESTS", "BYTES IN", "BYTES OUT", "AGE"]
         let rows = entries.map { entry in
-            ["\(entry.session)", entry.peer, entry.identity, entry.token_id.map { String($0.prefix(12)) } ?? "-",
-             entry.dialect ?? "-", "\(entry.fids)", "\(entry.requests)", "\(entry.bytes_in)", "\(entry.bytes_out)",
+            ["\(entry.session)", entry.peer, entry.identity, entry.tokenID.map { String($0.prefix(12)) } ?? "-",
+             entry.dialect ?? "-", "\(entry.fids)", "\(entry.requests)", "\(entry.bytesIn)", "\(entry.bytesOut)",
              "\(Int(entry.seconds))s"]
         }
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }

@@ -1,31 +1,32 @@
 import Foundation
 import Synchronization
 
+/// One live session as `/sessions` lists it (and `pebble9p sessions` reads it).
+public struct SessionSummary: Codable, Sendable, Equatable {
+    public var session: UInt64
+    public var peer: String
+    public var identity: String
+    public var tokenID: String?
+    public var dialect: String?
+    public var msize: UInt32
+    public var fids: Int
+    public var requests: Int
+    public var bytesIn: Int
+    public var bytesOut: Int
+    public var seconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case session, peer, identity, tokenID = "token_id", dialect, msize, fids, requests
+        case bytesIn = "bytes_in", bytesOut = "bytes_out", seconds
+    }
+}
+
 /// What `/sessions` lists: each live session's latest summary, published by its loop when it
 /// starts, about once a second while it lives, and removed when it ends.
 final class SessionDirectory: Sendable {
-    struct Entry: Codable, Sendable, Equatable {
-        var session: UInt64
-        var peer: String
-        var identity: String
-        var tokenID: String?
-        var dialect: String?
-        var msize: UInt32
-        var fids: Int
-        var requests: Int
-        var bytesIn: Int
-        var bytesOut: Int
-        var seconds: Double
+    private let entries = Mutex<[UInt64: SessionSummary]>([:])
 
-        enum CodingKeys: String, CodingKey {
-            case session, peer, identity, tokenID = "token_id", dialect, msize, fids, requests
-            case bytesIn = "bytes_in", bytesOut = "bytes_out", seconds
-        }
-    }
-
-    private let entries = Mutex<[UInt64: Entry]>([:])
-
-    func publish(_ entry: Entry) { entries.withLock { $0[entry.session] = entry } }
+    func publish(_ entry: SessionSummary) { entries.withLock { $0[entry.session] = entry } }
     func remove(_ session: UInt64) { entries.withLock { $0[session] = nil } }
 
     /// The live sessions as a JSON array, oldest first.

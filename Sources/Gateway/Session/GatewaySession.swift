@@ -217,44 +217,6 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         closeClient(reason: "gateway stopping")
     }
 
-    // MARK: Timeouts
-
-    /// How often the frame and idle timeouts are checked: a quarter of the shorter, within 0.1–1 s.
-    var watchIntervalMilliseconds: UInt64? {
-        let limits = [settings.frameTimeoutMilliseconds, settings.idleTimeoutMilliseconds, settings.backendTimeoutMilliseconds].filter { $0 > 0 }
-        guard let shortest = limits.min() else { return settings.sessions == nil ? nil : 1000 }
-        return min(max(shortest / 4, 100), 1000)
-    }
-
-    func armWatch() {
-        guard let interval = watchIntervalMilliseconds else { return }
-        watchTimer = loop.schedule(after: interval) { [weak self] in self?.checkTimeouts() }
-    }
-
-    /// A frame that has been arriving for `frame-timeout` (a slowloris: bytes trickle in, or stop)
-    /// ends the session; so does `idle-timeout` without a byte from the client while nothing is at
-    /// the server. Frames left in the buffer because the gateway stopped reading (backpressure) and a
-    /// payload being spliced are not the client's delay.
-    func checkTimeouts() {
-        guard clientOpen, !client.isClosing else { return }
-        if !core.expireRequests() {
-            return closeClient(reason: "the file server did not answer a flush within \(settings.backendTimeoutMilliseconds / 1000) s (backend-timeout)")
-        }
-        flushAndBalance()
-        let partial = !client.input.isEmpty && canTakeClientFrames && upload == nil && core.dialect != nil
-        switch watch.verdict(now: .now, partialFrame: partial, requestsAtServer: core.tags.outstanding,
-                             frameTimeout: .milliseconds(settings.frameTimeoutMilliseconds),
-                             idleTimeout: .milliseconds(settings.idleTimeoutMilliseconds)) {
-        case .frameStalled:
-            closeClient(reason: "a frame took longer than \(settings.frameTimeoutMilliseconds / 1000) s to arrive (frame-timeout)")
-        case .idle:
-            closeClient(reason: "idle for \(settings.idleTimeoutMilliseconds / 1000) s (idle-timeout)")
-        case .fine:
-            publish()
-            armWatch()
-        }
-    }
-
     // MARK: Frames
 
     /// Whether another client frame may be handled now: the session is not waiting on a version
@@ -330,25 +292,6 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     /// and when a queue has drained (connectionDidDrain, pumpClient).
     func sendHeld() {
         if queuesHaveRoom && !client.isClosing { core.sendHeld() }
-    }
-
-    /// Publishes this session's summary for `/sessions`.
-    func publish() {
-        guard let directory = settings.sessions else { return }
-        let stats = core.stats
-        directory.publish(.init(session: sessionNumber, peer: peer, identity: identity.description, tokenID: core.sessionTokenID,
-                                dialect: core.dialect?.rawValue, msize: core.msize, fids: core.fids.count, requests: stats.requests,
-                                bytesIn: stats.bytesFromClient, bytesOut: stats.bytesToClient,
-                                seconds: Double((ContinuousClock.now - startedAt).components.seconds)))
-    }
-
-    /// Brings the `fids_active` gauge up to date with this session's backend fids.
-    func reportFids() {
-        let live = core.fids.liveBackendFids.count
-        if live != fidsReported {
-            settings.metrics.fidsActive.add(live - fidsReported)
-            fidsReported = live
-        }
     }
 
     func flushAndBalance() {
@@ -437,47 +380,6 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     }
 
     var backendName: String { routeName ?? "default" }
-
-    /// Whose rate account the session shares: its verified certificate's identity, else its
-    /// address without the port (every connection from one host is one identity).
-    var rateKey: String { identity.isAuthenticated ? identity.description : "addr:\(peerHost ?? peer)" }
-
-    /// Counts this session under `key` (`--max-conns-per-client`); past the limit the session is
-    /// closed before any request is handled, with a log line and a BUDGET_EXCEEDED event.
-    func countConnection(as key: String) -> Bool {
-        guard let counts = settings.connectionCounts else { return true }
-        guard counts.tryAdd(key) else {
-            audit(AuditEvent(kind: .budgetExceeded, detail: "connections of \(key) (\(counts.limit))"))
-            closeClient(reason: "\(key) already has \(counts.limit) sessions (max-conns-per-client)")
-            return false
-        }
-        countedAs.append(key)
-        return true
-    }
-
-    /// The pacing timer: held requests go when it fires (`ProxySession.wakeWhenPaced`).
-    func wake(after seconds: Double) {
-        guard pacingTimer == nil, clientOpen else { return }
-        settings.metrics.rateDelayMicroseconds.add(Int(seconds * 1e6))
-        let milliseconds = UInt64(min(max(seconds * 1000, 1), 60_000).rounded(.up))
-        pacingTimer = loop.schedule(after: milliseconds) { [weak self] in
-            guard let self else { return }
-            self.pacingTimer = nil
-            self.sendHeld()
-            if self.clientOpen && !self.client.input.isEmpty && self.canTakeClientFrames {
-                self.pumpClient()
-            } else {
-                self.flushAndBalance()
-            }
-        }
-    }
-
-    /// Tokens were revoked at a reload: a session that attached with one is cut off.
-    func revoke(tokenIDs: Set<String>) {
-        guard clientOpen, let id = core.sessionTokens.keys.sorted().first(where: tokenIDs.contains) else { return }
-        audit(AuditEvent(kind: .tokenRejected, tokenID: id, detail: "revoked: session cut off at reload"))
-        closeClient(reason: "token \(id) revoked")
-    }
 
     // MARK: ConnectionDelegate
 

@@ -154,48 +154,8 @@ final class ProxySession {
     /// its head (a held request must be whole).
     var sendsRequestsNow: Bool { phase == .active && held.isEmpty && canSendNow }
 
-    /// Rate limits (`--rate-ops`, `--rate-bytes`): the accounts each client request is charged to
-    /// when it goes to the server, and the clock (seconds, monotonic). Over the rate, requests are
-    /// held (a Tflush never is) and the host is asked to wake the session when they may go.
-    struct Pacing {
-        var accounts: [RateAccount]
-        var now: () -> Double
-    }
+    /// Rate limits on the client's requests (`ProxySession+Pacing`); nil: none.
     var pacing: Pacing?
-
-    /// Seconds until the rate limits let the next client request go (0: now).
-    var pacingDelay: Double {
-        guard let pacing else { return 0 }
-        let now = pacing.now()
-        return pacing.accounts.map { $0.delay(now: now) }.max() ?? 0
-    }
-
-    /// Seconds on the monotonic clock since the process started.
-    static func monotonicSeconds() -> Double {
-        let elapsed = ContinuousClock.now - Self.clockStart
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    }
-    private static let clockStart = ContinuousClock.now
-
-    /// Whether a client request may go to the server now: room there, and within the rates.
-    var canSendNow: Bool { roomAtServer && pacingDelay == 0 }
-
-    /// A request goes to the server now: when (for `--backend-timeout`), and for a client's, one
-    /// operation and its count in bytes (a read's or a write's) to every rate account.
-    func sending(_ backendTag: UInt16) {
-        if access.backendTimeout > 0 { tags.setSentAt(backendTag, access.monotonicNow()) }
-        guard let pacing, let request = tags.request(backendTag), case .client = request.origin, request.type != .Tflush else { return }
-        let now = pacing.now()
-        for account in pacing.accounts { account.charge(ops: 1, bytes: Int(request.countLimit ?? 0), now: now) }
-    }
-
-    /// Requests wait for the rate limits (not for room at the server, which replies make): the host
-    /// wakes the session when the first may go. Never zero: the delay that held a request may have
-    /// run out by the time it is asked again, and a request held with no wake-up would wait forever.
-    func wakeWhenPaced() {
-        guard pacing != nil, !held.isEmpty, roomAtServer else { return }
-        host.wake(after: max(pacingDelay, 0.001))
-    }
 
     var isClosed: Bool { phase == .closed }
     /// A mid-session Tversion is waiting for outstanding replies and cleanup clunks.
@@ -266,10 +226,13 @@ final class ProxySession {
             reply(error: .malformed(error), tag: tag)
             return false
         }
-        if type == .Tattach, let current = access.currentVerifier { policy.tokens?.verifier = current() }
-        let state = RequestPolicy.SessionState(msize: msize, fidCount: fids.count, maxFids: min(limits.maxFids, tokenFidLimit ?? .max),
-                                               identity: host.clientIdentity, peerHost: host.peerHost, now: access.now(),
-                                               backendName: host.backendName)
+        var state = RequestPolicy.SessionState(msize: msize, fidCount: fids.count, maxFids: min(limits.maxFids, tokenFidLimit ?? .max))
+        if type == .Tattach {
+            // Only an attach's token is checked against who the client is, where, and when: the
+            // other requests of the hot path build none of it.
+            if let current = access.currentVerifier { policy.tokens?.verifier = current() }
+            (state.identity, state.peerHost, state.now, state.backendName) = (host.clientIdentity, host.peerHost, access.now(), host.backendName)
+        }
         let rewrite: RequestPolicy.Rewrite
         switch policy.decide(decoded, operands: operands, session: state) {
         case let .deny(error):
