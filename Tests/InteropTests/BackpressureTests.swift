@@ -95,7 +95,7 @@ extension Interop {
             // diod stops (SIGSTOP, by pid): it reads nothing more. Up to 4000 Twrites of 65 000 bytes
             // (260 MB; max-inflight allows them all, so only the queue limit can pause the client)
             // go out until a send has made no progress for 2 s.
-            kill(diod, SIGSTOP)
+            #expect(freeze(diod))
             defer { kill(diod, SIGCONT) }
             var timeout = timeval(tv_sec: 2, tv_usec: 0)
             setsockopt(client.fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))

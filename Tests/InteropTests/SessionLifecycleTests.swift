@@ -438,7 +438,7 @@ extension Interop {
             let (diod, gateway) = (fixture.diod, fixture.gateway)
 
             withExtendedLifetime(try fixture.attachedClient()) {
-                _ = kill(diod.process.pid, SIGSTOP) // the server freezes with the session's fid live
+                #expect(freeze(diod.process.pid))   // the server freezes with the session's fid live
             }                                       // … and the client leaves
             defer { kill(diod.process.pid, SIGCONT) }
             #expect(waitFor(10) { gateway.process.log.contains("did not answer the cleanup in time") },

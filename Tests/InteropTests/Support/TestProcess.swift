@@ -163,6 +163,23 @@ func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {
     return condition()
 }
 
+/// Sends SIGSTOP to `pid` and returns once every one of its threads is stopped (state T in
+/// /proc/PID/task/TID/stat): kill(2) returns when the signal is queued, and a thread still running
+/// on the other core could otherwise answer one more request. False if not all stopped within 5 s.
+@discardableResult
+func freeze(_ pid: Int32) -> Bool {
+    guard kill(pid, SIGSTOP) == 0 else { return false }
+    return waitFor(5) {
+        guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task"), !tasks.isEmpty else { return false }
+        return tasks.allSatisfy { task in
+            guard let stat = try? readWholeFile("/proc/\(pid)/task/\(task)/stat"),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            // "PID (comm) S ...": the state follows the last ')' (comm may hold spaces or parens).
+            return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("T")
+        }
+    }
+}
+
 /// The kernel's word for where each thread of `pid` sleeps (/proc/PID/task/TID/wchan; "0" for a
 /// running thread). Throws when /proc cannot be read, so no check passes on an empty reading.
 func threadWaitChannels(_ pid: Int32) throws -> [String] {
