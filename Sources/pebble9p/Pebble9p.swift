@@ -85,6 +85,12 @@ struct SettingOptions: ParsableArguments {
     var rateOps: String?
     @Option(name: .customLong("rate-bytes"), help: "Bytes read and written per second, per session and per identity, e.g. 20M (0: no limit).")
     var rateBytes: String?
+    @Option(help: "Bytes held for one identity (requests, the replies they may bring, its buffers) before a request gets EDQUOT, e.g. 512M (default 256M; 0: none).")
+    var quota: String?
+    @Option(name: .customLong("max-memory"), help: "Bytes all sessions may hold together before new connections wait to be accepted, e.g. 2G (default 0: no ceiling).")
+    var maxMemory: String?
+    @Option(name: .customLong("client-budget"), help: "'IDENTITY KEY=VALUE ...': budgets for one identity (dns:NAME, uri:URI, cn:NAME, addr:HOST) in place of the defaults; keys quota, rate-ops, rate-bytes, max-conns-per-client (repeatable).")
+    var clientBudget: [String] = []
     @Option(name: .customLong("burst-s"), help: "Seconds of a rate that may be spent at once after a quiet spell (default 1).")
     var burstSeconds: String?
     @Option(name: .customLong("splice-min"), parsing: .unconditional, help: "Bytes of a read/write payload still to arrive from which it is spliced, not copied; 0: never.")
@@ -113,10 +119,11 @@ struct SettingOptions: ParsableArguments {
          ("max-conns", maxConns), ("queue-limit", queueLimit), ("drain-timeout", drainTimeout),
          ("handshake-timeout", handshakeTimeout), ("frame-timeout", frameTimeout), ("idle-timeout", idleTimeout),
          ("metrics", metrics), ("pebble", pebble), ("backend-timeout", backendTimeout), ("max-conns-per-client", maxConnsPerClient), ("rate-ops", rateOps), ("rate-bytes", rateBytes), ("burst-s", burstSeconds),
+         ("quota", quota), ("max-memory", maxMemory),
          ("splice-min", spliceMinimum), ("log-level", logLevel),
          ("token-keys", tokenKeys), ("revoked", revoked), ("require-token", requireToken ? "true" : nil),
          ("backend-aname", backendAname), ("backend-uname", backendUname), ("audit", audit)]
-        let lists: [(String, [String])] = [("listen", listen), ("tls-listen", tlsListen), ("route", route)]
+        let lists: [(String, [String])] = [("listen", listen), ("tls-listen", tlsListen), ("route", route), ("client-budget", clientBudget)]
         return words.map { ($0, $1.map(ConfigValue.word)) }
             + lists.map { ($0, $1.isEmpty ? nil : ConfigValue.list($1.map(ConfigValue.word))) }
     }

@@ -9,6 +9,12 @@ struct Sessions: ParsableCommand {
     @Option(help: "The gateway's --metrics address, HOST:PORT.")
     var metrics: String
 
+    /// "100 op/s, 20971520 B/s", or "-" without a limit.
+    static func rate(_ entry: SessionSummary) -> String {
+        let parts = [entry.rateOps.map { "\(Int($0)) op/s" }, entry.rateBytes.map { "\(Int($0)) B/s" }].compactMap { $0 }
+        return parts.isEmpty ? "-" : parts.joined(separator: ", ")
+    }
+
     func run() throws {
         let body: String
         do { body = try MetricsClient.get(metrics, path: "/sessions") } catch {
@@ -16,11 +22,11 @@ struct Sessions: ParsableCommand {
             throw ExitCode(1)
         }
         let entries = try JSONDecoder().decode([SessionSummary].self, from: Data(body.utf8))
-        let header = ["SESSION", "PEER", "IDENTITY", "TOKEN", "DIALECT", "FIDS", "REQUESTS", "BYTES IN", "BYTES OUT", "AGE"]
+        let header = ["SESSION", "PEER", "IDENTITY", "TOKEN", "DIALECT", "FIDS", "REQUESTS", "BYTES IN", "BYTES OUT", "HELD/QUOTA", "RATE", "AGE"]
         let rows = entries.map { entry in
             ["\(entry.session)", entry.peer, entry.identity, entry.tokenID.map { String($0.prefix(12)) } ?? "-",
              entry.dialect ?? "-", "\(entry.fids)", "\(entry.requests)", "\(entry.bytesIn)", "\(entry.bytesOut)",
-             "\(Int(entry.seconds))s"]
+             "\(entry.bytesHeld)/\(entry.quota.map(String.init) ?? "-")", Self.rate(entry), "\(Int(entry.seconds))s"]
         }
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
         for row in [header] + rows {

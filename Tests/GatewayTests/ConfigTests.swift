@@ -64,6 +64,9 @@ struct ConfigFileTests {
     backend-aname = "/srv/export"
     backend-uname = "nobody"
     audit = "/var/log/pebble9p/audit.jsonl"
+    quota = "512M"
+    max-memory = "2G"
+    client-budget = ["dns:batch.example.org quota=1G rate-bytes=200M", "addr:10.0.0.9 rate-ops=50 max-conns-per-client=2"]
     """
 
     @Test("a full valid file sets every key")
@@ -113,6 +116,12 @@ struct ConfigFileTests {
         expected.backendAname = "/srv/export"
         expected.backendUname = "nobody"
         expected.audit = "/var/log/pebble9p/audit.jsonl"
+        expected.quota = 512 << 20
+        expected.maxMemory = 2 << 30
+        expected.clientBudgets = [try ClientBudget(parsing: "dns:batch.example.org quota=1G rate-bytes=200M"),
+                                  try ClientBudget(parsing: "addr:10.0.0.9 rate-ops=50 max-conns-per-client=2")]
+        #expect(expected.clientBudgets.first?.quota == 1 << 30 && expected.clientBudgets.first?.rateBytes == 200 << 20)
+        #expect(expected.clientBudgets.last?.rateOps == 50 && expected.clientBudgets.last?.maxConnsPerClient == 2)
         #expect(config == expected)
 
         // The file above names every setting there is, so a new key cannot go untested.
@@ -127,7 +136,8 @@ struct ConfigFileTests {
     func pebbleOff() throws {
         var config = GatewayConfig()
         for (key, value) in [("rate-ops", "10"), ("rate-bytes", "1M"), ("max-conns-per-client", "2"), ("frame-timeout", "5"),
-                             ("idle-timeout", "9"), ("backend-timeout", "7"), ("max-fids", "50")] {
+                             ("idle-timeout", "9"), ("backend-timeout", "7"), ("max-fids", "50"), ("quota", "1M"),
+                             ("client-budget", "dns:a quota=2M"), ("max-memory", "1G")] {
             try config.set(key, .word(value))
         }
         #expect(config.effective == config, "on by default")
@@ -135,8 +145,40 @@ struct ConfigFileTests {
         let off = config.effective
         #expect(off.rateOps == 0 && off.rateBytes == 0 && off.maxConnsPerClient == 0)
         #expect(off.frameTimeout == 0 && off.idleTimeout == 0 && off.backendTimeout == 0)
-        #expect(off.maxFids == 50 && off.maxInFlight == config.maxInFlight && off.queueLimit == config.queueLimit)
+        #expect(off.quota == 0 && off.clientBudgets.isEmpty)
+        // The memory ceiling is a guard of the whole process, not a client's budget: it stays.
+        #expect(off.maxFids == 50 && off.maxInFlight == config.maxInFlight && off.queueLimit == config.queueLimit && off.maxMemory == 1 << 30)
         #expect(throws: ConfigError.self) { try config.set("pebble", .word("maybe")) }
+    }
+
+    @Test("client-budget: an identity and KEY=VALUE budgets; a bad identity, key or value, or an identity given twice, is named")
+    func clientBudgets() throws {
+        let budget = try ClientBudget(parsing: "  uri:spiffe://example.org/batch   quota=0  rate-ops=5 ")
+        #expect(budget.identity == "uri:spiffe://example.org/batch" && budget.quota == 0 && budget.rateOps == 5 && budget.rateBytes == nil)
+        for bad in ["dns:a", "alice quota=1M", "peer:1.2.3.4:5 quota=1M", "dns: quota=1M", "dns:a quota", "dns:a speed=3",
+                    "dns:a quota=lots", "dns:a max-conns-per-client=0"] {
+            #expect(throws: ConfigError.self, "\(bad)") { try ClientBudget(parsing: bad) }
+        }
+        var config = GatewayConfig()
+        config.backend = .tcp(host: "127.0.0.1", port: 564)
+        try config.set("client-budget", .list([.string("dns:a quota=1M"), .string("dns:a rate-ops=3")]))
+        #expect(throws: ConfigError(key: "client-budget", message: "dns:a is given twice")) { try config.validate() }
+    }
+
+    @Test("the ledgers and rates made from the config: defaults, each identity's override, none when nothing is set")
+    func derivedBudgets() throws {
+        var config = GatewayConfig()
+        (config.quota, config.rateOps) = (0, 0)
+        #expect(config.byteLedgers == nil && config.sharedRates == nil && config.connectionCounts == nil)
+        config.clientBudgets = [try ClientBudget(parsing: "dns:big quota=1G rate-ops=100 max-conns-per-client=3"),
+                                try ClientBudget(parsing: "addr:10.0.0.9 quota=0")]
+        config.quota = 256 << 20
+        let bytes = try #require(config.byteLedgers)
+        #expect(bytes.limit(for: "dns:big") == 1 << 30 && bytes.limit(for: "dns:other") == 256 << 20 && bytes.limit(for: "addr:10.0.0.9") == .max)
+        let rates = try #require(config.sharedRates)
+        #expect(rates.rates(for: "dns:big").opsPerSecond == 100 && rates.rates(for: "dns:other").opsPerSecond == nil)
+        let counts = try #require(config.connectionCounts)
+        #expect(counts.limit(for: "dns:big") == 3 && counts.limit(for: "addr:1.2.3.4") == .max)
     }
 
     @Test("an empty file, blank lines and comments change nothing")

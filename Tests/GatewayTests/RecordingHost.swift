@@ -17,6 +17,8 @@ final class RecordingHost: SessionHost {
     func refused(_ error: ProxyError, tag: UInt16) { refusals.append(error) }
     var events: [AuditEvent] = []
     func audit(_ event: AuditEvent) { events.append(event) }
+    var latencies: [Double] = []
+    func serverAnswered(after seconds: Double) { latencies.append(seconds) }
     var clientIdentity = ClientIdentity.peer("127.0.0.1:40000")
     var peerHost: String? = "127.0.0.1"
     var backendName = "default"

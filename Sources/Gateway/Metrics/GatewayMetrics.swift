@@ -23,8 +23,16 @@ final class GatewayMetrics: Sendable {
     let fidsActive = Counter()
     let bytesIn = Counter()
     let bytesOut = Counter()
-    /// Payload bytes moved socket → pipe → socket (zero copy), and the rest of bytes_out/bytes_in.
-    let bytesSpliced = Counter()
+    /// Rread data moved server socket → pipe → client socket (zero copy, the plan's
+    /// `bytes_read_zero_copy`), Rread data that passed through the gateway's buffers
+    /// (`bytes_read_copied`), and Twrite data spliced the other way.
+    let bytesReadZeroCopy = Counter()
+    let bytesReadCopied = Counter()
+    let bytesWrittenZeroCopy = Counter()
+    /// How long the server took to answer client requests (`LatencyHistogram`).
+    let replyLatency = LatencyHistogram()
+    /// The byte ledgers of `--quota` and `--max-memory` (nil: neither is set).
+    let byteLedgers: KeyedLedgers?
     let gatewayErrors = Counter()
     let handshakeFailures = Counter()
     let capabilityValidations = Counter()
@@ -35,6 +43,8 @@ final class GatewayMetrics: Sendable {
     private let events: [Counter] = AuditEvent.Kind.allCases.map { _ in Counter() }
     /// Microseconds requests waited for the rate limits.
     let rateDelayMicroseconds = Counter()
+
+    init(byteLedgers: KeyedLedgers? = nil) { self.byteLedgers = byteLedgers }
 
     func request(_ type: UInt8) { requests[Int(type)].add(1) }
 
@@ -55,8 +65,13 @@ final class GatewayMetrics: Sendable {
         metric("fids_active", "gauge", "Backend fids the gateway holds for its sessions.", [("", load(fidsActive))])
         metric("bytes_in_total", "counter", "Bytes of 9P frames from clients.", [("", load(bytesIn))])
         metric("bytes_out_total", "counter", "Bytes of 9P frames to clients.", [("", load(bytesOut))])
-        metric("bytes_zero_copy_total", "counter", "Payload bytes spliced socket to socket, never copied into the gateway.",
-               [("", load(bytesSpliced))])
+        metric("bytes_read_zero_copy_total", "counter", "Rread data spliced from the server's socket to the client's, never copied into the gateway.",
+               [("", load(bytesReadZeroCopy))])
+        metric("bytes_read_copied_total", "counter", "Rread data that passed through the gateway's buffers.", [("", load(bytesReadCopied))])
+        metric("bytes_written_zero_copy_total", "counter", "Twrite data spliced from the client's socket to the server's.",
+               [("", load(bytesWrittenZeroCopy))])
+        metric("bytes_held", "gauge", "Bytes the gateway holds for clients against their quotas: requests, the replies they may bring, buffers.",
+               [("", "\(byteLedgers?.total ?? 0)")])
         let byType = MessageType.allCases.filter(\.isRequest).compactMap { type -> (String, String)? in
             let count = requests[Int(type.rawValue)].value
             return count == 0 ? nil : ("{type=\"\(type)\"}", "\(count)")
@@ -74,6 +89,7 @@ final class GatewayMetrics: Sendable {
                [("", "\(events[AuditEvent.Kind.allCases.firstIndex(of: .budgetExceeded)!].value)")])
         metric("rate_limit_delay_seconds_total", "counter", "Time requests waited for the rate limits.",
                [("", String(format: "%.6f", Double(rateDelayMicroseconds.value) / 1e6))])
+        out += replyLatency.exposition(name: "pebble9p_backend_reply_seconds", help: "Time from a client request's send to the server until its reply.")
         metric("speculative_operations_total", "counter", "Writes held until commit (none yet: write buffering is not built).", [("", "0")])
         return out
     }

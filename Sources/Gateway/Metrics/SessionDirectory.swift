@@ -13,11 +13,18 @@ public struct SessionSummary: Codable, Sendable, Equatable {
     public var requests: Int
     public var bytesIn: Int
     public var bytesOut: Int
+    /// Bytes held for the session against its quota, and that quota (nil: none).
+    public var bytesHeld: Int
+    public var quota: Int?
+    /// The session's own rate limits (nil: none).
+    public var rateOps: Double?
+    public var rateBytes: Double?
     public var seconds: Double
 
     enum CodingKeys: String, CodingKey {
         case session, peer, identity, tokenID = "token_id", dialect, msize, fids, requests
-        case bytesIn = "bytes_in", bytesOut = "bytes_out", seconds
+        case bytesIn = "bytes_in", bytesOut = "bytes_out", bytesHeld = "bytes_held", quota
+        case rateOps = "rate_ops", rateBytes = "rate_bytes", seconds
     }
 }
 

@@ -69,6 +69,15 @@ public struct GatewayConfig: Sendable, Equatable {
     public var maxConnsPerClient = 0
     /// Seconds a request may be at the server before the client gets EIO and the server a Tflush; 0: never.
     public var backendTimeout = 0
+    /// Bytes the gateway may hold for one identity (every session of it, on every loop): requests
+    /// and the most their replies may bring, and what waits in its buffers (the plan's
+    /// `pebble.quota`). A request past it gets EDQUOT. 0: no byte budget.
+    public var quota = 256 << 20
+    /// Bytes all sessions together may hold (the sum of the quota ledgers) before new connections
+    /// wait to be accepted; 0: no ceiling.
+    public var maxMemory = 0
+    /// Per-identity budgets that replace the defaults for that identity (`client-budget`).
+    public var clientBudgets: [ClientBudget] = []
     /// Where `/metrics` (Prometheus text) is served, HOST:PORT; nil: nowhere.
     public var metrics: String?
     /// Budgets on (`--pebble on`, the default) or off: off is a transparent proxy with only the
@@ -81,7 +90,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public var effective: GatewayConfig {
         guard !pebble else { return self }
         var config = self
-        (config.rateOps, config.rateBytes, config.maxConnsPerClient) = (0, 0, 0)
+        (config.rateOps, config.rateBytes, config.maxConnsPerClient, config.quota) = (0, 0, 0, 0)
+        config.clientBudgets = []
         (config.frameTimeout, config.idleTimeout, config.backendTimeout) = (0, 0, 0)
         return config
     }
@@ -194,6 +204,10 @@ public struct GatewayConfig: Sendable, Equatable {
         guard queueLimit >= 65_536 else { throw ConfigError(key: "queue-limit", message: "must be at least 65536") }
         guard drainTimeout >= 0 else { throw ConfigError(key: "drain-timeout", message: "must not be negative") }
         guard handshakeTimeout >= 1 else { throw ConfigError(key: "handshake-timeout", message: "must be at least 1") }
+        var budgetKeys = Set<String>()
+        for budget in clientBudgets where !budgetKeys.insert(budget.identity).inserted {
+            throw ConfigError(key: "client-budget", message: "\(budget.identity) is given twice")
+        }
         if requireToken && tokenKeys == nil { throw ConfigError(key: "require-token", message: "needs token-keys") }
         if revoked != nil && tokenKeys == nil { throw ConfigError(key: "revoked", message: "needs token-keys") }
         if let tokenKeys { _ = try TokenMaterial(keyFile: tokenKeys, revokedFile: revoked) }
@@ -341,6 +355,17 @@ public struct GatewayConfig: Sendable, Equatable {
         },
         Setting(key: "max-conns-per-client", help: "sessions one client address (and one verified identity) may have open at once (0: no limit)") { config, value throws(ConfigError) in
             config.maxConnsPerClient = try value.integer(in: 0...maxConnsLimit)
+        },
+        Setting(key: "quota", help: "bytes held for one identity (requests, the replies they may bring, its buffers) before a request gets EDQUOT, e.g. 256M (default; 0: none)") { config, value throws(ConfigError) in
+            config.quota = try value.byteCount()
+        },
+        Setting(key: "max-memory", help: "bytes all sessions may hold together before new connections wait, e.g. 2G (0: no ceiling)") { config, value throws(ConfigError) in
+            config.maxMemory = try value.byteCount()
+        },
+        Setting(key: "client-budget", help: "IDENTITY KEY=VALUE ...: budgets for one identity (dns:NAME, uri:URI, addr:HOST) in place of the defaults; keys quota, rate-ops, rate-bytes, max-conns-per-client (repeatable; a list in the file)") { config, value throws(ConfigError) in
+            var budgets: [ClientBudget] = []
+            for text in try value.strings() { budgets.append(try ClientBudget(parsing: text)) }
+            config.clientBudgets = budgets
         },
         Setting(key: "rate-ops", help: "requests per second per session and per identity (0: no limit)") { config, value throws(ConfigError) in
             config.rateOps = try value.integer(in: 0...Int(Int32.max))

@@ -24,7 +24,8 @@ public final class GatewayServer: Sendable {
         var routes: [String: BackendDialer] = [:]
         for route in config.routes { routes[route.name] = try BackendDialer(spec: route.backend) }
         let tls = try config.tlsSettings.map { settings throws(ConfigError) in try TLSServerMaterial(settings) }
-        let metrics = GatewayMetrics()
+        let bytesHeld = config.byteLedgers
+        let metrics = GatewayMetrics(byteLedgers: bytesHeld)
         let directory = config.metrics == nil ? nil : SessionDirectory()
         if let address = config.metrics, let directory {
             let server = try MetricsServer(address: address, metrics: metrics, sessions: directory)
@@ -47,17 +48,19 @@ public final class GatewayServer: Sendable {
             backendAname: config.resolvedBackendAname,
             backendUname: config.backendUname,
             audit: try AuditLog(path: config.audit),
-            rates: config.rateOps == 0 && config.rateBytes == 0 ? nil
-                : SharedRates(opsPerSecond: config.rateOps == 0 ? nil : Double(config.rateOps),
-                              bytesPerSecond: config.rateBytes == 0 ? nil : Double(config.rateBytes), burstSeconds: config.burstSeconds),
+            rates: config.sharedRates,
             burstSeconds: config.burstSeconds,
-            connectionCounts: config.maxConnsPerClient == 0 ? nil : ConnectionCounts(limit: config.maxConnsPerClient),
+            connectionCounts: config.connectionCounts,
+            bytesHeld: bytesHeld,
             metrics: metrics,
             sessions: directory,
             budgets: config.pebble
         )
         if tls != nil { logger.info("TLS path", metadata: ["path": "\(KernelTLS.path)"]) }
-        let loops = ServerLoops(endpoints: config.endpoints, loops: config.loops, maxConns: config.maxConns,
+        let memory = bytesHeld.flatMap { ledgers in
+            config.maxMemory == 0 ? nil : MemoryCeiling(limit: config.maxMemory, held: { ledgers.total })
+        }
+        let loops = ServerLoops(endpoints: config.endpoints, loops: config.loops, maxConns: config.maxConns, memory: memory,
                                 drainTimeout: config.drainTimeout, logger: logger)
         // SIGHUP: certificate, key and CA are read again for new handshakes, token keys and the
         // revocation list for new attaches; a bad file keeps the old.

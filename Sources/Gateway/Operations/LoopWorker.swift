@@ -73,6 +73,9 @@ final class LoopWorker: @unchecked Sendable {
                 case let .sessionLimit(limit, times):
                     logger.warning("session limit reached: new connections wait until a session ends",
                                    metadata: ["max_conns": "\(limit)", "times_reached": "\(times)"])
+                case let .memoryCeiling(limit, held):
+                    logger.warning("memory ceiling reached: new connections wait until sessions hold less",
+                                   metadata: ["max_memory": "\(limit)", "held": "\(held)"])
                 }
             })
         }

@@ -15,6 +15,8 @@ struct ServerLoops {
     var endpoints: [ListenEndpoint]
     var loops: Int
     var maxConns: Int
+    /// `--max-memory` (nil: none).
+    var memory: MemoryCeiling? = nil
     /// Seconds sessions may take to drain when the process stops.
     var drainTimeout: Int
     let logger: Logger
@@ -76,7 +78,7 @@ struct ServerLoops {
 
         let bound = try bind()
         let drained = DispatchGroup()
-        let slots = SessionSlots(limit: maxConns)
+        let slots = SessionSlots(limit: maxConns, memory: memory)
         var workers: [LoopWorker] = []
         for index in 0..<loops {
             drained.enter()

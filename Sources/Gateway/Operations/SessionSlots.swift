@@ -11,6 +11,8 @@ import Synchronization
 /// any (under a steady stream of connections, for good).
 final class SessionSlots: Sendable {
     let limit: Int
+    /// `--max-memory`: above it no new session is accepted (nil: no ceiling).
+    let memory: MemoryCeiling?
     private struct State {
         var used = 0
         /// Loops waiting for a slot, by index, first come first.
@@ -20,8 +22,9 @@ final class SessionSlots: Sendable {
     }
     private let state = Mutex(State())
 
-    init(limit: Int) {
+    init(limit: Int, memory: MemoryCeiling? = nil) {
         self.limit = limit
+        self.memory = memory
     }
 
     /// Sets how `loop` is woken when a slot is its to take. Call before the loops run.
@@ -75,4 +78,14 @@ final class SessionSlots: Sendable {
 
     var inUse: Int { state.withLock { $0.used } }
     var waiting: [Int] { state.withLock { $0.waiting } }
+}
+
+/// The gateway-wide ceiling on the bytes sessions hold (`--max-memory`): the sum of every
+/// identity's byte ledger (`KeyedLedgers`). Above it new connections wait in the listen queue,
+/// as for `max-conns`; sessions already open go on within their budgets.
+struct MemoryCeiling: Sendable {
+    let limit: Int
+    let held: @Sendable () -> Int
+
+    var isReached: Bool { held() >= limit }
 }

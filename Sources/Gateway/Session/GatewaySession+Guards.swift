@@ -46,7 +46,10 @@ extension GatewaySession {
         let stats = core.stats
         directory.publish(.init(session: sessionNumber, peer: peer, identity: identity.description, tokenID: core.sessionTokenID,
                                 dialect: core.dialect?.rawValue, msize: core.msize, fids: core.fids.count, requests: stats.requests,
-                                bytesIn: stats.bytesFromClient, bytesOut: stats.bytesToClient,
+                                bytesIn: stats.bytesFromClient, bytesOut: stats.bytesToClient, bytesHeld: core.bytesHeld,
+                                quota: core.quota.map { $0.limit == .max ? nil : $0.limit } ?? nil,
+                                rateOps: core.pacing?.accounts.first?.rates.opsPerSecond,
+                                rateBytes: core.pacing?.accounts.first?.rates.bytesPerSecond,
                                 seconds: Double((ContinuousClock.now - startedAt).components.seconds)))
     }
 
@@ -67,9 +70,10 @@ extension GatewaySession {
     /// closed before any request is handled, with a log line and a BUDGET_EXCEEDED event.
     func countConnection(as key: String) -> Bool {
         guard let counts = settings.connectionCounts else { return true }
-        guard counts.tryAdd(key) else {
-            audit(AuditEvent(kind: .budgetExceeded, detail: "connections of \(key) (\(counts.limit))"))
-            closeClient(reason: "\(key) already has \(counts.limit) sessions (max-conns-per-client)")
+        guard counts.tryReserve(key) else {
+            let limit = counts.limit(for: key)
+            audit(AuditEvent(kind: .budgetExceeded, detail: "connections of \(key) (\(limit))"))
+            closeClient(reason: "\(key) already has \(limit) sessions (max-conns-per-client)")
             return false
         }
         countedAs.append(key)

@@ -85,7 +85,7 @@ extension GatewaySession {
         let outcome = splice.pump()
         let spliced = splice.takeSpliced()
         bytesSpliced &+= spliced
-        settings.metrics.bytesSpliced.add(spliced)
+        (splice === download ? settings.metrics.bytesReadZeroCopy : settings.metrics.bytesWrittenZeroCopy).add(spliced)
         switch outcome {
         case .moving:
             break

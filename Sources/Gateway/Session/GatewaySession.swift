@@ -40,7 +40,9 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         var rates: SharedRates? = nil
         var burstSeconds = 1.0
         /// Sessions per client address and per verified identity (nil: no limit).
-        var connectionCounts: ConnectionCounts? = nil
+        var connectionCounts: KeyedLedgers? = nil
+        /// Bytes held per identity (`--quota`; nil: no byte budget).
+        var bytesHeld: KeyedLedgers? = nil
         /// The process-wide counters `/metrics` shows.
         var metrics = GatewayMetrics()
         /// Where the session publishes its summary for `/sessions` (nil: not served).
@@ -125,9 +127,11 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         access.backendTimeout = Double(settings.backendTimeoutMilliseconds) / 1000
         core = ProxySession(limits: settings.limits, access: access, host: self)
         if let rates = settings.rates {
-            let own = RateLimiter(opsPerSecond: rates.opsPerSecond, bytesPerSecond: rates.bytesPerSecond,
-                                  burstSeconds: rates.burstSeconds, now: ProxySession.monotonicSeconds())
-            core.pacing = ProxySession.Pacing(accounts: [SessionRate(own), rates.account(rateKey)], now: { ProxySession.monotonicSeconds() })
+            core.pacing = ProxySession.Pacing(accounts: [rates.sessionAccount(rateKey, now: ProxySession.monotonicSeconds()), rates.account(rateKey)],
+                                              now: { ProxySession.monotonicSeconds() })
+        }
+        if let ledgers = settings.bytesHeld {
+            core.quota = ProxySession.Quota(limit: ledgers.limit(for: rateKey), shared: (ledgers, rateKey))
         }
     }
 
@@ -298,6 +302,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         reportFids()
         backend?.flush()
         client.flush()
+        core.settleQuota(buffered: client.input.count &+ client.output.count &+ (backend.map { $0.input.count &+ $0.output.count } ?? 0))
         client.setReading(canTakeClientFrames)
         watchReset()
     }
@@ -329,8 +334,13 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
 
     func sendToClient(_ frame: UnsafeRawBufferPointer) {
         settings.metrics.bytesOut.add(frame.count)
+        if frame.count > NineP.rreadHeaderSize, frame[4] == MessageType.Rread.rawValue {
+            settings.metrics.bytesReadCopied.add(frame.count &- NineP.rreadHeaderSize)
+        }
         client.enqueue(frame)
     }
+
+    func serverAnswered(after seconds: Double) { settings.metrics.replyLatency.observe(seconds) }
 
     func closeClient(reason: String) {
         // Once closing, later reasons (more bad frames, more stray replies) change nothing.
@@ -415,8 +425,16 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
             guard countConnection(as: verified.description) else { return }
             // The identity's own rate account, shared with its sessions on every loop.
             if let rates = settings.rates, var pacing = core.pacing, pacing.accounts.count == 2 {
+                if rates.rates(for: rateKey) != rates.defaults {
+                    pacing.accounts[0] = rates.sessionAccount(rateKey, now: ProxySession.monotonicSeconds())
+                }
                 pacing.accounts[1] = rates.account(rateKey)
                 core.pacing = pacing
+            }
+            // And its byte ledger, with its own limit if the config gives it one.
+            if let ledgers = settings.bytesHeld {
+                core.moveQuota(to: (ledgers, rateKey))
+                core.quota?.limit = ledgers.limit(for: rateKey)
             }
         }
         // The backend is dialed at the first Tversion, which comes only now: the route decides it.
@@ -507,7 +525,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         watchTimer = nil
         pacingTimer?.cancel()
         pacingTimer = nil
-        for key in countedAs { settings.connectionCounts?.remove(key) }
+        for key in countedAs { settings.connectionCounts?.release(key) }
+        core.moveQuota(to: nil)
         settings.metrics.sessionsOpen.subtract(1)
         settings.sessions?.remove(sessionNumber)
         settings.metrics.fidsActive.subtract(fidsReported)

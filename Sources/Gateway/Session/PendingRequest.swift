@@ -1,6 +1,5 @@
 import NineP
 import Pebble
-import Pebble
 
 /// A request forwarded to the backend and not yet answered, keyed by the backend tag.
 struct PendingRequest {
@@ -63,6 +62,8 @@ struct PendingRequest {
     var createdName: WireString?
     /// When it went to the server (seconds, monotonic): `--backend-timeout` counts from here.
     var sentAt: Double?
+    /// Bytes it holds of the session's quota until it is answered (`ProxySession+Quota`).
+    var reservedBytes = 0
 
     init(origin: Origin, type: MessageType, serial: UInt64) {
         self.origin = origin
@@ -88,6 +89,8 @@ struct TagTable {
     private(set) var requestsAtServer = 0
     /// The sum of the `replyBytes` of the requests sent and not answered yet.
     private(set) var replyBytesExpected = 0
+    /// The sum of the `reservedBytes` of every request registered, sent or held.
+    private(set) var bytesReserved = 0
 
     /// Counts a request at the server in (+1) or out (-1).
     private mutating func account(_ request: PendingRequest, _ sign: Int) {
@@ -104,6 +107,7 @@ struct TagTable {
         nextTag &+= 1
         pending[tag] = request
         account(request, 1)
+        bytesReserved &+= request.reservedBytes
         if case let .client(clientTag) = request.origin, !request.abandoned {
             clientTags[clientTag] = tag
         }
@@ -130,6 +134,7 @@ struct TagTable {
     mutating func complete(_ tag: UInt16) -> PendingRequest? {
         guard let request = pending.removeValue(forKey: tag) else { return nil }
         account(request, -1)
+        bytesReserved &-= request.reservedBytes
         if case let .client(clientTag) = request.origin, clientTags[clientTag] == tag {
             clientTags[clientTag] = nil
         }

@@ -75,6 +75,7 @@ extension ProxySession {
             sessionTokenID = pending.capability.tokenID
             host.tokenAccepted()
             narrowRates(to: pending.capability)
+            narrowQuota(to: pending.capability.quota)
             if access.budgets, let limit = pending.capability.maxFids { tokenFidLimit = min(tokenFidLimit ?? limit, limit) }
             if let token = pending.token { sessionTokens[token.idHex] = (token, pending.capability.root) }
             return sendToClient(.attach(Rattach(qid: qid)), tag: pending.clientTag)

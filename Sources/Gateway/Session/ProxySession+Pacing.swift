@@ -31,10 +31,10 @@ extension ProxySession {
     /// Whether a client request may go to the server now: room there, and within the rates.
     var canSendNow: Bool { roomAtServer && pacingDelay == 0 }
 
-    /// A request goes to the server now: when (for `--backend-timeout`), and for a client's, one
-    /// operation and its count in bytes (a read's or a write's) to every rate account.
+    /// A request goes to the server now: when (for `--backend-timeout` and the reply latency), and
+    /// for a client's, one operation and its count in bytes (a read's or a write's) to every rate account.
     func sending(_ backendTag: UInt16) {
-        if access.backendTimeout > 0 { tags.setSentAt(backendTag, access.monotonicNow()) }
+        tags.setSentAt(backendTag, access.monotonicNow())
         guard let pacing, let request = tags.request(backendTag), case .client = request.origin, request.type != .Tflush else { return }
         let now = pacing.now()
         for account in pacing.accounts { account.charge(ops: 1, bytes: Int(request.countLimit ?? 0), now: now) }

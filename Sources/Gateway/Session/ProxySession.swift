@@ -156,6 +156,12 @@ final class ProxySession {
 
     /// Rate limits on the client's requests (`ProxySession+Pacing`); nil: none.
     var pacing: Pacing?
+    /// The byte budget (`ProxySession+Quota`); nil: none (`--pebble off`).
+    var quota: Quota?
+    /// Bytes in the session's buffers when the host last said, and what the session has charged
+    /// to its identity's ledger.
+    var bytesBuffered = 0
+    var bytesPosted = 0
 
     var isClosed: Bool { phase == .closed }
     /// A mid-session Tversion is waiting for outstanding replies and cleanup clunks.
@@ -277,8 +283,18 @@ final class ProxySession {
             rewrite = edits
         }
 
+        // A Twrite's head stands for the whole frame its count makes; a read's reply may bring its count.
+        let frameSize = partial ? NineP.twriteHeaderSize &+ Int(decoded.count ?? 0) : frame.count
+        let replyBytes = type == .Twrite ? 0 : decoded.count.map { Int(rewrite.count ?? $0) &+ NineP.rreadHeaderSize } ?? 0
+        let reserved = Self.bytesToReserve(frameSize: frameSize, replyBytes: replyBytes)
+        if let error = admitBytes(reserved, type: type) {
+            refuse(error, tag: tag, subject: operands.first)
+            return false
+        }
+
         // Commit: from here on the request happens.
         var request = PendingRequest(origin: .client(tag: tag), type: rewrite.sendAs ?? type, serial: tags.makeSerial())
+        request.reservedBytes = reserved
         request.answerInstead = rewrite.answerInstead
         request.walk = rewrite.walk
         if let subject = operands.first?.record {
@@ -394,6 +410,7 @@ final class ProxySession {
             host.closeClient(reason: "file server answered unknown tag \(header.tag)")
             return false
         }
+        if case .client = request.origin, let sentAt = request.sentAt { host.serverAnswered(after: access.monotonicNow() - sentAt) }
         if let plan = request.walk, payloadToFollow == 0 {
             let delivered = scopedWalkReply(frame, header: header, request: request, plan: plan)
             advanceCleanup()

@@ -25,6 +25,8 @@ protocol SessionHost: AnyObject {
     func wake(after seconds: Double)
     /// A token presented at attach was accepted (refusals are audit events).
     func tokenAccepted()
+    /// The server answered a client request `seconds` after it was sent (the latency histogram).
+    func serverAnswered(after seconds: Double)
 }
 
 /// Counters for the session's close log line.

@@ -20,8 +20,10 @@ final class Listener {
     private var polling = false
     /// The pending retry after a pause: one at a time, however often the loop pauses meanwhile.
     private var retry: LoopTimer?
-    /// Set while accepting waits for a session slot, so the pause is reported once, not per retry.
+    /// Set while accepting waits for a session slot, or for the sessions' memory to fall below
+    /// `--max-memory`, so the pause is reported once, not per retry.
     private var waitingForSlot = false
+    private var waitingForMemory = false
     /// When the limit was last reported, and how often it was reached since: under a steady
     /// stream of connections it is reached again with nearly every one that ends a wait.
     private var limitReported: ContinuousClock.Instant?
@@ -149,6 +151,13 @@ final class Listener {
         // A connection beyond max-conns stays in the kernel's listen queue (as with HAProxy's
         // maxconn) rather than being accepted and dropped: it is served when a session ends.
         for _ in 0..<64 {
+            if let memory = slots.memory, memory.isReached {
+                // Polled again after the pause: memory coming free wakes no one.
+                pause(waitingForMemory ? nil : .memoryCeiling(memory.limit, held: memory.held()))
+                waitingForMemory = true
+                return
+            }
+            waitingForMemory = false
             guard slots.take(loop: loopIndex) else {
                 pause(waitingForSlot ? nil : reachedLimit())
                 waitingForSlot = true
@@ -173,6 +182,8 @@ enum AcceptPause {
     case error(Int32)
     /// Every slot taken (`max-conns`), reached `times` times since the last report.
     case sessionLimit(Int, times: Int)
+    /// The sessions hold `held` bytes, at or above `--max-memory`.
+    case memoryCeiling(Int, held: Int)
 }
 
 struct ListenError: Error, CustomStringConvertible {

@@ -15,6 +15,11 @@ public struct Ledger: Sendable, Equatable {
         return true
     }
 
+    /// Adds `amount` whatever the limit: what is already held, which the limit can no longer refuse.
+    public mutating func charge(_ amount: Int) {
+        used += max(0, amount)
+    }
+
     /// Gives back what a reservation took (never below zero).
     public mutating func release(_ amount: Int) {
         used = max(0, used - max(0, amount))

@@ -1,0 +1,75 @@
+import Pebble
+
+/// Budgets for one identity in place of the defaults (`client-budget`): a trusted batch host may
+/// get a larger quota, an untrusted one a lower rate. The identity is what the gateway keys budgets
+/// on: a verified certificate's `uri:…`, `dns:…` or `cn:…`, else `addr:HOST` (the client's address
+/// without port).
+public struct ClientBudget: Sendable, Equatable {
+    public var identity: String
+    public var quota: Int?
+    public var rateOps: Int?
+    public var rateBytes: Int?
+    public var maxConnsPerClient: Int?
+
+    /// The keys a budget may set, with how each is read.
+    static let keys = ["quota", "rate-ops", "rate-bytes", "max-conns-per-client"]
+
+    /// "IDENTITY KEY=VALUE …", e.g. "dns:batch.example.org quota=1G rate-bytes=200M".
+    init(parsing text: String) throws(ConfigError) {
+        let words = text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        guard let identity = words.first, let colon = identity.firstIndex(of: ":"),
+              Self.sources.contains(String(identity[..<colon])), identity.index(after: colon) < identity.endIndex else {
+            throw ConfigError(key: nil, message: "expected IDENTITY KEY=VALUE ... with IDENTITY uri:, dns:, cn: or addr:, got \"\(text)\"")
+        }
+        self.identity = identity
+        guard words.count > 1 else { throw ConfigError(key: nil, message: "\(identity): no budget given (\(Self.keys.joined(separator: ", ")))") }
+        for word in words.dropFirst() {
+            guard let equals = word.firstIndex(of: "=") else { throw ConfigError(key: nil, message: "\(identity): expected KEY=VALUE, got \"\(word)\"") }
+            let key = String(word[..<equals]), value = ConfigValue.word(String(word[word.index(after: equals)...]))
+            do throws(ConfigError) {
+                switch key {
+                case "quota": quota = try value.byteCount()
+                case "rate-bytes": rateBytes = try value.byteCount()
+                case "rate-ops": rateOps = try value.integer(in: 0...Int(Int32.max))
+                case "max-conns-per-client": maxConnsPerClient = try value.integer(in: 1...GatewayConfig.maxConnsLimit)
+                default: throw ConfigError(key: nil, message: "unknown key (\(Self.keys.joined(separator: ", ")))")
+                }
+            } catch {
+                throw ConfigError(key: nil, message: "\(identity) \(key): \(error.message)")
+            }
+        }
+    }
+
+    /// The key prefixes of identities (`ClientIdentity.Source`, and addresses).
+    static let sources: Set<String> = ["uri", "dns", "cn", "addr"]
+}
+
+extension GatewayConfig {
+    /// Rate accounts per session and identity, at the default rates or an identity's own (nil:
+    /// no rate anywhere).
+    var sharedRates: SharedRates? {
+        func perSecond(_ value: Int?) -> Double? { value.flatMap { $0 == 0 ? nil : Double($0) } }
+        let defaults = SharedRates.Rates(opsPerSecond: perSecond(rateOps), bytesPerSecond: perSecond(rateBytes))
+        var overrides: [String: SharedRates.Rates] = [:]
+        for budget in clientBudgets where budget.rateOps != nil || budget.rateBytes != nil {
+            overrides[budget.identity] = .init(opsPerSecond: budget.rateOps.map { perSecond($0) } ?? defaults.opsPerSecond,
+                                               bytesPerSecond: budget.rateBytes.map { perSecond($0) } ?? defaults.bytesPerSecond)
+        }
+        guard defaults != .init() || !overrides.isEmpty else { return nil }
+        return SharedRates(defaults, overrides: overrides, burstSeconds: burstSeconds)
+    }
+
+    /// Sessions per client (`max-conns-per-client`; nil: no limit anywhere).
+    var connectionCounts: KeyedLedgers? {
+        let overrides = clientBudgets.reduce(into: [String: Int]()) { $0[$1.identity] = $1.maxConnsPerClient }
+        guard maxConnsPerClient > 0 || !overrides.isEmpty else { return nil }
+        return KeyedLedgers(limit: maxConnsPerClient == 0 ? .max : maxConnsPerClient, overrides: overrides)
+    }
+
+    /// Bytes held per identity (`quota`), which `max-memory` also sums (nil: neither is set).
+    var byteLedgers: KeyedLedgers? {
+        let overrides = clientBudgets.reduce(into: [String: Int]()) { $0[$1.identity] = $1.quota.map { $0 == 0 ? .max : $0 } }
+        guard quota > 0 || maxMemory > 0 || !overrides.isEmpty else { return nil }
+        return KeyedLedgers(limit: quota == 0 ? .max : quota, overrides: overrides)
+    }
+}

@@ -1,0 +1,66 @@
+import NineP
+import Pebble
+
+/// The byte budget (`--quota`, the plan's `bytes_used`): one ledger of what the gateway holds for
+/// a client. Each client request reserves its frame and the most its reply may bring (a read's
+/// count) from when the gateway takes it until the reply is in; the host adds what waits in the
+/// session's buffers. A request that does not fit, under the session's limit or its identity's
+/// across every loop, is refused EDQUOT with a BUDGET_EXCEEDED event, and nothing reaches the
+/// server; a Tclunk or Tremove, which give back, never is.
+extension ProxySession {
+    struct Quota {
+        /// The session's own limit: `--quota` (or the identity's override), narrowed by the
+        /// `quota` caveat of a token it attached with.
+        var limit: Int
+        /// The identity's ledger, shared with its other sessions on every loop.
+        var shared: (ledgers: KeyedLedgers, key: String)?
+    }
+
+    /// What the session holds now: its requests' reservations and the bytes in its buffers.
+    var bytesHeld: Int { tags.bytesReserved &+ bytesBuffered }
+
+    /// The bytes a client request reserves: its frame, and the most its reply may bring.
+    static func bytesToReserve(frameSize: Int, replyBytes: Int) -> Int { frameSize &+ replyBytes }
+
+    /// Takes `amount` bytes for a request out of the budgets; nil when it fits, else the error.
+    func admitBytes(_ amount: Int, type: MessageType) -> ProxyError? {
+        guard let quota, !Self.givesBack.contains(type) else { return nil }
+        guard amount <= quota.limit &- bytesHeld else {
+            return .budgetExceeded("\(bytesHeld) bytes held by the session, \(amount) more asked (quota \(quota.limit))")
+        }
+        if let shared = quota.shared {
+            guard shared.ledgers.tryReserve(shared.key, amount) else {
+                return .budgetExceeded("\(shared.ledgers.used(shared.key)) bytes held for \(shared.key), \(amount) more asked (quota \(shared.ledgers.limit(for: shared.key)))")
+            }
+            bytesPosted &+= amount
+        }
+        return nil
+    }
+
+    /// Requests that release what a session holds: never refused for bytes.
+    static let givesBack: Set<MessageType> = [.Tclunk, .Tremove]
+
+    /// Brings the identity's ledger up to what the session holds now, `buffered` being the bytes
+    /// in its connections' buffers (the host calls this after each batch of frames).
+    func settleQuota(buffered: Int) {
+        bytesBuffered = buffered
+        guard let shared = quota?.shared else { return }
+        let holds = bytesHeld
+        shared.ledgers.charge(shared.key, holds &- bytesPosted)
+        bytesPosted = holds
+    }
+
+    /// The session ends, or its identity changes (a TLS certificate): all it posted is given back,
+    /// and from now on it is charged to `shared`.
+    func moveQuota(to shared: (ledgers: KeyedLedgers, key: String)?) {
+        if let old = quota?.shared { old.ledgers.release(old.key, bytesPosted) }
+        bytesPosted = 0
+        quota?.shared = shared
+    }
+
+    /// A token's `quota` caveat narrows the session's limit.
+    func narrowQuota(to bytes: Int?) {
+        guard access.budgets, let bytes, let limit = quota?.limit else { return }
+        quota?.limit = min(limit, bytes)
+    }
+}
