@@ -64,5 +64,31 @@ extension Interop {
             #expect(logLines(log, "closing client connection").isEmpty, "no session was closed by the gateway")
             #expect(waitFor(10) { (try? Metrics.scrape(port))?["pebble9p_bytes_held"] == 0 }, "\((try? Metrics.scrape(port)) ?? [:])")
         }
+        @Test("--max-memory: while the sessions hold more than the ceiling a new connection is not accepted (logged once); it is served as soon as replies drain")
+        func maxMemory() throws {
+            let port = freePort()
+            let fixture = try DiodBehindGateway("max-memory", extra: ["--max-memory", "200K", "--quota", "0", "--metrics", "127.0.0.1:\(port)"])
+            defer { fixture.stop() }
+            try Data(count: 1 << 20).write(to: fixture.directory.appendingPathComponent("big"))
+            let one = try Self.reader(fixture, "big")
+            #expect(freeze(fixture.diod.process.pid))
+            defer { kill(fixture.diod.process.pid, SIGCONT) }
+            // Four reads of 60000 at a stopped diod: 240 KB held, past the 200K (204800) ceiling.
+            for tag in UInt16(10)..<14 { try one.send(Self.read(60_000), tag: tag) }
+            #expect(waitFor(10) { ((try? Metrics.scrape(port))?["pebble9p_bytes_held"] ?? 0) >= 4 * 60_000 })
+            let log = fixture.gateway.process
+            let waiting = try RawClient(port: fixture.gateway.port)
+            try waiting.send(.version(Tversion(msize: 65536, version: "9P2000.L")), tag: NineP.noTag)
+            #expect(waitFor(10) { log.log.contains("memory ceiling reached") }, "\(log.log.suffix(3000))")
+            usleep(300_000)
+            var byte: UInt8 = 0
+            #expect(recv(waiting.fd, &byte, 1, Int32(MSG_DONTWAIT)) == -1 && errno == EAGAIN, "answered while over the ceiling")
+
+            kill(fixture.diod.process.pid, SIGCONT)
+            for _ in 0..<4 { guard case .read = try #require(try one.receive()).message else { Issue.record("expected Rread"); return } }
+            let version = try #require(try waiting.receive())
+            #expect(version.message == .version(Rversion(msize: 65536, version: "9P2000.L")), "\(version)")
+            #expect(logLines(log, "memory ceiling reached").count == 1)
+        }
     }
 }
