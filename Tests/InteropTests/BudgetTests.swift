@@ -67,10 +67,11 @@ extension Interop {
             return seconds
         }
 
-        @Test("--max-conns-per-client 3: a fourth session from the same address is closed before it is served; once one ends, a new one is")
-        func connectionsPerClient() throws {
+        @Test("--max-conns-per-client 3 (or 1 with a client-budget of 3 for this address): a fourth session from the same address is closed before it is served; once one ends, a new one is",
+              arguments: [["--max-conns-per-client", "3"], ["--max-conns-per-client", "1", "--client-budget", "addr:127.0.0.1 max-conns-per-client=3"]])
+        func connectionsPerClient(flags: [String]) throws {
             let audit = "/tmp/pebble9p-audit-\(UUID().uuidString.prefix(8)).jsonl"
-            let fixture = try DiodBehindGateway("conns-per-client", extra: ["--max-conns-per-client", "3", "--audit", audit])
+            let fixture = try DiodBehindGateway("conns-per-client", extra: flags + ["--audit", audit])
             defer {
                 fixture.stop()
                 try? FileManager.default.removeItem(atPath: audit)
@@ -106,9 +107,10 @@ extension Interop {
             withExtendedLifetime(first) {}
         }
 
-        @Test("--rate-bytes 20M: a client reading a 100 MiB file measures within 10 % of the rate")
-        func rateBytes() throws {
-            let fixture = try DiodBehindGateway("rate-bytes", extra: ["--rate-bytes", "20M", "--burst-s", "0.1"])
+        @Test("--rate-bytes 20M (or a client-budget of 20M for this address over a default of 1G): a client reading a 100 MiB file measures within 10 % of the rate",
+              arguments: [["--rate-bytes", "20M"], ["--rate-bytes", "1G", "--client-budget", "addr:127.0.0.1 rate-bytes=20M"]])
+        func rateBytes(flags: [String]) throws {
+            let fixture = try DiodBehindGateway("rate-bytes", extra: flags + ["--burst-s", "0.1"])
             defer { fixture.stop() }
             let size = 100 << 20
             try runCommand("/bin/sh", ["-c", "head -c \(size) /dev/urandom > '\(fixture.directory.appendingPathComponent("big.bin").path)'"])
