@@ -72,7 +72,7 @@ TOKEN="$("$PEBBLE_BIN" token mint --key-file "$KEYS" --kid bench --caveat 'path 
 
 read -r DIOD_PORT PLAIN_PORT BUDGET_PORT TOKEN_PORT <<<"$(free_ports 4)"
 # Limits far above what the loads reach: every budget check runs, none binds.
-BUDGETS=(--rate-ops 10000000 --rate-bytes 100G --max-conns-per-client 1000 --frame-timeout 60 --backend-timeout 600)
+BUDGETS=(--rate-ops 10000000 --rate-bytes 100G --max-conns-per-client 1000 --frame-timeout 60 --backend-timeout 600 --quota 256M --max-memory 64G)
 diod -f -n -c /dev/null -l "$HOST:$DIOD_PORT" -e "$WORK" -L stderr 2> "$LOGS/diod.log" &
 DIOD_PID=$!; PIDS+=("$DIOD_PID"); wait_listen "$DIOD_PORT" "$DIOD_PID" diod
 "$PEBBLE_BIN" serve --listen "$HOST:$PLAIN_PORT" --backend "tcp:$HOST:$DIOD_PORT" --pebble off > "$LOGS/plain.log" 2>&1 &

@@ -23,6 +23,8 @@ public struct AuditEvent: Sendable, Equatable {
     public var fid: UInt32?
     public var path: String?
     public var detail: String
+    /// False for a refusal repeated past what the log keeps (`/metrics` still counts it).
+    public var logged = true
 
     public init(kind: Kind, tokenID: String? = nil, fid: UInt32? = nil, path: String? = nil, detail: String) {
         self.kind = kind

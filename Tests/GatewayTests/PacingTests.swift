@@ -19,7 +19,7 @@ struct PacingTests {
 
     static let getattr = TMessage.getattr(Tgetattr(fid: 1, requestMask: 0x7ff))
 
-    @Test("over --rate-ops requests are held (checked, in order) and go when the host wakes the session; a Tflush is never held")
+    @Test("over --rate-ops requests are held (checked, in order) and go when the host wakes the session; refused requests count too; a Tflush is never held")
     func ops() throws {
         let clock = Clock()
         let harness = try Self.paced(ops: 2, bytes: nil, clock: clock)
@@ -32,12 +32,16 @@ struct PacingTests {
         // A Tflush goes at once, whatever the rate.
         harness.clientSends(tag: 6, .flush(Tflush(oldtag: 2)))
         #expect(try harness.backendReceived().map(\.message) == [.flush(Tflush(oldtag: first.tag))])
-        clock.now = 0.25
-        harness.session.sendHeld()
-        #expect(try harness.backendReceived().isEmpty, "not yet")
+        // Every request counts once decided, the held one and the refused one too: two ops owed
+        // past the burst, so one more is earned at 1.5 s, not 0.5 s.
         clock.now = 0.5
         harness.session.sendHeld()
+        #expect(try harness.backendReceived().isEmpty, "not yet: the refused request cost an op too")
+        #expect(!harness.session.acceptsClientFrames, "the client is not read while the rate is in debt")
+        clock.now = 1.5
+        harness.session.sendHeld()
         #expect(try harness.backendReceived().map(\.message) == [Self.getattr.withFid(first.message)])
+        #expect(harness.session.acceptsClientFrames, "the held request was paid for when it came")
     }
 
     @Test("--rate-bytes charges each read's and write's count; one large read is not refused, the next waits longer")
@@ -68,5 +72,25 @@ private extension TMessage {
     func withFid(_ forwarded: TMessage) -> TMessage {
         guard case let .getattr(sent) = forwarded, case let .getattr(mine) = self else { return self }
         return .getattr(Tgetattr(fid: sent.fid, requestMask: mine.requestMask))
+    }
+}
+
+@Suite("Identity rate buckets")
+struct IdentityBucketTests {
+    @Test("sessions of one identity share one bucket; a bucket is kept while sessions use it, and its debt outlives them")
+    func sharedAndKept() {
+        let rates = SharedRates(.init(opsPerSecond: 10, bytesPerSecond: nil), burstSeconds: 1)
+        var first: RateAccount? = rates.account("addr:a", now: 0)
+        let second = rates.account("addr:a", now: 0)
+        #expect(rates.sessionsByIdentity == ["addr:a": 2])
+        first?.charge(ops: 15, bytes: 0, now: 0)
+        #expect(abs(second.delay(now: 0) - 0.6) < 1e-9, "one bucket: 5 owed, 1 more needed, at 10/s")
+        first = nil
+        #expect(rates.sessionsByIdentity == ["addr:a": 1])
+        _ = first
+        withExtendedLifetime(second) {}
+        // Reconnecting does not reset the debt: the bucket outlives its sessions.
+        let again = rates.account("addr:a", now: 0.1)
+        #expect(again.delay(now: 0.1) > 0.4)
     }
 }

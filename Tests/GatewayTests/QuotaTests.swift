@@ -71,6 +71,16 @@ struct QuotaTests {
         #expect(ledgers.used("addr:10.0.0.1") == 0 && ledgers.total == 0, "a session that ends gives back all it posted")
     }
 
+    @Test("refusals a client can repeat at will are all counted, but only the first 16 of a session (then every thousandth) are written to the audit log")
+    func repeatedRefusalsLogged() throws {
+        let harness = try Self.session(limit: 100)
+        for tag in UInt16(10)..<1010 { _ = try harness.answeredLocally(tag: tag, Self.read(4000)) }
+        let events = harness.host.events.filter { $0.kind == .budgetExceeded }
+        #expect(events.count == 1000)
+        #expect(events.filter(\.logged).count == 17, "16, then the thousandth")
+        #expect(events.last?.logged == true && events.last?.detail.hasSuffix("(1000 in this session)") == true)
+    }
+
     @Test("a token's quota caveat narrows the session's limit, never widens it")
     func tokenNarrows() throws {
         let harness = try Self.session(limit: 10_000)

@@ -375,7 +375,7 @@ public struct GatewayConfig: Sendable, Equatable {
         },
         Setting(key: "burst-s", help: "seconds of a rate that may be spent at once after a quiet spell (default 1)") { config, value throws(ConfigError) in
             let text = try value.string()
-            guard let seconds = Double(text), seconds > 0, seconds <= 3600 else { throw ConfigError(key: nil, message: "must be a number of seconds in (0, 3600]") }
+            guard let seconds = Double(text), seconds >= 0.01, seconds <= 3600 else { throw ConfigError(key: nil, message: "must be a number of seconds in 0.01...3600") }
             config.burstSeconds = seconds
         },
         Setting(key: "splice-min", help: "bytes of data still to come from which a read/write payload is spliced; 0: never") { config, value throws(ConfigError) in

@@ -304,6 +304,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         client.flush()
         core.settleQuota(buffered: client.input.count &+ client.output.count &+ (backend.map { $0.input.count &+ $0.output.count } ?? 0))
         client.setReading(canTakeClientFrames)
+        core.wakeWhenPaced()
         watchReset()
     }
 
@@ -378,7 +379,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         if event.kind == .tokenRejected || event.kind == .invalidCapability {
             settings.metrics.capabilityRejections.add(1)
         }
-        settings.audit.record(event, session: sessionNumber, peer: peer, identity: identity)
+        if event.logged { settings.audit.record(event, session: sessionNumber, peer: peer, identity: identity) }
     }
 
     var clientIdentity: ClientIdentity { identity }

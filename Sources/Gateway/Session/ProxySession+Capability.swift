@@ -189,18 +189,16 @@ extension ProxySession {
     /// event (a stale fid's only the first few times in a session, then every thousandth).
     func refuse(_ error: ProxyError, tag: UInt16, subject: RequestPolicy.Operand?) {
         if let kind = error.event {
-            var report = true
-            if kind == .staleFidAccess {
-                staleFidRefusals &+= 1
-                report = staleFidRefusals <= 16 || staleFidRefusals % 1000 == 0
+            var event = AuditEvent(kind: kind, tokenID: error.tokenID ?? subject?.record?.scope?.tokenID ?? sessionTokenID,
+                                   fid: subject?.clientFid, path: subject?.record?.scope.map { "\($0.path)" },
+                                   detail: error.detail ?? error.message)
+            if Self.repeatableEvents.contains(kind) {
+                let count = repeatedEvents[kind, default: 0] &+ 1
+                repeatedEvents[kind] = count
+                event.logged = count <= 16 || count % 1000 == 0
+                if count > 16 { event.detail += " (\(count) in this session)" }
             }
-            if report {
-                let scope = subject?.record?.scope
-                let detail = kind == .staleFidAccess && staleFidRefusals > 16
-                    ? "\(error.detail ?? error.message) (\(staleFidRefusals) in this session)" : error.detail ?? error.message
-                host.audit(AuditEvent(kind: kind, tokenID: error.tokenID ?? scope?.tokenID ?? sessionTokenID, fid: subject?.clientFid,
-                                      path: scope.map { "\($0.path)" }, detail: detail))
-            }
+            host.audit(event)
         }
         reply(error: error, tag: tag)
     }

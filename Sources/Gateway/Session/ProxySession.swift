@@ -96,8 +96,10 @@ final class ProxySession {
     /// until the server answers it: a later Tflush of that tag waits for it even once the request
     /// itself has been answered (flush(5): the Rflushes for one request come in order).
     var flushOfClientTag: [UInt16: UInt16] = [:]
-    /// Stale-fid refusals so far (their audit events are rate-limited).
-    var staleFidRefusals = 0
+    /// Refusals so far of the kinds a client can repeat at will (`repeatableEvents`), whose audit
+    /// events are logged for the first 16 of a session, then every thousandth (all are counted).
+    var repeatedEvents: [AuditEvent.Kind: Int] = [:]
+    static let repeatableEvents: Set<AuditEvent.Kind> = [.staleFidAccess, .budgetExceeded]
     /// The token of the session's latest attach with one: events about no fid in particular name it.
     var sessionTokenID: String?
     /// The smallest `fids` caveat of the tokens the session attached with: its fid budget then.
@@ -135,12 +137,12 @@ final class ProxySession {
     static let versionFrameLimit: UInt32 = 8192
 
     /// Whether the next client frame may be handled now. False while a version exchange is in
-    /// progress, or while `maxHeldBytes` of requests wait for room at the server: the frame stays
-    /// unread, so the client's socket fills and TCP pushes back.
+    /// progress, while `maxHeldBytes` of requests wait for room at the server, or while the rate
+    /// limits are in debt: the frame stays unread, so the client's socket fills and TCP pushes back.
     var acceptsClientFrames: Bool {
         switch phase {
         case .unversioned: true
-        case .active: held.bytes < limits.maxHeldBytes
+        case .active: held.bytes < limits.maxHeldBytes && (pacing == nil || pacingDelay == 0)
         default: false
         }
     }
@@ -179,6 +181,8 @@ final class ProxySession {
         let frameSize = frame.count &+ payloadToFollow
         stats.requests &+= 1
         stats.bytesFromClient &+= frameSize
+        // Every request but Tversion and Tflush counts against --rate-ops once decided.
+        defer { if pacing != nil, header.type != MessageType.Tflush.rawValue, header.type != MessageType.Tversion.rawValue { chargeOperation() } }
         guard let type = header.messageType, type.isRequest else {
             reply(error: .unsupported(header.type), tag: header.tag)
             return false

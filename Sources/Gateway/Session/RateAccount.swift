@@ -25,8 +25,11 @@ final class SessionRate: RateAccount {
     var rates: SharedRates.Rates { .init(opsPerSecond: limiter.ops?.rate, bytesPerSecond: limiter.bytes?.rate) }
 }
 
-/// The accounts of all identities, shared by every loop: one lock, held for a few arithmetic
-/// operations per request. Accounts that owe nothing are forgotten once there are many.
+/// The accounts of all identities, shared by every loop. Each identity's bucket has a lock of its
+/// own, which its sessions hold a reference to: a request takes that lock for a few arithmetic
+/// operations, and no dictionary lookup. The table's lock is taken only when a session starts or
+/// ends. A bucket no session uses is kept while it owes anything (so reconnecting does not reset a
+/// debt), and forgotten once rested when there are many.
 final class SharedRates: Sendable {
     struct Rates: Sendable, Equatable {
         var opsPerSecond: Double?
@@ -36,7 +39,7 @@ final class SharedRates: Sendable {
     let defaults: Rates
     let overrides: [String: Rates]
     let burstSeconds: Double
-    private let accounts = Mutex<[String: RateLimiter]>([:])
+    private let buckets = Mutex<[String: (bucket: IdentityBucket, sessions: Int)]>([:])
     static let forgetAbove = 10_000
 
     init(_ defaults: Rates, overrides: [String: Rates] = [:], burstSeconds: Double) {
@@ -54,34 +57,62 @@ final class SharedRates: Sendable {
         return SessionRate(RateLimiter(opsPerSecond: rates.opsPerSecond, bytesPerSecond: rates.bytesPerSecond, burstSeconds: burstSeconds, now: now))
     }
 
-    /// The account of `key` (an identity), made on first use.
-    func account(_ key: String) -> RateAccount { IdentityRate(key: key, shared: self) }
-
-    fileprivate func withLimiter<T>(_ key: String, now: Double, _ body: (inout RateLimiter) -> T) -> T {
-        accounts.withLock { accounts in
-            if accounts[key] == nil {
-                if accounts.count >= Self.forgetAbove {
-                    for (other, var limiter) in accounts where limiter.isRested(now: now) { accounts[other] = nil }
-                }
-                let rates = rates(for: key)
-                accounts[key] = RateLimiter(opsPerSecond: rates.opsPerSecond, bytesPerSecond: rates.bytesPerSecond, burstSeconds: burstSeconds, now: now)
+    /// The account of `key` (an identity) for one session, its bucket made on first use; given
+    /// back when the session lets go of it.
+    func account(_ key: String, now: Double = ProxySession.monotonicSeconds()) -> RateAccount {
+        let bucket = buckets.withLock { buckets -> IdentityBucket in
+            if var entry = buckets[key] {
+                entry.sessions += 1
+                buckets[key] = entry
+                return entry.bucket
             }
-            return body(&accounts[key]!)
+            if buckets.count >= Self.forgetAbove {
+                for (other, entry) in buckets where entry.sessions == 0 && entry.bucket.limiter.withLock({ $0.isRested(now: now) }) {
+                    buckets[other] = nil
+                }
+            }
+            let rates = rates(for: key)
+            let bucket = IdentityBucket(RateLimiter(opsPerSecond: rates.opsPerSecond, bytesPerSecond: rates.bytesPerSecond,
+                                                    burstSeconds: burstSeconds, now: now))
+            buckets[key] = (bucket, 1)
+            return bucket
+        }
+        return IdentityRate(key: key, bucket: bucket, shared: self)
+    }
+
+    fileprivate func release(_ key: String) {
+        buckets.withLock { buckets in
+            guard var entry = buckets[key] else { return }
+            entry.sessions = max(0, entry.sessions - 1)
+            buckets[key] = entry
         }
     }
+
+    /// Identities with a bucket, and how many sessions use each (for tests).
+    var sessionsByIdentity: [String: Int] { buckets.withLock { $0.mapValues(\.sessions) } }
+}
+
+/// One identity's rate limiter, shared by its sessions on every loop.
+final class IdentityBucket: Sendable {
+    let limiter: Mutex<RateLimiter>
+    init(_ limiter: RateLimiter) { self.limiter = Mutex(limiter) }
 }
 
 private final class IdentityRate: RateAccount {
     let key: String
+    let bucket: IdentityBucket
     let shared: SharedRates
 
-    init(key: String, shared: SharedRates) {
+    init(key: String, bucket: IdentityBucket, shared: SharedRates) {
         self.key = key
+        self.bucket = bucket
         self.shared = shared
     }
 
-    func delay(now: Double) -> Double { shared.withLimiter(key, now: now) { $0.delay(now: now) } }
-    func charge(ops: Int, bytes: Int, now: Double) { shared.withLimiter(key, now: now) { $0.charge(ops: ops, bytes: bytes, now: now) } }
+    deinit { shared.release(key) }
+
+    func delay(now: Double) -> Double { bucket.limiter.withLock { $0.delay(now: now) } }
+    func charge(ops: Int, bytes: Int, now: Double) { bucket.limiter.withLock { $0.charge(ops: ops, bytes: bytes, now: now) } }
     /// A token narrows its session, not every session of its identity.
     func narrow(opsPerSecond: Double?, bytesPerSecond: Double?, now: Double) {}
     var rates: SharedRates.Rates { shared.rates(for: key) }
