@@ -7,8 +7,8 @@ bounded time, each reconnecting whenever its connection is closed.
 
 Kinds, in turn: fid floods (clone the root fid for ever), slowloris (a frame header a byte a
 second), max-size writes (pipelined msize Twrites to one file at offset 0), request floods (64
-pipelined Tgetattrs, one more per reply), never-reads (pipelined msize Treads of FILE, no reply
-ever read). Every connection binds --source first, so a gateway sees them all as one address,
+pipelined Tgetattrs, one more per reply), never-reads (1000 pipelined msize Treads of FILE, then
+connected for good, no reply ever read). Every connection binds --source first, so a gateway sees them all as one address,
 not the good client's. Prints one JSON object of counts by kind when the time is up.
 """
 
@@ -128,6 +128,7 @@ async def session(args, counts: Counts, kind: str):
             for tag in range(1000):
                 writer.write(tread(tag, 2, msize - IOHDRSZ))
                 await writer.drain()   # blocks for good once the gateway stops reading us
+            await asyncio.sleep(3600)  # and stays connected, reading nothing
     finally:
         writer.close()
 

@@ -69,7 +69,7 @@ ensure_bench_file "$FILE" "$FILE_BYTES"
 rm -f "$WORK"/hostile-*.bin
 
 read -r BUDGET_PORT OFF_PORT HA_PORT D0 D1 D2 D3 <<<"$(free_ports 7)"
-BUDGETS=(--rate-ops 2000 --rate-bytes 50M --max-fids 256 --quota 64M --frame-timeout 5 --max-conns-per-client 64
+BUDGETS=(--rate-ops 2000 --rate-bytes 20M --max-fids 256 --quota 64M --frame-timeout 5 --max-conns-per-client 64
          --client-budget "addr:127.0.0.1 rate-ops=0 rate-bytes=0 quota=1G")
 # Each path has a diod of its own, so what hostile clients do to one cannot spoil another row.
 # diod runs with SIGPIPE ignored, as systemd starts services (IgnoreSIGPIPE=yes): diod 1.0.24

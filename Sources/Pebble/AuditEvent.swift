@@ -17,7 +17,14 @@ public struct AuditEvent: Sendable, Equatable {
         case confinementBlocked = "CONFINEMENT_BLOCKED"
     }
 
+    /// Which budget a BUDGET_EXCEEDED event is about.
+    public enum Budget: String, Sendable, CaseIterable {
+        case fids, bytes, connections
+    }
+
     public var kind: Kind
+    /// For BUDGET_EXCEEDED: which budget.
+    public var budget: Budget?
     public var tokenID: String?
     /// The client's fid the request named, and where it is below the capability root.
     public var fid: UInt32?
@@ -26,8 +33,9 @@ public struct AuditEvent: Sendable, Equatable {
     /// False for a refusal repeated past what the log keeps (`/metrics` still counts it).
     public var logged = true
 
-    public init(kind: Kind, tokenID: String? = nil, fid: UInt32? = nil, path: String? = nil, detail: String) {
+    public init(kind: Kind, budget: Budget? = nil, tokenID: String? = nil, fid: UInt32? = nil, path: String? = nil, detail: String) {
         self.kind = kind
+        self.budget = budget
         self.tokenID = tokenID
         self.fid = fid
         self.path = path

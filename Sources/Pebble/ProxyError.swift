@@ -15,6 +15,8 @@ public struct ProxyError: Error, Equatable, Sendable, CustomStringConvertible {
     public var event: AuditEvent.Kind? = nil
     /// The token a refusal concerns (its id, for the audit log).
     public var tokenID: String? = nil
+    /// For a budget refusal: which budget.
+    public var budget: AuditEvent.Budget? = nil
 
     public init(errno: UInt32, message: String, detail: String? = nil, event: AuditEvent.Kind? = nil) {
         self.errno = errno
@@ -35,8 +37,10 @@ public struct ProxyError: Error, Equatable, Sendable, CustomStringConvertible {
     public static let tagInUse = ProxyError(errno: 16, message: "Device or resource busy", detail: "duplicate tag")       // EBUSY
     public static let notNegotiated = ProxyError(errno: 71, message: "Protocol error", detail: "version not negotiated") // EPROTO
     /// A budget would be exceeded: the request is refused, the session goes on within it.
-    public static func budgetExceeded(_ what: String) -> ProxyError {
-        ProxyError(errno: 122, message: "Disk quota exceeded", detail: "budget exceeded: \(what)", event: .budgetExceeded) // EDQUOT
+    public static func budgetExceeded(_ budget: AuditEvent.Budget, _ what: String) -> ProxyError {
+        var error = ProxyError(errno: 122, message: "Disk quota exceeded", detail: "budget exceeded: \(what)", event: .budgetExceeded) // EDQUOT
+        error.budget = budget
+        return error
     }
     public static let backendGone = ProxyError(errno: 5, message: "Input/output error", detail: "file server unavailable") // EIO
     public static let backendTimeout = ProxyError(errno: 5, message: "Input/output error", detail: "the file server did not answer within backend-timeout") // EIO

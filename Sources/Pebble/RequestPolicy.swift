@@ -157,7 +157,7 @@ public struct RequestPolicy: Sendable {
                 }
                 if replacesEarlier { continue }
                 guard operand.clientFid != NineP.noFid, operand.record == nil else { return .deny(.fidInUse) }
-                guard session.fidCount < session.maxFids else { return .deny(.budgetExceeded("fids (\(session.maxFids))")) }
+                guard session.fidCount < session.maxFids else { return .deny(.budgetExceeded(.fids, "fids (\(session.maxFids))")) }
             }
         }
         if case let .attach(attach)? = request.message,

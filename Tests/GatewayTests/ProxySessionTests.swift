@@ -194,7 +194,7 @@ struct ProxySessionTests {
             "bad use of fid", "Invalid argument", "Operation not permitted", "Disk quota exceeded", "Permission denied",
             "Too many levels of symbolic links",
         ]
-        let all: [ProxyError] = [.unknownFid, .fidInUse, .fidBusy, .tagInUse, .notNegotiated, .budgetExceeded("fids"), .backendGone,
+        let all: [ProxyError] = [.unknownFid, .fidInUse, .fidBusy, .tagInUse, .notNegotiated, .budgetExceeded(.fids, "fids"), .backendGone,
                                  .badBackendReply, .tooManyRequests, .unsupported(200), .malformed(.trailingBytes(1)),
                                  .fidKind, .xattrOffset, .notAuthFid, .authRemove, .permissionDenied, .badName, .throughSymlink,
                                  .tokenRequired, .tokenRejected(.expired)]
@@ -208,7 +208,7 @@ struct ProxySessionTests {
     func refusalErrnos() {
         let pinned: [(ProxyError, UInt32)] = [
             (.unknownFid, 9), (.fidInUse, 9), (.fidKind, 9), (.notAuthFid, 9), (.authRemove, 1), (.xattrOffset, 22),
-            (.fidBusy, 16), (.tagInUse, 16), (.notNegotiated, 71), (.budgetExceeded("fids"), 122), (.backendGone, 5),
+            (.fidBusy, 16), (.tagInUse, 16), (.notNegotiated, 71), (.budgetExceeded(.fids, "fids"), 122), (.backendGone, 5),
             (.badBackendReply, 5), (.tooManyRequests, 11), (.unsupported(200), 95), (.malformed(.trailingBytes(1)), 71),
             (.permissionDenied, 13), (.badName, 22), (.throughSymlink, 40), (.tokenRequired, 13), (.tokenRejected(.expired), 13),
         ]

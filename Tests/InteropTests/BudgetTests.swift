@@ -5,9 +5,10 @@ import Testing
 extension Interop {
     /// Per-session budgets through the gateway in front of a real diod.
     @Suite struct Budgets {
-        @Test("fid floods: 100 clients each cloning fids past --max-fids 50 all get EDQUOT, none is disconnected, a well-behaved client is served throughout, every fid is clunked after")
+        @Test("fid floods: 100 clients each cloning fids past --max-fids 50 all get EDQUOT, none is disconnected, a well-behaved client is served throughout, every fid is clunked after, and /metrics shows fids and bytes held back at zero")
         func fidFlood() throws {
-            let fixture = try DiodBehindGateway("fid-flood", extra: ["--max-fids", "50"])
+            let port = freePort()
+            let fixture = try DiodBehindGateway("fid-flood", extra: ["--max-fids", "50", "--metrics", "127.0.0.1:\(port)"])
             defer { fixture.stop() }
             let good = try fixture.attachedClient()
             var flooders = try (0..<100).map { _ in try fixture.attachedClient() }
@@ -44,6 +45,11 @@ extension Interop {
             }
             #expect(waitFor(20) { closedClean() == 100 }, "\(closedClean()) of 100 closed with every fid clunked")
             #expect(try good.rpc(.getattr(Tgetattr(fid: 1, requestMask: 0x7ff)), tag: 9) != .lerror(Rlerror(ecode: 5)))
+            withExtendedLifetime(good) {}
+            let after = try Metrics.scrape(port)
+            #expect(after["pebble9p_budget_exceeded_events_total{budget=fids}"] == 500, "\(after)")
+            #expect(after["pebble9p_fids_active"] == 1 && after["pebble9p_sessions_open"] == 1, "the good client's attach only: \(after)")
+            #expect(after["pebble9p_bytes_held"] == 0, "\(after)")
         }
 
         /// Runs `diodcat` for each name at once (one process each) and returns the seconds until all finished.

@@ -26,7 +26,7 @@ extension Interop {
             let busy = try Self.scrape(port)
             #expect(busy["pebble9p_sessions_open"] == 3 && busy["pebble9p_sessions_total"] == 4, "\(busy)")
             #expect(busy["pebble9p_fids_active"] == 15, "3 clients × (attach + 4 clones): \(busy)")
-            #expect(busy["pebble9p_budget_exceeded_events_total"] == 3, "one clone past --max-fids 5 each: \(busy)")
+            #expect(busy["pebble9p_budget_exceeded_events_total{budget=fids}"] == 3, "one clone past --max-fids 5 each: \(busy)")
             #expect(busy["pebble9p_requests_total{type=Twalk}"] == 15 && busy["pebble9p_requests_total{type=Tattach}"] == 3, "\(busy)")
             #expect((busy["pebble9p_bytes_in_total"] ?? 0) > 0 && (busy["pebble9p_bytes_out_total"] ?? 0) > 0)
 

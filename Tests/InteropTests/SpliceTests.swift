@@ -144,6 +144,34 @@ extension Interop {
             }
         }
 
+        @Test("a client that leaves mid-Twrite while diod still writes its read replies: the gateway drains diod's side before closing it, so a diod that SIGPIPE would kill lives on")
+        func leavingDoesNotResetServer() throws {
+            let fixture = try DiodBehindGateway("splice-linger", extra: ["--splice-min", "1024"], sigpipeKills: true)
+            defer { fixture.stop() }
+            try Data(count: 8 << 20).write(to: fixture.directory.appendingPathComponent("big"))
+            for _ in 0..<3 {
+                let leaving = try fixture.attachedClient()
+                guard case .walk = try leaving.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["big"])), tag: 2),
+                      case .lopen = try leaving.rpc(.lopen(Tlopen(fid: 2, flags: 2)), tag: 3) else {
+                    Issue.record("cannot open big"); return
+                }
+                // 64 reads of 60000 (3.8 MB of replies diod is still writing), then half a Twrite, then gone.
+                var burst: [UInt8] = []
+                for tag in UInt16(10)..<74 { burst += Frame(tag: tag, message: TMessage.read(Tread(fid: 2, offset: 0, count: 60_000))).encode(dialect: .linux) }
+                burst += Frame(tag: 200, message: TMessage.write(Twrite(fid: 2, offset: 0, data: [UInt8](repeating: 1, count: 60_000))))
+                    .encode(dialect: .linux).prefix(5_000)
+                try leaving.sendRaw(burst)
+            }
+            #expect(waitFor(10) { logLines(fixture.gateway.process, "client left in the middle of a write; closing the other side too").count == 3 },
+                    "log:\n\(fixture.gateway.process.log.suffix(2000))")
+            usleep(500_000)
+            #expect(fixture.diod.process.process.isRunning, "diod died: \(fixture.diod.process.log.suffix(500))")
+            let other = try fixture.attachedClient()
+            guard case .getattr = try other.rpc(.getattr(Tgetattr(fid: 1, requestMask: 0x7FF)), tag: 3) else {
+                Issue.record("a new session after the cut writes failed"); return
+            }
+        }
+
         @Test("a server that dies in the middle of a spliced Rread: that client is cut off, the gateway goes on",
               arguments: [1024, 0])
         func serverLeavesMidReply(spliceMinimum: Int) throws {

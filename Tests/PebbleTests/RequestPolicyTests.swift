@@ -51,7 +51,7 @@ import Testing
         #expect(try decide(walk(2), held: [1: fid(), 2: fid()]) == .deny(.fidInUse))
         #expect(try decide(walk(NineP.noFid), held: [1: fid()]) == .deny(.fidInUse))
         #expect(try decide(walk(1), held: [1: fid()]) == Self.forward)
-        #expect(try decide(walk(2), held: [1: fid()], maxFids: 1) == .deny(.budgetExceeded("fids (1)")))
+        #expect(try decide(walk(2), held: [1: fid()], maxFids: 1) == .deny(.budgetExceeded(.fids, "fids (1)")))
         #expect(try decide(walk(1), held: [1: fid()], maxFids: 1) == Self.forward, "in place: no new fid")
         let attach = TMessage.attach(Tattach(fid: 1, afid: NineP.noFid, uname: "u", aname: "/", nUname: 0))
         #expect(try decide(attach) == Self.forward)

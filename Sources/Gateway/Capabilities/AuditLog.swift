@@ -24,6 +24,7 @@ final class AuditLog: Sendable {
     struct Line: Encodable {
         let time: String
         let event: String
+        let budget: String?
         let session: UInt64
         let peer: String
         let identity: String
@@ -33,12 +34,12 @@ final class AuditLog: Sendable {
         let detail: String
 
         enum CodingKeys: String, CodingKey {
-            case time, event, session, peer, identity, tokenID = "token_id", fid, path, detail
+            case time, event, budget, session, peer, identity, tokenID = "token_id", fid, path, detail
         }
     }
 
     func record(_ event: AuditEvent, session: UInt64, peer: String, identity: ClientIdentity, at time: Date = Date()) {
-        let line = Line(time: Self.timestamp(time), event: event.kind.rawValue, session: session, peer: peer,
+        let line = Line(time: Self.timestamp(time), event: event.kind.rawValue, budget: event.budget?.rawValue, session: session, peer: peer,
                         identity: identity.description, tokenID: event.tokenID, fid: event.fid, path: event.path, detail: event.detail)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -39,8 +39,9 @@ final class GatewayMetrics: Sendable {
     let capabilityRejections = Counter()
     /// Requests by 9P message type (the type byte).
     private let requests: [Counter] = (0..<256).map { _ in Counter() }
-    /// Audit events by kind.
+    /// Audit events by kind, and budget refusals by budget.
     private let events: [Counter] = AuditEvent.Kind.allCases.map { _ in Counter() }
+    private let budgets: [Counter] = AuditEvent.Budget.allCases.map { _ in Counter() }
     /// Microseconds requests waited for the rate limits.
     let rateDelayMicroseconds = Counter()
 
@@ -48,8 +49,9 @@ final class GatewayMetrics: Sendable {
 
     func request(_ type: UInt8) { requests[Int(type)].add(1) }
 
-    func event(_ kind: AuditEvent.Kind) {
-        if let index = AuditEvent.Kind.allCases.firstIndex(of: kind) { events[index].add(1) }
+    func event(_ event: AuditEvent) {
+        if let index = AuditEvent.Kind.allCases.firstIndex(of: event.kind) { events[index].add(1) }
+        if let budget = event.budget, let index = AuditEvent.Budget.allCases.firstIndex(of: budget) { budgets[index].add(1) }
     }
 
     /// The Prometheus text exposition (version 0.0.4).
@@ -85,8 +87,8 @@ final class GatewayMetrics: Sendable {
             ("{event=\"\(kind.rawValue)\"}", "\(events[index].value)")
         }
         metric("audit_events_total", "counter", "Security events, by kind.", byKind)
-        metric("budget_exceeded_events_total", "counter", "Requests or sessions refused for a budget.",
-               [("", "\(events[AuditEvent.Kind.allCases.firstIndex(of: .budgetExceeded)!].value)")])
+        metric("budget_exceeded_events_total", "counter", "Requests or sessions refused for a budget, by budget.",
+               AuditEvent.Budget.allCases.enumerated().map { index, budget in ("{budget=\"\(budget.rawValue)\"}", "\(budgets[index].value)") })
         metric("rate_limit_delay_seconds_total", "counter", "Time requests waited for the rate limits.",
                [("", String(format: "%.6f", Double(rateDelayMicroseconds.value) / 1e6))])
         out += replyLatency.exposition(name: "pebble9p_backend_reply_seconds", help: "Time from a client request's send to the server until its reply.")

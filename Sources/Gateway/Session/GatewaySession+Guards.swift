@@ -72,7 +72,7 @@ extension GatewaySession {
         guard let counts = settings.connectionCounts else { return true }
         guard counts.tryReserve(key) else {
             let limit = counts.limit(for: key)
-            audit(AuditEvent(kind: .budgetExceeded, detail: "connections of \(key) (\(limit))"))
+            audit(AuditEvent(kind: .budgetExceeded, budget: .connections, detail: "connections of \(key) (\(limit))"))
             closeClient(reason: "\(key) already has \(limit) sessions (max-conns-per-client)")
             return false
         }

@@ -205,6 +205,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
                 throw error
             }
             backend.delegate = self
+            backend.lingersOnClose = true
             self.backend = backend
             backend.start()
             return true
@@ -375,7 +376,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     func tokenAccepted() { settings.metrics.capabilityValidations.add(1) }
 
     func audit(_ event: AuditEvent) {
-        settings.metrics.event(event.kind)
+        settings.metrics.event(event)
         if event.kind == .tokenRejected || event.kind == .invalidCapability {
             settings.metrics.capabilityRejections.add(1)
         }

@@ -189,7 +189,7 @@ extension ProxySession {
     /// event (a stale fid's only the first few times in a session, then every thousandth).
     func refuse(_ error: ProxyError, tag: UInt16, subject: RequestPolicy.Operand?) {
         if let kind = error.event {
-            var event = AuditEvent(kind: kind, tokenID: error.tokenID ?? subject?.record?.scope?.tokenID ?? sessionTokenID,
+            var event = AuditEvent(kind: kind, budget: error.budget, tokenID: error.tokenID ?? subject?.record?.scope?.tokenID ?? sessionTokenID,
                                    fid: subject?.clientFid, path: subject?.record?.scope.map { "\($0.path)" },
                                    detail: error.detail ?? error.message)
             if Self.repeatableEvents.contains(kind) {

@@ -26,11 +26,11 @@ extension ProxySession {
     func admitBytes(_ amount: Int, type: MessageType) -> ProxyError? {
         guard let quota, !Self.givesBack.contains(type) else { return nil }
         guard amount <= quota.limit &- bytesHeld else {
-            return .budgetExceeded("\(bytesHeld) bytes held by the session, \(amount) more asked (quota \(quota.limit))")
+            return .budgetExceeded(.bytes, "\(bytesHeld) bytes held by the session, \(amount) more asked (quota \(quota.limit))")
         }
         if let shared = quota.shared {
             guard shared.ledgers.tryReserve(shared.key, amount) else {
-                return .budgetExceeded("\(shared.ledgers.used(shared.key)) bytes held for \(shared.key), \(amount) more asked (quota \(shared.ledgers.limit(for: shared.key)))")
+                return .budgetExceeded(.bytes, "\(shared.ledgers.used(shared.key)) bytes held for \(shared.key), \(amount) more asked (quota \(shared.ledgers.limit(for: shared.key)))")
             }
             bytesPosted &+= amount
         }

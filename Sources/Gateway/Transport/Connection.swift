@@ -53,6 +53,9 @@ final class Connection {
     private var writeWaitsFor = TransportWait.writable
     /// A read that needs the socket writable first (TLS may need to write to read).
     private var readWaitsForWritable = false
+    /// Closed by shutting down our side and draining the peer's (`LingeringClose`), never with a
+    /// reset: set for file server connections.
+    var lingersOnClose = false
     /// A read of bytes the transport already holds (`pendingBytes`) is scheduled.
     private var pendingReadTimer: LoopTimer?
     private var armedEvents: Int32 = -1
@@ -252,6 +255,7 @@ final class Connection {
         // The retain taken in init is dropped once libuv has closed the handle; libuv stopped
         // watching the fd at uv_poll_stop, so the fd may be closed now.
         closeOwnedHandle(pebble_poll_handle(poll))
+        if lingersOnClose && !connecting { LingeringClose.start(fd: dup(transport.fd), loop: loop) }
         transport.close()
         delegate?.connectionDidClose(self, error: error)
     }

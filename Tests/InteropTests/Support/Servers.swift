@@ -9,14 +9,18 @@ final class DiodServer {
 
     /// `debug` makes diod trace every message into its log, for tests that count what reached it.
     /// `authRequired` leaves out `-n`, so diod runs with its default: Tauth answered, Tattach
-    /// without an authenticated afid refused.
-    init(exporting directory: URL, debug: Bool = false, authRequired: Bool = false) throws {
+    /// without an authenticated afid refused. `sigpipeKills` starts it with SIGPIPE at its default
+    /// (as from a shell; the test runner may ignore it, and children inherit that): a reset
+    /// connection it writes to then kills it.
+    init(exporting directory: URL, debug: Bool = false, authRequired: Bool = false, sigpipeKills: Bool = false) throws {
         try requireTool("diod", install: "apt-get install -y diod")
         self.directory = directory
         port = freePort()
         var arguments = (authRequired ? ["-f"] : ["-f", "-n"]) + ["-c", "/dev/null", "-l", "127.0.0.1:\(port)", "-e", directory.path, "-e", "ctl", "-L", "stderr"]
         if debug { arguments += ["-d", "1"] }
-        process = try TestProcess(name: "diod", executable: which("diod")!, arguments: arguments)
+        process = sigpipeKills
+            ? try TestProcess(name: "diod", executable: "/usr/bin/env", arguments: ["--default-signal=PIPE", which("diod")!] + arguments)
+            : try TestProcess(name: "diod", executable: which("diod")!, arguments: arguments)
         try waitForPort(port, process: process)
     }
 
@@ -74,10 +78,10 @@ class DiodBehindGateway {
     /// `debug` turns on diod's message trace; `extra` are more `serve` flags for the gateway;
     /// `exporting` is a directory made by the caller (flags may name it), else a fresh one.
     init(_ label: String, debug: Bool = false, authRequired: Bool = false, extra: [String] = [],
-         exporting existing: URL? = nil) throws {
+         exporting existing: URL? = nil, sigpipeKills: Bool = false) throws {
         let directory = try existing ?? makeTemporaryDirectory(label)
         do {
-            diod = try DiodServer(exporting: directory, debug: debug, authRequired: authRequired)
+            diod = try DiodServer(exporting: directory, debug: debug, authRequired: authRequired, sigpipeKills: sigpipeKills)
             gateway = try GatewayProcess(backend: diod.spec, extra: extra)
         } catch {
             // deinit does not run for an object that never finished its init.
