@@ -81,6 +81,27 @@ struct QuotaTests {
         #expect(events.last?.logged == true && events.last?.detail.hasSuffix("(1000 in this session)") == true)
     }
 
+    @Test("a held read reserves only its frame; its reply is reserved when its turn comes, and refused EDQUOT then if it does not fit (nothing reaches the server)")
+    func heldRead() throws {
+        let harness = SessionHarness(limits: .init(maxInFlight: 1))
+        try harness.negotiate()
+        try harness.attach(fid: 1)
+        try harness.walk(fid: 1, newfid: 2, names: ["f"])
+        let open = try harness.forward(tag: 3, .lopen(Tlopen(fid: 2, flags: 0)))
+        harness.backendSends(tag: open.tag, .lopen(Rlopen(qid: SessionHarness.fileQid, iounit: 0)))
+        _ = try harness.clientReceived()
+        harness.session.quota = .init(limit: 5000, shared: nil)
+        let first = try harness.forward(tag: 10, Self.read(4000))
+        #expect(try harness.answeredLocally(tag: 11, Self.read(4000)).isEmpty, "held: only its frame counts, so it is taken")
+        #expect(harness.session.bytesHeld == Self.reserved(4000) + NineP.twriteHeaderSize)
+        harness.session.settleQuota(buffered: 2000)   // replies waiting for the client
+        harness.backendSends(tag: first.tag, .read(Rread(data: Array(repeating: 7, count: 4000))))
+        #expect(try harness.backendReceived().isEmpty, "the held read's reply would pass the quota")
+        let replies = try harness.clientReceived()
+        #expect(replies.map(\.tag) == [10, 11] && replies.last?.message.lerror?.ecode == 122)
+        #expect(harness.session.bytesHeld == 2000 && harness.session.tags.outstanding == 0)
+    }
+
     @Test("a token's quota caveat narrows the session's limit, never widens it")
     func tokenNarrows() throws {
         let harness = try Self.session(limit: 10_000)
@@ -124,6 +145,6 @@ struct QuotaTests {
         for answered in atServer { harness.backendSends(tag: answered.backend, .read(Rread(data: []))) }
         _ = try harness.clientReceived()
         harness.session.settleQuota(buffered: 0)
-        #expect(harness.session.tags.bytesReserved == 0 && ledgers.total == 0)
+        #expect(harness.session.tags.bytesReserved == 0 && harness.session.tags.replyBytesExpected == 0 && ledgers.total == 0)
     }
 }

@@ -62,7 +62,8 @@ struct PendingRequest {
     var createdName: WireString?
     /// When it went to the server (seconds, monotonic): `--backend-timeout` counts from here.
     var sentAt: Double?
-    /// Bytes it holds of the session's quota until it is answered (`ProxySession+Quota`).
+    /// Its frame's bytes, held against the session's quota until it is answered (its reply's
+    /// are `replyBytes` once sent: `ProxySession+Quota`).
     var reservedBytes = 0
 
     init(origin: Origin, type: MessageType, serial: UInt64) {

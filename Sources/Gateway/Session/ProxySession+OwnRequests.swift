@@ -8,6 +8,13 @@ extension ProxySession {
     /// otherwise only wait), or the rate limits woke it.
     func sendHeld() {
         while phase == .active, canSendNow, let next = held.popFirst() {
+            if let request = tags.request(next.tag), case let .client(clientTag) = request.origin, !request.abandoned,
+               request.replyBytes > 0, let error = admitBytes(request.replyBytes, type: request.type) {
+                // Its reply would pass the quota: refused now, as it would have been when it came.
+                dropHeld(next.tag)
+                refuse(error, tag: clientTag, subject: nil)
+                continue
+            }
             tags.markSent(next.tag)
             sending(next.tag)
             next.bytes.withUnsafeBytes { host.sendToBackend($0) }

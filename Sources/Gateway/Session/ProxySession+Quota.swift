@@ -2,11 +2,12 @@ import NineP
 import Pebble
 
 /// The byte budget (`--quota`, the plan's `bytes_used`): one ledger of what the gateway holds for
-/// a client. Each client request reserves its frame and the most its reply may bring (a read's
-/// count) from when the gateway takes it until the reply is in; the host adds what waits in the
-/// session's buffers. A request that does not fit, under the session's limit or its identity's
-/// across every loop, is refused EDQUOT with a BUDGET_EXCEEDED event, and nothing reaches the
-/// server; a Tclunk or Tremove, which give back, never is.
+/// a client. Each client request reserves its frame from when the gateway takes it, and the most
+/// its reply may bring (a read's count) from when it goes to the server, until the reply is in; the
+/// host adds what waits in the session's buffers. A request that does not fit, under the session's
+/// limit or its identity's across every loop, is refused EDQUOT with a BUDGET_EXCEEDED event, and
+/// nothing reaches the server (a held one, when its turn comes); a Tclunk or Tremove, which give
+/// back, never is.
 extension ProxySession {
     struct Quota {
         /// The session's own limit: `--quota` (or the identity's override), narrowed by the
@@ -16,11 +17,9 @@ extension ProxySession {
         var shared: (ledgers: KeyedLedgers, key: String)?
     }
 
-    /// What the session holds now: its requests' reservations and the bytes in its buffers.
-    var bytesHeld: Int { tags.bytesReserved &+ bytesBuffered }
-
-    /// The bytes a client request reserves: its frame, and the most its reply may bring.
-    static func bytesToReserve(frameSize: Int, replyBytes: Int) -> Int { frameSize &+ replyBytes }
+    /// What the session holds now: its requests' frames, the replies of those at the server, and
+    /// the bytes in its buffers.
+    var bytesHeld: Int { tags.bytesReserved &+ tags.replyBytesExpected &+ bytesBuffered }
 
     /// Takes `amount` bytes for a request out of the budgets; nil when it fits, else the error.
     func admitBytes(_ amount: Int, type: MessageType) -> ProxyError? {

@@ -287,18 +287,19 @@ final class ProxySession {
             rewrite = edits
         }
 
-        // A Twrite's head stands for the whole frame its count makes; a read's reply may bring its count.
+        // A Twrite's head stands for the whole frame its count makes; a read's reply may bring its
+        // count, reserved when it goes to the server (a held request's when it leaves the queue).
         let frameSize = partial ? NineP.twriteHeaderSize &+ Int(decoded.count ?? 0) : frame.count
         let replyBytes = type == .Twrite ? 0 : decoded.count.map { Int(rewrite.count ?? $0) &+ NineP.rreadHeaderSize } ?? 0
-        let reserved = Self.bytesToReserve(frameSize: frameSize, replyBytes: replyBytes)
-        if let error = admitBytes(reserved, type: type) {
+        let goesNow = partial || (held.isEmpty && canSendNow)
+        if let error = admitBytes(frameSize &+ (goesNow ? replyBytes : 0), type: type) {
             refuse(error, tag: tag, subject: operands.first)
             return false
         }
 
         // Commit: from here on the request happens.
         var request = PendingRequest(origin: .client(tag: tag), type: rewrite.sendAs ?? type, serial: tags.makeSerial())
-        request.reservedBytes = reserved
+        request.reservedBytes = frameSize
         request.answerInstead = rewrite.answerInstead
         request.walk = rewrite.walk
         if let subject = operands.first?.record {
