@@ -148,3 +148,17 @@ struct QuotaTests {
         #expect(harness.session.tags.bytesReserved == 0 && harness.session.tags.replyBytesExpected == 0 && ledgers.total == 0)
     }
 }
+
+@Suite("Error replies by errno")
+struct ErrorReplyErrnoTests {
+    static func errno(_ message: RMessage, dialect: Dialect) -> UInt32? {
+        Frame(tag: 1, message: message).encode(dialect: dialect).withUnsafeBytes { GatewaySession.errno(ofErrorReply: $0) }
+    }
+
+    @Test("an Rlerror's ecode, a 9P2000.u Rerror's errno, none for a 9P2000 Rerror")
+    func errnos() {
+        #expect(Self.errno(.lerror(Rlerror(ecode: 122)), dialect: .linux) == 122)
+        #expect(Self.errno(.error(Rerror(ename: "No such file or directory", errno: 2)), dialect: .unix) == 2)
+        #expect(Self.errno(.error(Rerror(ename: "file does not exist")), dialect: .plan9) == nil)
+    }
+}

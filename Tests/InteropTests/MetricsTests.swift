@@ -12,7 +12,7 @@ extension Interop {
             return try #require(object as? [String: Double], "\(result.stdout)")
         }
 
-        @Test("/metrics parses with prometheus_client's parser; sessions, fids, requests and budget refusals are counted, and fids and sessions are back at zero when the clients leave")
+        @Test("/metrics parses with prometheus_client's parser; sessions, fids, requests, error replies by errno and budget refusals are counted, and fids and sessions are back at zero when the clients leave")
         func counts() throws {
             let port = freePort()
             let fixture = try DiodBehindGateway("metrics", extra: ["--metrics", "127.0.0.1:\(port)", "--max-fids", "5"])
@@ -23,11 +23,14 @@ extension Interop {
             for client in clients {
                 for newfid in UInt32(2)...6 { _ = try client.rpc(.walk(Twalk(fid: 1, newfid: newfid, wnames: [])), tag: 3) }
             }
+            // One error from diod (ENOENT), beside the gateway's three EDQUOTs.
+            #expect(try clients[0].rpc(.walk(Twalk(fid: 1, newfid: 1, wnames: ["missing"])), tag: 4) == .lerror(Rlerror(ecode: 2)))
             let busy = try Self.scrape(port)
+            #expect(busy["pebble9p_error_replies_total{errno=122}"] == 3 && busy["pebble9p_error_replies_total{errno=2}"] == 1, "\(busy)")
             #expect(busy["pebble9p_sessions_open"] == 3 && busy["pebble9p_sessions_total"] == 4, "\(busy)")
             #expect(busy["pebble9p_fids_active"] == 15, "3 clients × (attach + 4 clones): \(busy)")
             #expect(busy["pebble9p_budget_exceeded_events_total{budget=fids}"] == 3, "one clone past --max-fids 5 each: \(busy)")
-            #expect(busy["pebble9p_requests_total{type=Twalk}"] == 15 && busy["pebble9p_requests_total{type=Tattach}"] == 3, "\(busy)")
+            #expect(busy["pebble9p_requests_total{type=Twalk}"] == 16 && busy["pebble9p_requests_total{type=Tattach}"] == 3, "\(busy)")
             #expect((busy["pebble9p_bytes_in_total"] ?? 0) > 0 && (busy["pebble9p_bytes_out_total"] ?? 0) > 0)
 
             clients.removeAll()

@@ -39,6 +39,9 @@ final class GatewayMetrics: Sendable {
     let capabilityRejections = Counter()
     /// Requests by 9P message type (the type byte).
     private let requests: [Counter] = (0..<256).map { _ in Counter() }
+    /// Error replies to clients (the server's and the gateway's) by errno: 0–255, then one for any
+    /// other number, one for a 9P2000 Rerror, which carries text only.
+    private let errorReplies: [Counter] = (0..<258).map { _ in Counter() }
     /// Audit events by kind, and budget refusals by budget.
     private let events: [Counter] = AuditEvent.Kind.allCases.map { _ in Counter() }
     private let budgets: [Counter] = AuditEvent.Budget.allCases.map { _ in Counter() }
@@ -48,6 +51,12 @@ final class GatewayMetrics: Sendable {
     init(byteLedgers: KeyedLedgers? = nil) { self.byteLedgers = byteLedgers }
 
     func request(_ type: UInt8) { requests[Int(type)].add(1) }
+
+    /// Counts an error reply: its errno, or nil for a 9P2000 Rerror.
+    func errorReply(errno: UInt32?) {
+        guard let errno else { return errorReplies[257].add(1) }
+        errorReplies[errno < 256 ? Int(errno) : 256].add(1)
+    }
 
     func event(_ event: AuditEvent) {
         if let index = AuditEvent.Kind.allCases.firstIndex(of: event.kind) { events[index].add(1) }
@@ -79,6 +88,13 @@ final class GatewayMetrics: Sendable {
             return count == 0 ? nil : ("{type=\"\(type)\"}", "\(count)")
         }
         metric("requests_total", "counter", "Client requests, by type.", byType)
+        let byErrno = errorReplies.enumerated().compactMap { index, counter -> (String, String)? in
+            let count = counter.value
+            guard count > 0 else { return nil }
+            let label = index < 256 ? "\(index)" : index == 256 ? "other" : "none"
+            return ("{errno=\"\(label)\"}", "\(count)")
+        }
+        metric("error_replies_total", "counter", "Error replies to clients, the server's and the gateway's, by errno (none: a 9P2000 Rerror).", byErrno)
         metric("gateway_errors_total", "counter", "Requests the gateway answered with an error itself.", [("", load(gatewayErrors))])
         metric("handshake_failures_total", "counter", "TLS handshakes that failed.", [("", load(handshakeFailures))])
         metric("capability_validations_total", "counter", "Capability tokens checked at attach, by result.",

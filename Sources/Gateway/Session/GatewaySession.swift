@@ -338,8 +338,22 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         settings.metrics.bytesOut.add(frame.count)
         if frame.count > NineP.rreadHeaderSize, frame[4] == MessageType.Rread.rawValue {
             settings.metrics.bytesReadCopied.add(frame.count &- NineP.rreadHeaderSize)
+        } else if frame.count >= 7, frame[4] == MessageType.Rlerror.rawValue || frame[4] == MessageType.Rerror.rawValue {
+            settings.metrics.errorReply(errno: Self.errno(ofErrorReply: frame))
         }
         client.enqueue(frame)
+    }
+
+    /// An Rlerror's ecode, or a 9P2000.u Rerror's trailing errno; nil for a 9P2000 Rerror (text only).
+    static func errno(ofErrorReply frame: UnsafeRawBufferPointer) -> UInt32? {
+        func u32(_ offset: Int) -> UInt32 {
+            UInt32(frame[offset]) | UInt32(frame[offset + 1]) << 8 | UInt32(frame[offset + 2]) << 16 | UInt32(frame[offset + 3]) << 24
+        }
+        if frame[4] == MessageType.Rlerror.rawValue { return frame.count >= 11 ? u32(7) : nil }
+        // Rerror: ename[s] then, in 9P2000.u, errno[4].
+        guard frame.count >= 9 else { return nil }
+        let end = 9 &+ (Int(frame[7]) | Int(frame[8]) << 8)
+        return frame.count == end &+ 4 ? u32(end) : nil
     }
 
     func serverAnswered(after seconds: Double) { settings.metrics.replyLatency.observe(seconds) }
