@@ -179,6 +179,10 @@ struct ConfigFileTests {
         #expect(rates.rates(for: "dns:big").opsPerSecond == 100 && rates.rates(for: "dns:other").opsPerSecond == nil)
         let counts = try #require(config.connectionCounts)
         #expect(counts.limit(for: "dns:big") == 3 && counts.limit(for: "addr:1.2.3.4") == .max)
+        #expect(config.clientLimits.isEmpty, "no per-session limit overridden")
+        config.clientBudgets.append(try ClientBudget(parsing: "cn:lab max-fids=9 max-msize=16384"))
+        let lab = try #require(config.clientLimits["cn:lab"])
+        #expect(lab.maxFids == 9 && lab.maxMsize == 16384 && lab.maxInFlight == config.maxInFlight)
     }
 
     @Test("an empty file, blank lines and comments change nothing")

@@ -176,3 +176,20 @@ extension Interop.Budgets {
         #expect(replies == total)
     }
 }
+
+extension Interop.Budgets {
+    @Test("client-budget max-fids and max-msize: this address's sessions get 8 fids and msize 16384 instead of --max-fids 5 and 65536")
+    func perIdentitySessionLimits() throws {
+        let fixture = try DiodBehindGateway("client-limits", extra: ["--max-fids", "5", "--client-budget", "addr:127.0.0.1 max-fids=8 max-msize=16384"])
+        defer { fixture.stop() }
+        let client = try RawClient(port: fixture.gateway.port)
+        #expect(try client.negotiate(msize: 65536).msize == 16384)
+        guard case .attach = try client.attach(aname: fixture.directory.path) else { Issue.record("attach failed"); return }
+        for newfid in UInt32(2)...8 {
+            guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: newfid, wnames: [])), tag: 2) else {
+                Issue.record("clone \(newfid) refused within the identity's 8"); return
+            }
+        }
+        #expect(try client.rpc(.walk(Twalk(fid: 1, newfid: 9, wnames: [])), tag: 2) == .lerror(Rlerror(ecode: 122)))
+    }
+}

@@ -10,9 +10,14 @@ public struct ClientBudget: Sendable, Equatable {
     public var rateOps: Int?
     public var rateBytes: Int?
     public var maxConnsPerClient: Int?
+    /// The per-session limits of this identity's sessions, in place of `max-fids`, `max-inflight`
+    /// and `max-msize`.
+    public var maxFids: Int?
+    public var maxInFlight: Int?
+    public var maxMsize: UInt32?
 
-    /// The keys a budget may set, with how each is read.
-    static let keys = ["quota", "rate-ops", "rate-bytes", "max-conns-per-client"]
+    /// The keys a budget may set.
+    static let keys = ["quota", "rate-ops", "rate-bytes", "max-conns-per-client", "max-fids", "max-inflight", "max-msize"]
 
     /// "IDENTITY KEY=VALUE …", e.g. "dns:batch.example.org quota=1G rate-bytes=200M".
     init(parsing text: String) throws(ConfigError) {
@@ -32,6 +37,9 @@ public struct ClientBudget: Sendable, Equatable {
                 case "rate-bytes": rateBytes = try value.byteCount()
                 case "rate-ops": rateOps = try value.integer(in: 0...Int(Int32.max))
                 case "max-conns-per-client": maxConnsPerClient = try value.integer(in: 1...GatewayConfig.maxConnsLimit)
+                case "max-fids": maxFids = try value.integer(in: 1...Int(Int32.max))
+                case "max-inflight": maxInFlight = try value.integer(in: 1...60_000)
+                case "max-msize": maxMsize = UInt32(try value.integer(in: GatewayConfig.msizeRange))
                 default: throw ConfigError(key: nil, message: "unknown key (\(Self.keys.joined(separator: ", ")))")
                 }
             } catch {
@@ -64,6 +72,25 @@ extension GatewayConfig {
         let overrides = clientBudgets.reduce(into: [String: Int]()) { $0[$1.identity] = $1.maxConnsPerClient }
         guard maxConnsPerClient > 0 || !overrides.isEmpty else { return nil }
         return KeyedLedgers(limit: maxConnsPerClient == 0 ? .max : maxConnsPerClient, overrides: overrides)
+    }
+
+    /// The per-session limits every session starts with.
+    var sessionLimits: ProxySession.Limits {
+        ProxySession.Limits(maxMsize: maxMsize, maxFids: maxFids, maxInFlight: maxInFlight,
+                            maxReplyBytes: queueLimit, maxHeldBytes: queueLimit)
+    }
+
+    /// The per-session limits of the identities that have their own (`client-budget`).
+    var clientLimits: [String: ProxySession.Limits] {
+        var result: [String: ProxySession.Limits] = [:]
+        for budget in clientBudgets where budget.maxFids != nil || budget.maxInFlight != nil || budget.maxMsize != nil {
+            var limits = sessionLimits
+            if let value = budget.maxFids { limits.maxFids = value }
+            if let value = budget.maxInFlight { limits.maxInFlight = value }
+            if let value = budget.maxMsize { limits.maxMsize = value }
+            result[budget.identity] = limits
+        }
+        return result
     }
 
     /// Bytes held per identity (`quota`), which `max-memory` also sums (nil: neither is set).

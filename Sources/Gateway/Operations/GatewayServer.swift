@@ -34,8 +34,8 @@ public final class GatewayServer: Sendable {
         }
         let tokens = try config.tokenKeys.map { path throws(ConfigError) in try TokenMaterial(keyFile: path, revokedFile: config.revoked) }
         let settings = GatewaySession.Settings(
-            limits: ProxySession.Limits(maxMsize: config.maxMsize, maxFids: config.maxFids, maxInFlight: config.maxInFlight,
-                                        maxReplyBytes: config.queueLimit, maxHeldBytes: config.queueLimit),
+            limits: config.sessionLimits,
+            clientLimits: config.clientLimits,
             queueLimit: config.queueLimit,
             drainTimeoutMilliseconds: UInt64(config.drainTimeout) * 1000,
             handshakeTimeoutMilliseconds: UInt64(config.handshakeTimeout) * 1000,

@@ -15,6 +15,8 @@ import Synchronization
 final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     struct Settings {
         var limits: ProxySession.Limits
+        /// The limits of identities that have their own (`client-budget`), by identity.
+        var clientLimits: [String: ProxySession.Limits] = [:]
         var queueLimit: Int
         var drainTimeoutMilliseconds: UInt64
         /// A client that has not finished version negotiation by then is disconnected.
@@ -125,7 +127,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         }
         access.burstSeconds = settings.burstSeconds
         access.backendTimeout = Double(settings.backendTimeoutMilliseconds) / 1000
-        core = ProxySession(limits: settings.limits, access: access, host: self)
+        core = ProxySession(limits: settings.clientLimits[rateKey] ?? settings.limits, access: access, host: self)
         if let rates = settings.rates {
             core.pacing = ProxySession.Pacing(accounts: [rates.sessionAccount(rateKey, now: ProxySession.monotonicSeconds()), rates.account(rateKey)],
                                               now: { ProxySession.monotonicSeconds() })
@@ -447,6 +449,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
                 pacing.accounts[1] = rates.account(rateKey)
                 core.pacing = pacing
             }
+            // Its own per-session limits, if the config gives it some (no Tversion has come yet).
+            if let limits = settings.clientLimits[rateKey] { core.limits = limits }
             // And its byte ledger, with its own limit if the config gives it one.
             if let ledgers = settings.bytesHeld {
                 core.moveQuota(to: (ledgers, rateKey))

@@ -63,7 +63,8 @@ final class ProxySession {
         var budgets = true
     }
 
-    let limits: Limits
+    /// Set at the start; an identity's own (`client-budget`) may replace them before Tversion.
+    var limits: Limits
     let access: Access
     /// Decides each client request before anything changes (`RequestPolicy`).
     var policy: RequestPolicy
