@@ -105,3 +105,20 @@ aes_gcm_core_mbs() {
     (timeout 120 openssl speed -evp aes-128-gcm -seconds 1 2>/dev/null || true) \
         | awk '$1 == "AES-128-GCM" { v = $NF; sub(/k$/, "", v); printf "%.0f", v / 1000; exit }'
 }
+
+# build_release BUILD: sets PEBBLE_BIN to $PEBBLE9P_BIN, else .build/release/pebble9p, which is
+# built first when BUILD is 1 (and no PEBBLE9P_BIN is given). Expects ROOT.
+build_release() {
+    PEBBLE_BIN="${PEBBLE9P_BIN:-$ROOT/.build/release/pebble9p}"
+    if (( $1 )) && [[ -z "${PEBBLE9P_BIN:-}" ]]; then
+        echo "== swift build -c release" >&2
+        (cd "$ROOT" && timeout 1800 swift build -c release) > "$LOGS/build.log" 2>&1 \
+            || { tail -30 "$LOGS/build.log" >&2; die "release build failed (log: $LOGS/build.log)"; }
+    fi
+    [[ -x "$PEBBLE_BIN" ]] || die "$PEBBLE_BIN missing"
+}
+
+# median_of "N N N": the median of space-separated numbers (the mean of the middle two, one
+# decimal, for an even count); ratio_of A B: A ÷ B to three decimals.
+median_of() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }

@@ -10,8 +10,9 @@
 # The good client: `diodcat -m 1048576 -s H:P -a EXPORT /FILE > /dev/null` of a 1 GiB file, MB/s
 # (wall). The hostile clients bind 127.0.0.2, the good one 127.0.0.1: to a gateway they are two
 # client addresses. hostile.py runs at nice 19 (--hostile-nice), standing in for clients on other
-# machines: its own CPU (a tenth of a core here) is not what a gateway lets attackers cost. Medians of the rounds; the ratio noisy ÷ solo per path is what counts
-# (target ≥ 0.90 with budgets). Also the gateway's peak RSS (VmHWM) after the noisy rounds.
+# machines: its own CPU (a tenth of a core here) is not what a gateway lets attackers cost.
+# Medians of the rounds; the ratio noisy ÷ solo per path is what counts (target ≥ 0.90 with
+# budgets). Also the gateway's peak RSS (VmHWM) after the noisy rounds.
 # Appends the table to Benchmarks/RESULTS.md (unless --no-record).
 #
 #   Benchmarks/noisy-neighbours.sh [--rounds N] [--clients N] [--hostile-nice N] [--size-mib N] [--no-build] [--no-record]
@@ -57,13 +58,7 @@ command -v swift >/dev/null || [[ ! -x /opt/swift/usr/bin/swift ]] || export PAT
 mkdir -p "$WORK"; rm -rf "$LOGS"; mkdir -p "$LOGS"
 . "$BENCH/lib.sh"
 
-PEBBLE_BIN="${PEBBLE9P_BIN:-$ROOT/.build/release/pebble9p}"
-if (( BUILD )) && [[ -z "${PEBBLE9P_BIN:-}" ]]; then
-    echo "== swift build -c release" >&2
-    (cd "$ROOT" && timeout 1800 swift build -c release) > "$LOGS/build.log" 2>&1 \
-        || { tail -30 "$LOGS/build.log" >&2; die "release build failed (log: $LOGS/build.log)"; }
-fi
-[[ -x "$PEBBLE_BIN" ]] || die "$PEBBLE_BIN missing"
+build_release "$BUILD"
 ensure_bench_file "$FILE" "$FILE_BYTES"
 # The hostile writers' files (hostile-*.bin in the export) are removed after each run.
 rm -f "$WORK"/hostile-*.bin
@@ -152,8 +147,6 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 rss_kib() { [[ -n "$1" && -r "/proc/$1/status" ]] && awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" || echo "-"; }
-median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 
 DIODS_ALIVE=""
 for ((d = 0; d < 4; d++)); do
@@ -166,10 +159,10 @@ TABLE="| path | solo MB/s | with $CLIENTS hostile MB/s | noisy ÷ solo | peak RS
 |---|---:|---:|---:|---:|"
 RAW=""
 for ((i = 0; i < N; i++)); do
-    ms="$(median "${SOLO[$i]}")"; mn="$(median "${NOISY[$i]}")"
+    ms="$(median_of "${SOLO[$i]}")"; mn="$(median_of "${NOISY[$i]}")"
     rss="$(rss_kib "${GATEWAY_PIDS[$i]}")"
     incomplete="$(grep -cx "${PORTS[$i]}" "$LOGS/incomplete" 2>/dev/null || true)"
-    TABLE+=$'\n'"| ${NAMES[$i]} | $ms | $mn | $(ratio "$mn" "$ms") | ${rss}$([[ "$rss" == "-" ]] || echo " KiB") |"
+    TABLE+=$'\n'"| ${NAMES[$i]} | $ms | $mn | $(ratio_of "$mn" "$ms") | ${rss}$([[ "$rss" == "-" ]] || echo " KiB") |"
     RAW+="- ${NAMES[$i]}: solo [${SOLO[$i]% }], noisy [${NOISY[$i]% }]; reads cut off at ${GOOD_LIMIT} s: ${incomplete:-0}"$'\n'
 done
 SECTION="## $(date -u '+%Y-%m-%d %H:%M UTC') — noisy neighbours — $(nproc) cores — commit $GIT$DIRTY

@@ -128,14 +128,7 @@ mkdir -p "$LOGS"
 
 # ---------------------------------------------------------------- build + data
 PEBBLE_BIN="${PEBBLE9P_BIN:-$ROOT/.build/release/pebble9p}"
-if (( ! ONLY_BASELINES && ! STANDIN )); then
-    if (( BUILD )) && [[ -z "${PEBBLE9P_BIN:-}" ]]; then
-        echo "== swift build -c release" >&2
-        (cd "$ROOT" && timeout 1800 swift build -c release) > "$LOGS/build.log" 2>&1 \
-            || { tail -30 "$LOGS/build.log" >&2; die "release build failed (log: $LOGS/build.log)"; }
-    fi
-    [[ -x "$PEBBLE_BIN" ]] || die "$PEBBLE_BIN missing (build it, or use --only-baselines)"
-fi
+(( ONLY_BASELINES || STANDIN )) || build_release "$BUILD"
 
 ensure_bench_file "$FILE" "$FILE_BYTES"
 

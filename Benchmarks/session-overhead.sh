@@ -53,13 +53,7 @@ command -v swift >/dev/null || [[ ! -x /opt/swift/usr/bin/swift ]] || export PAT
 mkdir -p "$WORK"; rm -rf "$LOGS"; mkdir -p "$LOGS"
 . "$BENCH/lib.sh"
 
-PEBBLE_BIN="${PEBBLE9P_BIN:-$ROOT/.build/release/pebble9p}"
-if (( BUILD )) && [[ -z "${PEBBLE9P_BIN:-}" ]]; then
-    echo "== swift build -c release" >&2
-    (cd "$ROOT" && timeout 1800 swift build -c release) > "$LOGS/build.log" 2>&1 \
-        || { tail -30 "$LOGS/build.log" >&2; die "release build failed (log: $LOGS/build.log)"; }
-fi
-[[ -x "$PEBBLE_BIN" ]] || die "$PEBBLE_BIN missing"
+build_release "$BUILD"
 P9LOAD="$WORK/p9load"
 timeout 120 cc -O2 -pthread -o "$P9LOAD" "$BENCH/p9load.c" 2> "$LOGS/p9load-build.log" \
     || { cat "$LOGS/p9load-build.log" >&2; die "building p9load failed"; }
@@ -114,10 +108,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
     done
 done
 
-median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 declare -a M_CAT M_GET
-for ((i = 0; i < N; i++)); do M_CAT[$i]="$(median "${CAT[$i]}")"; M_GET[$i]="$(median "${GETATTR[$i]}")"; done
+for ((i = 0; i < N; i++)); do M_CAT[$i]="$(median_of "${CAT[$i]}")"; M_GET[$i]="$(median_of "${GETATTR[$i]}")"; done
 
 GIT="$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 DIRTY="$(cd "$ROOT" && git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo " (with uncommitted changes)" || true)"
@@ -140,8 +132,8 @@ SECTION="## $(date -u '+%Y-%m-%d %H:%M UTC') — budgets and token overhead — 
 
 $TABLE
 
-Budgets on ÷ off (medians): diodcat $(ratio "${M_CAT[2]}" "${M_CAT[1]}"), getattr $(ratio "${M_GET[2]}" "${M_GET[1]}");
-token session (budgets on) ÷ budgets on: diodcat $(ratio "${M_CAT[3]}" "${M_CAT[2]}"), getattr $(ratio "${M_GET[3]}" "${M_GET[2]}")
+Budgets on ÷ off (medians): diodcat $(ratio_of "${M_CAT[2]}" "${M_CAT[1]}"), getattr $(ratio_of "${M_GET[2]}" "${M_GET[1]}");
+token session (budgets on) ÷ budgets on: diodcat $(ratio_of "${M_CAT[3]}" "${M_CAT[2]}"), getattr $(ratio_of "${M_GET[3]}" "${M_GET[2]}")
 (targets: ≥ 0.95 on all four).
 
 Raw per-round values:
