@@ -10,25 +10,11 @@ import Pebble
 /// An error never changes the fid table; a partial Rwalk never creates the newfid.
 ///
 /// This file holds its state and the path of client requests and server replies; the extensions
-/// hold Tflush (+Flush), version and the session's end (+Lifecycle), held and own requests
-/// (+OwnRequests), and capabilities (+Capability). `RequestPolicy` decides; this commits.
+/// hold its limits and settings (+Settings), Tflush (+Flush), version and the session's end
+/// (+Lifecycle), held and own requests (+OwnRequests), capabilities (+Capability), rate limits
+/// (+Pacing), the byte quota (+Quota) and backend timeouts (+Timeouts). `RequestPolicy` decides;
+/// this commits.
 final class ProxySession {
-    struct Limits {
-        /// The largest msize the gateway will agree to.
-        var maxMsize: UInt32 = 1 << 20
-        /// Most fids one session may hold.
-        var maxFids = 65_536
-        /// Most client requests at the server at once; more are held (Tflush never is).
-        var maxInFlight = 1_024
-        /// Most reply bytes the client's reads at the server may bring (their counts, capped by
-        /// msize); more requests are held, but one is always let through. Replies are always read
-        /// from the server, so this, not `maxInFlight × msize`, bounds what waits for a client that
-        /// does not read.
-        var maxReplyBytes = 4 << 20
-        /// Most bytes of held requests before the gateway stops reading the client.
-        var maxHeldBytes = 4 << 20
-    }
-
     enum Phase: Equatable {
         /// Waiting for the client's Tversion.
         case unversioned
@@ -40,27 +26,6 @@ final class ProxySession {
         /// The client is gone: flushing, clunking, then closing the backend.
         case draining
         case closed
-    }
-
-    /// What a session with capability tokens needs beyond its limits.
-    struct Access {
-        /// How tokens are verified and whether one is required; nil: tokens are not configured.
-        var tokens: RequestPolicy.TokenPolicy?
-        /// The keys and revocations as they are now (reloaded on SIGHUP), read at each attach.
-        var currentVerifier: (@Sendable () -> TokenVerifier)?
-        /// What the gateway attaches as for a token's session: the export's aname, and the user
-        /// when the token names none (nil: the client's).
-        var backendAname = ""
-        var backendUname: String?
-        /// The clock a token's expiry is checked against.
-        var now: @Sendable () -> Date = { Date() }
-        /// The clock rate limits run on (seconds, monotonic), and their burst (`--burst-s`).
-        var monotonicNow: @Sendable () -> Double = { ProxySession.monotonicSeconds() }
-        var burstSeconds = 1.0
-        /// Seconds a request may be at the server before it is answered EIO and flushed (0: never).
-        var backendTimeout = 0.0
-        /// Budgets on (`--pebble on`): a token's `fids`, `rate-ops` and `rate-bytes` caveats apply.
-        var budgets = true
     }
 
     /// Set at the start; an identity's own (`client-budget`) may replace them before Tversion.
