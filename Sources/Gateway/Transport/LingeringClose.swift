@@ -53,17 +53,20 @@ final class LingeringClose {
         self.poll = poll
     }
 
-    /// Reads and drops what is there; finishes at the server's EOF or an error.
+    /// Reads and drops what is there, at most 1 MiB per event (a server that keeps sending must not
+    /// hold the loop); finishes at the server's EOF or an error.
     private func drain() {
-        var scratch = [UInt8](repeating: 0, count: 65_536)
-        while !finished {
+        var budget = 1 << 20
+        while !finished && budget > 0 {
             let count = scratch.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress!, $0.count) }
-            if count > 0 { continue }
-            if count < 0 && (errno == EINTR) { continue }
+            if count > 0 { budget -= count; continue }
+            if count < 0 && errno == EINTR { continue }
             if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
             return finish()
         }
     }
+
+    private var scratch = [UInt8](repeating: 0, count: 65_536)
 
     private func finish() {
         guard !finished else { return }
