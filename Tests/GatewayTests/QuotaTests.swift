@@ -10,8 +10,9 @@ import TestSupport
 struct QuotaTests {
     /// A negotiated, attached session with fid 2 open for reading, under `limit` bytes and, if
     /// given, an identity ledger shared with other sessions.
-    static func session(limit: Int, shared: KeyedLedgers? = nil, key: String = "addr:10.0.0.1") throws -> SessionHarness {
-        let harness = SessionHarness()
+    static func session(limit: Int, shared: KeyedLedgers? = nil, key: String = "addr:10.0.0.1",
+                        limits: ProxySession.Limits = .init()) throws -> SessionHarness {
+        let harness = SessionHarness(limits: limits)
         try harness.negotiate()
         try harness.attach(fid: 1)
         try harness.walk(fid: 1, newfid: 2, names: ["f"])
@@ -83,14 +84,7 @@ struct QuotaTests {
 
     @Test("a held read reserves only its frame; its reply is reserved when its turn comes, and refused EDQUOT then if it does not fit (nothing reaches the server)")
     func heldRead() throws {
-        let harness = SessionHarness(limits: .init(maxInFlight: 1))
-        try harness.negotiate()
-        try harness.attach(fid: 1)
-        try harness.walk(fid: 1, newfid: 2, names: ["f"])
-        let open = try harness.forward(tag: 3, .lopen(Tlopen(fid: 2, flags: 0)))
-        harness.backendSends(tag: open.tag, .lopen(Rlopen(qid: SessionHarness.fileQid, iounit: 0)))
-        _ = try harness.clientReceived()
-        harness.session.quota = .init(limit: 5000, shared: nil)
+        let harness = try Self.session(limit: 5000, limits: .init(maxInFlight: 1))
         let first = try harness.forward(tag: 10, Self.read(4000))
         #expect(try harness.answeredLocally(tag: 11, Self.read(4000)).isEmpty, "held: only its frame counts, so it is taken")
         #expect(harness.session.bytesHeld == Self.reserved(4000) + NineP.twriteHeaderSize)

@@ -62,6 +62,22 @@ extension GatewaySession {
         }
     }
 
+    /// Sets the session's budgets for who it is (`rateKey`): its per-session limits, its own and its
+    /// identity's rate accounts, its byte quota and ledger. Called at the start, and again when a
+    /// TLS handshake names the identity — before any request, so nothing charged is lost.
+    func applyBudgets() {
+        core.limits = settings.clientLimits[rateKey] ?? settings.limits
+        if let rates = settings.rates {
+            let now = ProxySession.monotonicSeconds()
+            core.pacing = ProxySession.Pacing(accounts: [rates.sessionAccount(rateKey, now: now), rates.account(rateKey, now: now)],
+                                              now: { ProxySession.monotonicSeconds() })
+        }
+        if let ledgers = settings.bytesHeld {
+            core.moveQuota(to: (ledgers, rateKey))
+            core.quota = ProxySession.Quota(limit: ledgers.limit(for: rateKey), shared: (ledgers, rateKey))
+        }
+    }
+
     /// Whose rate account the session shares: its verified certificate's identity, else its
     /// address without the port (every connection from one host is one identity).
     var rateKey: String { identity.isAuthenticated ? identity.description : "addr:\(peerHost ?? peer)" }

@@ -127,14 +127,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         }
         access.burstSeconds = settings.burstSeconds
         access.backendTimeout = Double(settings.backendTimeoutMilliseconds) / 1000
-        core = ProxySession(limits: settings.clientLimits[rateKey] ?? settings.limits, access: access, host: self)
-        if let rates = settings.rates {
-            core.pacing = ProxySession.Pacing(accounts: [rates.sessionAccount(rateKey, now: ProxySession.monotonicSeconds()), rates.account(rateKey)],
-                                              now: { ProxySession.monotonicSeconds() })
-        }
-        if let ledgers = settings.bytesHeld {
-            core.quota = ProxySession.Quota(limit: ledgers.limit(for: rateKey), shared: (ledgers, rateKey))
-        }
+        core = ProxySession(limits: settings.limits, access: access, host: self)
+        applyBudgets()
     }
 
     func start() {
@@ -441,21 +435,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         if let verified = tls.certificateIdentity {
             identity = verified
             guard countConnection(as: verified.description) else { return }
-            // The identity's own rate account, shared with its sessions on every loop.
-            if let rates = settings.rates, var pacing = core.pacing, pacing.accounts.count == 2 {
-                if rates.rates(for: rateKey) != rates.defaults {
-                    pacing.accounts[0] = rates.sessionAccount(rateKey, now: ProxySession.monotonicSeconds())
-                }
-                pacing.accounts[1] = rates.account(rateKey)
-                core.pacing = pacing
-            }
-            // Its own per-session limits, if the config gives it some (no Tversion has come yet).
-            if let limits = settings.clientLimits[rateKey] { core.limits = limits }
-            // And its byte ledger, with its own limit if the config gives it one.
-            if let ledgers = settings.bytesHeld {
-                core.moveQuota(to: (ledgers, rateKey))
-                core.quota?.limit = ledgers.limit(for: rateKey)
-            }
+            applyBudgets()
         }
         // The backend is dialed at the first Tversion, which comes only now: the route decides it.
         let serverName = tls.serverName
