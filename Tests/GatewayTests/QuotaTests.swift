@@ -19,7 +19,7 @@ struct QuotaTests {
         let open = try harness.forward(tag: 3, .lopen(Tlopen(fid: 2, flags: 0)))
         harness.backendSends(tag: open.tag, .lopen(Rlopen(qid: SessionHarness.fileQid, iounit: 0)))
         _ = try harness.clientReceived()
-        harness.session.quota = .init(limit: limit, shared: shared.map { ($0, key) })
+        harness.session.quota = .init(limit: limit, shared: shared?.share(key))
         return harness
     }
 
@@ -67,8 +67,8 @@ struct QuotaTests {
         #expect(ledgers.used("addr:10.0.0.1") == Self.reserved(4000) + 1500)
         #expect(try one.answeredLocally(tag: 12, Self.read(1000)).first?.message.lerror?.ecode == 122)
         two.session.settleQuota(buffered: 0)
-        two.session.moveQuota(to: nil)
-        other.session.moveQuota(to: nil)
+        two.session.quota?.shared = nil
+        other.session.quota?.shared = nil
         #expect(ledgers.used("addr:10.0.0.1") == 0 && ledgers.total == 0, "a session that ends gives back all it posted")
     }
 

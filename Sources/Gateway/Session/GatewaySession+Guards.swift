@@ -73,8 +73,7 @@ extension GatewaySession {
                                               now: { ProxySession.monotonicSeconds() })
         }
         if let ledgers = settings.bytesHeld {
-            core.moveQuota(to: (ledgers, rateKey))
-            core.quota = ProxySession.Quota(limit: ledgers.limit(for: rateKey), shared: (ledgers, rateKey))
+            core.quota = ProxySession.Quota(limit: ledgers.limit(for: rateKey), shared: ledgers.share(rateKey))
         }
     }
 
@@ -86,13 +85,14 @@ extension GatewaySession {
     /// closed before any request is handled, with a log line and a BUDGET_EXCEEDED event.
     func countConnection(as key: String) -> Bool {
         guard let counts = settings.connectionCounts else { return true }
-        guard counts.tryReserve(key) else {
-            let limit = counts.limit(for: key)
+        let share = counts.share(key)
+        guard share.reserve() else {
+            let limit = share.limit
             audit(AuditEvent(kind: .budgetExceeded, budget: .connections, detail: "connections of \(key) (\(limit))"))
             closeClient(reason: "\(key) already has \(limit) sessions (max-conns-per-client)")
             return false
         }
-        countedAs.append(key)
+        countedAs.append(share)
         return true
     }
 

@@ -75,8 +75,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     var watch = ClientWatch()
     /// Wakes held requests when the rate limits let them go.
     var pacingTimer: LoopTimer?
-    /// The keys this session is counted under in `connectionCounts`, to give back at the end.
-    var countedAs: [String] = []
+    /// This session's shares of `connectionCounts` (one session each), given back at the end.
+    var countedAs: [LedgerShare] = []
     /// The backend fids this session has added to the `fids_active` gauge.
     var fidsReported = 0
     var closeTimer: LoopTimer?
@@ -525,8 +525,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         watchTimer = nil
         pacingTimer?.cancel()
         pacingTimer = nil
-        for key in countedAs { settings.connectionCounts?.release(key) }
-        core.moveQuota(to: nil)
+        core.quota?.shared = nil
         settings.metrics.sessionsOpen.subtract(1)
         settings.sessions?.remove(sessionNumber)
         settings.metrics.fidsActive.subtract(fidsReported)

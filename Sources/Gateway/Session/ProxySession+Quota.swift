@@ -13,8 +13,8 @@ extension ProxySession {
         /// The session's own limit: `--quota` (or the identity's override), narrowed by the
         /// `quota` caveat of a token it attached with.
         var limit: Int
-        /// The identity's ledger, shared with its other sessions on every loop.
-        var shared: (ledgers: KeyedLedgers, key: String)?
+        /// The session's share of its identity's ledger, with its other sessions on every loop.
+        var shared: LedgerShare?
     }
 
     /// What the session holds now: its requests' frames, the replies of those at the server, and
@@ -27,11 +27,8 @@ extension ProxySession {
         guard amount <= quota.limit &- bytesHeld else {
             return .budgetExceeded(.bytes, "\(bytesHeld) bytes held by the session, \(amount) more asked (quota \(quota.limit))")
         }
-        if let shared = quota.shared {
-            guard shared.ledgers.tryReserve(shared.key, amount) else {
-                return .budgetExceeded(.bytes, "\(shared.ledgers.used(shared.key)) bytes held for \(shared.key), \(amount) more asked (quota \(shared.ledgers.limit(for: shared.key)))")
-            }
-            bytesPosted &+= amount
+        if let shared = quota.shared, !shared.reserve(amount) {
+            return .budgetExceeded(.bytes, "\(shared.used) bytes held for \(shared.key), \(amount) more asked (quota \(shared.limit))")
         }
         return nil
     }
@@ -43,18 +40,7 @@ extension ProxySession {
     /// in its connections' buffers (the host calls this after each batch of frames).
     func settleQuota(buffered: Int) {
         bytesBuffered = buffered
-        guard let shared = quota?.shared else { return }
-        let holds = bytesHeld
-        shared.ledgers.charge(shared.key, holds &- bytesPosted)
-        bytesPosted = holds
-    }
-
-    /// The session ends, or its identity changes (a TLS certificate): all it posted is given back,
-    /// and from now on it is charged to `shared`.
-    func moveQuota(to shared: (ledgers: KeyedLedgers, key: String)?) {
-        if let old = quota?.shared { old.ledgers.release(old.key, bytesPosted) }
-        bytesPosted = 0
-        quota?.shared = shared
+        quota?.shared?.settle(to: bytesHeld)
     }
 
     /// A token's `quota` caveat narrows the session's limit.

@@ -126,10 +126,8 @@ final class ProxySession {
     var pacing: Pacing?
     /// The byte budget (`ProxySession+Quota`); nil: none (`--pebble off`).
     var quota: Quota?
-    /// Bytes in the session's buffers when the host last said, and what the session has charged
-    /// to its identity's ledger.
+    /// Bytes in the session's buffers when the host last said.
     var bytesBuffered = 0
-    var bytesPosted = 0
 
     var isClosed: Bool { phase == .closed }
     /// A mid-session Tversion is waiting for outstanding replies and cleanup clunks.
