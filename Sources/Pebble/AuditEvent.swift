@@ -19,7 +19,7 @@ public struct AuditEvent: Sendable, Equatable {
 
     /// Which budget a BUDGET_EXCEEDED event is about.
     public enum Budget: String, Sendable, CaseIterable {
-        case fids, bytes, connections
+        case fids, bytes, connections, requests
     }
 
     public var kind: Kind

@@ -75,12 +75,16 @@ struct SettingOptions: ParsableArguments {
     var idleTimeout: String?
     @Option(help: "HOST:PORT where GET /metrics serves Prometheus text.")
     var metrics: String?
-    @Option(help: "on|off: budgets (rates, per-client sessions, frame, idle and backend timeouts, token budget caveats); off is a transparent proxy with the old safety limits.")
+    @Option(help: "on|off: budgets (quota, rates, per-client sessions, fids and requests, frame, idle and backend timeouts, token budget caveats); off is a transparent proxy with the old safety limits.")
     var pebble: String?
     @Option(name: .customLong("backend-timeout"), parsing: .unconditional, help: "Seconds a request may be at the server before the client gets EIO and the server a Tflush; 0: never (the default).")
     var backendTimeout: String?
     @Option(name: .customLong("max-conns-per-client"), parsing: .unconditional, help: "Sessions one client address (and one verified identity) may have open at once (0: no limit).")
     var maxConnsPerClient: String?
+    @Option(name: .customLong("max-fids-per-client"), parsing: .unconditional, help: "Fids one identity may hold over all its sessions; past it a request that makes one gets EDQUOT (0: no limit).")
+    var maxFidsPerClient: String?
+    @Option(name: .customLong("max-requests-per-client"), parsing: .unconditional, help: "Requests of one identity taken and not yet answered, over all its sessions; past it a request gets EDQUOT (0: no limit).")
+    var maxRequestsPerClient: String?
     @Option(name: .customLong("rate-ops"), parsing: .unconditional, help: "Requests per second, per session and per identity (0: no limit).")
     var rateOps: String?
     @Option(name: .customLong("rate-bytes"), help: "Bytes read and written per second, per session and per identity, e.g. 20M (0: no limit).")
@@ -89,7 +93,7 @@ struct SettingOptions: ParsableArguments {
     var quota: String?
     @Option(name: .customLong("max-memory"), help: "Bytes all sessions may hold together before new connections wait to be accepted, e.g. 2G (default 0: no ceiling).")
     var maxMemory: String?
-    @Option(name: .customLong("client-budget"), help: "'IDENTITY KEY=VALUE ...': budgets for one identity (dns:NAME, uri:URI, cn:NAME, addr:HOST) in place of the defaults; keys quota, rate-ops, rate-bytes, max-conns-per-client, max-fids, max-inflight, max-msize (repeatable).")
+    @Option(name: .customLong("client-budget"), help: "'IDENTITY KEY=VALUE ...': budgets for one identity (dns:NAME, uri:URI, cn:NAME, addr:HOST) in place of the defaults; keys quota, rate-ops, rate-bytes, max-conns-per-client, max-fids-per-client, max-requests-per-client, max-fids, max-inflight, max-msize (repeatable).")
     var clientBudget: [String] = []
     @Option(name: .customLong("burst-s"), help: "Seconds of a rate that may be spent at once after a quiet spell (default 1).")
     var burstSeconds: String?
@@ -118,7 +122,8 @@ struct SettingOptions: ParsableArguments {
          ("max-msize", maxMsize), ("loops", loops), ("max-inflight", maxInFlight), ("max-fids", maxFids),
          ("max-conns", maxConns), ("queue-limit", queueLimit), ("drain-timeout", drainTimeout),
          ("handshake-timeout", handshakeTimeout), ("frame-timeout", frameTimeout), ("idle-timeout", idleTimeout),
-         ("metrics", metrics), ("pebble", pebble), ("backend-timeout", backendTimeout), ("max-conns-per-client", maxConnsPerClient), ("rate-ops", rateOps), ("rate-bytes", rateBytes), ("burst-s", burstSeconds),
+         ("metrics", metrics), ("pebble", pebble), ("backend-timeout", backendTimeout), ("max-conns-per-client", maxConnsPerClient),
+         ("max-fids-per-client", maxFidsPerClient), ("max-requests-per-client", maxRequestsPerClient), ("rate-ops", rateOps), ("rate-bytes", rateBytes), ("burst-s", burstSeconds),
          ("quota", quota), ("max-memory", maxMemory),
          ("splice-min", spliceMinimum), ("log-level", logLevel),
          ("token-keys", tokenKeys), ("revoked", revoked), ("require-token", requireToken ? "true" : nil),

@@ -51,6 +51,8 @@ struct ConfigFileTests {
     idle-timeout = 600
     rate-ops = 1000
     max-conns-per-client = 8
+    max-fids-per-client = 4000
+    max-requests-per-client = 900
     backend-timeout = 30
     metrics = "127.0.0.1:9095"
     pebble = "off"
@@ -103,6 +105,8 @@ struct ConfigFileTests {
         expected.idleTimeout = 600
         expected.rateOps = 1000
         expected.maxConnsPerClient = 8
+        expected.maxFidsPerClient = 4000
+        expected.maxRequestsPerClient = 900
         expected.backendTimeout = 30
         expected.metrics = "127.0.0.1:9095"
         expected.pebble = false
@@ -136,6 +140,7 @@ struct ConfigFileTests {
     func pebbleOff() throws {
         var config = GatewayConfig()
         for (key, value) in [("rate-ops", "10"), ("rate-bytes", "1M"), ("max-conns-per-client", "2"), ("frame-timeout", "5"),
+                             ("max-fids-per-client", "100"), ("max-requests-per-client", "64"),
                              ("idle-timeout", "9"), ("backend-timeout", "7"), ("max-fids", "50"), ("quota", "1M"),
                              ("client-budget", "dns:a quota=2M"), ("max-memory", "1G")] {
             try config.set(key, .word(value))
@@ -143,7 +148,7 @@ struct ConfigFileTests {
         #expect(config.effective == config, "on by default")
         try config.set("pebble", .word("off"))
         let off = config.effective
-        #expect(off.rateOps == 0 && off.rateBytes == 0 && off.maxConnsPerClient == 0)
+        #expect(off.rateOps == 0 && off.rateBytes == 0 && off.maxConnsPerClient == 0 && off.maxFidsPerClient == 0 && off.maxRequestsPerClient == 0)
         #expect(off.frameTimeout == 0 && off.idleTimeout == 0 && off.backendTimeout == 0)
         #expect(off.quota == 0 && off.clientBudgets.isEmpty)
         // The memory ceiling is a guard of the whole process, not a client's budget: it stays.
@@ -156,7 +161,7 @@ struct ConfigFileTests {
         let budget = try ClientBudget(parsing: "  uri:spiffe://example.org/batch   quota=0  rate-ops=5 ")
         #expect(budget.identity == "uri:spiffe://example.org/batch" && budget.quota == 0 && budget.rateOps == 5 && budget.rateBytes == nil)
         for bad in ["dns:a", "alice quota=1M", "peer:1.2.3.4:5 quota=1M", "dns: quota=1M", "dns:a quota", "dns:a speed=3",
-                    "dns:a quota=lots", "dns:a max-conns-per-client=0"] {
+                    "dns:a quota=lots", "dns:a max-conns-per-client=0", "dns:a max-fids-per-client=0", "dns:a max-requests-per-client=-1"] {
             #expect(throws: ConfigError.self, "\(bad)") { try ClientBudget(parsing: bad) }
         }
         var config = GatewayConfig()
@@ -170,7 +175,8 @@ struct ConfigFileTests {
         var config = GatewayConfig()
         (config.quota, config.rateOps) = (0, 0)
         #expect(config.byteLedgers == nil && config.sharedRates == nil && config.connectionCounts == nil)
-        config.clientBudgets = [try ClientBudget(parsing: "dns:big quota=1G rate-ops=100 max-conns-per-client=3"),
+        #expect(config.fidLedgers == nil && config.requestLedgers == nil)
+        config.clientBudgets = [try ClientBudget(parsing: "dns:big quota=1G rate-ops=100 max-conns-per-client=3 max-fids-per-client=70 max-requests-per-client=20"),
                                 try ClientBudget(parsing: "addr:10.0.0.9 quota=0")]
         config.quota = 256 << 20
         let bytes = try #require(config.byteLedgers)
@@ -179,6 +185,10 @@ struct ConfigFileTests {
         #expect(rates.rates(for: "dns:big").opsPerSecond == 100 && rates.rates(for: "dns:other").opsPerSecond == nil)
         let counts = try #require(config.connectionCounts)
         #expect(counts.limit(for: "dns:big") == 3 && counts.limit(for: "addr:1.2.3.4") == .max)
+        config.maxRequestsPerClient = 500
+        let fids = try #require(config.fidLedgers), requests = try #require(config.requestLedgers)
+        #expect(fids.limit(for: "dns:big") == 70 && fids.limit(for: "dns:other") == .max)
+        #expect(requests.limit(for: "dns:big") == 20 && requests.limit(for: "dns:other") == 500)
         #expect(config.clientLimits.isEmpty, "no per-session limit overridden")
         config.clientBudgets.append(try ClientBudget(parsing: "cn:lab max-fids=9 max-msize=16384"))
         let lab = try #require(config.clientLimits["cn:lab"])

@@ -99,6 +99,47 @@ extension Interop {
             withExtendedLifetime(clients) {}
         }
 
+        @Test("--max-fids-per-client and --max-requests-per-client: one address's sessions (with two loops, the kernel spreads them) share 12 fids and 3 unanswered requests; past either a request gets EDQUOT and a BUDGET_EXCEEDED event, the sessions go on, and a clunk or a reply makes room")
+        func fidsAndRequestsPerClient() throws {
+            let port = freePort()
+            let fixture = try DiodBehindGateway("per-client-totals", extra: ["--max-fids-per-client", "12", "--max-requests-per-client", "3",
+                                                                             "--loops", "2", "--metrics", "127.0.0.1:\(port)"])
+            defer { fixture.stop() }
+            let clients = try (0..<4).map { _ in try fixture.attachedClient() }   // 4 fids: the attaches
+            var cloned = 0, refused = 0
+            for newfid in UInt32(2)...4 {
+                for client in clients {
+                    switch try client.rpc(.walk(Twalk(fid: 1, newfid: newfid, wnames: [])), tag: 5) {
+                    case .walk: cloned += 1
+                    case .lerror(Rlerror(ecode: 122)): refused += 1
+                    case let other: Issue.record("clone: \(other)")
+                    }
+                }
+            }
+            #expect(cloned == 8 && refused == 4, "12 fids in all: 4 attaches and 8 clones (\(cloned) cloned, \(refused) refused)")
+            // A clunk in one session makes room for a clone in another.
+            let (first, last) = (try #require(clients.first), try #require(clients.last))
+            let holder = try #require(try clients.firstIndex { try $0.rpc(.clunk(Tclunk(fid: 3)), tag: 6) == .clunk(Rclunk()) })
+            #expect(try clients[(holder + 1) % 4].rpc(.walk(Twalk(fid: 1, newfid: 9, wnames: [])), tag: 7) == .walk(Rwalk(wqids: [])))
+
+            // diod stops answering: three requests stay unanswered, a fourth from another session is refused.
+            #expect(freeze(fixture.diod.process.pid))
+            defer { kill(fixture.diod.process.pid, SIGCONT) }
+            for tag in UInt16(10)..<13 { try first.send(.getattr(Tgetattr(fid: 1, requestMask: 0x7ff)), tag: tag) }
+            #expect(waitFor(5) { (try? Metrics.scrape(port))?["pebble9p_requests_total{type=Tgetattr}"] == 3 })
+            #expect(try last.rpc(.getattr(Tgetattr(fid: 1, requestMask: 0x7ff)), tag: 20) == .lerror(Rlerror(ecode: 122)))
+            kill(fixture.diod.process.pid, SIGCONT)
+            for _ in 0..<3 { guard case .getattr = try #require(try first.receive()).message else { Issue.record("getattr failed"); continue } }
+            #expect(waitFor(5) {
+                guard case .getattr = (try? last.rpc(.getattr(Tgetattr(fid: 1, requestMask: 0x7ff)), tag: 21)) else { return false }
+                return true
+            }, "served once the replies are in")
+            let metrics = try Metrics.scrape(port)
+            #expect(metrics["pebble9p_budget_exceeded_events_total{budget=fids}"] == 4, "\(metrics)")
+            #expect((metrics["pebble9p_budget_exceeded_events_total{budget=requests}"] ?? 0) >= 1, "\(metrics)")
+            #expect(logLines(fixture.gateway.process, "closing client connection").isEmpty, "no session was closed by the gateway")
+        }
+
         @Test("--pebble off: the budgets given are not applied (two sessions from one address past --max-conns-per-client 1, a 4 MiB read past --rate-bytes 1K)")
         func pebbleOff() throws {
             let fixture = try DiodBehindGateway("pebble-off", extra: ["--pebble", "off", "--max-conns-per-client", "1", "--rate-bytes", "1K"])

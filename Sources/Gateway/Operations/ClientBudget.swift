@@ -10,6 +10,8 @@ public struct ClientBudget: Sendable, Equatable {
     public var rateOps: Int?
     public var rateBytes: Int?
     public var maxConnsPerClient: Int?
+    public var maxFidsPerClient: Int?
+    public var maxRequestsPerClient: Int?
     /// The per-session limits of this identity's sessions, in place of `max-fids`, `max-inflight`
     /// and `max-msize`.
     public var maxFids: Int?
@@ -17,7 +19,8 @@ public struct ClientBudget: Sendable, Equatable {
     public var maxMsize: UInt32?
 
     /// The keys a budget may set.
-    static let keys = ["quota", "rate-ops", "rate-bytes", "max-conns-per-client", "max-fids", "max-inflight", "max-msize"]
+    static let keys = ["quota", "rate-ops", "rate-bytes", "max-conns-per-client", "max-fids-per-client", "max-requests-per-client",
+                       "max-fids", "max-inflight", "max-msize"]
 
     /// "IDENTITY KEY=VALUE …", e.g. "dns:batch.example.org quota=1G rate-bytes=200M".
     init(parsing text: String) throws(ConfigError) {
@@ -37,6 +40,8 @@ public struct ClientBudget: Sendable, Equatable {
                 case "rate-bytes": rateBytes = try value.byteCount()
                 case "rate-ops": rateOps = try value.integer(in: 0...Int(Int32.max))
                 case "max-conns-per-client": maxConnsPerClient = try value.integer(in: 1...GatewayConfig.maxConnsLimit)
+                case "max-fids-per-client": maxFidsPerClient = try value.integer(in: 1...Int(Int32.max))
+                case "max-requests-per-client": maxRequestsPerClient = try value.integer(in: 1...Int(Int32.max))
                 case "max-fids": maxFids = try value.integer(in: 1...Int(Int32.max))
                 case "max-inflight": maxInFlight = try value.integer(in: 1...60_000)
                 case "max-msize": maxMsize = UInt32(try value.integer(in: GatewayConfig.msizeRange))
@@ -68,10 +73,17 @@ extension GatewayConfig {
     }
 
     /// Sessions per client (`max-conns-per-client`; nil: no limit anywhere).
-    var connectionCounts: KeyedLedgers? {
-        let overrides = clientBudgets.reduce(into: [String: Int]()) { $0[$1.identity] = $1.maxConnsPerClient }
-        guard maxConnsPerClient > 0 || !overrides.isEmpty else { return nil }
-        return KeyedLedgers(limit: maxConnsPerClient == 0 ? .max : maxConnsPerClient, overrides: overrides)
+    var connectionCounts: KeyedLedgers? { perClient(maxConnsPerClient, \.maxConnsPerClient) }
+    /// Fids per identity (`max-fids-per-client`; nil: no limit anywhere).
+    var fidLedgers: KeyedLedgers? { perClient(maxFidsPerClient, \.maxFidsPerClient) }
+    /// Requests taken and not answered per identity (`max-requests-per-client`; nil: no limit anywhere).
+    var requestLedgers: KeyedLedgers? { perClient(maxRequestsPerClient, \.maxRequestsPerClient) }
+
+    /// Ledgers of a per-client count: `limit` (0: none) unless an identity has its own.
+    private func perClient(_ limit: Int, _ override: KeyPath<ClientBudget, Int?>) -> KeyedLedgers? {
+        let overrides = clientBudgets.reduce(into: [String: Int]()) { $0[$1.identity] = $1[keyPath: override] }
+        guard limit > 0 || !overrides.isEmpty else { return nil }
+        return KeyedLedgers(limit: limit == 0 ? .max : limit, overrides: overrides)
     }
 
     /// The per-session limits every session starts with.

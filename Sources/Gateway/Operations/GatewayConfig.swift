@@ -67,6 +67,11 @@ public struct GatewayConfig: Sendable, Equatable {
     public var burstSeconds = 1.0
     /// Sessions one client may have open at once (by address, and by verified identity); 0: no limit.
     public var maxConnsPerClient = 0
+    /// Fids, and requests taken and not yet answered, of one identity over all its sessions on
+    /// every loop; past either a request gets EDQUOT. 0: no limit (each session still has
+    /// `maxFids`, and holds requests past `maxInFlight`).
+    public var maxFidsPerClient = 0
+    public var maxRequestsPerClient = 0
     /// Seconds a request may be at the server before the client gets EIO and the server a Tflush; 0: never.
     public var backendTimeout = 0
     /// Bytes the gateway may hold for one identity (every session of it, on every loop): requests
@@ -91,6 +96,7 @@ public struct GatewayConfig: Sendable, Equatable {
         guard !pebble else { return self }
         var config = self
         (config.rateOps, config.rateBytes, config.maxConnsPerClient, config.quota) = (0, 0, 0, 0)
+        (config.maxFidsPerClient, config.maxRequestsPerClient) = (0, 0)
         config.clientBudgets = []
         (config.frameTimeout, config.idleTimeout, config.backendTimeout) = (0, 0, 0)
         return config
@@ -340,7 +346,7 @@ public struct GatewayConfig: Sendable, Equatable {
         Setting(key: "idle-timeout", help: "seconds a session may stay idle (no byte from the client, nothing at the server) before it is closed; 0: never") { config, value throws(ConfigError) in
             config.idleTimeout = try value.integer(in: 0...(86_400 * 30))
         },
-        Setting(key: "pebble", help: "on|off: budgets (rates, per-client sessions, frame, idle and backend timeouts, token budget caveats) on or off") { config, value throws(ConfigError) in
+        Setting(key: "pebble", help: "on|off: budgets (quota, rates, per-client sessions, fids and requests, frame, idle and backend timeouts, token budget caveats) on or off") { config, value throws(ConfigError) in
             switch try value.string() {
             case "on": config.pebble = true
             case "off": config.pebble = false
@@ -356,13 +362,19 @@ public struct GatewayConfig: Sendable, Equatable {
         Setting(key: "max-conns-per-client", help: "sessions one client address (and one verified identity) may have open at once (0: no limit)") { config, value throws(ConfigError) in
             config.maxConnsPerClient = try value.integer(in: 0...maxConnsLimit)
         },
+        Setting(key: "max-fids-per-client", help: "fids one identity may hold over all its sessions; past it a request that makes one gets EDQUOT (0: no limit)") { config, value throws(ConfigError) in
+            config.maxFidsPerClient = try value.integer(in: 0...Int(Int32.max))
+        },
+        Setting(key: "max-requests-per-client", help: "requests of one identity taken and not yet answered, over all its sessions; past it a request gets EDQUOT (0: no limit)") { config, value throws(ConfigError) in
+            config.maxRequestsPerClient = try value.integer(in: 0...Int(Int32.max))
+        },
         Setting(key: "quota", help: "bytes held for one identity (requests, the replies they may bring, its buffers) before a request gets EDQUOT, e.g. 256M (default; 0: none)") { config, value throws(ConfigError) in
             config.quota = try value.byteCount()
         },
         Setting(key: "max-memory", help: "bytes all sessions may hold together before new connections wait, e.g. 2G (0: no ceiling)") { config, value throws(ConfigError) in
             config.maxMemory = try value.byteCount()
         },
-        Setting(key: "client-budget", help: "IDENTITY KEY=VALUE ...: budgets for one identity (dns:NAME, uri:URI, addr:HOST) in place of the defaults; keys quota, rate-ops, rate-bytes, max-conns-per-client, max-fids, max-inflight, max-msize (repeatable; a list in the file)") { config, value throws(ConfigError) in
+        Setting(key: "client-budget", help: "IDENTITY KEY=VALUE ...: budgets for one identity (dns:NAME, uri:URI, addr:HOST) in place of the defaults; keys quota, rate-ops, rate-bytes, max-conns-per-client, max-fids-per-client, max-requests-per-client, max-fids, max-inflight, max-msize (repeatable; a list in the file)") { config, value throws(ConfigError) in
             var budgets: [ClientBudget] = []
             for text in try value.strings() { budgets.append(try ClientBudget(parsing: text)) }
             config.clientBudgets = budgets

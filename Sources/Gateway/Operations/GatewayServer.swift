@@ -52,6 +52,8 @@ public final class GatewayServer: Sendable {
             burstSeconds: config.burstSeconds,
             connectionCounts: config.connectionCounts,
             bytesHeld: bytesHeld,
+            fidsPerClient: config.fidLedgers,
+            requestsPerClient: config.requestLedgers,
             metrics: metrics,
             sessions: directory,
             budgets: config.pebble

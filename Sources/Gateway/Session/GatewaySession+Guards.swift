@@ -63,7 +63,7 @@ extension GatewaySession {
     }
 
     /// Sets the session's budgets for who it is (`rateKey`): its per-session limits, its own and its
-    /// identity's rate accounts, its byte quota and ledger. Called at the start, and again when a
+    /// identity's rate accounts, its byte quota, and its shares of the identity's ledgers. Called at the start, and again when a
     /// TLS handshake names the identity — before any request, so nothing charged is lost.
     func applyBudgets() {
         core.limits = settings.clientLimits[rateKey] ?? settings.limits
@@ -75,6 +75,7 @@ extension GatewaySession {
         if let ledgers = settings.bytesHeld {
             core.quota = ProxySession.Quota(limit: ledgers.limit(for: rateKey), shared: ledgers.share(rateKey))
         }
+        core.clientTotals = .init(fids: settings.fidsPerClient?.share(rateKey), requests: settings.requestsPerClient?.share(rateKey))
     }
 
     /// Whose rate account the session shares: its verified certificate's identity, else its

@@ -45,6 +45,9 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         var connectionCounts: KeyedLedgers? = nil
         /// Bytes held per identity (`--quota`; nil: no byte budget).
         var bytesHeld: KeyedLedgers? = nil
+        /// Fids, and requests not yet answered, per identity (nil: no limit).
+        var fidsPerClient: KeyedLedgers? = nil
+        var requestsPerClient: KeyedLedgers? = nil
         /// The process-wide counters `/metrics` shows.
         var metrics = GatewayMetrics()
         /// Where the session publishes its summary for `/sessions` (nil: not served).
@@ -299,7 +302,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         reportFids()
         backend?.flush()
         client.flush()
-        core.settleQuota(buffered: client.input.count &+ client.output.count &+ (backend.map { $0.input.count &+ $0.output.count } ?? 0))
+        core.settleBudgets(buffered: client.input.count &+ client.output.count &+ (backend.map { $0.input.count &+ $0.output.count } ?? 0))
         client.setReading(canTakeClientFrames)
         core.wakeWhenPaced()
         watchReset()
@@ -526,6 +529,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         pacingTimer?.cancel()
         pacingTimer = nil
         core.quota?.shared = nil
+        core.clientTotals = .init()
         settings.metrics.sessionsOpen.subtract(1)
         settings.sessions?.remove(sessionNumber)
         settings.metrics.fidsActive.subtract(fidsReported)

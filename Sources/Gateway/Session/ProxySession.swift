@@ -126,6 +126,8 @@ final class ProxySession {
     var pacing: Pacing?
     /// The byte budget (`ProxySession+Quota`); nil: none (`--pebble off`).
     var quota: Quota?
+    /// Fids and unanswered requests per identity (`ProxySession+ClientTotals`); nil shares: no limit.
+    var clientTotals = ClientTotals()
     /// Bytes in the session's buffers when the host last said.
     var bytesBuffered = 0
 
@@ -256,7 +258,9 @@ final class ProxySession {
         let frameSize = partial ? NineP.twriteHeaderSize &+ Int(decoded.count ?? 0) : frame.count
         let replyBytes = type == .Twrite ? 0 : decoded.count.map { Int(rewrite.count ?? $0) &+ NineP.rreadHeaderSize } ?? 0
         let goesNow = partial || (held.isEmpty && canSendNow)
-        if let error = admitBytes(frameSize &+ (goesNow ? replyBytes : 0), type: type) {
+        let createsFid = clientTotals.fids != nil && Self.createsFid(operands)
+        if let error = admitToTotals(createsFid: createsFid, type: type) ?? admitBytes(frameSize &+ (goesNow ? replyBytes : 0), type: type) {
+            settleTotals()
             refuse(error, tag: tag, subject: operands.first)
             return false
         }
