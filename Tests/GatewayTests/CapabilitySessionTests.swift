@@ -284,4 +284,20 @@ struct CapabilitySessionTests {
         #expect(harness.host.events.map(\.kind) == [.budgetExceeded] && harness.host.events.first?.tokenID != nil)
         _ = try harness.forward(tag: 4, .getattr(Tgetattr(fid: 2, requestMask: 1)))
     }
+
+    @Test("a token's attach tells the host its id first (its budgets become the token's); when the host refuses (the token's sessions are past max-conns-per-client) the attach gets EDQUOT and nothing reaches the server")
+    func tokenIdentity() throws {
+        let harness = Self.harness()
+        try harness.negotiate()
+        let token = try Self.token(["path = /data"])
+        let id = try CapabilityToken(text: token).idHex
+        harness.host.tokenAttachRefusal = .budgetExceeded(.connections, "connections of token:\(id) (1)")
+        let refused = try harness.answeredLocally(tag: 1, .attach(Tattach(fid: 1, afid: NineP.noFid, uname: "u", aname: WireString(token), nUname: 0)))
+        #expect(refused == [Frame(tag: 1, message: .lerror(Rlerror(ecode: 122)))])
+        #expect(harness.host.events.map(\.kind) == [.budgetExceeded] && harness.host.events.first?.budget == .connections)
+        #expect(harness.session.fids.count == 0 && harness.session.tags.outstanding == 0)
+        harness.host.tokenAttachRefusal = nil
+        _ = try Self.attachToData(harness, token: token, tag: 2)
+        #expect(harness.host.tokenAttaches == [id, id])
+    }
 }

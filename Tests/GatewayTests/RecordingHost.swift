@@ -26,4 +26,10 @@ final class RecordingHost: SessionHost {
     func wake(after seconds: Double) { wakeRequests.append(seconds) }
     var tokensAccepted = 0
     func tokenAccepted() { tokensAccepted += 1 }
+    var tokenAttaches: [String] = []
+    var tokenAttachRefusal: ProxyError?
+    func attaching(withToken id: String) -> ProxyError? {
+        tokenAttaches.append(id)
+        return tokenAttachRefusal
+    }
 }

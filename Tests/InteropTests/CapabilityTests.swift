@@ -267,3 +267,33 @@ extension Interop.Capabilities {
 private extension RMessage {
     var isGetattr: Bool { if case .getattr = self { true } else { false } }
 }
+
+extension Interop.Capabilities {
+    @Test("a client without a certificate is budgeted as the token it attaches with: with --max-fids-per-client 3, two sessions with one token share 3 fids, a session with another token and one without a token (its address) have 3 each")
+    func budgetsPerToken() throws {
+        let setup = try Fixture("cap-token-budget", extra: ["--max-fids-per-client", "3"])
+        defer { setup.stop() }
+        let first = try setup.mint(["path = /sub"]), second = try setup.mint(["path = /sub"])
+        let port = setup.fixture.gateway.port
+        func session(_ aname: String) throws -> RawClient {
+            let client = try RawClient(port: port)
+            _ = try client.negotiate()
+            guard case .attach = try client.attach(fid: 1, aname: aname) else { throw MissingTool(description: "attach failed") }
+            return client
+        }
+        func clone(_ client: RawClient, _ newfid: UInt32) throws -> RMessage {
+            try client.rpc(.walk(Twalk(fid: 1, newfid: newfid, wnames: [])), tag: 3)
+        }
+        let plain = try session(setup.fixture.directory.path)
+        let a1 = try session(first), a2 = try session(first), b = try session(second)
+        #expect(try clone(a1, 2) == .walk(Rwalk(wqids: [])))
+        #expect(try clone(a2, 2) == .lerror(Rlerror(ecode: 122)), "the first token's 3 fids are used")
+        for newfid in UInt32(2)...3 {
+            #expect(try clone(b, newfid) == .walk(Rwalk(wqids: [])), "the second token has its own")
+            #expect(try clone(plain, newfid) == .walk(Rwalk(wqids: [])), "the address has its own")
+        }
+        #expect(try clone(plain, 4) == .lerror(Rlerror(ecode: 122)))
+        let events = try setup.events().filter { $0["event"] as? String == "BUDGET_EXCEEDED" }
+        #expect(events.count == 2 && events.contains { ($0["detail"] as? String)?.contains("held by token:") == true }, "\(events)")
+    }
+}

@@ -2,8 +2,8 @@ import Pebble
 
 /// Budgets for one identity in place of the defaults (`client-budget`): a trusted batch host may
 /// get a larger quota, an untrusted one a lower rate. The identity is what the gateway keys budgets
-/// on: a verified certificate's `uri:…`, `dns:…` or `cn:…`, else `addr:HOST` (the client's address
-/// without port).
+/// on: a verified certificate's `uri:…`, `dns:…` or `cn:…`, else `token:ID` (the token id of the
+/// session's first attach with a token), else `addr:HOST` (the client's address without port).
 public struct ClientBudget: Sendable, Equatable {
     public var identity: String
     public var quota: Int?
@@ -27,7 +27,7 @@ public struct ClientBudget: Sendable, Equatable {
         let words = text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
         guard let identity = words.first, let colon = identity.firstIndex(of: ":"),
               Self.sources.contains(String(identity[..<colon])), identity.index(after: colon) < identity.endIndex else {
-            throw ConfigError(key: nil, message: "expected IDENTITY KEY=VALUE ... with IDENTITY uri:, dns:, cn: or addr:, got \"\(text)\"")
+            throw ConfigError(key: nil, message: "expected IDENTITY KEY=VALUE ... with IDENTITY uri:, dns:, cn:, token: or addr:, got \"\(text)\"")
         }
         self.identity = identity
         guard words.count > 1 else { throw ConfigError(key: nil, message: "\(identity): no budget given (\(Self.keys.joined(separator: ", ")))") }
@@ -54,7 +54,7 @@ public struct ClientBudget: Sendable, Equatable {
     }
 
     /// The key prefixes of identities (`ClientIdentity.Source`, and addresses).
-    static let sources: Set<String> = ["uri", "dns", "cn", "addr"]
+    static let sources: Set<String> = ["uri", "dns", "cn", "token", "addr"]
 }
 
 extension GatewayConfig {

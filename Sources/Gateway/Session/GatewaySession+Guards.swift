@@ -78,23 +78,43 @@ extension GatewaySession {
         core.clientTotals = .init(fids: settings.fidsPerClient?.share(rateKey), requests: settings.requestsPerClient?.share(rateKey))
     }
 
-    /// Whose rate account the session shares: its verified certificate's identity, else its
-    /// address without the port (every connection from one host is one identity).
-    var rateKey: String { identity.isAuthenticated ? identity.description : "addr:\(peerHost ?? peer)" }
+    /// Who the session's budgets are kept for: its verified certificate's identity, else the token
+    /// it first attached with (`token:ID`), else its address without the port (every connection
+    /// from one host is one identity).
+    var rateKey: String {
+        if identity.isAuthenticated { return identity.description }
+        if let tokenIdentity { return "token:\(tokenIdentity)" }
+        return "addr:\(peerHost ?? peer)"
+    }
 
     /// Counts this session under `key` (`--max-conns-per-client`); past the limit the session is
     /// closed before any request is handled, with a log line and a BUDGET_EXCEEDED event.
     func countConnection(as key: String) -> Bool {
-        guard let counts = settings.connectionCounts else { return true }
+        guard let limit = claimConnection(as: key) else { return true }
+        audit(AuditEvent(kind: .budgetExceeded, budget: .connections, detail: "connections of \(key) (\(limit))"))
+        closeClient(reason: "\(key) already has \(limit) sessions (max-conns-per-client)")
+        return false
+    }
+
+    /// Counts this session under `key`; nil when it fits, else the key's limit (nothing counted).
+    func claimConnection(as key: String) -> Int? {
+        guard let counts = settings.connectionCounts else { return nil }
         let share = counts.share(key)
-        guard share.reserve() else {
-            let limit = share.limit
-            audit(AuditEvent(kind: .budgetExceeded, budget: .connections, detail: "connections of \(key) (\(limit))"))
-            closeClient(reason: "\(key) already has \(limit) sessions (max-conns-per-client)")
-            return false
-        }
+        guard share.reserve() else { return share.limit }
         countedAs.append(share)
-        return true
+        return nil
+    }
+
+    func attaching(withToken id: String) -> ProxyError? {
+        guard !identity.isAuthenticated, tokenIdentity == nil else { return nil }
+        let key = "token:\(id)"
+        if let limit = claimConnection(as: key) {
+            return .budgetExceeded(.connections, "connections of \(key) (\(limit))")
+        }
+        tokenIdentity = id
+        applyBudgets()
+        logger.debug("budgets kept for the token", metadata: ["budget_identity": "\(key)"])
+        return nil
     }
 
     /// The pacing timer: held requests go when it fires (`ProxySession.wakeWhenPaced`).

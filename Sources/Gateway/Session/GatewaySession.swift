@@ -80,6 +80,9 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     var pacingTimer: LoopTimer?
     /// This session's shares of `connectionCounts` (one session each), given back at the end.
     var countedAs: [LedgerShare] = []
+    /// The token id of the session's first attach with a token, when it has no verified
+    /// certificate: its budgets are the token's from then on (`rateKey`).
+    var tokenIdentity: String?
     /// The backend fids this session has added to the `fids_active` gauge.
     var fidsReported = 0
     var closeTimer: LoopTimer?

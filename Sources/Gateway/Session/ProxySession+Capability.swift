@@ -12,6 +12,9 @@ extension ProxySession {
     /// client its fid there. Meanwhile the client's request waits registered but unsent, so its
     /// tag is in use and a Tflush of it is answered at once (the fid made is then clunked).
     func attach(as capability: Capability, _ attach: Tattach, tag: UInt16) {
+        if let error = host.attaching(withToken: capability.tokenID) {
+            return refuse(error, tag: tag, subject: nil)
+        }
         if let error = admitToTotals(createsFid: true, type: .Tattach) {
             settleTotals()
             return refuse(error, tag: tag, subject: nil)

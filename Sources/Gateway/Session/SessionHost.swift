@@ -25,6 +25,10 @@ protocol SessionHost: AnyObject {
     func wake(after seconds: Double)
     /// A token presented at attach was accepted (refusals are audit events).
     func tokenAccepted()
+    /// A valid token is about to attach: a client without a verified certificate is budgeted as
+    /// the token (`token:ID`) from its first such attach on. Nil, or the error to refuse the attach
+    /// with (the token already has `max-conns-per-client` sessions).
+    func attaching(withToken id: String) -> ProxyError?
     /// The server answered a client request `seconds` after it was sent (the latency histogram).
     func serverAnswered(after seconds: Double)
 }
