@@ -1,4 +1,5 @@
 @testable import Gateway
+import NineP
 import Pebble
 
 /// An in-memory `SessionHost`: records every frame the session sends to either side, as bytes, and
@@ -18,7 +19,11 @@ final class RecordingHost: SessionHost {
     var events: [AuditEvent] = []
     func audit(_ event: AuditEvent) { events.append(event) }
     var latencies: [Double] = []
-    func serverAnswered(after seconds: Double) { latencies.append(seconds) }
+    var serverErrors: [MessageType] = []
+    func serverAnswered(_ type: MessageType, after seconds: Double, failed: Bool) {
+        latencies.append(seconds)
+        if failed { serverErrors.append(type) }
+    }
     var clientIdentity = ClientIdentity.peer("127.0.0.1:40000")
     var peerHost: String? = "127.0.0.1"
     var backendName = "default"

@@ -12,7 +12,7 @@ extension Interop {
             return try #require(object as? [String: Double], "\(result.stdout)")
         }
 
-        @Test("/metrics parses with prometheus_client's parser; sessions, fids, requests, error replies by errno and budget refusals are counted, and fids and sessions are back at zero when the clients leave")
+        @Test("/metrics parses with prometheus_client's parser; sessions, fids, requests, error replies by errno and the server's by request type, and budget refusals are counted, and fids and sessions are back at zero when the clients leave")
         func counts() throws {
             let port = freePort()
             let fixture = try DiodBehindGateway("metrics", extra: ["--metrics", "127.0.0.1:\(port)", "--max-fids", "5"])
@@ -31,6 +31,8 @@ extension Interop {
             #expect(busy["pebble9p_fids_active"] == 15, "3 clients × (attach + 4 clones): \(busy)")
             #expect(busy["pebble9p_budget_exceeded_events_total{budget=fids}"] == 3, "one clone past --max-fids 5 each: \(busy)")
             #expect(busy["pebble9p_requests_total{type=Twalk}"] == 16 && busy["pebble9p_requests_total{type=Tattach}"] == 3, "\(busy)")
+            #expect(busy["pebble9p_server_error_replies_total{type=Twalk}"] == 1 && busy["pebble9p_server_error_replies_total{type=Tattach}"] == nil,
+                    "diod's one error, by request type: \(busy)")
             #expect((busy["pebble9p_bytes_in_total"] ?? 0) > 0 && (busy["pebble9p_bytes_out_total"] ?? 0) > 0)
 
             clients.removeAll()

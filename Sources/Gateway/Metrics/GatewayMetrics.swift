@@ -37,8 +37,9 @@ final class GatewayMetrics: Sendable {
     let handshakeFailures = Counter()
     let capabilityValidations = Counter()
     let capabilityRejections = Counter()
-    /// Requests by 9P message type (the type byte).
+    /// Requests by 9P message type (the type byte), and those the server answered with an error.
     private let requests: [Counter] = (0..<256).map { _ in Counter() }
+    private let serverErrors: [Counter] = (0..<256).map { _ in Counter() }
     /// Error replies to clients (the server's and the gateway's) by errno: 0–255, then one for any
     /// other number, one for a 9P2000 Rerror, which carries text only.
     private let errorReplies: [Counter] = (0..<258).map { _ in Counter() }
@@ -51,6 +52,7 @@ final class GatewayMetrics: Sendable {
     init(byteLedgers: KeyedLedgers? = nil) { self.byteLedgers = byteLedgers }
 
     func request(_ type: UInt8) { requests[Int(type)].add(1) }
+    func serverError(_ type: UInt8) { serverErrors[Int(type)].add(1) }
 
     /// Counts an error reply: its errno, or nil for a 9P2000 Rerror.
     func errorReply(errno: UInt32?) {
@@ -83,11 +85,14 @@ final class GatewayMetrics: Sendable {
                [("", load(bytesWrittenZeroCopy))])
         metric("bytes_held", "gauge", "Bytes the gateway holds for clients against their quotas: requests, the replies they may bring, buffers.",
                [("", "\(byteLedgers?.total ?? 0)")])
-        let byType = MessageType.allCases.filter(\.isRequest).compactMap { type -> (String, String)? in
-            let count = requests[Int(type.rawValue)].value
-            return count == 0 ? nil : ("{type=\"\(type)\"}", "\(count)")
+        func byType(_ counters: [Counter]) -> [(String, String)] {
+            MessageType.allCases.filter(\.isRequest).compactMap { type in
+                let count = counters[Int(type.rawValue)].value
+                return count == 0 ? nil : ("{type=\"\(type)\"}", "\(count)")
+            }
         }
-        metric("requests_total", "counter", "Client requests, by type.", byType)
+        metric("requests_total", "counter", "Client requests, by type.", byType(requests))
+        metric("server_error_replies_total", "counter", "Client requests the server answered with an error, by request type.", byType(serverErrors))
         let byErrno = errorReplies.enumerated().compactMap { index, counter -> (String, String)? in
             let count = counter.value
             guard count > 0 else { return nil }

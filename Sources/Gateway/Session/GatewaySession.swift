@@ -358,7 +358,10 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         return frame.count == end &+ 4 ? u32(end) : nil
     }
 
-    func serverAnswered(after seconds: Double) { settings.metrics.replyLatency.observe(seconds) }
+    func serverAnswered(_ type: MessageType, after seconds: Double, failed: Bool) {
+        settings.metrics.replyLatency.observe(seconds)
+        if failed { settings.metrics.serverError(type.rawValue) }
+    }
 
     func closeClient(reason: String) {
         // Once closing, later reasons (more bad frames, more stray replies) change nothing.

@@ -383,7 +383,10 @@ final class ProxySession {
             host.closeClient(reason: "file server answered unknown tag \(header.tag)")
             return false
         }
-        if case .client = request.origin, let sentAt = request.sentAt { host.serverAnswered(after: access.monotonicNow() - sentAt) }
+        if case .client = request.origin, let sentAt = request.sentAt {
+            host.serverAnswered(request.type, after: access.monotonicNow() - sentAt,
+                                failed: header.type == MessageType.Rlerror.rawValue || header.type == MessageType.Rerror.rawValue)
+        }
         if let plan = request.walk, payloadToFollow == 0 {
             let delivered = scopedWalkReply(frame, header: header, request: request, plan: plan)
             advanceCleanup()

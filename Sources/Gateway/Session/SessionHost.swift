@@ -1,3 +1,4 @@
+import NineP
 import Pebble
 
 /// What a `ProxySession` asks of the sockets around it. The session never touches a socket itself,
@@ -29,8 +30,9 @@ protocol SessionHost: AnyObject {
     /// the token (`token:ID`) from its first such attach on. Nil, or the error to refuse the attach
     /// with (the token already has `max-conns-per-client` sessions).
     func attaching(withToken id: String) -> ProxyError?
-    /// The server answered a client request `seconds` after it was sent (the latency histogram).
-    func serverAnswered(after seconds: Double)
+    /// The server answered a client request of `type` `seconds` after it was sent (the latency
+    /// histogram), with an error reply if `failed`.
+    func serverAnswered(_ type: MessageType, after seconds: Double, failed: Bool)
 }
 
 /// Counters for the session's close log line.
