@@ -34,7 +34,7 @@ let package = Package(
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "NinePTests", dependencies: ["NineP", "TestSupport"], exclude: ["Corpus"]),
-        .testTarget(name: "PebbleTests", dependencies: ["Pebble", "NineP"]),
+        .testTarget(name: "PebbleTests", dependencies: ["Pebble", "NineP", "TestSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "NineP", "Pebble", "TestSupport"]),
         .testTarget(name: "InteropTests", dependencies: ["NineP", "Gateway", "pebble9p", "TestSupport"], exclude: ["clients"]),
     ],

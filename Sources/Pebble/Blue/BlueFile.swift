@@ -1,0 +1,169 @@
+/// One open file's Blue state: what a fid wrote and resized that has not reached the server. The
+/// writes are extents (offset → bytes, sorted, neither overlapping nor touching); a truncation
+/// is a `cut` (the server's bytes from there on are gone) and a `length` (the size it set, grown by
+/// later writes). Read through it, the file is the server's with these changes applied in order;
+/// at commit (Red) `commitPlan` applies them to the server's file: the cut, the writes in offset
+/// order, then the length if the writes did not reach it.
+public struct BlueFile: Sendable, Equatable {
+    public struct Extent: Sendable, Equatable {
+        public var offset: UInt64
+        public var bytes: [UInt8]
+        public var end: UInt64 { offset &+ UInt64(bytes.count) }
+    }
+
+    public enum CommitStep: Sendable, Equatable {
+        /// Set the file's size (Tsetattr's size, Twstat's length).
+        case resize(UInt64)
+        /// Write `count` bytes of extent `extent` from `start` (its byte index) at `offset`.
+        case write(extent: Int, start: Int, count: Int, offset: UInt64)
+    }
+
+    public private(set) var extents: [Extent] = []
+    /// The server's bytes at or past this offset are gone (the lowest truncation); nil: none.
+    public private(set) var cut: UInt64?
+    /// The size the last truncation set, grown by the writes after it; nil: no truncation (the
+    /// size is the server's, grown by the extents).
+    public private(set) var length: UInt64?
+    /// The bytes the extents hold.
+    public private(set) var byteCount = 0
+
+    public init() {}
+
+    /// Nothing written or resized.
+    public var isEmpty: Bool { extents.isEmpty && cut == nil }
+
+    /// The end of the last extent (0 without any).
+    public var extentsEnd: UInt64 { extents.last?.end ?? 0 }
+
+    /// Whether a write of `count` bytes at `offset` ends within the 64-bit offsets (the wire's).
+    public static func fits(offset: UInt64, count: Int) -> Bool { count >= 0 && offset <= UInt64.max - UInt64(count) }
+
+    /// Holds a write. The caller checks `fits` first (a write past 2⁶⁴ is the client's error).
+    public mutating func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) {
+        guard !bytes.isEmpty, Self.fits(offset: offset, count: bytes.count) else { return }
+        let end = offset + UInt64(bytes.count)
+        if let length { self.length = max(length, end) }
+        byteCount += bytes.count
+        // The sequential case: the write starts where the last extent ends.
+        if let last = extents.last, last.end == offset {
+            extents[extents.count - 1].bytes.append(contentsOf: bytes)
+            return
+        }
+        // Extents the write overlaps or touches: lo..<hi.
+        let lo = firstIndex { $0.end >= offset }
+        var hi = lo
+        while hi < extents.count, extents[hi].offset <= end { hi += 1 }
+        if lo == hi {
+            extents.insert(Extent(offset: offset, bytes: Array(bytes)), at: lo)
+            return
+        }
+        let start = min(offset, extents[lo].offset)
+        let stop = max(end, extents[hi - 1].end)
+        if hi - lo == 1, extents[lo].offset <= offset, extents[lo].end >= end {
+            // Within one extent: overwritten in place.
+            byteCount -= bytes.count
+            let at = Int(offset - extents[lo].offset)
+            extents[lo].bytes.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: at).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+            return
+        }
+        var merged = [UInt8](repeating: 0, count: Int(stop - start))
+        merged.withUnsafeMutableBytes { out in
+            for extent in extents[lo..<hi] {
+                byteCount -= extent.bytes.count
+                extent.bytes.withUnsafeBytes { out.baseAddress!.advanced(by: Int(extent.offset - start)).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            }
+            out.baseAddress!.advanced(by: Int(offset - start)).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        }
+        byteCount += merged.count - bytes.count
+        extents.replaceSubrange(lo..<hi, with: [Extent(offset: start, bytes: merged)])
+    }
+
+    /// Holds a size change (a truncation, or an extension with zeros).
+    public mutating func resize(to size: UInt64) {
+        var lo = firstIndex { $0.end > size }
+        if lo < extents.count, extents[lo].offset < size {
+            let keep = Int(size - extents[lo].offset)
+            byteCount -= extents[lo].bytes.count - keep
+            extents[lo].bytes.removeSubrange(keep...)
+            lo += 1
+        }
+        for extent in extents[lo...] { byteCount -= extent.bytes.count }
+        extents.removeSubrange(lo...)
+        cut = min(cut ?? size, size)
+        length = size
+    }
+
+    /// The file's size, the server's being `serverSize`.
+    public func size(serverSize: UInt64) -> UInt64 { length ?? max(serverSize, extentsEnd) }
+
+    /// Whether a read of `count` bytes at `offset` needs the server's bytes: not when they are
+    /// all gone (past the cut) or all written here.
+    public func needsServer(offset: UInt64, count: Int) -> Bool {
+        if let cut, offset >= cut { return false }
+        let end = offset.addingReportingOverflow(UInt64(max(count, 0)))
+        guard !end.overflow else { return true }
+        let index = firstIndex { $0.end > offset }
+        return !(index < extents.count && extents[index].offset <= offset && extents[index].end >= end.partialValue)
+    }
+
+    /// What a read of `count` bytes at `offset` returns, `server` being the server's bytes from
+    /// `offset` (short at its end of file; empty when it was not asked).
+    public func read(at offset: UInt64, count: Int, server: UnsafeRawBufferPointer) -> [UInt8] {
+        let fromServer = cut.map { cut in offset >= cut ? 0 : min(server.count, Int(clamping: cut - offset)) } ?? server.count
+        let available: UInt64
+        if let length {
+            available = length > offset ? length - offset : 0
+        } else {
+            let written = extentsEnd > offset ? extentsEnd - offset : 0
+            available = max(UInt64(server.count), written)
+        }
+        let total = Int(min(UInt64(max(count, 0)), available, UInt64.max - offset))
+        guard total > 0 else { return [] }
+        var result = [UInt8](repeating: 0, count: total)
+        result.withUnsafeMutableBytes { out in
+            let serverPart = min(fromServer, total)
+            if serverPart > 0 { out.baseAddress!.copyMemory(from: server.baseAddress!, byteCount: serverPart) }
+            let end = offset + UInt64(total)
+            var index = firstIndex { $0.end > offset }
+            while index < extents.count, extents[index].offset < end {
+                let extent = extents[index]
+                let from = max(extent.offset, offset), to = min(extent.end, end)
+                extent.bytes.withUnsafeBytes { bytes in
+                    out.baseAddress!.advanced(by: Int(from - offset))
+                        .copyMemory(from: bytes.baseAddress!.advanced(by: Int(from - extent.offset)), byteCount: Int(to - from))
+                }
+                index += 1
+            }
+        }
+        return result
+    }
+
+    /// The steps that make the server's file what reads through this state show, each write at
+    /// most `maxWrite` bytes.
+    public func commitPlan(maxWrite: Int) -> [CommitStep] {
+        var steps: [CommitStep] = []
+        if let cut { steps.append(.resize(cut)) }
+        let chunk = max(1, maxWrite)
+        for (index, extent) in extents.enumerated() {
+            var start = 0
+            while start < extent.bytes.count {
+                let count = min(chunk, extent.bytes.count - start)
+                steps.append(.write(extent: index, start: start, count: count, offset: extent.offset + UInt64(start)))
+                start += count
+            }
+        }
+        if let length, length > max(cut ?? 0, extentsEnd) { steps.append(.resize(length)) }
+        return steps
+    }
+
+    /// The index of the first extent for which `isAfter` holds (extents are sorted, and
+    /// `isAfter` goes from false to true along them); `extents.count` if none.
+    private func firstIndex(where isAfter: (Extent) -> Bool) -> Int {
+        var low = 0, high = extents.count
+        while low < high {
+            let middle = (low + high) / 2
+            if isAfter(extents[middle]) { high = middle } else { low = middle + 1 }
+        }
+        return low
+    }
+}
