@@ -50,6 +50,11 @@ public enum FramePatch {
     }
 
     @inlinable
+    public static func setU64(_ value: UInt64, at offset: Int, in frame: UnsafeMutableRawBufferPointer) {
+        frame.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt64.self)
+    }
+
+    @inlinable
     public static func u32(at offset: Int, in frame: UnsafeRawBufferPointer) -> UInt32 {
         UInt32(littleEndian: frame.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
     }

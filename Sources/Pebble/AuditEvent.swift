@@ -15,6 +15,9 @@ public struct AuditEvent: Sendable, Equatable {
         case permissionDenied = "PERMISSION_DENIED"
         /// A name or a symlink that would leave the capability's subtree.
         case confinementBlocked = "CONFINEMENT_BLOCKED"
+        /// Writes held by the gateway (Blue) were dropped, never reaching the server: the client
+        /// went away, reset the session or removed the file before committing them.
+        case partialWriteRollback = "PARTIAL_WRITE_ROLLBACK"
     }
 
     /// Which budget a BUDGET_EXCEEDED event is about.

@@ -99,6 +99,10 @@ struct SettingOptions: ParsableArguments {
     var burstSeconds: String?
     @Option(name: .customLong("splice-min"), parsing: .unconditional, help: "Bytes of a read/write payload still to arrive from which it is spliced, not copied; 0: never.")
     var spliceMinimum: String?
+    @Option(help: "on|off: hold a fid's writes until it is clunked or fsynced, so a client that dies mid-write changes nothing (9P2000.L; default off).")
+    var blue: String?
+    @Option(name: .customLong("blue-max"), help: "Bytes one fid may hold before it commits them and writes through, e.g. 64M (the default).")
+    var blueMax: String?
     @Option(name: .customLong("log-level"), help: "trace|debug|info|notice|warning|error|critical.")
     var logLevel: String?
     @Option(name: .customLong("token-keys"), help: "Capability token key file (mode 0600; made by pebble9p token keygen).")
@@ -125,7 +129,7 @@ struct SettingOptions: ParsableArguments {
          ("metrics", metrics), ("pebble", pebble), ("backend-timeout", backendTimeout), ("max-conns-per-client", maxConnsPerClient),
          ("max-fids-per-client", maxFidsPerClient), ("max-requests-per-client", maxRequestsPerClient), ("rate-ops", rateOps), ("rate-bytes", rateBytes), ("burst-s", burstSeconds),
          ("quota", quota), ("max-memory", maxMemory),
-         ("splice-min", spliceMinimum), ("log-level", logLevel),
+         ("splice-min", spliceMinimum), ("blue", blue), ("blue-max", blueMax), ("log-level", logLevel),
          ("token-keys", tokenKeys), ("revoked", revoked), ("require-token", requireToken ? "true" : nil),
          ("backend-aname", backendAname), ("backend-uname", backendUname), ("audit", audit)]
         let lists: [(String, [String])] = [("listen", listen), ("tls-listen", tlsListen), ("route", route), ("client-budget", clientBudget)]

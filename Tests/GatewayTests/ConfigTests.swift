@@ -52,6 +52,8 @@ struct ConfigFileTests {
     rate-ops = 1000
     max-conns-per-client = 8
     max-fids-per-client = 4000
+    blue = "on"
+    blue-max = "16M"
     max-requests-per-client = 900
     backend-timeout = 30
     metrics = "127.0.0.1:9095"
@@ -106,6 +108,8 @@ struct ConfigFileTests {
         expected.rateOps = 1000
         expected.maxConnsPerClient = 8
         expected.maxFidsPerClient = 4000
+        expected.blue = true
+        expected.blueMax = 16 << 20
         expected.maxRequestsPerClient = 900
         expected.backendTimeout = 30
         expected.metrics = "127.0.0.1:9095"

@@ -31,6 +31,10 @@ final class RecordingHost: SessionHost {
     func wake(after seconds: Double) { wakeRequests.append(seconds) }
     var tokensAccepted = 0
     func tokenAccepted() { tokensAccepted += 1 }
+    var blueCounts: [ProxySession.BlueCounter] = []
+    func blueCounted(_ counter: ProxySession.BlueCounter) { blueCounts.append(counter) }
+    var commitFailures: [ProxyError] = []
+    func blueCommitFailed(_ error: ProxyError, bytes: Int) { commitFailures.append(error) }
     var tokenAttaches: [String] = []
     var tokenAttachRefusal: ProxyError?
     func attaching(withToken id: String) -> ProxyError? {

@@ -48,9 +48,10 @@ extension Interop {
             #expect(result.stdout.contains("{"), "\(label) printed no summary: \(result.stdout)")
         }
 
-        @Test("p9fs (9P2000.L) creates, writes, reads back, renames, lists and deletes through the gateway in front of diod")
-        func p9fsLinux() throws {
-            let fixture = try DiodBehindGateway("p9fs-L")
+        @Test("p9fs (9P2000.L) creates, writes, reads back, renames, lists and deletes through the gateway in front of diod, with writes going through and held until commit (--blue on)",
+              arguments: [[], ["--blue", "on"]])
+        func p9fsLinux(extra: [String]) throws {
+            let fixture = try DiodBehindGateway("p9fs-L", extra: extra)
             defer { fixture.stop() }
             let result = try runPythonScenario("p9fs_scenario.py", ["--port", "\(fixture.gateway.port)", "--aname", fixture.directory.path, "--version", "9P2000.L"])
             expectSuccess(result, "p9fs .L", gateway: fixture.gateway)

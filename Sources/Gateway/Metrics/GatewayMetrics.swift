@@ -48,6 +48,13 @@ final class GatewayMetrics: Sendable {
     private let budgets: [Counter] = AuditEvent.Budget.allCases.map { _ in Counter() }
     /// Microseconds requests waited for the rate limits.
     let rateDelayMicroseconds = Counter()
+    /// Blue: writes held until commit (the plan's speculative operations), commits that
+    /// succeeded and failed, rollbacks, fids that fell back to writing through.
+    let speculativeOperations = Counter()
+    let blueCommits = Counter()
+    let blueCommitFailures = Counter()
+    let blueRollbacks = Counter()
+    let blueWriteThrough = Counter()
 
     init(byteLedgers: KeyedLedgers? = nil) { self.byteLedgers = byteLedgers }
 
@@ -113,7 +120,12 @@ final class GatewayMetrics: Sendable {
         metric("rate_limit_delay_seconds_total", "counter", "Time requests waited for the rate limits.",
                [("", String(format: "%.6f", Double(rateDelayMicroseconds.value) / 1e6))])
         out += replyLatency.exposition(name: "pebble9p_backend_reply_seconds", help: "Time from a client request's send to the server until its reply.")
-        metric("speculative_operations_total", "counter", "Writes held until commit (none yet: write buffering is not built).", [("", "0")])
+        metric("speculative_operations_total", "counter", "Writes held by the gateway until commit (Blue).", [("", load(speculativeOperations))])
+        metric("blue_commits_total", "counter", "Commits of held writes, by result.",
+               [("{result=\"ok\"}", load(blueCommits)), ("{result=\"failed\"}", load(blueCommitFailures))])
+        metric("blue_rollbacks_total", "counter", "Fids whose held writes were dropped (client gone, reset, file removed).", [("", load(blueRollbacks))])
+        metric("blue_write_through_total", "counter", "Fids that held more than blue-max (or the quota) and wrote through from then on.",
+               [("", load(blueWriteThrough))])
         return out
     }
 }

@@ -22,6 +22,15 @@ public enum ConfigValue: Sendable, Equatable {
     }
 
     /// true or false (TOML's booleans; a flag given is the word "true").
+    /// `on` or `off` (a switch such as `pebble` or `blue`).
+    func onOff() throws(ConfigError) -> Bool {
+        switch try string() {
+        case "on": return true
+        case "off": return false
+        default: throw ConfigError(key: nil, message: "must be on or off")
+        }
+    }
+
     func boolean() throws(ConfigError) -> Bool {
         switch self {
         case let .boolean(value): return value

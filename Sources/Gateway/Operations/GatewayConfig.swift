@@ -104,6 +104,11 @@ public struct GatewayConfig: Sendable, Equatable {
     /// A Twrite's or Rread's data is spliced socket to socket (never read by the gateway) when at
     /// least this many of its bytes are still to arrive once its fixed fields are in; 0 turns it off.
     public var spliceMinimum = 16 * 1024
+    /// Blue writes (`blue`): a fid open for writing on a regular file holds its writes until the
+    /// client clunks or fsyncs it (9P2000.L); `blueMax` bytes per fid at most, past which the fid
+    /// commits and writes through.
+    public var blue = false
+    public var blueMax = 64 << 20
     /// trace, debug, info, notice, warning, error, critical.
     public var logLevel = "info"
     /// The capability token key file (mode 0600); without it a presented token is refused.
@@ -347,11 +352,7 @@ public struct GatewayConfig: Sendable, Equatable {
             config.idleTimeout = try value.integer(in: 0...(86_400 * 30))
         },
         Setting(key: "pebble", help: "on|off: budgets (quota, rates, per-client sessions, fids and requests, frame, idle and backend timeouts, token budget caveats) on or off") { config, value throws(ConfigError) in
-            switch try value.string() {
-            case "on": config.pebble = true
-            case "off": config.pebble = false
-            default: throw ConfigError(key: nil, message: "must be on or off")
-            }
+            config.pebble = try value.onOff()
         },
         Setting(key: "metrics", help: "HOST:PORT where GET /metrics serves Prometheus text") { config, value throws(ConfigError) in
             config.metrics = try resolvable([value.string()]).first
@@ -389,6 +390,12 @@ public struct GatewayConfig: Sendable, Equatable {
             let text = try value.string()
             guard let seconds = Double(text), seconds >= 0.01, seconds <= 3600 else { throw ConfigError(key: nil, message: "must be a number of seconds in 0.01...3600") }
             config.burstSeconds = seconds
+        },
+        Setting(key: "blue", help: "on|off: hold a fid's writes until it is clunked or fsynced, so a client that dies mid-write changes nothing (9P2000.L)") { config, value throws(ConfigError) in
+            config.blue = try value.onOff()
+        },
+        Setting(key: "blue-max", help: "bytes one fid may hold before it commits them and writes through, e.g. 64M (the default)") { config, value throws(ConfigError) in
+            config.blueMax = try value.byteCount()
         },
         Setting(key: "splice-min", help: "bytes of data still to come from which a read/write payload is spliced; 0: never") { config, value throws(ConfigError) in
             config.spliceMinimum = try value.integer(in: 0...Int(Int32.max))

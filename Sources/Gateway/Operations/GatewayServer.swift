@@ -56,7 +56,8 @@ public final class GatewayServer: Sendable {
             requestsPerClient: config.requestLedgers,
             metrics: metrics,
             sessions: directory,
-            budgets: config.pebble
+            budgets: config.pebble,
+            blue: config.blue ? ProxySession.BlueSettings(maxPerFid: config.blueMax) : nil
         )
         if tls != nil { logger.info("TLS path", metadata: ["path": "\(KernelTLS.path)"]) }
         let memory = bytesHeld.flatMap { ledgers in

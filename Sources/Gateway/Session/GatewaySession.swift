@@ -54,6 +54,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         var sessions: SessionDirectory? = nil
         /// Budgets on (`--pebble on`): a token's budget caveats apply.
         var budgets = true
+        /// Blue writes (nil: off).
+        var blue: ProxySession.BlueSettings? = nil
     }
 
     /// Numbers sessions for the audit log, process-wide.
@@ -127,6 +129,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         client = try Connection(loop: loop, transport: transport)
         var access = ProxySession.Access(backendAname: settings.backendAname, backendUname: settings.backendUname)
         access.budgets = settings.budgets
+        access.blue = settings.blue
         if let tokens = settings.tokens {
             access.tokens = RequestPolicy.TokenPolicy(verifier: tokens.current, required: settings.requireToken)
             access.currentVerifier = { tokens.current }
@@ -393,6 +396,21 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     }
 
     func tokenAccepted() { settings.metrics.capabilityValidations.add(1) }
+
+    func blueCounted(_ counter: ProxySession.BlueCounter) {
+        let metrics = settings.metrics
+        switch counter {
+        case .heldWrite: metrics.speculativeOperations.add(1)
+        case .commit: metrics.blueCommits.add(1)
+        case .commitFailed: metrics.blueCommitFailures.add(1)
+        case .rollback: metrics.blueRollbacks.add(1)
+        case .writeThrough: metrics.blueWriteThrough.add(1)
+        }
+    }
+
+    func blueCommitFailed(_ error: ProxyError, bytes: Int) {
+        logger.warning("commit of held writes failed", metadata: ["bytes": "\(bytes)", "error": "\(error.message)"])
+    }
 
     func audit(_ event: AuditEvent) {
         settings.metrics.event(event)

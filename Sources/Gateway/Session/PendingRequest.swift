@@ -65,6 +65,15 @@ struct PendingRequest {
     /// Its frame's bytes, held against the session's quota until it is answered (its reply's
     /// are `replyBytes` once sent: `ProxySession+Quota`).
     var reservedBytes = 0
+    /// A Tlopen/Tlcreate that opens a file for writing: its fid holds its writes (Blue) if it opens
+    /// a regular file (`ProxySession+Blue`).
+    var blueOpen: ProxySession.BlueOpen?
+    /// A request on a Blue fid whose reply the gateway amends: a read overlaid with the held
+    /// writes, a getattr's size.
+    var blueReply: ProxySession.BlueReply?
+    /// One of the steps of a commit (Red): not flushed when the client goes, so a commit it asked
+    /// for finishes.
+    var commitStep = false
 
     init(origin: Origin, type: MessageType, serial: UInt64) {
         self.origin = origin

@@ -6,6 +6,7 @@ extension ProxySession {
     /// Tflush: forwarded when the old request is still at the backend; answered at once when its
     /// reply has already been sent (so the client sees that reply before the Rflush).
     func clientFlush(_ frame: UnsafeMutableRawBufferPointer, oldTag: UInt16, tag: UInt16) {
+        if flushDeferred(clientTag: oldTag) { return sendToClient(.flush(Rflush()), tag: tag) }
         guard let oldBackendTag = tags.backendTag(forClientTag: oldTag),
               let target = tags.request(oldBackendTag)
         else {

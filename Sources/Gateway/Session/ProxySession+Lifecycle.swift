@@ -19,6 +19,7 @@ extension ProxySession {
         case .unversioned:
             startVersion(clientTag: tag, msize: requested, version: version)
         case .active:
+            rollbackAllBlue(reason: "the client reset the session (Tversion)")
             phase = .resetting(clientTag: tag, msize: requested, version: version)
             abandonOutstanding()
             advanceCleanup()
@@ -63,6 +64,7 @@ extension ProxySession {
         case .closed, .draining:
             return
         default:
+            rollbackAllBlue(reason: "the client went away")
             phase = .draining
             abandonOutstanding()
             advanceCleanup()
@@ -73,6 +75,7 @@ extension ProxySession {
     func backendClosed() {
         guard phase != .closed else { return }
         let wasDraining = phase == .draining
+        rollbackAllBlue(reason: "the file server closed the connection")
         phase = .closed
         if !wasDraining {
             host.closeClient(reason: "file server closed the connection")
@@ -96,12 +99,13 @@ extension ProxySession {
         let toFlush = tags.pending.filter { tag, request in
             switch request.origin {
             case .client where !request.abandoned: request.type != .Tflush && !flushedByClient.contains(tag)
-            case .own: request.type != .Tflush
+            case .own: request.type != .Tflush && !request.commitStep
             default: false
             }
         }
-        // What waited on the gateway's own requests was the client's, and is abandoned with it.
-        ownReplies.removeAll()
+        // What waited on the gateway's own requests was the client's, and is abandoned with it;
+        // a commit the client asked for finishes.
+        ownReplies = ownReplies.filter { tags.request($0.key)?.commitStep == true }
         tags.abandonAll()
         fids.forgetClientFids()
         for (tag, _) in toFlush {

@@ -31,16 +31,19 @@ extension ProxySession {
     /// then). Its fids are backend fids: a new one (`creates`, from `fids.allocateBackendFid()`)
     /// lives once the reply says so and is clunked at cleanup like the client's; `releases` is
     /// gone after the reply. Returns false when the session is not active or every tag is in use.
+    /// A `commitStep` (Blue's commit) is sent at once, never held, and also while the session
+    /// drains or resets: the client asked for the commit, which finishes.
     @discardableResult
-    func sendOwn(_ message: TMessage, creates: UInt32? = nil, releases: UInt32? = nil,
+    func sendOwn(_ message: TMessage, creates: UInt32? = nil, releases: UInt32? = nil, commitStep: Bool = false,
                  then continuation: @escaping (RMessage?) -> Void) -> Bool {
-        guard phase == .active, let dialect else { return false }
+        guard phase == .active || (commitStep && (phase == .draining || isResetting)), let dialect else { return false }
         var request = PendingRequest(origin: .own, type: message.type, serial: tags.makeSerial())
+        request.commitStep = commitStep
         request.createdBackendFid = creates
         request.releasedBackendFid = releases
         request.usedBackendFids = message.fids.map(\.value).filter { $0 != creates && $0 != NineP.noFid }
         if case let .walk(walk) = message { request.walkNames = walk.wnames.count }
-        request.sent = held.isEmpty && roomAtServer
+        request.sent = commitStep || (held.isEmpty && roomAtServer)
         guard let tag = tags.add(request) else {
             undo(request)
             return false

@@ -17,9 +17,9 @@ extension ProxySession {
         var shared: LedgerShare?
     }
 
-    /// What the session holds now: its requests' frames, the replies of those at the server, and
-    /// the bytes in its buffers.
-    var bytesHeld: Int { tags.bytesReserved &+ tags.replyBytesExpected &+ bytesBuffered }
+    /// What the session holds now: its requests' frames, the replies of those at the server, the
+    /// bytes in its buffers, and its Blue writes and the requests waiting for their commit.
+    var bytesHeld: Int { tags.bytesReserved &+ tags.replyBytesExpected &+ bytesBuffered &+ blueBytes }
 
     /// Takes `amount` bytes for a request out of the budgets; nil when it fits, else the error.
     func admitBytes(_ amount: Int, type: MessageType) -> ProxyError? {

@@ -38,5 +38,7 @@ extension ProxySession {
         var backendTimeout = 0.0
         /// Budgets on (`--pebble on`): a token's `fids`, `rate-ops` and `rate-bytes` caveats apply.
         var budgets = true
+        /// Blue writes (`--blue on`) and their limit per fid; nil: writes go through.
+        var blue: BlueSettings?
     }
 }

@@ -130,6 +130,11 @@ final class ProxySession {
     var clientTotals = ClientTotals()
     /// Bytes in the session's buffers when the host last said.
     var bytesBuffered = 0
+    /// Blue state by backend fid (`ProxySession+Blue`), the client tags of requests waiting for a
+    /// commit, and the bytes both hold (counted in `bytesHeld`).
+    var blue: [UInt32: BlueFid] = [:]
+    var blueDeferredTags: Set<UInt16> = []
+    var blueBytes = 0
 
     var isClosed: Bool { phase == .closed }
     /// A mid-session Tversion is waiting for outstanding replies and cleanup clunks.
@@ -141,14 +146,17 @@ final class ProxySession {
     /// whole frame, or for a Twrite whose data is still arriving its head (at least the fixed
     /// fields), with `payloadToFollow` more bytes to come on the same stream.
     /// Returns whether the frame went to the backend (so the rest of its payload should follow).
+    /// A `replayed` frame waited for a Blue commit: it was counted when it came.
     @discardableResult
-    func clientFrame(_ frame: UnsafeMutableRawBufferPointer, payloadToFollow: Int = 0) -> Bool {
+    func clientFrame(_ frame: UnsafeMutableRawBufferPointer, payloadToFollow: Int = 0, replayed: Bool = false) -> Bool {
         guard let header = FrameHeader.peek(UnsafeRawBufferPointer(frame)) else { return false }
         let frameSize = frame.count &+ payloadToFollow
-        stats.requests &+= 1
-        stats.bytesFromClient &+= frameSize
+        if !replayed {
+            stats.requests &+= 1
+            stats.bytesFromClient &+= frameSize
+        }
         // Every request but Tversion and Tflush counts against --rate-ops once decided.
-        defer { if pacing != nil, header.type != MessageType.Tflush.rawValue, header.type != MessageType.Tversion.rawValue { chargeOperation() } }
+        defer { if pacing != nil, !replayed, header.type != MessageType.Tflush.rawValue, header.type != MessageType.Tversion.rawValue { chargeOperation() } }
         guard let type = header.messageType, type.isRequest else {
             reply(error: .unsupported(header.type), tag: header.tag)
             return false
@@ -165,7 +173,7 @@ final class ProxySession {
             reply(error: .unsupported(header.type), tag: header.tag)
             return false
         }
-        if header.tag == NineP.noTag || tags.isClientTagInUse(header.tag) {
+        if header.tag == NineP.noTag || tags.isClientTagInUse(header.tag) || blueDeferredTags.contains(header.tag) {
             // Two requests under one tag cannot be told apart in the replies: the client is broken.
             host.closeClient(reason: "tag \(header.tag) reused while in flight (\(type))")
             return false
@@ -209,7 +217,7 @@ final class ProxySession {
             if let current = access.currentVerifier { policy.tokens?.verifier = current() }
             (state.identity, state.peerHost, state.now, state.backendName) = (host.clientIdentity, host.peerHost, access.now(), host.backendName)
         }
-        let rewrite: RequestPolicy.Rewrite
+        var rewrite: RequestPolicy.Rewrite
         switch policy.decide(decoded, operands: operands, session: state) {
         case let .deny(error):
             refuse(error, tag: tag, subject: operands.first)
@@ -253,6 +261,16 @@ final class ProxySession {
             rewrite = edits
         }
 
+        var blueReply: BlueReply?
+        if !blue.isEmpty, let subject = operands.first?.record, blue[subject.backendFid] != nil {
+            switch blueRequest(frame, decoded: decoded, tag: tag, backendFid: subject.backendFid, partial: partial) {
+            case .handled: return false
+            case let .forward(amend, answerInstead):
+                blueReply = amend
+                if let answerInstead { rewrite.answerInstead = answerInstead }
+            }
+        }
+
         // A Twrite's head stands for the whole frame its count makes; a read's reply may bring its
         // count, reserved when it goes to the server (a held request's when it leaves the queue).
         let frameSize = partial ? NineP.twriteHeaderSize &+ Int(decoded.count ?? 0) : frame.count
@@ -269,6 +287,8 @@ final class ProxySession {
         var request = PendingRequest(origin: .client(tag: tag), type: rewrite.sendAs ?? type, serial: tags.makeSerial())
         request.reservedBytes = frameSize
         request.answerInstead = rewrite.answerInstead
+        request.blueReply = blueReply
+        if Self.changesFidInPlace.contains(type) { markBlueOpen(&request, decoded: decoded, frame: frame) }
         request.walk = rewrite.walk
         if let subject = operands.first?.record {
             request.scope = subject.scope
@@ -365,7 +385,7 @@ final class ProxySession {
     /// than be spliced past it: a 9P2000/.u directory read's stats, a reply to the gateway's own request.
     func repliesWhole(backendTag: UInt16) -> Bool {
         guard let request = tags.request(backendTag) else { return false }
-        return request.readsStats || request.origin == .own
+        return request.readsStats || request.origin == .own || request.blueReply != nil
     }
 
     /// Small enough for any real client, large enough for a Twalk of 16 names to be pointless to cap.
@@ -419,6 +439,10 @@ final class ProxySession {
         } else if case let .client(clientTag) = request.origin, !request.abandoned {
             if let error = request.answerInstead {
                 reply(error: error, tag: clientTag)
+            } else if request.blueReply != nil, payloadToFollow == 0, var amended = amendBlueReply(frame, header: header, request: request) {
+                amended.withUnsafeMutableBytes { FramePatch.setTag(clientTag, in: $0) }
+                stats.replies &+= 1
+                sendToClient(amended)
             } else {
                 let countFits = isError || ReplyOutcome.countFits(UnsafeRawBufferPointer(frame), header: header,
                                                                   limit: request.countLimit, payloadToFollow: payloadToFollow)
@@ -468,6 +492,7 @@ final class ProxySession {
                 openedDirectory: Bool = false, qid: Qid? = nil, walked: (path: CapabilityPath, qidType: UInt8)? = nil) {
         if !known, let changed = request.changedFid { fids.orphan(clientFid: changed.client, backendFid: changed.backend) }
         if succeeded, let changed = request.changedFid, Self.changesFidInPlace.contains(request.type) {
+            if let open = request.blueOpen { openedForWriting(open, backendFid: changed.backend, qid: qid) }
             fids.describe(clientFid: changed.client, backendFid: changed.backend) { fid in
                 fid.kind = request.type == .Txattrcreate ? .xattr : .open
                 if let size = request.xattrSize { fid.xattrSize = size }

@@ -30,6 +30,9 @@ protocol SessionHost: AnyObject {
     /// the token (`token:ID`) from its first such attach on. Nil, or the error to refuse the attach
     /// with (the token already has `max-conns-per-client` sessions).
     func attaching(withToken id: String) -> ProxyError?
+    /// A Blue event for the metrics; a failed commit also for the log.
+    func blueCounted(_ counter: ProxySession.BlueCounter)
+    func blueCommitFailed(_ error: ProxyError, bytes: Int)
     /// The server answered a client request of `type` `seconds` after it was sent (the latency
     /// histogram), with an error reply if `failed`.
     func serverAnswered(_ type: MessageType, after seconds: Double, failed: Bool)

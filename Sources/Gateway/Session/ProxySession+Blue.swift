@@ -1,0 +1,359 @@
+import Foundation
+import NineP
+import Pebble
+
+/// Blue writes, Red commit (9P2000.L): a fid that opens a regular file for writing holds its
+/// writes and size changes in the gateway (`BlueFile`), answered at once; nothing reaches the
+/// server until the client clunks or fsyncs the fid, when the gateway commits them with its own
+/// requests (the client's Tclunk is answered after, with the commit's error if it failed). A
+/// client that goes away, resets the session or removes the file first leaves the server's file
+/// as it was (a PARTIAL_WRITE_ROLLBACK event says what was dropped). The fid reads its own writes
+/// and sees its own size; every other fid sees the old file until the commit.
+///
+/// Requests on a fid whose commit is under way wait, whole, and are handled in order when it ends.
+/// A fid past `--blue-max` (or whose writes would pass the byte quota) commits what it holds, and
+/// its writes go through from then on (write-through).
+extension ProxySession {
+    struct BlueSettings {
+        /// Most bytes one fid holds before it commits and writes through.
+        var maxPerFid = 64 << 20
+    }
+
+    /// What a Tlopen/Tlcreate for writing asked: the truncation it carried, held instead of sent.
+    struct BlueOpen {
+        var truncate: Bool
+    }
+
+    enum BlueReply {
+        /// A read on a Blue fid: the reply's data is the server's with the held writes laid over it.
+        case read(offset: UInt64, count: Int)
+        /// A getattr on a Blue fid: the reply's size is the held one.
+        case size
+    }
+
+    /// What the metrics count.
+    enum BlueCounter {
+        case heldWrite, commit, commitFailed, rollback, writeThrough
+    }
+
+    /// One open file's Blue state, by its backend fid.
+    struct BlueFid {
+        var file = BlueFile()
+        /// Past `--blue-max` or the quota: committed once, and writes go through from then on.
+        var writeThrough = false
+        var commit: BlueCommit?
+        /// Client requests on the fid that came during its commit (client tag, whole frame).
+        var deferred: [(tag: UInt16, frame: [UInt8])] = []
+        /// The last commit's error, for the Tclunk or Tfsync that waited on it.
+        var commitError: ProxyError?
+    }
+
+    /// A commit under way: its steps, sent a few at a time; a resize alone (the server may run
+    /// requests in any order, and a resize must not pass a write).
+    struct BlueCommit {
+        let file: BlueFile
+        var steps: [BlueFile.CommitStep]
+        var next = 0
+        var inFlight = 0
+        var resizing = false
+        var error: ProxyError?
+        var done: Bool { inFlight == 0 && (error != nil || next == steps.count) }
+    }
+
+    static let linuxAccessMode: UInt32 = 0o3
+    static let linuxTruncate: UInt32 = 0o1000
+    static let linuxAppend: UInt32 = 0o2000
+    /// Tsetattr's and Rgetattr's size bits, and where the size is in each frame.
+    static let setattrSizeBit: UInt32 = 0x8
+    static let setattrValidOffset = 11
+    static let setattrSizeOffset = 27
+    static let getattrSizeOffset = 56
+    static let commitWindow = 4
+
+    // MARK: Opening
+
+    /// Marks a Tlopen/Tlcreate that opens for writing (not appending) as one whose fid will hold
+    /// its writes, and takes its O_TRUNC out of the frame: the truncation is held too.
+    func markBlueOpen(_ request: inout PendingRequest, decoded: DecodedRequest, frame: UnsafeMutableRawBufferPointer) {
+        guard access.blue != nil, dialect == .linux else { return }
+        let flags: UInt32, flagsOffset: Int
+        switch decoded.message {
+        case let .lopen(open)?: (flags, flagsOffset) = (open.flags, Self.setattrValidOffset)
+        case let .lcreate(create)?: (flags, flagsOffset) = (create.flags, Self.setattrValidOffset + 2 + create.name.bytes.count)
+        default: return
+        }
+        guard flags & Self.linuxAccessMode != 0, flags & Self.linuxAppend == 0 else { return }
+        let truncate = flags & Self.linuxTruncate != 0
+        if truncate { FramePatch.setU32(flags & ~Self.linuxTruncate, at: flagsOffset, in: frame) }
+        request.blueOpen = BlueOpen(truncate: truncate)
+    }
+
+    /// A Tlopen/Tlcreate for writing succeeded: a regular file's fid holds its writes from now on.
+    /// On anything else a truncation taken out of the request is made now.
+    func openedForWriting(_ open: BlueOpen, backendFid: UInt32, qid: Qid?) {
+        guard let qid, qid.type == 0 else {
+            if open.truncate {
+                let request = Tsetattr(fid: backendFid, valid: Self.setattrSizeBit, mode: 0, uid: 0, gid: 0, size: 0,
+                                       atimeSec: 0, atimeNsec: 0, mtimeSec: 0, mtimeNsec: 0)
+                sendOwn(.setattr(request)) { _ in }
+            }
+            return
+        }
+        var state = BlueFid()
+        if open.truncate { state.file.resize(to: 0) }
+        blue[backendFid] = state
+    }
+
+    /// Whether the client's Twrite in `frame` (its head) is to a fid that holds its writes: its
+    /// data must then come into the gateway, never be spliced past it.
+    func holdsWrites(_ frame: UnsafeRawBufferPointer) -> Bool {
+        guard !blue.isEmpty, frame.count >= 11, let record = fids.lookup(FramePatch.u32(at: 7, in: frame)),
+              let state = blue[record.backendFid] else { return false }
+        return !state.writeThrough || state.commit != nil
+    }
+
+    // MARK: Requests on a Blue fid
+
+    enum BlueAction {
+        /// Handled here (answered, or waiting for a commit).
+        case handled
+        /// Goes to the server, its reply amended as said, or answered with the commit's error.
+        case forward(BlueReply?, answerInstead: ProxyError?)
+    }
+
+    /// A client request on `backendFid`, which holds Blue state, after the policy let it through.
+    func blueRequest(_ frame: UnsafeMutableRawBufferPointer, decoded: DecodedRequest, tag: UInt16, backendFid: UInt32,
+                     partial: Bool) -> BlueAction {
+        guard var state = blue[backendFid] else { return .forward(nil, answerInstead: nil) }
+        if state.commit != nil {
+            deferBlue(frame, tag: tag, backendFid: backendFid)
+            return .handled
+        }
+        switch decoded.type {
+        case .Twrite:
+            guard !state.writeThrough, !partial, let offset = decoded.offset, let count = decoded.count else { break }
+            guard BlueFile.fits(offset: offset, count: Int(count)) else {
+                refuse(ProxyError(errno: 27, message: "File too large"), tag: tag, subject: nil)
+                return .handled
+            }
+            let data = UnsafeRawBufferPointer(rebasing: frame[NineP.twriteHeaderSize...])
+            if state.file.byteCount &+ Int(count) > (access.blue?.maxPerFid ?? 0) || admitBytes(Int(count), type: .Twrite) != nil {
+                // Too much to hold: what is held is committed, and this write and the next go through.
+                state.writeThrough = true
+                blue[backendFid] = state
+                host.blueCounted(.writeThrough)
+                startCommit(backendFid)
+                deferBlue(frame, tag: tag, backendFid: backendFid)
+                return .handled
+            }
+            let before = state.file.byteCount
+            state.file.write(data, at: offset)
+            blue[backendFid] = state
+            blueBytes &+= state.file.byteCount &- before
+            host.blueCounted(.heldWrite)
+            sendToClient(.write(Rwrite(count: count)), tag: tag)
+            return .handled
+        case .Tread:
+            guard let offset = decoded.offset, let count = decoded.count else { break }
+            if !state.file.needsServer(offset: offset, count: Int(count)) {
+                let data = state.file.read(at: offset, count: Int(count), server: UnsafeRawBufferPointer(start: nil, count: 0))
+                sendToClient(.read(Rread(data: data)), tag: tag)
+                return .handled
+            }
+            return .forward(.read(offset: offset, count: Int(count)), answerInstead: nil)
+        case .Tgetattr:
+            return .forward(.size, answerInstead: nil)
+        case .Tsetattr:
+            let valid = FramePatch.u32(at: Self.setattrValidOffset, in: UnsafeRawBufferPointer(frame))
+            guard valid & Self.setattrSizeBit != 0 else { break }
+            state.file.resize(to: FramePatch.u64(at: Self.setattrSizeOffset, in: UnsafeRawBufferPointer(frame)))
+            blue[backendFid] = state
+            let rest = valid & ~Self.setattrSizeBit
+            guard rest != 0 else {
+                sendToClient(.setattr(Rsetattr()), tag: tag)
+                return .handled
+            }
+            FramePatch.setU32(rest, at: Self.setattrValidOffset, in: frame)
+        case .Tfsync, .Tclunk:
+            if !state.file.isEmpty {
+                startCommit(backendFid)
+                deferBlue(frame, tag: tag, backendFid: backendFid)
+                return .handled
+            }
+            // Committed (or nothing held): the request goes, with the commit's error if it failed.
+            let error = state.commitError
+            state.commitError = nil
+            blue[backendFid] = decoded.type == .Tclunk ? nil : state
+            return .forward(nil, answerInstead: error)
+        case .Tremove:
+            rollbackBlue(backendFid, reason: "the file was removed")
+            blue[backendFid] = nil
+        default:
+            break
+        }
+        return .forward(nil, answerInstead: nil)
+    }
+
+    /// A request that waits for its fid's commit: its frame is kept whole and handled when the
+    /// commit ends; its tag stays in use, and a Tflush of it drops it.
+    func deferBlue(_ frame: UnsafeMutableRawBufferPointer, tag: UInt16, backendFid: UInt32) {
+        blue[backendFid]?.deferred.append((tag, Array(UnsafeRawBufferPointer(frame))))
+        blueDeferredTags.insert(tag)
+        blueBytes &+= frame.count
+    }
+
+    /// A Tflush of a request waiting for a commit: it is dropped, never happens. False if none is.
+    func flushDeferred(clientTag: UInt16) -> Bool {
+        guard blueDeferredTags.contains(clientTag),
+              let (backendFid, state) = blue.first(where: { $0.value.deferred.contains { $0.tag == clientTag } }),
+              let index = state.deferred.firstIndex(where: { $0.tag == clientTag }) else { return false }
+        blueBytes &-= state.deferred[index].frame.count
+        blue[backendFid]?.deferred.remove(at: index)
+        blueDeferredTags.remove(clientTag)
+        return true
+    }
+
+    // MARK: Red: commit
+
+    /// Starts committing what `backendFid` holds: the steps go as the gateway's own requests.
+    func startCommit(_ backendFid: UInt32) {
+        guard var state = blue[backendFid], state.commit == nil, !state.file.isEmpty else { return }
+        // A Twrite's data is at most msize - 24 (the iounit convention: P9_IOHDRSZ), as servers expect.
+        let steps = state.file.commitPlan(maxWrite: max(1, Int(msize) &- NineP.twriteHeaderSize &- 1))
+        state.commit = BlueCommit(file: state.file, steps: steps)
+        state.file = BlueFile()
+        blue[backendFid] = state
+        pumpCommit(backendFid)
+    }
+
+    /// Sends the commit's next steps: a few writes at a time, a resize alone.
+    func pumpCommit(_ backendFid: UInt32) {
+        sending: while var commit = blue[backendFid]?.commit, commit.error == nil, commit.next < commit.steps.count,
+                       !commit.resizing, commit.inFlight < Self.commitWindow {
+            let step = commit.steps[commit.next]
+            let message: TMessage
+            switch step {
+            case let .resize(size):
+                if commit.inFlight > 0 { break sending }
+                commit.resizing = true
+                message = .setattr(Tsetattr(fid: backendFid, valid: Self.setattrSizeBit, mode: 0, uid: 0, gid: 0, size: size,
+                                            atimeSec: 0, atimeNsec: 0, mtimeSec: 0, mtimeNsec: 0))
+            case let .write(extent, start, count, offset):
+                message = .write(Twrite(fid: backendFid, offset: offset, data: Array(commit.file.extents[extent].bytes[start..<(start + count)])))
+            }
+            commit.next += 1
+            commit.inFlight += 1
+            blue[backendFid]?.commit = commit
+            let sent = sendOwn(message, commitStep: true) { [unowned self] reply in
+                self.commitStepAnswered(backendFid, step: step, reply: reply)
+            }
+            if !sent {
+                commit.inFlight -= 1
+                commit.resizing = false
+                commit.error = .tooManyRequests
+                blue[backendFid]?.commit = commit
+            }
+        }
+        if blue[backendFid]?.commit?.done == true { finishCommit(backendFid) }
+    }
+
+    func commitStepAnswered(_ backendFid: UInt32, step: BlueFile.CommitStep, reply: RMessage?) {
+        guard var commit = blue[backendFid]?.commit else { return }
+        commit.inFlight -= 1
+        switch (step, reply) {
+        case let (.write(_, _, count, _), .write(written)?) where Int(written.count) == count:
+            break
+        case let (.write(extent, start, count, offset), .write(written)?) where written.count > 0 && Int(written.count) < count:
+            // A short write: the rest goes next.
+            let done = Int(written.count)
+            commit.steps.insert(.write(extent: extent, start: start + done, count: count - done, offset: offset + UInt64(done)), at: commit.next)
+        case (.resize, .setattr?):
+            commit.resizing = false
+        case let (_, .lerror(error)?):
+            commit.error = commit.error ?? ProxyError(errno: error.ecode, message: String(cString: strerror(Int32(truncatingIfNeeded: error.ecode))))
+        default:
+            commit.error = commit.error ?? ProxyError(errno: 5, message: "Input/output error", detail: "commit: short or unexpected reply")
+        }
+        if case .resize = step { commit.resizing = false }
+        blue[backendFid]?.commit = commit
+        if commit.done { finishCommit(backendFid) } else { pumpCommit(backendFid) }
+    }
+
+    /// The commit is over: its bytes are given back, and what waited on it is handled in order.
+    func finishCommit(_ backendFid: UInt32) {
+        guard var state = blue[backendFid], let commit = state.commit else { return }
+        state.commit = nil
+        state.commitError = commit.error
+        blueBytes &-= commit.file.byteCount
+        host.blueCounted(commit.error == nil ? .commit : .commitFailed)
+        if let error = commit.error {
+            host.blueCommitFailed(error, bytes: commit.file.byteCount)
+        }
+        let deferred = state.deferred
+        state.deferred = []
+        // A session that drains or resets has no client to answer, and its fid numbers go back.
+        blue[backendFid] = phase == .active ? state : nil
+        for waiting in deferred {
+            blueDeferredTags.remove(waiting.tag)
+            blueBytes &-= waiting.frame.count
+        }
+        guard phase == .active else { return }
+        for waiting in deferred {
+            var frame = waiting.frame
+            frame.withUnsafeMutableBytes { _ = clientFrame($0, replayed: true) }
+        }
+    }
+
+    // MARK: Rollback
+
+    /// Drops what `backendFid` holds, never sent: a PARTIAL_WRITE_ROLLBACK event says how much.
+    func rollbackBlue(_ backendFid: UInt32, reason: String) {
+        guard var state = blue[backendFid] else { return }
+        if !state.file.isEmpty {
+            host.audit(AuditEvent(kind: .partialWriteRollback,
+                                  detail: "\(state.file.byteCount) bytes in \(state.file.extents.count) extents\(state.file.cut.map { ", a truncation to \($0)" } ?? "") dropped: \(reason)"))
+            host.blueCounted(.rollback)
+            blueBytes &-= state.file.byteCount
+        }
+        state.file = BlueFile()
+        for waiting in state.deferred {
+            blueDeferredTags.remove(waiting.tag)
+            blueBytes &-= waiting.frame.count
+        }
+        state.deferred = []
+        blue[backendFid] = state
+    }
+
+    /// The client went away or reset the session: every fid's held writes are dropped. A commit
+    /// already under way (the client asked for it) finishes.
+    func rollbackAllBlue(reason: String) {
+        for backendFid in blue.keys.sorted() {
+            rollbackBlue(backendFid, reason: reason)
+            if blue[backendFid]?.commit == nil { blue[backendFid] = nil }
+        }
+    }
+
+    // MARK: Replies
+
+    /// Amends the server's reply to a request on a Blue fid: a read's data overlaid with what the
+    /// fid holds (and what its commit under way does), a getattr's size. Returns the frame to send
+    /// instead, or nil to pass the reply on as it came (with the size patched in place).
+    func amendBlueReply(_ frame: UnsafeMutableRawBufferPointer, header: FrameHeader, request: PendingRequest) -> [UInt8]? {
+        guard let amend = request.blueReply, let backendFid = request.usedBackendFids.first, let state = blue[backendFid] else { return nil }
+        let layers = [state.commit?.file, state.file].compactMap { $0 }
+        switch amend {
+        case let .read(offset, count):
+            guard header.type == MessageType.Rread.rawValue, frame.count >= NineP.rreadHeaderSize else { return nil }
+            let returned = min(Int(FramePatch.u32(at: 7, in: UnsafeRawBufferPointer(frame))), frame.count &- NineP.rreadHeaderSize)
+            var data = Array(UnsafeRawBufferPointer(rebasing: frame[NineP.rreadHeaderSize..<(NineP.rreadHeaderSize + returned)]))
+            for layer in layers { data = data.withUnsafeBytes { layer.read(at: offset, count: count, server: $0) } }
+            return Frame(tag: header.tag, message: RMessage.read(Rread(data: data))).encode(dialect: .linux)
+        case .size:
+            guard header.type == MessageType.Rgetattr.rawValue, frame.count >= Self.getattrSizeOffset + 8 else { return nil }
+            var size = FramePatch.u64(at: Self.getattrSizeOffset, in: UnsafeRawBufferPointer(frame))
+            for layer in layers { size = layer.size(serverSize: size) }
+            FramePatch.setU64(size, at: Self.getattrSizeOffset, in: frame)
+            return nil
+        }
+    }
+}

@@ -1,0 +1,190 @@
+import Testing
+@testable import Gateway
+import NineP
+import Pebble
+
+/// Blue writes and Red commit on a 9P2000.L session over a recording host: held writes never reach
+/// the server before the clunk, the fid reads its own writes and sees its size, the commit's steps
+/// go in order, and a client that goes away leaves nothing at the server.
+@Suite("Blue writes on a session")
+struct BlueSessionTests {
+    static let readWrite: UInt32 = 2
+    static let truncate: UInt32 = 0o1000
+
+    /// A session with Blue on, fid 2 walked to a file and opened with `flags`; returns it and the
+    /// backend fid behind fid 2.
+    static func opened(flags: UInt32 = readWrite, blueMax: Int = 1 << 20) throws -> (SessionHarness, UInt32) {
+        var access = ProxySession.Access()
+        access.blue = .init(maxPerFid: blueMax)
+        let harness = SessionHarness(access: access)
+        try harness.negotiate()
+        try harness.attach(fid: 1)
+        let backendFid = try harness.walk(fid: 1, newfid: 2, names: ["f"])
+        let open = try harness.forward(tag: 3, .lopen(Tlopen(fid: 2, flags: flags)))
+        #expect(open.message == .lopen(Tlopen(fid: backendFid, flags: flags & ~truncate)), "O_TRUNC is held, not sent")
+        harness.backendSends(tag: open.tag, .lopen(Rlopen(qid: SessionHarness.fileQid, iounit: 0)))
+        _ = try harness.clientReceived()
+        return (harness, backendFid)
+    }
+
+    static func write(_ text: String, at offset: UInt64 = 0) -> TMessage { .write(Twrite(fid: 2, offset: offset, data: Array(text.utf8))) }
+
+    @Test("writes are answered by the gateway and held; the fid reads its own writes over the server's bytes and sees its size; at the clunk the writes go in order, then the clunk, answered last")
+    func holdAndCommit() throws {
+        let (harness, backendFid) = try Self.opened()
+        #expect(try harness.answeredLocally(tag: 10, Self.write("hello")) == [Frame(tag: 10, message: .write(Rwrite(count: 5)))])
+        #expect(try harness.answeredLocally(tag: 11, Self.write("XY", at: 8)) == [Frame(tag: 11, message: .write(Rwrite(count: 2)))])
+        #expect(harness.session.bytesHeld == 7 && harness.host.blueCounts == [.heldWrite, .heldWrite])
+        // A read that needs the server's bytes goes there; its reply is overlaid.
+        let read = try harness.forward(tag: 12, .read(Tread(fid: 2, offset: 0, count: 100)))
+        harness.backendSends(tag: read.tag, .read(Rread(data: Array("0123456789abc".utf8))))
+        #expect(try harness.clientReceived() == [Frame(tag: 12, message: .read(Rread(data: Array("hello567XYabc".utf8))))])
+        // getattr shows the held size (the server's file is 4 bytes here: the writes reach 10).
+        let getattr = try harness.forward(tag: 13, .getattr(Tgetattr(fid: 2, requestMask: 0x7ff)))
+        var attributes = SessionHarness.sampleGetattr
+        attributes.size = 4
+        harness.backendSends(tag: getattr.tag, .getattr(attributes))
+        #expect(try harness.clientReceived().first?.message.getattrSize == 10)
+
+        harness.clientSends(tag: 14, .clunk(Tclunk(fid: 2)))
+        #expect(try harness.clientReceived().isEmpty, "the clunk waits for the commit")
+        let writes = try harness.backendReceived()
+        #expect(writes.map(\.message) == [.write(Twrite(fid: backendFid, offset: 0, data: Array("hello".utf8))),
+                                          .write(Twrite(fid: backendFid, offset: 8, data: Array("XY".utf8)))])
+        harness.backendSends(tag: writes[0].tag, .write(Rwrite(count: 5)))
+        #expect(try harness.backendReceived().isEmpty)
+        harness.backendSends(tag: writes[1].tag, .write(Rwrite(count: 2)))
+        let clunk = try #require(try harness.backendReceived().first)
+        #expect(clunk.message == .clunk(Tclunk(fid: backendFid)))
+        harness.backendSends(tag: clunk.tag, .clunk(Rclunk()))
+        #expect(try harness.clientReceived() == [Frame(tag: 14, message: .clunk(Rclunk()))])
+        #expect(harness.session.bytesHeld == 0 && harness.session.blue.isEmpty && harness.host.blueCounts.last == .commit)
+    }
+
+    @Test("an open with O_TRUNC: the truncation is held (reads see an empty file), and the commit sends it first, alone, then the writes")
+    func heldTruncation() throws {
+        let (harness, backendFid) = try Self.opened(flags: Self.readWrite | Self.truncate)
+        #expect(try harness.answeredLocally(tag: 10, .read(Tread(fid: 2, offset: 0, count: 100))) == [Frame(tag: 10, message: .read(Rread(data: [])))])
+        _ = try harness.answeredLocally(tag: 11, Self.write("new"))
+        harness.clientSends(tag: 12, .fsync(Tfsync(fid: 2, datasync: 0)))
+        let resize = try harness.backendReceived()
+        #expect(resize.map(\.message) == [.setattr(Tsetattr(fid: backendFid, valid: 8, mode: 0, uid: 0, gid: 0, size: 0,
+                                                             atimeSec: 0, atimeNsec: 0, mtimeSec: 0, mtimeNsec: 0))])
+        harness.backendSends(tag: resize[0].tag, .setattr(Rsetattr()))
+        let write = try harness.backendReceived()
+        #expect(write.map(\.message) == [.write(Twrite(fid: backendFid, offset: 0, data: Array("new".utf8)))])
+        harness.backendSends(tag: write[0].tag, .write(Rwrite(count: 3)))
+        let fsync = try #require(try harness.backendReceived().first)
+        #expect(fsync.message == .fsync(Tfsync(fid: backendFid, datasync: 0)))
+        harness.backendSends(tag: fsync.tag, .fsync(Rfsync()))
+        #expect(try harness.clientReceived() == [Frame(tag: 12, message: .fsync(Rfsync()))])
+        // The fid still holds the writes that come after.
+        _ = try harness.answeredLocally(tag: 13, Self.write("more", at: 3))
+    }
+
+    @Test("a Tsetattr of the size on the fid is held; what else it sets goes to the server")
+    func heldSetattr() throws {
+        let (harness, backendFid) = try Self.opened()
+        let sizeOnly = Tsetattr(fid: 2, valid: 8, mode: 0, uid: 0, gid: 0, size: 0, atimeSec: 0, atimeNsec: 0, mtimeSec: 0, mtimeNsec: 0)
+        #expect(try harness.answeredLocally(tag: 10, .setattr(sizeOnly)) == [Frame(tag: 10, message: .setattr(Rsetattr()))])
+        var withTimes = sizeOnly
+        withTimes.valid = 8 | 0x20 | 0x40   // size, mtime, ctime (what Linux sends for O_TRUNC)
+        let sent = try harness.forward(tag: 11, .setattr(withTimes))
+        var expected = withTimes
+        (expected.fid, expected.valid) = (backendFid, 0x60)
+        #expect(sent.message == .setattr(expected))
+        #expect(harness.session.blue[backendFid]?.file.length == 0)
+    }
+
+    @Test("a client that goes away with writes held: nothing of them reaches the server (only the cleanup clunks), and a PARTIAL_WRITE_ROLLBACK event says what was dropped")
+    func rollback() throws {
+        let (harness, backendFid) = try Self.opened()
+        _ = try harness.answeredLocally(tag: 10, Self.write("hello"))
+        _ = try harness.answeredLocally(tag: 11, Self.write("world", at: 100))
+        harness.session.clientClosed()
+        let sent = try harness.backendReceived()
+        #expect(sent.allSatisfy { if case .clunk = $0.message { true } else { false } } && sent.contains { $0.message == .clunk(Tclunk(fid: backendFid)) })
+        let event = try #require(harness.host.events.last)
+        #expect(event.kind == .partialWriteRollback && event.detail.hasPrefix("10 bytes in 2 extents"))
+        #expect(harness.session.bytesHeld == 0 && harness.host.blueCounts.last == .rollback)
+    }
+
+    @Test("a commit the server fails: the clunk still goes, and the client's Rclunk is the commit's error")
+    func failedCommit() throws {
+        let (harness, backendFid) = try Self.opened()
+        _ = try harness.answeredLocally(tag: 10, Self.write("hello"))
+        harness.clientSends(tag: 11, .clunk(Tclunk(fid: 2)))
+        let write = try #require(try harness.backendReceived().first)
+        harness.backendSends(tag: write.tag, .lerror(Rlerror(ecode: 28)))
+        let clunk = try #require(try harness.backendReceived().first)
+        #expect(clunk.message == .clunk(Tclunk(fid: backendFid)))
+        harness.backendSends(tag: clunk.tag, .clunk(Rclunk()))
+        #expect(try harness.clientReceived() == [Frame(tag: 11, message: .lerror(Rlerror(ecode: 28)))])
+        #expect(harness.host.blueCounts.last == .commitFailed && harness.session.fids.lookup(2) == nil)
+    }
+
+    @Test("a short write in a commit: the rest is written next")
+    func shortWrite() throws {
+        let (harness, backendFid) = try Self.opened()
+        _ = try harness.answeredLocally(tag: 10, Self.write("hello"))
+        harness.clientSends(tag: 11, .clunk(Tclunk(fid: 2)))
+        let write = try #require(try harness.backendReceived().first)
+        harness.backendSends(tag: write.tag, .write(Rwrite(count: 2)))
+        let rest = try #require(try harness.backendReceived().first)
+        #expect(rest.message == .write(Twrite(fid: backendFid, offset: 2, data: Array("llo".utf8))))
+        harness.backendSends(tag: rest.tag, .write(Rwrite(count: 3)))
+        let clunk = try #require(try harness.backendReceived().first)
+        harness.backendSends(tag: clunk.tag, .clunk(Rclunk()))
+        #expect(try harness.clientReceived() == [Frame(tag: 11, message: .clunk(Rclunk()))])
+    }
+
+    @Test("requests on a fid during its commit wait and are handled in order after it; a Tflush of one drops it; its tag stays in use meanwhile")
+    func duringCommit() throws {
+        let (harness, backendFid) = try Self.opened()
+        _ = try harness.answeredLocally(tag: 10, Self.write("hello"))
+        harness.clientSends(tag: 11, .fsync(Tfsync(fid: 2, datasync: 0)))
+        let write = try #require(try harness.backendReceived().first)
+        _ = try harness.answeredLocally(tag: 12, .getattr(Tgetattr(fid: 2, requestMask: 0x7ff)))
+        _ = try harness.answeredLocally(tag: 13, .read(Tread(fid: 2, offset: 0, count: 5)))
+        #expect(try harness.answeredLocally(tag: 20, .flush(Tflush(oldtag: 13))) == [Frame(tag: 20, message: .flush(Rflush()))])
+        harness.backendSends(tag: write.tag, .write(Rwrite(count: 5)))
+        let after = try harness.backendReceived()
+        #expect(after.map(\.message) == [.fsync(Tfsync(fid: backendFid, datasync: 0)), .getattr(Tgetattr(fid: backendFid, requestMask: 0x7ff))])
+    }
+
+    @Test("a fid past --blue-max commits what it holds, and that write and the next go through")
+    func writeThrough() throws {
+        let (harness, backendFid) = try Self.opened(blueMax: 8)
+        _ = try harness.answeredLocally(tag: 10, Self.write("hello"))
+        harness.clientSends(tag: 11, Self.write("world", at: 5))
+        let commit = try #require(try harness.backendReceived().first)
+        #expect(commit.message == .write(Twrite(fid: backendFid, offset: 0, data: Array("hello".utf8))))
+        harness.backendSends(tag: commit.tag, .write(Rwrite(count: 5)))
+        let through = try #require(try harness.backendReceived().first)
+        #expect(through.message == .write(Twrite(fid: backendFid, offset: 5, data: Array("world".utf8))))
+        #expect(harness.host.blueCounts.contains(.writeThrough))
+        _ = try harness.forward(tag: 12, Self.write("!", at: 10))
+    }
+
+    @Test("an open for reading, or for appending, holds nothing; with Blue off nothing is held")
+    func notBlue() throws {
+        for flags: UInt32 in [0, 0o2000 | 1] {
+            let (harness, _) = try Self.opened(flags: flags)
+            #expect(harness.session.blue.isEmpty)
+        }
+        let harness = SessionHarness()
+        try harness.negotiate()
+        try harness.attach(fid: 1)
+        try harness.walk(fid: 1, newfid: 2, names: ["f"])
+        let open = try harness.forward(tag: 3, .lopen(Tlopen(fid: 2, flags: Self.readWrite | Self.truncate)))
+        #expect(open.message.lopenFlags == Self.readWrite | Self.truncate)
+    }
+}
+
+extension RMessage {
+    var getattrSize: UInt64? { if case let .getattr(attributes) = self { attributes.size } else { nil } }
+}
+
+extension TMessage {
+    var lopenFlags: UInt32? { if case let .lopen(open) = self { open.flags } else { nil } }
+}
