@@ -7,8 +7,8 @@ extension Interop {
     /// (trans=fd) and runs a user's workload on the share, one checked line per step. The work is
     /// done by Tests/KernelClient/build, run and guest-init (see the README.md there).
     ///
-    /// Plain TCP to the gateway, through the TLS tunnel, and with a capability token as the aname;
-    /// the Blue write path (a later issue) will be another @Test with its own fixture.
+    /// Plain TCP to the gateway, with Blue writes, through the TLS tunnel, and with a capability
+    /// token as the aname.
     @Suite struct KernelClient {
         static let scripts = Paths.repository.appendingPathComponent("Tests/KernelClient")
 
@@ -17,6 +17,18 @@ extension Interop {
             let fixture = try DiodBehindGateway("kclient")
             defer { fixture.stop() }
             try Self.mountAndCheck(address: fixture.gateway.address, fixture: fixture)
+        }
+
+        @Test("the same with Blue writes (--blue on): every write is held until the file is closed, then committed; every check passes")
+        func blue() throws {
+            let port = freePort()
+            let fixture = try DiodBehindGateway("kclient-blue", extra: ["--blue", "on", "--metrics", "127.0.0.1:\(port)"])
+            defer { fixture.stop() }
+            try Self.mountAndCheck(address: fixture.gateway.address, fixture: fixture)
+            let metrics = try Metrics.scrape(port)
+            #expect((metrics["pebble9p_speculative_operations_total"] ?? 0) > 0 && (metrics["pebble9p_blue_commits_total{result=ok}"] ?? 0) > 0,
+                    "the workload's writes were held and committed: \(metrics)")
+            #expect(metrics["pebble9p_blue_commits_total{result=failed}"] == 0, "\(metrics)")
         }
 
         @Test("the same through the TLS tunnel: v9fs → pebble9p tunnel → TLS (client certificate) → serve → diod")
