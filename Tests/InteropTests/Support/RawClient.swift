@@ -18,7 +18,19 @@ final class RawClient {
         self.dialect = dialect
     }
 
-    deinit { close(fd) }
+    private var isClosed = false
+
+    deinit { if !isClosed { close(fd) } }
+
+    /// Closes the connection abruptly, as a client killed mid-request does on a lossy path: a
+    /// TCP reset (SO_LINGER 0), with whatever was in flight lost.
+    func reset() {
+        guard !isClosed else { return }
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        close(fd)
+        isClosed = true
+    }
 
     /// This end's address as the gateway logs it (`peer=127.0.0.1:PORT`).
     var localAddress: String {
