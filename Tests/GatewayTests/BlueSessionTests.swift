@@ -166,6 +166,46 @@ struct BlueSessionTests {
         _ = try harness.forward(tag: 12, Self.write("!", at: 10))
     }
 
+    /// A session with Blue on and fid 2 walked to a directory, where it sends Tlcreate `name`.
+    static func creating(flags: UInt32) throws -> (SessionHarness, UInt32, Frame<TMessage>) {
+        var access = ProxySession.Access()
+        access.blue = .init()
+        let harness = SessionHarness(access: access)
+        try harness.negotiate()
+        try harness.attach(fid: 1)
+        let backendFid = try harness.walk(fid: 1, newfid: 2, names: ["dir"])
+        let create = try harness.forward(tag: 3, .lcreate(Tlcreate(fid: 2, name: "new", flags: flags, mode: 0o644, gid: 0)))
+        return (harness, backendFid, create)
+    }
+
+    @Test("a Tlcreate goes with O_EXCL added; a client that dies before committing leaves no file: the cleanup removes it (Tremove, not Tclunk)")
+    func createdThenRolledBack() throws {
+        let (harness, backendFid, create) = try Self.creating(flags: 0o100 | 1)
+        #expect(create.message == .lcreate(Tlcreate(fid: backendFid, name: "new", flags: 0o100 | 1 | 0o200, mode: 0o644, gid: 0)))
+        harness.backendSends(tag: create.tag, .lcreate(Rlcreate(qid: SessionHarness.fileQid, iounit: 0)))
+        #expect(try harness.clientReceived().map(\.tag) == [3])
+        _ = try harness.answeredLocally(tag: 4, .write(Twrite(fid: 2, offset: 0, data: [1, 2, 3])))
+        harness.session.clientClosed()
+        let cleanup = try harness.backendReceived().map(\.message)
+        #expect(cleanup.contains(.remove(Tremove(fid: backendFid))) && !cleanup.contains(.clunk(Tclunk(fid: backendFid))), "\(cleanup)")
+        #expect(harness.host.events.last?.detail.contains("the file it created removed") == true)
+    }
+
+    @Test("a Tlcreate of a file that is there (EEXIST to the gateway's O_EXCL) is sent again as the client sent it and opens it; a rollback then leaves the file")
+    func createdExisting() throws {
+        let (harness, backendFid, create) = try Self.creating(flags: 0o100 | 1)
+        harness.backendSends(tag: create.tag, .lerror(Rlerror(ecode: 17)))
+        #expect(try harness.clientReceived().isEmpty, "the client does not see the gateway's EEXIST")
+        let again = try #require(try harness.backendReceived().first)
+        #expect(again.message == .lcreate(Tlcreate(fid: backendFid, name: "new", flags: 0o100 | 1, mode: 0o644, gid: 0)))
+        harness.backendSends(tag: again.tag, .lcreate(Rlcreate(qid: SessionHarness.fileQid, iounit: 0)))
+        #expect(try harness.clientReceived().map(\.tag) == [3])
+        _ = try harness.answeredLocally(tag: 4, .write(Twrite(fid: 2, offset: 0, data: [1])))
+        harness.session.clientClosed()
+        let cleanup = try harness.backendReceived().map(\.message)
+        #expect(cleanup.contains(.clunk(Tclunk(fid: backendFid))) && !cleanup.contains(.remove(Tremove(fid: backendFid))), "\(cleanup)")
+    }
+
     @Test("an open for reading, or for appending, holds nothing; with Blue off nothing is held")
     func notBlue() throws {
         for flags: UInt32 in [0, 0o2000 | 1] {

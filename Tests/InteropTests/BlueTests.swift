@@ -23,6 +23,8 @@ extension Interop {
             try original.write(to: target)
             let chunk = 65_536 - 24, writes = (50 << 20) / chunk
             let data = (0..<chunk).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+            // One Twrite frame, encoded once; each write patches its tag and offset in place.
+            var frame = Frame(tag: 0, message: TMessage.write(Twrite(fid: 2, offset: 0, data: data))).encode(dialect: .linux)
             for round in 0..<50 {
                 let client = try fixture.attachedClient()
                 guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["target"])), tag: 2),
@@ -36,7 +38,11 @@ extension Interop {
                     let batch = min(8, dies - sent)
                     for index in 0..<batch {
                         let offset = UInt64(round % 2 == 0 ? sent + index : random.below(writes)) * UInt64(chunk)
-                        try client.send(.write(Twrite(fid: 2, offset: offset, data: data)), tag: UInt16(10 + index))
+                        frame.withUnsafeMutableBytes { bytes in
+                            FramePatch.setTag(UInt16(10 + index), in: bytes)
+                            FramePatch.setU64(offset, at: 11, in: bytes)
+                        }
+                        try client.sendRaw(frame)
                     }
                     sent += batch
                     if sent < dies { for _ in 0..<batch { _ = try client.receive() } }
@@ -50,6 +56,33 @@ extension Interop {
                 #expect(now == original, "seed \(seed) round \(round): the file changed (\(now.count) bytes) after a client died after \(dies) writes")
                 if now != original || !rolledBack { break }
             }
+        }
+    
+        @Test("a client that creates a file (Tlcreate, as Linux does for open(O_CREAT)) and dies before closing it leaves no file; one that opens an existing file the same way leaves it as it was; one that closes it keeps it")
+        func createdFiles() throws {
+            let fixture = try DiodBehindGateway("blue-create", extra: ["--blue", "on"])
+            defer { fixture.stop() }
+            let existing = fixture.directory.appendingPathComponent("existing")
+            try Data("old content".utf8).write(to: existing)
+            func create(_ name: String, then finish: (RawClient) throws -> Void) throws {
+                let client = try fixture.attachedClient()
+                guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: [])), tag: 2),
+                      case .lcreate = try client.rpc(.lcreate(Tlcreate(fid: 2, name: WireString(name), flags: 0o100 | 0o1000 | 1, mode: 0o644, gid: 0)), tag: 3),
+                      case .write = try client.rpc(.write(Twrite(fid: 2, offset: 0, data: Array("new content".utf8))), tag: 4)
+                else { throw MissingTool(description: "create \(name) failed") }
+                try finish(client)
+            }
+            let log = fixture.gateway.process
+            try create("dies") { $0.reset() }
+            try create("existing") { $0.reset() }
+            try create("kept") { client throws in
+                let reply = try client.rpc(.clunk(Tclunk(fid: 2)), tag: 5)
+                #expect(reply == .clunk(Rclunk()))
+            }
+            #expect(waitFor(20) { logLines(log, "session closed", "dialect=9P2000.L").count >= 2 })
+            #expect(!FileManager.default.fileExists(atPath: fixture.directory.appendingPathComponent("dies").path), "the created file is gone")
+            #expect(try String(contentsOf: existing, encoding: .utf8) == "old content")
+            #expect(try String(contentsOf: fixture.directory.appendingPathComponent("kept"), encoding: .utf8) == "new content")
         }
     }
 }

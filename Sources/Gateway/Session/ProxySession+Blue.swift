@@ -22,6 +22,12 @@ extension ProxySession {
     /// What a Tlopen/Tlcreate for writing asked: the truncation it carried, held instead of sent.
     struct BlueOpen {
         var truncate: Bool
+        /// A Tlcreate that makes the file (O_EXCL: the client's, or the gateway's own, added so it
+        /// knows): a rollback removes the file.
+        var creates = false
+        /// The client's Tlcreate as it came, when the gateway added O_EXCL: if the file exists
+        /// (EEXIST), it is sent again as the client sent it, and opens the file that is there.
+        var asSent: [UInt8]?
     }
 
     enum BlueReply {
@@ -39,6 +45,8 @@ extension ProxySession {
     /// One open file's Blue state, by its backend fid.
     struct BlueFid {
         var file = BlueFile()
+        /// The fid made the file, and nothing of it is committed yet: a rollback removes it.
+        var creates = false
         /// Past `--blue-max` or the quota: committed once, and writes go through from then on.
         var writeThrough = false
         var commit: BlueCommit?
@@ -63,6 +71,8 @@ extension ProxySession {
     static let linuxAccessMode: UInt32 = 0o3
     static let linuxTruncate: UInt32 = 0o1000
     static let linuxAppend: UInt32 = 0o2000
+    static let linuxExclusive: UInt32 = 0o200
+    static let linuxEEXIST: UInt32 = 17
     /// Tsetattr's and Rgetattr's size bits, and where the size is in each frame.
     static let setattrSizeBit: UInt32 = 0x8
     static let setattrValidOffset = 11
@@ -83,9 +93,33 @@ extension ProxySession {
         default: return
         }
         guard flags & Self.linuxAccessMode != 0, flags & Self.linuxAppend == 0 else { return }
-        let truncate = flags & Self.linuxTruncate != 0
-        if truncate { FramePatch.setU32(flags & ~Self.linuxTruncate, at: flagsOffset, in: frame) }
-        request.blueOpen = BlueOpen(truncate: truncate)
+        var open = BlueOpen(truncate: flags & Self.linuxTruncate != 0)
+        var sent = flags & ~Self.linuxTruncate
+        if request.type == .Tlcreate, case let .client(tag) = request.origin {
+            open.creates = true
+            if flags & Self.linuxExclusive == 0 && !blueCreateAgain.contains(tag) {
+                open.asSent = Array(UnsafeRawBufferPointer(frame))
+                sent |= Self.linuxExclusive
+            } else if flags & Self.linuxExclusive == 0 {
+                open.creates = false
+            }
+        }
+        if sent != flags { FramePatch.setU32(sent, at: flagsOffset, in: frame) }
+        request.blueOpen = open
+    }
+
+    /// The reply to a Tlcreate the gateway sent with O_EXCL added: when the file was there
+    /// (EEXIST), the client's Tlcreate is handled again as it came (without O_EXCL), which opens
+    /// it. True when so (the reply is not the client's).
+    func createAgainIfItExisted(_ request: PendingRequest, header: FrameHeader, frame: UnsafeRawBufferPointer) -> Bool {
+        // Not when the client flushed it: its reply may come before the Rflush, never after.
+        guard var asSent = request.blueOpen?.asSent, case let .client(tag) = request.origin, !request.abandoned,
+              flushOfTarget[header.tag] == nil, header.type == MessageType.Rlerror.rawValue, frame.count >= 11, FramePatch.u32(at: 7, in: frame) == Self.linuxEEXIST
+        else { return false }
+        blueCreateAgain.insert(tag)
+        asSent.withUnsafeMutableBytes { _ = clientFrame($0, replayed: true) }
+        blueCreateAgain.remove(tag)
+        return true
     }
 
     /// A Tlopen/Tlcreate for writing succeeded: a regular file's fid holds its writes from now on.
@@ -100,6 +134,7 @@ extension ProxySession {
             return
         }
         var state = BlueFid()
+        state.creates = open.creates
         if open.truncate { state.file.resize(to: 0) }
         blue[backendFid] = state
     }
@@ -284,6 +319,7 @@ extension ProxySession {
         guard var state = blue[backendFid], let commit = state.commit else { return }
         state.commit = nil
         state.commitError = commit.error
+        state.creates = false
         blueBytes &-= commit.file.byteCount
         host.blueCounted(commit.error == nil ? .commit : .commitFailed)
         if let error = commit.error {
@@ -307,14 +343,20 @@ extension ProxySession {
     // MARK: Rollback
 
     /// Drops what `backendFid` holds, never sent: a PARTIAL_WRITE_ROLLBACK event says how much.
-    func rollbackBlue(_ backendFid: UInt32, reason: String) {
+    /// `removeCreated`: a file the fid created is removed by the session's cleanup (its end or
+    /// reset), with a Tremove in place of the Tclunk.
+    func rollbackBlue(_ backendFid: UInt32, reason: String, removeCreated: Bool = false) {
         guard var state = blue[backendFid] else { return }
-        if !state.file.isEmpty {
+        if !state.file.isEmpty || state.creates {
+            // Not while a commit the client asked for is under way: that commit stands.
+            let removes = state.creates && removeCreated && state.commit == nil
             host.audit(AuditEvent(kind: .partialWriteRollback,
-                                  detail: "\(state.file.byteCount) bytes in \(state.file.extents.count) extents\(state.file.cut.map { ", a truncation to \($0)" } ?? "") dropped: \(reason)"))
+                                  detail: "\(state.file.byteCount) bytes in \(state.file.extents.count) extents\(state.file.cut.map { ", a truncation to \($0)" } ?? "") dropped\(removes ? ", the file it created removed" : ""): \(reason)"))
             host.blueCounted(.rollback)
             blueBytes &-= state.file.byteCount
+            if removes { blueRemoveAtCleanup.insert(backendFid) }
         }
+        state.creates = false
         state.file = BlueFile()
         for waiting in state.deferred {
             blueDeferredTags.remove(waiting.tag)
@@ -328,7 +370,7 @@ extension ProxySession {
     /// already under way (the client asked for it) finishes.
     func rollbackAllBlue(reason: String) {
         for backendFid in blue.keys.sorted() {
-            rollbackBlue(backendFid, reason: reason)
+            rollbackBlue(backendFid, reason: reason, removeCreated: true)
             if blue[backendFid]?.commit == nil { blue[backendFid] = nil }
         }
     }

@@ -130,10 +130,12 @@ extension ProxySession {
         if live > 0 && live < cleanupLiveBefore ?? Int.max {
             cleanupLiveBefore = live
             for backendFid in fids.liveBackendFids.sorted() {
-                var request = PendingRequest(origin: .gateway, type: .Tclunk, serial: tags.makeSerial())
+                // A file a Blue fid created and never committed goes with its fid (a rollback).
+                let removes = blueRemoveAtCleanup.remove(backendFid) != nil
+                var request = PendingRequest(origin: .gateway, type: removes ? .Tremove : .Tclunk, serial: tags.makeSerial())
                 request.releasedBackendFid = backendFid
                 guard let tag = tags.add(request) else { break }
-                sendToBackend(.clunk(Tclunk(fid: backendFid)), tag: tag)
+                sendToBackend(removes ? .remove(Tremove(fid: backendFid)) : .clunk(Tclunk(fid: backendFid)), tag: tag)
             }
             return
         }

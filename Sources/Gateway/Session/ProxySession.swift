@@ -134,6 +134,10 @@ final class ProxySession {
     /// commit, and the bytes both hold (counted in `bytesHeld`).
     var blue: [UInt32: BlueFid] = [:]
     var blueDeferredTags: Set<UInt16> = []
+    /// Client tags of Tlcreates handled again without O_EXCL (`createAgainIfItExisted`), and
+    /// backend fids whose created file the cleanup removes (a rollback).
+    var blueCreateAgain: Set<UInt16> = []
+    var blueRemoveAtCleanup: Set<UInt32> = []
     var blueBytes = 0
 
     var isClosed: Bool { phase == .closed }
@@ -439,6 +443,8 @@ final class ProxySession {
         } else if case let .client(clientTag) = request.origin, !request.abandoned {
             if let error = request.answerInstead {
                 reply(error: error, tag: clientTag)
+            } else if request.blueOpen?.asSent != nil, createAgainIfItExisted(request, header: header, frame: UnsafeRawBufferPointer(frame)) {
+                // Sent again as the client sent it; this reply is not the client's.
             } else if request.blueReply != nil, payloadToFollow == 0, var amended = amendBlueReply(frame, header: header, request: request) {
                 amended.withUnsafeMutableBytes { FramePatch.setTag(clientTag, in: $0) }
                 stats.replies &+= 1
