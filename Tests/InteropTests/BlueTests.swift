@@ -84,5 +84,14 @@ extension Interop {
             #expect(try String(contentsOf: existing, encoding: .utf8) == "old content")
             #expect(try String(contentsOf: fixture.directory.appendingPathComponent("kept"), encoding: .utf8) == "new content")
         }
+
+        @Test("two p9fs clients on one file: while one writes a new version (Twrites sent, not yet closed) it reads its own writes and the other reads the old version, whole, and its size; after the close, the new one")
+        func isolation() throws {
+            let fixture = try DiodBehindGateway("blue-isolation", extra: ["--blue", "on"])
+            defer { fixture.stop() }
+            let result = try runPythonScenario("p9fs_blue_isolation.py", ["--port", "\(fixture.gateway.port)", "--aname", fixture.directory.path])
+            #expect(result.status == 0, "stdout: \(result.stdout)\nstderr: \(result.stderr)\ngateway log:\n\(fixture.gateway.process.log.suffix(2000))")
+            #expect(result.stdout.contains("\"ok\": true"), "\(result.stdout)")
+        }
     }
 }

@@ -159,40 +159,38 @@ extension ProxySession {
     /// A client request on `backendFid`, which holds Blue state, after the policy let it through.
     func blueRequest(_ frame: UnsafeMutableRawBufferPointer, decoded: DecodedRequest, tag: UInt16, backendFid: UInt32,
                      partial: Bool) -> BlueAction {
-        guard var state = blue[backendFid] else { return .forward(nil, answerInstead: nil) }
-        if state.commit != nil {
+        // The state is changed in place in `blue`, never through a copy: a copy would share the
+        // held bytes, and the first change would then copy them all.
+        guard let (committing, writeThrough, held) = blue[backendFid].map({ ($0.commit != nil, $0.writeThrough, $0.file.byteCount) })
+        else { return .forward(nil, answerInstead: nil) }
+        if committing {
             deferBlue(frame, tag: tag, backendFid: backendFid)
             return .handled
         }
         switch decoded.type {
         case .Twrite:
-            guard !state.writeThrough, !partial, let offset = decoded.offset, let count = decoded.count else { break }
+            guard !writeThrough, !partial, let offset = decoded.offset, let count = decoded.count else { break }
             guard BlueFile.fits(offset: offset, count: Int(count)) else {
                 refuse(ProxyError(errno: 27, message: "File too large"), tag: tag, subject: nil)
                 return .handled
             }
-            let data = UnsafeRawBufferPointer(rebasing: frame[NineP.twriteHeaderSize...])
-            if state.file.byteCount &+ Int(count) > (access.blue?.maxPerFid ?? 0) || admitBytes(Int(count), type: .Twrite) != nil {
+            if held &+ Int(count) > (access.blue?.maxPerFid ?? 0) || admitBytes(Int(count), type: .Twrite) != nil {
                 // Too much to hold: what is held is committed, and this write and the next go through.
-                state.writeThrough = true
-                blue[backendFid] = state
+                blue[backendFid]?.writeThrough = true
                 host.blueCounted(.writeThrough)
                 startCommit(backendFid)
                 deferBlue(frame, tag: tag, backendFid: backendFid)
                 return .handled
             }
-            let before = state.file.byteCount
-            state.file.write(data, at: offset)
-            blue[backendFid] = state
-            blueBytes &+= state.file.byteCount &- before
+            blue[backendFid]?.file.write(UnsafeRawBufferPointer(rebasing: frame[NineP.twriteHeaderSize...]), at: offset)
+            blueBytes &+= (blue[backendFid]?.file.byteCount ?? held) &- held
             host.blueCounted(.heldWrite)
             sendToClient(.write(Rwrite(count: count)), tag: tag)
             return .handled
         case .Tread:
-            guard let offset = decoded.offset, let count = decoded.count else { break }
-            if !state.file.needsServer(offset: offset, count: Int(count)) {
-                let data = state.file.read(at: offset, count: Int(count), server: UnsafeRawBufferPointer(start: nil, count: 0))
-                sendToClient(.read(Rread(data: data)), tag: tag)
+            guard let offset = decoded.offset, let count = decoded.count, let file = blue[backendFid]?.file else { break }
+            if !file.needsServer(offset: offset, count: Int(count)) {
+                sendToClient(.read(Rread(data: file.read(at: offset, count: Int(count), server: UnsafeRawBufferPointer(start: nil, count: 0)))), tag: tag)
                 return .handled
             }
             return .forward(.read(offset: offset, count: Int(count)), answerInstead: nil)
@@ -201,8 +199,8 @@ extension ProxySession {
         case .Tsetattr:
             let valid = FramePatch.u32(at: Self.setattrValidOffset, in: UnsafeRawBufferPointer(frame))
             guard valid & Self.setattrSizeBit != 0 else { break }
-            state.file.resize(to: FramePatch.u64(at: Self.setattrSizeOffset, in: UnsafeRawBufferPointer(frame)))
-            blue[backendFid] = state
+            blue[backendFid]?.file.resize(to: FramePatch.u64(at: Self.setattrSizeOffset, in: UnsafeRawBufferPointer(frame)))
+            blueBytes &+= (blue[backendFid]?.file.byteCount ?? held) &- held
             let rest = valid & ~Self.setattrSizeBit
             guard rest != 0 else {
                 sendToClient(.setattr(Rsetattr()), tag: tag)
@@ -210,15 +208,15 @@ extension ProxySession {
             }
             FramePatch.setU32(rest, at: Self.setattrValidOffset, in: frame)
         case .Tfsync, .Tclunk:
-            if !state.file.isEmpty {
+            if blue[backendFid]?.file.isEmpty == false {
                 startCommit(backendFid)
                 deferBlue(frame, tag: tag, backendFid: backendFid)
                 return .handled
             }
             // Committed (or nothing held): the request goes, with the commit's error if it failed.
-            let error = state.commitError
-            state.commitError = nil
-            blue[backendFid] = decoded.type == .Tclunk ? nil : state
+            let error = blue[backendFid]?.commitError
+            blue[backendFid]?.commitError = nil
+            if decoded.type == .Tclunk { blue[backendFid] = nil }
             return .forward(nil, answerInstead: error)
         case .Tremove:
             rollbackBlue(backendFid, reason: "the file was removed")
