@@ -67,7 +67,7 @@ ON_PID=$!; PIDS+=("$ON_PID"); wait_listen "$ON_PORT" "$ON_PID" pebble9p-blue-on
 WHOLE_PID=$!; PIDS+=("$WHOLE_PID"); wait_listen "$WHOLE_PORT" "$WHOLE_PID" pebble9p-blue-whole
 
 NAMES=("direct diod" "pebble9p --blue off" "pebble9p --blue on (blue-max 64M: then write-through)"
-       "pebble9p --blue on, whole file held (${HOLD_ALL[*]:1})")
+       "pebble9p --blue on, whole file held (${HOLD_ALL[*]:2})")
 PORTS=("$DIOD_PORT" "$OFF_PORT" "$ON_PORT" "$WHOLE_PORT")
 GATEWAY_PIDS=("" "$OFF_PID" "$ON_PID" "$WHOLE_PID")
 N=${#NAMES[@]}
