@@ -93,7 +93,7 @@ struct SettingOptions: ParsableArguments {
     var quota: String?
     @Option(name: .customLong("max-memory"), help: "Bytes all sessions may hold together before new connections wait to be accepted, e.g. 2G (default 0: no ceiling).")
     var maxMemory: String?
-    @Option(name: .customLong("client-budget"), help: "'IDENTITY KEY=VALUE ...': budgets for one identity (dns:NAME, uri:URI, cn:NAME, token:ID, addr:HOST) in place of the defaults; keys quota, rate-ops, rate-bytes, max-conns-per-client, max-fids-per-client, max-requests-per-client, max-fids, max-inflight, max-msize (repeatable).")
+    @Option(name: .customLong("client-budget"), help: "'IDENTITY KEY=VALUE ...': budgets for one identity (dns:NAME, uri:URI, cn:NAME, token:ID, addr:HOST) in place of the defaults; keys quota, rate-ops, rate-bytes, max-conns-per-client, max-fids-per-client, max-requests-per-client, max-fids, max-inflight, max-msize, blue (repeatable).")
     var clientBudget: [String] = []
     @Option(name: .customLong("burst-s"), help: "Seconds of a rate that may be spent at once after a quiet spell (default 1).")
     var burstSeconds: String?

@@ -93,5 +93,21 @@ extension Interop {
             #expect(result.status == 0, "stdout: \(result.stdout)\nstderr: \(result.stderr)\ngateway log:\n\(fixture.gateway.process.log.suffix(2000))")
             #expect(result.stdout.contains("\"ok\": true"), "\(result.stdout)")
         }
+
+        @Test("Blue per identity: with --blue off, a client-budget with blue=on holds that address's writes until the clunk")
+        func perIdentity() throws {
+            let fixture = try DiodBehindGateway("blue-identity", extra: ["--blue", "off", "--client-budget", "addr:127.0.0.1 blue=on"])
+            defer { fixture.stop() }
+            let target = fixture.directory.appendingPathComponent("f")
+            try Data("before".utf8).write(to: target)
+            let client = try fixture.attachedClient()
+            guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["f"])), tag: 2),
+                  case .lopen = try client.rpc(.lopen(Tlopen(fid: 2, flags: Self.readWrite)), tag: 3),
+                  case .write = try client.rpc(.write(Twrite(fid: 2, offset: 0, data: Array("AFTER!".utf8))), tag: 4)
+            else { throw MissingTool(description: "write failed") }
+            #expect(try String(contentsOf: target, encoding: .utf8) == "before", "held until the clunk")
+            #expect(try client.rpc(.clunk(Tclunk(fid: 2)), tag: 5) == .clunk(Rclunk()))
+            #expect(try String(contentsOf: target, encoding: .utf8) == "AFTER!")
+        }
     }
 }

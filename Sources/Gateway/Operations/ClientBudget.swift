@@ -17,10 +17,12 @@ public struct ClientBudget: Sendable, Equatable {
     public var maxFids: Int?
     public var maxInFlight: Int?
     public var maxMsize: UInt32?
+    /// Blue writes on or off for this identity's sessions, in place of `blue`.
+    public var blue: Bool?
 
     /// The keys a budget may set.
     static let keys = ["quota", "rate-ops", "rate-bytes", "max-conns-per-client", "max-fids-per-client", "max-requests-per-client",
-                       "max-fids", "max-inflight", "max-msize"]
+                       "max-fids", "max-inflight", "max-msize", "blue"]
 
     /// "IDENTITY KEY=VALUE …", e.g. "dns:batch.example.org quota=1G rate-bytes=200M".
     init(parsing text: String) throws(ConfigError) {
@@ -44,6 +46,7 @@ public struct ClientBudget: Sendable, Equatable {
                 case "max-requests-per-client": maxRequestsPerClient = try value.integer(in: 1...Int(Int32.max))
                 case "max-fids": maxFids = try value.integer(in: 1...Int(Int32.max))
                 case "max-inflight": maxInFlight = try value.integer(in: 1...60_000)
+                case "blue": blue = try value.onOff()
                 case "max-msize": maxMsize = UInt32(try value.integer(in: GatewayConfig.msizeRange))
                 default: throw ConfigError(key: nil, message: "unknown key (\(Self.keys.joined(separator: ", ")))")
                 }
@@ -103,6 +106,14 @@ extension GatewayConfig {
             result[budget.identity] = limits
         }
         return result
+    }
+
+    /// Blue writes for everyone (nil: off), and for the identities that have their own setting.
+    var blueSettings: ProxySession.BlueSettings? { blue ? ProxySession.BlueSettings(maxPerFid: blueMax) : nil }
+    var clientBlue: [String: ProxySession.BlueSettings?] {
+        clientBudgets.reduce(into: [:]) { result, budget in
+            if let on = budget.blue { result[budget.identity] = on ? ProxySession.BlueSettings(maxPerFid: blueMax) : .some(nil) }
+        }
     }
 
     /// Bytes held per identity (`quota`), which `max-memory` also sums (nil: neither is set).

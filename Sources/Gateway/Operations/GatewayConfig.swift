@@ -375,7 +375,7 @@ public struct GatewayConfig: Sendable, Equatable {
         Setting(key: "max-memory", help: "bytes all sessions may hold together before new connections wait, e.g. 2G (0: no ceiling)") { config, value throws(ConfigError) in
             config.maxMemory = try value.byteCount()
         },
-        Setting(key: "client-budget", help: "IDENTITY KEY=VALUE ...: budgets for one identity (dns:NAME, uri:URI, cn:NAME, token:ID, addr:HOST) in place of the defaults; keys quota, rate-ops, rate-bytes, max-conns-per-client, max-fids-per-client, max-requests-per-client, max-fids, max-inflight, max-msize (repeatable; a list in the file)") { config, value throws(ConfigError) in
+        Setting(key: "client-budget", help: "IDENTITY KEY=VALUE ...: budgets for one identity (dns:NAME, uri:URI, cn:NAME, token:ID, addr:HOST) in place of the defaults; keys quota, rate-ops, rate-bytes, max-conns-per-client, max-fids-per-client, max-requests-per-client, max-fids, max-inflight, max-msize, blue (repeatable; a list in the file)") { config, value throws(ConfigError) in
             var budgets: [ClientBudget] = []
             for text in try value.strings() { budgets.append(try ClientBudget(parsing: text)) }
             config.clientBudgets = budgets

@@ -57,7 +57,8 @@ public final class GatewayServer: Sendable {
             metrics: metrics,
             sessions: directory,
             budgets: config.pebble,
-            blue: config.blue ? ProxySession.BlueSettings(maxPerFid: config.blueMax) : nil
+            blue: config.blueSettings,
+            clientBlue: config.clientBlue
         )
         if tls != nil { logger.info("TLS path", metadata: ["path": "\(KernelTLS.path)"]) }
         let memory = bytesHeld.flatMap { ledgers in

@@ -67,6 +67,7 @@ extension GatewaySession {
     /// TLS handshake names the identity — before any request, so nothing charged is lost.
     func applyBudgets() {
         core.limits = settings.clientLimits[rateKey] ?? settings.limits
+        core.access.blue = settings.clientBlue[rateKey] ?? settings.blue
         if let rates = settings.rates {
             let now = ProxySession.monotonicSeconds()
             core.pacing = ProxySession.Pacing(accounts: [rates.sessionAccount(rateKey, now: now), rates.account(rateKey, now: now)],

@@ -54,8 +54,9 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         var sessions: SessionDirectory? = nil
         /// Budgets on (`--pebble on`): a token's budget caveats apply.
         var budgets = true
-        /// Blue writes (nil: off).
+        /// Blue writes (nil: off), and the identities' own setting (`client-budget`; a nil value: off).
         var blue: ProxySession.BlueSettings? = nil
+        var clientBlue: [String: ProxySession.BlueSettings?] = [:]
     }
 
     /// Numbers sessions for the audit log, process-wide.

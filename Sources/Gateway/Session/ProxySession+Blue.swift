@@ -14,7 +14,7 @@ import Pebble
 /// A fid past `--blue-max` (or whose writes would pass the byte quota) commits what it holds, and
 /// its writes go through from then on (write-through).
 extension ProxySession {
-    struct BlueSettings {
+    struct BlueSettings: Equatable {
         /// Most bytes one fid holds before it commits and writes through.
         var maxPerFid = 64 << 20
     }

@@ -30,7 +30,8 @@ final class ProxySession {
 
     /// Set at the start; an identity's own (`client-budget`) may replace them before Tversion.
     var limits: Limits
-    let access: Access
+    /// Set at the start; an identity's own Blue setting (`client-budget`) may replace `blue`.
+    var access: Access
     /// Decides each client request before anything changes (`RequestPolicy`).
     var policy: RequestPolicy
     unowned let host: SessionHost
