@@ -13,10 +13,10 @@ struct BlueSessionTests {
 
     /// A session with Blue on, fid 2 walked to a file and opened with `flags`; returns it and the
     /// backend fid behind fid 2.
-    static func opened(flags: UInt32 = readWrite, blueMax: Int = 1 << 20) throws -> (SessionHarness, UInt32) {
+    static func opened(flags: UInt32 = readWrite, blueMax: Int = 1 << 20, limits: ProxySession.Limits = .init()) throws -> (SessionHarness, UInt32) {
         var access = ProxySession.Access()
         access.blue = .init(maxPerFid: blueMax)
-        let harness = SessionHarness(access: access)
+        let harness = SessionHarness(limits: limits, access: access)
         try harness.negotiate()
         try harness.attach(fid: 1)
         let backendFid = try harness.walk(fid: 1, newfid: 2, names: ["f"])
@@ -150,6 +150,17 @@ struct BlueSessionTests {
         harness.backendSends(tag: write.tag, .write(Rwrite(count: 5)))
         let after = try harness.backendReceived()
         #expect(after.map(\.message) == [.fsync(Tfsync(fid: backendFid, datasync: 0)), .getattr(Tgetattr(fid: backendFid, requestMask: 0x7ff))])
+    }
+
+    @Test("requests waiting for a commit count as held: past max-held-bytes the client is not read; without a byte quota a session holds at most four fids' worth of Blue bytes")
+    func bounds() throws {
+        let (harness, _) = try Self.opened(blueMax: 100, limits: .init(maxHeldBytes: 200))
+        _ = try harness.answeredLocally(tag: 10, Self.write("hello"))
+        #expect(harness.session.quota == nil && harness.session.blueFits(395) && !harness.session.blueFits(396), "4 × 100 in all")
+        harness.clientSends(tag: 11, .fsync(Tfsync(fid: 2, datasync: 0)))
+        #expect(harness.session.acceptsClientFrames)
+        for tag in UInt16(12)..<20 { harness.clientSends(tag: tag, Self.write(String(repeating: "x", count: 40), at: 5)) }
+        #expect(!harness.session.acceptsClientFrames, "\(harness.session.blueDeferredBytes) bytes wait for the commit")
     }
 
     @Test("a fid past --blue-max commits what it holds, and that write and the next go through")

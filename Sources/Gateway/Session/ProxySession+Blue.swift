@@ -174,7 +174,7 @@ extension ProxySession {
                 refuse(ProxyError(errno: 27, message: "File too large"), tag: tag, subject: nil)
                 return .handled
             }
-            if held &+ Int(count) > (access.blue?.maxPerFid ?? 0) || admitBytes(Int(count), type: .Twrite) != nil {
+            if held &+ Int(count) > (access.blue?.maxPerFid ?? 0) || !blueFits(Int(count)) {
                 // Too much to hold: what is held is committed, and this write and the next go through.
                 blue[backendFid]?.writeThrough = true
                 host.blueCounted(.writeThrough)
@@ -227,12 +227,20 @@ extension ProxySession {
         return .forward(nil, answerInstead: nil)
     }
 
+    /// Whether `count` more bytes may be held: within the byte quota (taken from it), or without
+    /// one within four fids' worth (`4 × --blue-max`) for the session.
+    func blueFits(_ count: Int) -> Bool {
+        guard quota != nil else { return blueBytes &+ count <= 4 &* (access.blue?.maxPerFid ?? 0) }
+        return admitBytes(count, type: .Twrite) == nil
+    }
+
     /// A request that waits for its fid's commit: its frame is kept whole and handled when the
     /// commit ends; its tag stays in use, and a Tflush of it drops it.
     func deferBlue(_ frame: UnsafeMutableRawBufferPointer, tag: UInt16, backendFid: UInt32) {
         blue[backendFid]?.deferred.append((tag, Array(UnsafeRawBufferPointer(frame))))
         blueDeferredTags.insert(tag)
         blueBytes &+= frame.count
+        blueDeferredBytes &+= frame.count
     }
 
     /// A Tflush of a request waiting for a commit: it is dropped, never happens. False if none is.
@@ -241,6 +249,7 @@ extension ProxySession {
               let (backendFid, state) = blue.first(where: { $0.value.deferred.contains { $0.tag == clientTag } }),
               let index = state.deferred.firstIndex(where: { $0.tag == clientTag }) else { return false }
         blueBytes &-= state.deferred[index].frame.count
+        blueDeferredBytes &-= state.deferred[index].frame.count
         blue[backendFid]?.deferred.remove(at: index)
         blueDeferredTags.remove(clientTag)
         return true
@@ -330,6 +339,7 @@ extension ProxySession {
         for waiting in deferred {
             blueDeferredTags.remove(waiting.tag)
             blueBytes &-= waiting.frame.count
+            blueDeferredBytes &-= waiting.frame.count
         }
         guard phase == .active else { return }
         for waiting in deferred {
@@ -359,6 +369,7 @@ extension ProxySession {
         for waiting in state.deferred {
             blueDeferredTags.remove(waiting.tag)
             blueBytes &-= waiting.frame.count
+            blueDeferredBytes &-= waiting.frame.count
         }
         state.deferred = []
         blue[backendFid] = state

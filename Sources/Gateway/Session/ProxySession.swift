@@ -104,12 +104,13 @@ final class ProxySession {
     static let versionFrameLimit: UInt32 = 8192
 
     /// Whether the next client frame may be handled now. False while a version exchange is in
-    /// progress, while `maxHeldBytes` of requests wait for room at the server, or while the rate
-    /// limits are in debt: the frame stays unread, so the client's socket fills and TCP pushes back.
+    /// progress, while `maxHeldBytes` of requests wait for room at the server or for a Blue
+    /// commit, or while the rate limits are in debt: the frame stays unread, so the client's
+    /// socket fills and TCP pushes back.
     var acceptsClientFrames: Bool {
         switch phase {
         case .unversioned: true
-        case .active: held.bytes < limits.maxHeldBytes && (pacing == nil || pacingDelay == 0)
+        case .active: held.bytes &+ blueDeferredBytes < limits.maxHeldBytes && (pacing == nil || pacingDelay == 0)
         default: false
         }
     }
@@ -135,6 +136,7 @@ final class ProxySession {
     /// commit, and the bytes both hold (counted in `bytesHeld`).
     var blue: [UInt32: BlueFid] = [:]
     var blueDeferredTags: Set<UInt16> = []
+    var blueDeferredBytes = 0
     /// Client tags of Tlcreates handled again without O_EXCL (`createAgainIfItExisted`), and
     /// backend fids whose created file the cleanup removes (a rollback).
     var blueCreateAgain: Set<UInt16> = []
