@@ -95,6 +95,8 @@ struct SettingOptions: ParsableArguments {
     var maxMemory: String?
     @Option(name: .customLong("client-budget"), help: "'IDENTITY KEY=VALUE ...': budgets for one identity (dns:NAME, uri:URI, cn:NAME, token:ID, addr:HOST) in place of the defaults; keys quota, rate-ops, rate-bytes, max-conns-per-client, max-fids-per-client, max-requests-per-client, max-fids, max-inflight, max-msize, blue (repeatable).")
     var clientBudget: [String] = []
+    @Option(name: .customLong("write-through"), help: "GLOB: files whose writes always go to the server at once with --blue on; with a /, matched against the path below the attach point (/ctl), else against the name (*.log) (repeatable).")
+    var writeThrough: [String] = []
     @Option(name: .customLong("burst-s"), help: "Seconds of a rate that may be spent at once after a quiet spell (default 1).")
     var burstSeconds: String?
     @Option(name: .customLong("splice-min"), parsing: .unconditional, help: "Bytes of a read/write payload still to arrive from which it is spliced, not copied; 0: never.")
@@ -132,7 +134,7 @@ struct SettingOptions: ParsableArguments {
          ("splice-min", spliceMinimum), ("blue", blue), ("blue-max", blueMax), ("log-level", logLevel),
          ("token-keys", tokenKeys), ("revoked", revoked), ("require-token", requireToken ? "true" : nil),
          ("backend-aname", backendAname), ("backend-uname", backendUname), ("audit", audit)]
-        let lists: [(String, [String])] = [("listen", listen), ("tls-listen", tlsListen), ("route", route), ("client-budget", clientBudget)]
+        let lists: [(String, [String])] = [("listen", listen), ("tls-listen", tlsListen), ("route", route), ("client-budget", clientBudget), ("write-through", writeThrough)]
         return words.map { ($0, $1.map(ConfigValue.word)) }
             + lists.map { ($0, $1.isEmpty ? nil : ConfigValue.list($1.map(ConfigValue.word))) }
     }

@@ -13,15 +13,17 @@ struct BlueSessionTests {
 
     /// A session with Blue on, fid 2 walked to a file and opened with `flags`; returns it and the
     /// backend fid behind fid 2.
-    static func opened(flags: UInt32 = readWrite, blueMax: Int = 1 << 20, limits: ProxySession.Limits = .init()) throws -> (SessionHarness, UInt32) {
+    static func opened(flags: UInt32 = readWrite, blueMax: Int = 1 << 20, limits: ProxySession.Limits = .init(),
+                       writeThrough: [String] = []) throws -> (SessionHarness, UInt32) {
         var access = ProxySession.Access()
-        access.blue = .init(maxPerFid: blueMax)
+        access.blue = .init(maxPerFid: blueMax, writeThrough: WriteThroughRule(globs: writeThrough))
         let harness = SessionHarness(limits: limits, access: access)
         try harness.negotiate()
         try harness.attach(fid: 1)
         let backendFid = try harness.walk(fid: 1, newfid: 2, names: ["f"])
         let open = try harness.forward(tag: 3, .lopen(Tlopen(fid: 2, flags: flags)))
-        #expect(open.message == .lopen(Tlopen(fid: backendFid, flags: flags & ~truncate)), "O_TRUNC is held, not sent")
+        let held = writeThrough.isEmpty && flags & 3 != 0 && flags & 0o2000 == 0
+        #expect(open.message == .lopen(Tlopen(fid: backendFid, flags: held ? flags & ~truncate : flags)), "O_TRUNC is held, not sent")
         harness.backendSends(tag: open.tag, .lopen(Rlopen(qid: SessionHarness.fileQid, iounit: 0)))
         _ = try harness.clientReceived()
         return (harness, backendFid)
@@ -217,12 +219,16 @@ struct BlueSessionTests {
         #expect(cleanup.contains(.clunk(Tclunk(fid: backendFid))) && !cleanup.contains(.remove(Tremove(fid: backendFid))), "\(cleanup)")
     }
 
-    @Test("an open for reading, or for appending, holds nothing; with Blue off nothing is held")
+    @Test("an open for reading, or for appending, or of a file --write-through names, holds nothing; with Blue off nothing is held")
     func notBlue() throws {
         for flags: UInt32 in [0, 0o2000 | 1] {
             let (harness, _) = try Self.opened(flags: flags)
             #expect(harness.session.blue.isEmpty)
         }
+        // A file --write-through names: its O_TRUNC goes to the server, its writes too.
+        let (through, _) = try Self.opened(flags: Self.readWrite | Self.truncate, writeThrough: ["/f"])
+        #expect(through.session.blue.isEmpty)
+        _ = try through.forward(tag: 10, Self.write("now"))
         let harness = SessionHarness()
         try harness.negotiate()
         try harness.attach(fid: 1)

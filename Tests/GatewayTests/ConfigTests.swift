@@ -54,6 +54,7 @@ struct ConfigFileTests {
     max-fids-per-client = 4000
     blue = "on"
     blue-max = "16M"
+    write-through = ["ctl", "/logs/*.log"]
     max-requests-per-client = 900
     backend-timeout = 30
     metrics = "127.0.0.1:9095"
@@ -110,6 +111,7 @@ struct ConfigFileTests {
         expected.maxFidsPerClient = 4000
         expected.blue = true
         expected.blueMax = 16 << 20
+        expected.writeThrough = ["ctl", "/logs/*.log"]
         expected.maxRequestsPerClient = 900
         expected.backendTimeout = 30
         expected.metrics = "127.0.0.1:9095"

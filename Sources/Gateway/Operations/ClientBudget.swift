@@ -109,11 +109,14 @@ extension GatewayConfig {
     }
 
     /// Blue writes for everyone (nil: off), and for the identities that have their own setting.
-    var blueSettings: ProxySession.BlueSettings? { blue ? ProxySession.BlueSettings(maxPerFid: blueMax) : nil }
+    var blueSettings: ProxySession.BlueSettings? { blue ? blueOn : nil }
     var clientBlue: [String: ProxySession.BlueSettings?] {
         clientBudgets.reduce(into: [:]) { result, budget in
-            if let on = budget.blue { result[budget.identity] = on ? ProxySession.BlueSettings(maxPerFid: blueMax) : .some(nil) }
+            if let on = budget.blue { result[budget.identity] = on ? blueOn : .some(nil) }
         }
+    }
+    private var blueOn: ProxySession.BlueSettings {
+        ProxySession.BlueSettings(maxPerFid: blueMax, writeThrough: WriteThroughRule(globs: writeThrough))
     }
 
     /// Bytes held per identity (`quota`), which `max-memory` also sums (nil: neither is set).

@@ -109,6 +109,8 @@ public struct GatewayConfig: Sendable, Equatable {
     /// commits and writes through.
     public var blue = false
     public var blueMax = 64 << 20
+    /// Files whose writes always go through, Blue or not (`WriteThroughRule`).
+    public var writeThrough: [String] = []
     /// trace, debug, info, notice, warning, error, critical.
     public var logLevel = "info"
     /// The capability token key file (mode 0600); without it a presented token is refused.
@@ -396,6 +398,9 @@ public struct GatewayConfig: Sendable, Equatable {
         },
         Setting(key: "blue-max", help: "bytes one fid may hold before it commits them and writes through, e.g. 64M (the default)") { config, value throws(ConfigError) in
             config.blueMax = try value.byteCount()
+        },
+        Setting(key: "write-through", help: "GLOB: files whose writes always go to the server at once with blue on; with a /, matched against the path below the attach point (/ctl), else against the name (*.log) (repeatable; a list in the file)") { config, value throws(ConfigError) in
+            config.writeThrough = try value.strings()
         },
         Setting(key: "splice-min", help: "bytes of data still to come from which a read/write payload is spliced; 0: never") { config, value throws(ConfigError) in
             config.spliceMinimum = try value.integer(in: 0...Int(Int32.max))

@@ -17,6 +17,8 @@ extension ProxySession {
     struct BlueSettings: Equatable {
         /// Most bytes one fid holds before it commits and writes through.
         var maxPerFid = 64 << 20
+        /// Files whose writes always go through (`--write-through`).
+        var writeThrough = WriteThroughRule(globs: [])
     }
 
     /// What a Tlopen/Tlcreate for writing asked: the truncation it carried, held instead of sent.
@@ -85,14 +87,18 @@ extension ProxySession {
     /// Marks a Tlopen/Tlcreate that opens for writing (not appending) as one whose fid will hold
     /// its writes, and takes its O_TRUNC out of the frame: the truncation is held too.
     func markBlueOpen(_ request: inout PendingRequest, decoded: DecodedRequest, frame: UnsafeMutableRawBufferPointer) {
-        guard access.blue != nil, dialect == .linux else { return }
+        guard let settings = access.blue, dialect == .linux else { return }
         let flags: UInt32, flagsOffset: Int
+        var path = request.scope?.path
         switch decoded.message {
         case let .lopen(open)?: (flags, flagsOffset) = (open.flags, Self.setattrValidOffset)
-        case let .lcreate(create)?: (flags, flagsOffset) = (create.flags, Self.setattrValidOffset + 2 + create.name.bytes.count)
+        case let .lcreate(create)?:
+            (flags, flagsOffset) = (create.flags, Self.setattrValidOffset + 2 + create.name.bytes.count)
+            path = path?.appending(String(decoding: create.name.bytes, as: UTF8.self))
         default: return
         }
         guard flags & Self.linuxAccessMode != 0, flags & Self.linuxAppend == 0 else { return }
+        if let path, settings.writeThrough.matches(path) { return }
         var open = BlueOpen(truncate: flags & Self.linuxTruncate != 0)
         var sent = flags & ~Self.linuxTruncate
         if request.type == .Tlcreate, case let .client(tag) = request.origin {

@@ -295,12 +295,12 @@ final class ProxySession {
         request.reservedBytes = frameSize
         request.answerInstead = rewrite.answerInstead
         request.blueReply = blueReply
-        if Self.changesFidInPlace.contains(type) { markBlueOpen(&request, decoded: decoded, frame: frame) }
         request.walk = rewrite.walk
         if let subject = operands.first?.record {
             request.scope = subject.scope
             request.subjectQidType = subject.qidType
         }
+        if Self.changesFidInPlace.contains(type) { markBlueOpen(&request, decoded: decoded, frame: frame) }
         if let sendAs = rewrite.sendAs { frame.storeBytes(of: sendAs.rawValue, toByteOffset: 4, as: UInt8.self) }
         var rewrites: [(offset: Int, backendFid: UInt32)] = []
         var created: (clientFid: UInt32, offset: Int)?
