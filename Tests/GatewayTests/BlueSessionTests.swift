@@ -2,6 +2,7 @@ import Testing
 @testable import Gateway
 import NineP
 import Pebble
+import TestSupport
 
 /// Blue writes and Red commit on a 9P2000.L session over a recording host: held writes never reach
 /// the server before the clunk, the fid reads its own writes and sees its size, the commit's steps
@@ -236,6 +237,95 @@ struct BlueSessionTests {
         let open = try harness.forward(tag: 3, .lopen(Tlopen(fid: 2, flags: Self.readWrite | Self.truncate)))
         #expect(open.message.lopenFlags == Self.readWrite | Self.truncate)
     }
+}
+
+/// Blue against a model: random writes, reads, size changes and fsyncs on one fid, the server a
+/// byte array that applies what the gateway sends, answered at random moments (so requests come
+/// while a commit runs); reads must show the client's own file, every commit and the final clunk
+/// must leave the server with exactly it, and nothing may stay held.
+@Suite("Blue writes against a model")
+struct BlueModelTests {
+    @Test("random writes, reads, resizes and fsyncs, then a clunk", arguments: 0..<200)
+    func model(seed: Int) throws {
+        var random = SplitMix64(seed: UInt64(seed) &* 104_729 &+ 7)
+        let flags: UInt32 = random.below(2) == 0 ? 2 : 2 | 0o1000
+        let (harness, _) = try BlueSessionTests.opened(flags: flags, blueMax: [64, 1000, 1 << 20][random.below(3)])
+        var server = (0..<random.below(300)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+        var expected = flags & 0o1000 != 0 ? [] : server
+        var reads: [UInt16: [UInt8]] = [:]
+        var waiting: Set<UInt16> = []
+        func resize(_ bytes: inout [UInt8], _ size: Int) {
+            if size < bytes.count { bytes.removeSubrange(size...) } else { bytes += [UInt8](repeating: 0, count: size - bytes.count) }
+        }
+        /// Answers everything the gateway sent, as a server would, until it sends nothing more.
+        func pump() throws {
+            while case let frames = try harness.backendReceived(), !frames.isEmpty {
+                for frame in frames {
+                    let reply: RMessage
+                    switch frame.message {
+                    case let .write(write):
+                        let end = Int(write.offset) + write.data.count
+                        if server.count < end { resize(&server, end) }
+                        server.replaceSubrange(Int(write.offset)..<end, with: write.data)
+                        reply = .write(Rwrite(count: UInt32(write.data.count)))
+                    case let .setattr(setattr):
+                        if setattr.valid & 8 != 0 { resize(&server, Int(setattr.size)) }
+                        reply = .setattr(Rsetattr())
+                    case let .read(read):
+                        let from = min(Int(read.offset), server.count)
+                        reply = .read(Rread(data: Array(server[from..<min(server.count, from + Int(read.count))])))
+                    case .fsync: reply = .fsync(Rfsync())
+                    case .clunk: reply = .clunk(Rclunk())
+                    default: throw MissingReply(message: frame.message)
+                    }
+                    harness.backendSends(tag: frame.tag, reply)
+                }
+            }
+            for reply in try harness.clientReceived() {
+                waiting.remove(reply.tag)
+                if let want = reads.removeValue(forKey: reply.tag) {
+                    #expect(reply.message == .read(Rread(data: want)), "seed \(seed): read \(reply.tag)")
+                } else if case .lerror = reply.message {
+                    Issue.record("seed \(seed): \(reply)")
+                }
+            }
+        }
+        for step in 0..<60 {
+            let tag = UInt16(100 + step)
+            waiting.insert(tag)
+            switch random.below(10) {
+            case 0...4:
+                let offset = random.below(400), data = (0..<(1 + random.below(120))).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+                harness.clientSends(tag: tag, .write(Twrite(fid: 2, offset: UInt64(offset), data: data)))
+                if expected.count < offset + data.count { resize(&expected, offset + data.count) }
+                expected.replaceSubrange(offset..<(offset + data.count), with: data)
+            case 5, 6:
+                let offset = random.below(500), count = random.below(200)
+                reads[tag] = offset >= expected.count ? [] : Array(expected[offset..<min(expected.count, offset + count)])
+                harness.clientSends(tag: tag, .read(Tread(fid: 2, offset: UInt64(offset), count: UInt32(count))))
+                // A read and a later write of the same bytes, both in flight, may be answered in
+                // either order (as by any 9P server): the model waits for the read.
+                try pump()
+            case 7:
+                let size = random.below(450)
+                harness.clientSends(tag: tag, .setattr(Tsetattr(fid: 2, valid: 8, mode: 0, uid: 0, gid: 0, size: UInt64(size),
+                                                               atimeSec: 0, atimeNsec: 0, mtimeSec: 0, mtimeNsec: 0)))
+                resize(&expected, size)
+            default:
+                harness.clientSends(tag: tag, .fsync(Tfsync(fid: 2, datasync: 0)))
+                try pump()
+                #expect(server == expected, "seed \(seed): after the fsync at step \(step)")
+            }
+            if random.below(3) == 0 { try pump() }
+        }
+        harness.clientSends(tag: 999, .clunk(Tclunk(fid: 2)))
+        try pump()
+        #expect(server == expected, "seed \(seed): after the clunk")
+        #expect(waiting.isEmpty && reads.isEmpty, "seed \(seed): unanswered \(waiting.sorted())")
+        #expect(harness.session.blue.isEmpty && harness.session.bytesHeld == 0 && harness.session.blueDeferredTags.isEmpty)
+    }
+
+    struct MissingReply: Error { let message: TMessage }
 }
 
 extension RMessage {

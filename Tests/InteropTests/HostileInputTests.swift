@@ -9,8 +9,9 @@ extension Interop {
     @Suite struct HostileInput {
         /// diod behind the gateway (stopped, and the directory removed, when the test's `setup` goes).
         final class Setup: DiodBehindGateway {
-            init(debug: Bool = false) throws {
-                try super.init("hostile", debug: debug, extra: ["--max-msize", "65536"])
+            /// `extra`: more flags for the gateway (`--blue on`).
+            init(debug: Bool = false, extra: [String] = []) throws {
+                try super.init("hostile", debug: debug, extra: ["--max-msize", "65536"] + extra)
                 try Data("still here\n".utf8).write(to: directory.appendingPathComponent("file.txt"))
             }
 
@@ -344,9 +345,10 @@ extension Interop {
             }
         }
 
-        @Test("3000 mutated frames after a real attach: the gateway and diod survive, and a bystander is unaffected")
-        func mutatedFrames() throws {
-            let setup = try Setup()
+        @Test("3000 mutated frames after a real attach: the gateway and diod survive, and a bystander is unaffected (with writes going through, and held: --blue on)",
+              arguments: [[], ["--blue", "on"]])
+        func mutatedFrames(extra: [String]) throws {
+            let setup = try Setup(extra: extra)
             defer { setup.stop() }
             let bystander = try setup.bystander()
             // The seeds work on their own file: a mutation that leaves a Trename valid really
@@ -358,6 +360,9 @@ extension Interop {
                 .lopen(Tlopen(fid: 2, flags: 0)),
                 .read(Tread(fid: 2, offset: 0, count: 100)),
                 .write(Twrite(fid: 2, offset: 0, data: Array("x".utf8))),
+                .lopen(Tlopen(fid: 2, flags: 0o1002)),
+                .setattr(Tsetattr(fid: 2, valid: 8, mode: 0, uid: 0, gid: 0, size: 3, atimeSec: 0, atimeNsec: 0, mtimeSec: 0, mtimeNsec: 0)),
+                .fsync(Tfsync(fid: 2, datasync: 0)),
                 .getattr(Tgetattr(fid: 1, requestMask: 0x7ff)),
                 .readdir(Treaddir(fid: 3, offset: 0, count: 4096)),
                 .lcreate(Tlcreate(fid: 3, name: "new", flags: 0o101, mode: 0o644, gid: 0)),

@@ -173,18 +173,27 @@ extension ProxySession {
             deferBlue(frame, tag: tag, backendFid: backendFid)
             return .handled
         }
+        if writeThrough {
+            // Committed once; everything goes to the server from now on.
+            let error = blue[backendFid]?.commitError
+            blue[backendFid]?.commitError = nil
+            if decoded.type == .Tclunk || decoded.type == .Tremove { blue[backendFid] = nil }
+            return .forward(nil, answerInstead: [.Tclunk, .Tfsync].contains(decoded.type) ? error : nil)
+        }
         switch decoded.type {
         case .Twrite:
-            guard !writeThrough, !partial, let offset = decoded.offset, let count = decoded.count else { break }
+            guard !partial, let offset = decoded.offset, let count = decoded.count else { break }
             guard BlueFile.fits(offset: offset, count: Int(count)) else {
                 refuse(ProxyError(errno: 27, message: "File too large"), tag: tag, subject: nil)
                 return .handled
             }
             if held &+ Int(count) > (access.blue?.maxPerFid ?? 0) || !blueFits(Int(count)) {
-                // Too much to hold: what is held is committed, and this write and the next go through.
+                // Too much to hold: what is held is committed, and this write and the next go through
+                // (this one after the commit; at once when nothing is held).
                 blue[backendFid]?.writeThrough = true
                 host.blueCounted(.writeThrough)
                 startCommit(backendFid)
+                guard blue[backendFid]?.commit != nil else { return .forward(nil, answerInstead: nil) }
                 deferBlue(frame, tag: tag, backendFid: backendFid)
                 return .handled
             }
