@@ -245,12 +245,14 @@ struct BlueSessionTests {
 /// must leave the server with exactly it, and nothing may stay held.
 @Suite("Blue writes against a model")
 struct BlueModelTests {
-    @Test("random writes, reads, resizes and fsyncs, then a clunk", arguments: 0..<200)
+    @Test("random writes, reads, resizes and fsyncs, then a clunk (or, holding everything, the client dies: the server keeps what the last fsync committed)", arguments: 0..<200)
     func model(seed: Int) throws {
         var random = SplitMix64(seed: UInt64(seed) &* 104_729 &+ 7)
         let flags: UInt32 = random.below(2) == 0 ? 2 : 2 | 0o1000
-        let (harness, _) = try BlueSessionTests.opened(flags: flags, blueMax: [64, 1000, 1 << 20][random.below(3)])
+        let blueMax = [64, 1000, 1 << 20][random.below(3)]
+        let (harness, _) = try BlueSessionTests.opened(flags: flags, blueMax: blueMax)
         var server = (0..<random.below(300)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+        var committed = server
         var expected = flags & 0o1000 != 0 ? [] : server
         var reads: [UInt16: [UInt8]] = [:]
         var waiting: Set<UInt16> = []
@@ -315,8 +317,18 @@ struct BlueModelTests {
                 harness.clientSends(tag: tag, .fsync(Tfsync(fid: 2, datasync: 0)))
                 try pump()
                 #expect(server == expected, "seed \(seed): after the fsync at step \(step)")
+                committed = server
             }
             if random.below(3) == 0 { try pump() }
+        }
+        if blueMax == 1 << 20 && random.below(2) == 0 {
+            // The client dies instead: the server keeps what the last fsync committed, nothing after.
+            try pump()
+            harness.session.clientClosed()
+            try pump()
+            #expect(server == committed, "seed \(seed): after the client died")
+            #expect(harness.session.blue.isEmpty && harness.session.bytesHeld == 0)
+            return
         }
         harness.clientSends(tag: 999, .clunk(Tclunk(fid: 2)))
         try pump()
