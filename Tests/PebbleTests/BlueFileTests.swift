@@ -37,7 +37,16 @@ struct BlueFileTests {
         return server.bytes
     }
 
-    @Test("sequential writes make one extent; overlapping, touching and disjoint writes merge or stay apart; a resize trims")
+    @Test("a long sequential write is held in extents of extentCap bytes, each reserved once")
+    func pieces() {
+        var blue = BlueFile(extentCap: 1000)
+        for chunk in 0..<25 { [UInt8](repeating: UInt8(chunk), count: 100).withUnsafeBytes { blue.write($0, at: UInt64(chunk * 100)) } }
+        #expect(blue.extents.map(\.bytes.count) == [1000, 1000, 500] && blue.byteCount == 2500)
+        #expect(!blue.needsServer(offset: 900, count: 1200), "touching extents cover the range together")
+        #expect(blue.read(at: 990, count: 20, server: UnsafeRawBufferPointer(start: nil, count: 0)) == [UInt8](repeating: 9, count: 10) + [UInt8](repeating: 10, count: 10))
+    }
+
+    @Test("sequential writes make one extent; overlapping and disjoint writes merge or stay apart; a resize trims")
     func shapes() {
         var blue = BlueFile()
         for chunk in 0..<4 { [UInt8](repeating: UInt8(chunk), count: 100).withUnsafeBytes { blue.write($0, at: UInt64(chunk * 100)) } }
@@ -69,7 +78,7 @@ struct BlueFileTests {
         var random = SplitMix64(seed: UInt64(seed) &* 7919 &+ 3)
         let base = (0..<random.below(600)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
         var model = Model(bytes: base)
-        var blue = BlueFile()
+        var blue = BlueFile(extentCap: random.below(2) == 0 ? 1 << 20 : 8 + random.below(200))
         for _ in 0..<(1 + random.below(40)) {
             switch random.below(10) {
             case 0:
@@ -83,7 +92,7 @@ struct BlueFileTests {
                 model.write(data, at: offset)
             }
             #expect(blue.byteCount == blue.extents.reduce(0) { $0 + $1.bytes.count })
-            #expect(zip(blue.extents, blue.extents.dropFirst()).allSatisfy { $0.end < $1.offset }, "sorted, apart")
+            #expect(zip(blue.extents, blue.extents.dropFirst()).allSatisfy { $0.end <= $1.offset }, "sorted, never overlapping")
             #expect(blue.size(serverSize: UInt64(base.count)) == UInt64(model.bytes.count))
             for _ in 0..<4 {
                 let offset = random.below(900), count = random.below(300)

@@ -1,5 +1,7 @@
 /// One open file's Blue state: what a fid wrote and resized that has not reached the server. The
-/// writes are extents (offset → bytes, sorted, neither overlapping nor touching); a truncation
+/// writes are extents (offset → bytes, sorted, never overlapping; a sequential write grows the
+/// last one up to `extentCap` bytes, then starts the next, so a large file is held in pieces and
+/// never copied whole as it grows); a truncation
 /// is a `cut` (the server's bytes from there on are gone) and a `length` (the size it set, grown by
 /// later writes). Read through it, the file is the server's with these changes applied in order;
 /// at commit (Red) `commitPlan` applies them to the server's file: the cut, the writes in offset
@@ -26,8 +28,10 @@ public struct BlueFile: Sendable, Equatable {
     public private(set) var length: UInt64?
     /// The bytes the extents hold.
     public private(set) var byteCount = 0
+    /// The size past which a sequential write starts a new extent rather than growing the last.
+    public let extentCap: Int
 
-    public init() {}
+    public init(extentCap: Int = 1 << 20) { self.extentCap = max(1, extentCap) }
 
     /// Nothing written or resized.
     public var isEmpty: Bool { extents.isEmpty && cut == nil }
@@ -46,13 +50,20 @@ public struct BlueFile: Sendable, Equatable {
         byteCount += bytes.count
         // The sequential case: the write starts where the last extent ends.
         if let last = extents.last, last.end == offset {
-            extents[extents.count - 1].bytes.append(contentsOf: bytes)
+            if last.bytes.count < extentCap {
+                extents[extents.count - 1].bytes.append(contentsOf: bytes)
+            } else {
+                var next = [UInt8]()
+                next.reserveCapacity(max(extentCap, bytes.count))
+                next.append(contentsOf: bytes)
+                extents.append(Extent(offset: offset, bytes: next))
+            }
             return
         }
-        // Extents the write overlaps or touches: lo..<hi.
-        let lo = firstIndex { $0.end >= offset }
+        // Extents the write overlaps: lo..<hi.
+        let lo = firstIndex { $0.end > offset }
         var hi = lo
-        while hi < extents.count, extents[hi].offset <= end { hi += 1 }
+        while hi < extents.count, extents[hi].offset < end { hi += 1 }
         if lo == hi {
             extents.insert(Extent(offset: offset, bytes: Array(bytes)), at: lo)
             return
@@ -102,8 +113,13 @@ public struct BlueFile: Sendable, Equatable {
         if let cut, offset >= cut { return false }
         let end = offset.addingReportingOverflow(UInt64(max(count, 0)))
         guard !end.overflow else { return true }
-        let index = firstIndex { $0.end > offset }
-        return !(index < extents.count && extents[index].offset <= offset && extents[index].end >= end.partialValue)
+        // Covered by extents that follow each other without a gap?
+        var index = firstIndex { $0.end > offset }, covered = offset
+        while index < extents.count, extents[index].offset <= covered, covered < end.partialValue {
+            covered = extents[index].end
+            index += 1
+        }
+        return covered < end.partialValue
     }
 
     /// What a read of `count` bytes at `offset` returns, `server` being the server's bytes from
