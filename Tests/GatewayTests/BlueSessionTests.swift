@@ -99,6 +99,26 @@ struct BlueSessionTests {
         #expect(harness.session.blue[backendFid]?.file.length == 0)
     }
 
+    @Test("a size change through another fid of the same file (truncate by path while it is open) commits the held writes first, then goes")
+    func sizeChangeElsewhere() throws {
+        let (harness, backendFid) = try Self.opened()
+        _ = try harness.answeredLocally(tag: 10, Self.write("hello"))
+        let other = try harness.walk(fid: 1, newfid: 3, names: ["f"], tag: 11)
+        let truncate = Tsetattr(fid: 3, valid: 8, mode: 0, uid: 0, gid: 0, size: 2, atimeSec: 0, atimeNsec: 0, mtimeSec: 0, mtimeNsec: 0)
+        harness.clientSends(tag: 12, .setattr(truncate))
+        let commit = try harness.backendReceived()
+        #expect(commit.map(\.message) == [.write(Twrite(fid: backendFid, offset: 0, data: Array("hello".utf8)))], "the writes first")
+        harness.backendSends(tag: commit[0].tag, .write(Rwrite(count: 5)))
+        let sent = try #require(try harness.backendReceived().first)
+        var expected = truncate
+        expected.fid = other
+        #expect(sent.message == .setattr(expected))
+        harness.backendSends(tag: sent.tag, .setattr(Rsetattr()))
+        #expect(try harness.clientReceived() == [Frame(tag: 12, message: .setattr(Rsetattr()))])
+        // Nothing held now: the next one goes at once.
+        _ = try harness.forward(tag: 13, .setattr(truncate))
+    }
+
     @Test("a client that goes away with writes held: nothing of them reaches the server (only the cleanup clunks), and a PARTIAL_WRITE_ROLLBACK event says what was dropped")
     func rollback() throws {
         let (harness, backendFid) = try Self.opened()

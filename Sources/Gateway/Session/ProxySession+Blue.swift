@@ -30,6 +30,8 @@ extension ProxySession {
         /// The client's Tlcreate as it came, when the gateway added O_EXCL: if the file exists
         /// (EEXIST), it is sent again as the client sent it, and opens the file that is there.
         var asSent: [UInt8]?
+        /// The file's path below the attach point (a Tlcreate's with the new name).
+        var path: CapabilityPath?
     }
 
     enum BlueReply {
@@ -47,6 +49,9 @@ extension ProxySession {
     /// One open file's Blue state, by its backend fid.
     struct BlueFid {
         var file = BlueFile()
+        /// The file's path below the attach point when it was opened: a size change through
+        /// another fid of that path commits this fid first.
+        var path: CapabilityPath?
         /// The fid made the file, and nothing of it is committed yet: a rollback removes it.
         var creates = false
         /// Past `--blue-max` or the quota: committed once, and writes go through from then on.
@@ -100,6 +105,7 @@ extension ProxySession {
         guard flags & Self.linuxAccessMode != 0, flags & Self.linuxAppend == 0 else { return }
         if let path, settings.writeThrough.matches(path) { return }
         var open = BlueOpen(truncate: flags & Self.linuxTruncate != 0)
+        open.path = path
         var sent = flags & ~Self.linuxTruncate
         if request.type == .Tlcreate, case let .client(tag) = request.origin {
             open.creates = true
@@ -140,6 +146,7 @@ extension ProxySession {
             return
         }
         var state = BlueFid()
+        state.path = open.path
         state.creates = open.creates
         if open.truncate { state.file.resize(to: 0) }
         blue[backendFid] = state
@@ -247,6 +254,16 @@ extension ProxySession {
     func blueFits(_ count: Int) -> Bool {
         guard quota != nil else { return blueBytes &+ count <= 4 &* (access.blue?.maxPerFid ?? 0) }
         return admitBytes(count, type: .Twrite) == nil
+    }
+
+    /// A Tsetattr of the size through a fid that holds nothing, of a file another fid of the
+    /// session holds writes for (by path): that fid commits first, and the size change waits for
+    /// it, so it applies after the writes the client already saw answered. The holder's backend
+    /// fid, or nil.
+    func blueHolder(ofSizeChange frame: UnsafeRawBufferPointer, subject: ClientFid) -> UInt32? {
+        guard FramePatch.u32(at: Self.setattrValidOffset, in: frame) & Self.setattrSizeBit != 0,
+              let path = subject.scope?.path else { return nil }
+        return blue.first { $0.value.path == path && ($0.value.commit != nil || !$0.value.file.isEmpty) }?.key
     }
 
     /// A request that waits for its fid's commit: its frame is kept whole and handled when the

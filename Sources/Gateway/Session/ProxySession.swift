@@ -269,12 +269,18 @@ final class ProxySession {
         }
 
         var blueReply: BlueReply?
-        if !blue.isEmpty, let subject = operands.first?.record, blue[subject.backendFid] != nil {
-            switch blueRequest(frame, decoded: decoded, tag: tag, backendFid: subject.backendFid, partial: partial) {
-            case .handled: return false
-            case let .forward(amend, answerInstead):
-                blueReply = amend
-                if let answerInstead { rewrite.answerInstead = answerInstead }
+        if !blue.isEmpty, let subject = operands.first?.record {
+            if blue[subject.backendFid] != nil {
+                switch blueRequest(frame, decoded: decoded, tag: tag, backendFid: subject.backendFid, partial: partial) {
+                case .handled: return false
+                case let .forward(amend, answerInstead):
+                    blueReply = amend
+                    if let answerInstead { rewrite.answerInstead = answerInstead }
+                }
+            } else if type == .Tsetattr, let holder = blueHolder(ofSizeChange: UnsafeRawBufferPointer(frame), subject: subject) {
+                startCommit(holder)
+                deferBlue(frame, tag: tag, backendFid: holder)
+                return false
             }
         }
 
