@@ -96,7 +96,9 @@ extension Interop {
 
         @Test("Blue per identity: with --blue off, a client-budget with blue=on holds that address's writes until the clunk")
         func perIdentity() throws {
-            let fixture = try DiodBehindGateway("blue-identity", extra: ["--blue", "off", "--client-budget", "addr:127.0.0.1 blue=on"])
+            let port = freePort()
+            let fixture = try DiodBehindGateway("blue-identity", extra: ["--blue", "off", "--client-budget", "addr:127.0.0.1 blue=on",
+                                                                          "--metrics", "127.0.0.1:\(port)"])
             defer { fixture.stop() }
             let target = fixture.directory.appendingPathComponent("f")
             try Data("before".utf8).write(to: target)
@@ -106,8 +108,12 @@ extension Interop {
                   case .write = try client.rpc(.write(Twrite(fid: 2, offset: 0, data: Array("AFTER!".utf8))), tag: 4)
             else { throw MissingTool(description: "write failed") }
             #expect(try String(contentsOf: target, encoding: .utf8) == "before", "held until the clunk")
+            #expect(waitFor(5) { (try? Metrics.scrape(port))?["pebble9p_blue_bytes_held"] == 6 }, "\((try? Metrics.scrape(port)) ?? [:])")
             #expect(try client.rpc(.clunk(Tclunk(fid: 2)), tag: 5) == .clunk(Rclunk()))
             #expect(try String(contentsOf: target, encoding: .utf8) == "AFTER!")
+            let metrics = try Metrics.scrape(port)
+            #expect(metrics["pebble9p_blue_bytes_held"] == 0 && metrics["pebble9p_speculative_operations_total"] == 1
+                    && metrics["pebble9p_blue_commits_total{result=ok}"] == 1, "\(metrics)")
         }
     }
 }

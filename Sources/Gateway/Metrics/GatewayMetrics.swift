@@ -55,6 +55,8 @@ final class GatewayMetrics: Sendable {
     let blueCommitFailures = Counter()
     let blueRollbacks = Counter()
     let blueWriteThrough = Counter()
+    /// Bytes Blue fids hold now, and requests waiting for their commit (a gauge).
+    let blueBytesHeld = Counter()
 
     init(byteLedgers: KeyedLedgers? = nil) { self.byteLedgers = byteLedgers }
 
@@ -123,6 +125,7 @@ final class GatewayMetrics: Sendable {
         metric("speculative_operations_total", "counter", "Writes held by the gateway until commit (Blue).", [("", load(speculativeOperations))])
         metric("blue_commits_total", "counter", "Commits of held writes, by result.",
                [("{result=\"ok\"}", load(blueCommits)), ("{result=\"failed\"}", load(blueCommitFailures))])
+        metric("blue_bytes_held", "gauge", "Bytes of writes held by Blue fids, and of requests waiting for their commit.", [("", load(blueBytesHeld))])
         metric("blue_rollbacks_total", "counter", "Fids whose held writes were dropped (client gone, reset, file removed).", [("", load(blueRollbacks))])
         metric("blue_write_through_total", "counter", "Fids that held more than blue-max (or the quota) and wrote through from then on.",
                [("", load(blueWriteThrough))])

@@ -53,12 +53,17 @@ extension GatewaySession {
                                 seconds: Double((ContinuousClock.now - startedAt).components.seconds)))
     }
 
-    /// Brings the `fids_active` gauge up to date with this session's backend fids.
+    /// Brings the `fids_active` and `blue_bytes_held` gauges up to date with this session's backend
+    /// fids and Blue bytes.
     func reportFids() {
         let live = core.fids.liveBackendFids.count
         if live != fidsReported {
             settings.metrics.fidsActive.add(live - fidsReported)
             fidsReported = live
+        }
+        if core.blueBytes != blueBytesReported {
+            settings.metrics.blueBytesHeld.add(core.blueBytes - blueBytesReported)
+            blueBytesReported = core.blueBytes
         }
     }
 

@@ -88,6 +88,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     var tokenIdentity: String?
     /// The backend fids this session has added to the `fids_active` gauge.
     var fidsReported = 0
+    /// The Blue bytes this session has added to the `blue_bytes_held` gauge.
+    var blueBytesReported = 0
     var closeTimer: LoopTimer?
     var resetTimer: LoopTimer?
     /// Waiting for a connect slot (`ConnectGate`), or holding one until the server first answers.
@@ -559,6 +561,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         settings.sessions?.remove(sessionNumber)
         settings.metrics.fidsActive.subtract(fidsReported)
         fidsReported = 0
+        settings.metrics.blueBytesHeld.subtract(blueBytesReported)
+        blueBytesReported = 0
         countedAs.removeAll()
         closeTimer?.cancel()
         closeTimer = nil
