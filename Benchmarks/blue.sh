@@ -35,18 +35,8 @@ while [[ $# -gt 0 ]]; do
 done
 for n in "$ROUNDS" "$SIZE_MIB" "$MSIZE"; do [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "numbers must be positive integers"; done
 
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-BENCH="$ROOT/Benchmarks"
-WORK="$BENCH/work"
-LOGS="$WORK/logs-blue"
-RESULTS="$BENCH/RESULTS.md"
-HOST=127.0.0.1
-for tool in diod cc python3 timeout ss awk sha256sum; do
-    command -v "$tool" >/dev/null || die "$tool not found: run scripts/setup"
-done
-command -v swift >/dev/null || [[ ! -x /opt/swift/usr/bin/swift ]] || export PATH="$PATH:/opt/swift/usr/bin"
-mkdir -p "$WORK"; rm -rf "$LOGS"; mkdir -p "$LOGS"
-. "$BENCH/lib.sh"
+. "$(dirname "$0")/lib.sh"
+bench_setup logs-blue diod cc python3 timeout ss awk sha256sum
 
 build_release "$BUILD"
 P9WRITE="$WORK/p9write"

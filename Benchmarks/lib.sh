@@ -1,5 +1,5 @@
-# Benchmarks/lib.sh — helpers shared by run.sh and compare.sh (sourced, not run).
-# Expects: die(), HOST, LOGS.
+# Benchmarks/lib.sh — helpers shared by the benchmark scripts (sourced, not run).
+# Expects: die(); the functions use HOST and LOGS (bench_setup sets them).
 
 # Everything started goes into PIDS and is stopped by pid on exit.
 PIDS=()
@@ -104,6 +104,23 @@ stunnel_cfg() {
 aes_gcm_core_mbs() {
     (timeout 120 openssl speed -evp aes-128-gcm -seconds 1 2>/dev/null || true) \
         | awk '$1 == "AES-128-GCM" { v = $NF; sub(/k$/, "", v); printf "%.0f", v / 1000; exit }'
+}
+
+# bench_setup LOGNAME TOOL...: the paths every benchmark uses (ROOT, BENCH, WORK, RESULTS, HOST,
+# and LOGS = WORK/LOGNAME, made empty), each TOOL checked, Swift on PATH. Expects die().
+bench_setup() {
+    local logname="$1" tool; shift
+    ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+    BENCH="$ROOT/Benchmarks"
+    WORK="$BENCH/work"
+    LOGS="$WORK/$logname"
+    RESULTS="$BENCH/RESULTS.md"
+    HOST=127.0.0.1
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || die "$tool not found: run scripts/setup"
+    done
+    command -v swift >/dev/null || [[ ! -x /opt/swift/usr/bin/swift ]] || export PATH="$PATH:/opt/swift/usr/bin"
+    mkdir -p "$WORK"; rm -rf "$LOGS"; mkdir -p "$LOGS"
 }
 
 # build_release BUILD: sets PEBBLE_BIN to $PEBBLE9P_BIN, else .build/release/pebble9p, which is

@@ -37,21 +37,11 @@ while [[ $# -gt 0 ]]; do
 done
 for n in "$ROUNDS" "$SIZE_MIB" "$RUNTIME" "$THREADS"; do [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "numbers must be positive integers"; done
 
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-BENCH="$ROOT/Benchmarks"
-WORK="$BENCH/work"
-LOGS="$WORK/logs-token"
-RESULTS="$BENCH/RESULTS.md"
-HOST=127.0.0.1
+. "$(dirname "$0")/lib.sh"
+bench_setup logs-token diod diodcat cc python3 timeout ss awk
 FILE_NAME="bench-${SIZE_MIB}MiB.bin"
 FILE="$WORK/$FILE_NAME"
 FILE_BYTES=$(( SIZE_MIB * 1048576 ))
-for tool in diod diodcat cc python3 timeout ss awk; do
-    command -v "$tool" >/dev/null || die "$tool not found: run scripts/setup"
-done
-command -v swift >/dev/null || [[ ! -x /opt/swift/usr/bin/swift ]] || export PATH="$PATH:/opt/swift/usr/bin"
-mkdir -p "$WORK"; rm -rf "$LOGS"; mkdir -p "$LOGS"
-. "$BENCH/lib.sh"
 
 build_release "$BUILD"
 P9LOAD="$WORK/p9load"
