@@ -80,6 +80,8 @@ extension ProxySession {
     static let linuxAppend: UInt32 = 0o2000
     static let linuxExclusive: UInt32 = 0o200
     static let linuxEEXIST: UInt32 = 17
+    /// Where Tlopen's flags are (Tlcreate's follow its name, which starts there).
+    static let lopenFlagsOffset = 11
     /// Tsetattr's and Rgetattr's size bits, and where the size is in each frame.
     static let setattrSizeBit: UInt32 = 0x8
     static let setattrValidOffset = 11
@@ -96,9 +98,9 @@ extension ProxySession {
         let flags: UInt32, flagsOffset: Int
         var path = request.scope?.path
         switch decoded.message {
-        case let .lopen(open)?: (flags, flagsOffset) = (open.flags, Self.setattrValidOffset)
+        case let .lopen(open)?: (flags, flagsOffset) = (open.flags, Self.lopenFlagsOffset)
         case let .lcreate(create)?:
-            (flags, flagsOffset) = (create.flags, Self.setattrValidOffset + 2 + create.name.bytes.count)
+            (flags, flagsOffset) = (create.flags, Self.lopenFlagsOffset + 2 + create.name.bytes.count)
             path = path?.appending(String(decoding: create.name.bytes, as: UTF8.self))
         default: return
         }
