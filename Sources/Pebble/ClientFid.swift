@@ -67,11 +67,15 @@ public struct FidScope: Sendable, Equatable {
     public var rootQid: Qid
     /// The token the session attached with, if any (logs and events name it).
     public var tokenID: String?
+    /// Which attach of the session the fid descends from (its user, its aname): the gateway's
+    /// own walks for a fid start from a fid of the same attach, so they act as the same user.
+    public var attachID: UInt64
 
-    public init(rights: Rights, path: CapabilityPath, rootQid: Qid, tokenID: String?) {
+    public init(rights: Rights, path: CapabilityPath, rootQid: Qid, tokenID: String?, attachID: UInt64 = 0) {
         self.rights = rights
         self.path = path
         self.rootQid = rootQid
         self.tokenID = tokenID
+        self.attachID = attachID
     }
 }

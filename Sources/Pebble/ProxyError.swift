@@ -50,6 +50,10 @@ public struct ProxyError: Error, Equatable, Sendable, CustomStringConvertible {
     public static let permissionDenied = ProxyError(errno: 13, message: "Permission denied", detail: "not granted by the capability", event: .permissionDenied) // EACCES
     public static let badName = ProxyError(errno: 22, message: "Invalid argument", detail: "a name with / or NUL, empty, . or ..", event: .confinementBlocked) // EINVAL
     public static let throughSymlink = ProxyError(errno: 40, message: "Too many levels of symbolic links", detail: "the server would follow a symlink", event: .confinementBlocked) // ELOOP
+    /// A walk to a name of the gateway's own temporaries (`BlueTemporary`), which clients never see.
+    public static let hiddenTemporary = ProxyError(errno: 2, message: "No such file or directory", detail: "a Blue temporary (hidden)") // ENOENT
+    /// A request that would make, move or name a file with a temporary's name.
+    public static let reservedName = ProxyError(errno: 13, message: "Permission denied", detail: "a name the gateway reserves for its temporaries") // EACCES
     public static let tokenRequired = ProxyError(errno: 13, message: "Permission denied", detail: "a capability token is required", event: .tokenRejected) // EACCES
 
     /// A token presented at attach that grants nothing.

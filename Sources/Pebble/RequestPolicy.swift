@@ -238,9 +238,12 @@ public struct RequestPolicy: Sendable {
     /// rights on it and on a second fid. A walk's plan when it may go on.
     static func scopeRule(_ request: DecodedRequest, subject: ClientFid, scope: FidScope,
                           operands: [Operand]) -> Result<WalkPlan?, ProxyError> {
-        guard ScopeRules.names(in: request.message).allSatisfy(ScopeRules.isPlainName) else { return .failure(.badName) }
+        let names = ScopeRules.names(in: request.message)
+        guard names.allSatisfy(ScopeRules.isPlainName) else { return .failure(.badName) }
+        if names.contains(where: { BlueTemporary.isTemporary($0.bytes) }) { return .failure(.reservedName) }
         var walk: WalkPlan?
         if case let .walk(message)? = request.message {
+            if message.wnames.contains(where: { BlueTemporary.isTemporary($0.bytes) }) { return .failure(.hiddenTemporary) }
             guard let plan = WalkPlan(names: message.wnames, from: scope.path) else { return .failure(.badName) }
             if subject.isSymlink && !message.wnames.isEmpty { return .failure(.throughSymlink) }
             walk = plan

@@ -64,9 +64,12 @@ struct BlueSessionTests {
         #expect(harness.session.bytesHeld == 0 && harness.session.blue.isEmpty && harness.host.blueCounts.last == .commit)
     }
 
-    @Test("an open with O_TRUNC: the truncation is held (reads see an empty file), and the commit sends it first, alone, then the writes")
+    @Test("an open with O_TRUNC and no directory fid to walk from (the root clunked): the truncation is held (reads see an empty file), and the commit applies in place, the truncation first, alone, then the writes")
     func heldTruncation() throws {
         let (harness, backendFid) = try Self.opened(flags: Self.readWrite | Self.truncate)
+        let root = try harness.forward(tag: 9, .clunk(Tclunk(fid: 1)))
+        harness.backendSends(tag: root.tag, .clunk(Rclunk()))
+        _ = try harness.clientReceived()
         #expect(try harness.answeredLocally(tag: 10, .read(Tread(fid: 2, offset: 0, count: 100))) == [Frame(tag: 10, message: .read(Rread(data: [])))])
         _ = try harness.answeredLocally(tag: 11, Self.write("new"))
         harness.clientSends(tag: 12, .fsync(Tfsync(fid: 2, datasync: 0)))
@@ -83,6 +86,91 @@ struct BlueSessionTests {
         #expect(try harness.clientReceived() == [Frame(tag: 12, message: .fsync(Rfsync()))])
         // The fid still holds the writes that come after.
         _ = try harness.answeredLocally(tag: 13, Self.write("more", at: 3))
+        #expect(harness.host.blueNotes.first?.hasPrefix("commit in place: no directory fid") == true)
+    }
+
+    /// A session whose fid 2 is open with O_TRUNC on "f" (content "old") of a model server, with a
+    /// crash's stale temporary beside it; "new" written and held.
+    static func replacing() throws -> (SessionHarness, ModelFileServer, UInt32) {
+        let (harness, backendFid) = try opened(flags: readWrite | truncate)
+        let files = ModelFileServer(root: try #require(harness.session.fids.lookup(1)).backendFid)
+        files.addFile("f", content: Array("old".utf8), fid: backendFid)
+        files.addFile(BlueTemporary.name(1), content: Array("ol".utf8), fid: 900)
+        _ = try harness.answeredLocally(tag: 10, write("new"))
+        return (harness, files, backendFid)
+    }
+
+    @Test("atomic replace: the commit of a truncated file writes a hidden temporary with the file's mode and owner and renames it over the file, which is the old content or the new one at every step; the client fid moves to the new file; a crash's stale temporary in the directory is removed")
+    func atomicReplace() throws {
+        let (harness, files, backendFid) = try Self.replacing()
+        harness.clientSends(tag: 12, .clunk(Tclunk(fid: 2)))
+        try files.serve(harness) {
+            #expect(files.content("f") == Array("old".utf8) || files.content("f") == Array("new".utf8))
+        }
+        #expect(try harness.clientReceived() == [Frame(tag: 12, message: .clunk(Rclunk()))])
+        #expect(files.content("f") == Array("new".utf8) && files.names.keys.sorted() == ["f"], "the stale temporary is gone")
+        #expect(files.seen.filter { [.Tlcreate, .Tsetattr, .Twrite, .Trename, .Tremove].contains($0) }
+            == [.Tlcreate, .Tsetattr, .Tsetattr, .Twrite, .Trename, .Tremove])
+        #expect(harness.host.blueCounts.filter { $0 != .heldWrite } == [.atomicReplace, .commit, .staleTemporaryRemoved])
+        let root = try #require(harness.session.fids.lookup(1)).backendFid
+        #expect(harness.session.blue.isEmpty && harness.session.fids.liveBackendFids == [root],
+                "every fid the gateway made is clunked, and so is the old file's \(backendFid)")
+    }
+
+    @Test("after a replace at Tfsync the fid stands for the new file: its next writes are held again and commit there in place")
+    func replaceThenMore() throws {
+        let (harness, files, backendFid) = try Self.replacing()
+        harness.clientSends(tag: 12, .fsync(Tfsync(fid: 2, datasync: 0)))
+        try files.serve(harness)
+        #expect(try harness.clientReceived() == [Frame(tag: 12, message: .fsync(Rfsync()))])
+        #expect(try #require(harness.session.fids.lookup(2)).backendFid != backendFid)
+        _ = try harness.answeredLocally(tag: 13, Self.write("er", at: 3))
+        #expect(files.content("f") == Array("new".utf8))
+        harness.clientSends(tag: 14, .clunk(Tclunk(fid: 2)))
+        try files.serve(harness)
+        #expect(try harness.clientReceived() == [Frame(tag: 14, message: .clunk(Rclunk()))])
+        #expect(files.content("f") == Array("newer".utf8) && files.seen.filter { $0 == .Trename }.count == 1)
+    }
+
+    @Test("a server that refuses the rename: the temporary is removed and the commit applies in place; one that fails a write: the temporary is removed, the file stays as it was, the clunk gets the error")
+    func replaceRefused() throws {
+        let (harness, files, _) = try Self.replacing()
+        files.refuse = [.Trename]
+        harness.clientSends(tag: 12, .clunk(Tclunk(fid: 2)))
+        try files.serve(harness)
+        #expect(try harness.clientReceived() == [Frame(tag: 12, message: .clunk(Rclunk()))])
+        #expect(files.content("f") == Array("new".utf8) && !files.names.keys.contains { $0.hasPrefix(".pebble9p-") && $0 != BlueTemporary.name(1) })
+        #expect(harness.host.blueNotes.contains { $0.hasPrefix("commit in place: the server refused the rename") })
+
+        let (failing, failingFiles, _) = try Self.replacing()
+        failingFiles.refuse = [.Twrite]
+        failing.clientSends(tag: 12, .clunk(Tclunk(fid: 2)))
+        try failingFiles.serve(failing)
+        #expect(try failing.clientReceived() == [Frame(tag: 12, message: .lerror(Rlerror(ecode: 1)))])
+        #expect(failingFiles.content("f") == Array("old".utf8) && failingFiles.names.keys.sorted() == [BlueTemporary.name(1), "f"])
+    }
+
+    @Test("temporaries are hidden: a walk to one fails with ENOENT and a create of one with EACCES, neither reaching the server; directory reads leave them out, and a read that held only them goes on from after them")
+    func temporariesHidden() throws {
+        let (harness, _) = try Self.opened(flags: 0)
+        let name = WireString(BlueTemporary.name(0xabc))
+        #expect(try harness.answeredLocally(tag: 20, .walk(Twalk(fid: 1, newfid: 5, wnames: [name]))) == [Frame(tag: 20, message: .lerror(Rlerror(ecode: 2)))])
+        _ = try harness.walk(fid: 1, newfid: 6, names: [])
+        #expect(try harness.answeredLocally(tag: 21, .lcreate(Tlcreate(fid: 6, name: name, flags: 2, mode: 0o644, gid: 0)))
+            == [Frame(tag: 21, message: .lerror(Rlerror(ecode: 13)))])
+        let open = try harness.forward(tag: 24, .lopen(Tlopen(fid: 6, flags: 0)))
+        harness.backendSends(tag: open.tag, .lopen(Rlopen(qid: SessionHarness.rootQid, iounit: 0)))
+        _ = try harness.clientReceived()
+        let entry = { (name: WireString, offset: UInt64) in Dirent(qid: SessionHarness.fileQid, offset: offset, type: 8, name: name) }
+        let read = try harness.forward(tag: 22, .readdir(Treaddir(fid: 6, offset: 0, count: 1000)))
+        harness.backendSends(tag: read.tag, .readdir(Rreaddir(data: Dirent.encodeAll([entry("a", 1), entry(name, 2), entry("b", 3)]))))
+        #expect(try harness.clientReceived() == [Frame(tag: 22, message: .readdir(Rreaddir(data: Dirent.encodeAll([entry("a", 1), entry("b", 3)]))))])
+        let only = try harness.forward(tag: 23, .readdir(Treaddir(fid: 6, offset: 3, count: 40)))
+        harness.backendSends(tag: only.tag, .readdir(Rreaddir(data: Dirent.encodeAll([entry(name, 4)]))))
+        let again = try #require(try harness.backendReceived().first)
+        #expect(again.message == .readdir(Treaddir(fid: only.message.readdirFid ?? 0, offset: 4, count: 40)))
+        harness.backendSends(tag: again.tag, .readdir(Rreaddir(data: Dirent.encodeAll([entry("c", 5)]))))
+        #expect(try harness.clientReceived() == [Frame(tag: 23, message: .readdir(Rreaddir(data: Dirent.encodeAll([entry("c", 5)]))))])
     }
 
     @Test("a Tsetattr of the size on the fid is held; what else it sets goes to the server")
@@ -270,8 +358,10 @@ struct BlueModelTests {
         var random = SplitMix64(seed: UInt64(seed) &* 104_729 &+ 7)
         let flags: UInt32 = random.below(2) == 0 ? 2 : 2 | 0o1000
         let blueMax = [64, 1000, 1 << 20][random.below(3)]
-        let (harness, _) = try BlueSessionTests.opened(flags: flags, blueMax: blueMax)
-        var server = (0..<random.below(300)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+        let (harness, backendFid) = try BlueSessionTests.opened(flags: flags, blueMax: blueMax)
+        let files = ModelFileServer(root: try #require(harness.session.fids.lookup(1)).backendFid)
+        var server: [UInt8] { files.content("f") ?? [] }
+        files.addFile("f", content: (0..<random.below(300)).map { _ in UInt8(truncatingIfNeeded: random.next()) }, fid: backendFid)
         var committed = server
         var expected = flags & 0o1000 != 0 ? [] : server
         var reads: [UInt16: [UInt8]] = [:]
@@ -283,23 +373,8 @@ struct BlueModelTests {
         func pump() throws {
             while case let frames = try harness.backendReceived(), !frames.isEmpty {
                 for frame in frames {
-                    let reply: RMessage
-                    switch frame.message {
-                    case let .write(write):
-                        let end = Int(write.offset) + write.data.count
-                        if server.count < end { resize(&server, end) }
-                        server.replaceSubrange(Int(write.offset)..<end, with: write.data)
-                        reply = .write(Rwrite(count: UInt32(write.data.count)))
-                    case let .setattr(setattr):
-                        if setattr.valid & 8 != 0 { resize(&server, Int(setattr.size)) }
-                        reply = .setattr(Rsetattr())
-                    case let .read(read):
-                        let from = min(Int(read.offset), server.count)
-                        reply = .read(Rread(data: Array(server[from..<min(server.count, from + Int(read.count))])))
-                    case .fsync: reply = .fsync(Rfsync())
-                    case .clunk: reply = .clunk(Rclunk())
-                    default: throw MissingReply(message: frame.message)
-                    }
+                    let reply = files.answer(frame.message)
+                    if case .lerror = reply { throw MissingReply(message: frame.message) }
                     harness.backendSends(tag: frame.tag, reply)
                 }
             }
@@ -348,11 +423,16 @@ struct BlueModelTests {
             try pump()
             #expect(server == committed, "seed \(seed): after the client died")
             #expect(harness.session.blue.isEmpty && harness.session.bytesHeld == 0)
+            #expect(files.names.keys.sorted() == ["f"], "seed \(seed): no temporary left")
             return
         }
         harness.clientSends(tag: 999, .clunk(Tclunk(fid: 2)))
         try pump()
         #expect(server == expected, "seed \(seed): after the clunk")
+        #expect(files.names.keys.sorted() == ["f"], "seed \(seed): no temporary left")
+        if flags & 0o1000 != 0 && blueMax == 1 << 20 {
+            #expect(files.seen.contains(.Trename), "seed \(seed): a truncated file is replaced whole")
+        }
         #expect(waiting.isEmpty && reads.isEmpty, "seed \(seed): unanswered \(waiting.sorted())")
         #expect(harness.session.blue.isEmpty && harness.session.bytesHeld == 0 && harness.session.blueDeferredTags.isEmpty)
     }
@@ -366,4 +446,5 @@ extension RMessage {
 
 extension TMessage {
     var lopenFlags: UInt32? { if case let .lopen(open) = self { open.flags } else { nil } }
+    var readdirFid: UInt32? { if case let .readdir(read) = self { read.fid } else { nil } }
 }

@@ -35,6 +35,8 @@ final class RecordingHost: SessionHost {
     func blueCounted(_ counter: ProxySession.BlueCounter) { blueCounts.append(counter) }
     var commitFailures: [ProxyError] = []
     func blueCommitFailed(_ error: ProxyError, bytes: Int) { commitFailures.append(error) }
+    var blueNotes: [String] = []
+    func blueNote(_ text: String, path: String) { blueNotes.append("\(text): \(path)") }
     var tokenAttaches: [String] = []
     var tokenAttachRefusal: ProxyError?
     func attaching(withToken id: String) -> ProxyError? {

@@ -55,6 +55,8 @@ final class GatewayMetrics: Sendable {
     let blueCommitFailures = Counter()
     let blueRollbacks = Counter()
     let blueWriteThrough = Counter()
+    let blueAtomicReplaces = Counter()
+    let blueStaleTemporaries = Counter()
     /// Bytes Blue fids hold now, and requests waiting for their commit (a gauge).
     let blueBytesHeld = Counter()
 
@@ -129,6 +131,10 @@ final class GatewayMetrics: Sendable {
         metric("blue_rollbacks_total", "counter", "Fids whose held writes were dropped (client gone, reset, file removed).", [("", load(blueRollbacks))])
         metric("blue_write_through_total", "counter", "Fids that held more than blue-max (or the quota) and wrote through from then on.",
                [("", load(blueWriteThrough))])
+        metric("blue_atomic_replaces_total", "counter", "Commits that wrote a hidden temporary and renamed it over the file.",
+               [("", load(blueAtomicReplaces))])
+        metric("blue_stale_temporaries_removed_total", "counter", "Temporaries a crash left behind, removed by a later commit in their directory.",
+               [("", load(blueStaleTemporaries))])
         return out
     }
 }

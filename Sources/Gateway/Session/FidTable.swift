@@ -50,6 +50,13 @@ struct FidTable {
         clientFids[clientFid] = record
     }
 
+    /// The client fid's file is now behind another backend fid (Blue's atomic replace: the new
+    /// file took the old one's name). The old number stays live until the gateway clunks it.
+    mutating func rebind(clientFid: UInt32, from old: UInt32, to new: UInt32) {
+        guard clientFids[clientFid]?.backendFid == old else { return }
+        clientFids[clientFid]?.backendFid = new
+    }
+
     /// A reservation's request succeeded: the backend fid now exists.
     mutating func commitCreated(clientFid: UInt32?, backendFid: UInt32) {
         liveBackendFids.insert(backendFid)

@@ -408,7 +408,13 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         case .commitFailed: metrics.blueCommitFailures.add(1)
         case .rollback: metrics.blueRollbacks.add(1)
         case .writeThrough: metrics.blueWriteThrough.add(1)
+        case .atomicReplace: metrics.blueAtomicReplaces.add(1)
+        case .staleTemporaryRemoved: metrics.blueStaleTemporaries.add(1)
         }
+    }
+
+    func blueNote(_ text: String, path: String) {
+        logger.info("\(text)", metadata: ["path": "\(path)"])
     }
 
     func blueCommitFailed(_ error: ProxyError, bytes: Int) {

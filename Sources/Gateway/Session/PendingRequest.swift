@@ -71,6 +71,9 @@ struct PendingRequest {
     /// A request on a Blue fid whose reply the gateway amends: a read overlaid with the held
     /// writes, a getattr's size.
     var blueReply: ProxySession.BlueReply?
+    /// For Treaddir: the client's fid, so a read whose every entry was a hidden temporary can be
+    /// made again from after them (`ProxySession+BlueTemporaries`).
+    var readdirClientFid: UInt32?
     /// One of the steps of a commit (Red): not flushed when the client goes, so a commit it asked
     /// for finishes.
     var commitStep = false

@@ -32,6 +32,10 @@ extension ProxySession {
         var asSent: [UInt8]?
         /// The file's path below the attach point (a Tlcreate's with the new name).
         var path: CapabilityPath?
+        /// The open's access mode (O_WRONLY or O_RDWR): an atomic replace opens the new file so.
+        var accessMode: UInt32 = 0
+        /// The attach the fid descends from (`FidScope.attachID`).
+        var attachID: UInt64 = 0
     }
 
     enum BlueReply {
@@ -43,7 +47,7 @@ extension ProxySession {
 
     /// What the metrics count.
     enum BlueCounter {
-        case heldWrite, commit, commitFailed, rollback, writeThrough
+        case heldWrite, commit, commitFailed, rollback, writeThrough, atomicReplace, staleTemporaryRemoved
     }
 
     /// One open file's Blue state, by its backend fid.
@@ -52,6 +56,11 @@ extension ProxySession {
         /// The file's path below the attach point when it was opened: a size change through
         /// another fid of that path commits this fid first.
         var path: CapabilityPath?
+        /// The client fid, the open's access mode and attach: an atomic replace puts the client fid
+        /// on the new file, opened the same way, made as the same user.
+        var clientFid: UInt32 = 0
+        var accessMode: UInt32 = 0
+        var attachID: UInt64 = 0
         /// The fid made the file, and nothing of it is committed yet: a rollback removes it.
         var creates = false
         /// Past `--blue-max` or the quota: committed once, and writes go through from then on.
@@ -68,6 +77,10 @@ extension ProxySession {
     struct BlueCommit {
         let file: BlueFile
         var steps: [BlueFile.CommitStep]
+        /// The fid the steps go to: the file's own, or an atomic replace's temporary.
+        var writeFid: UInt32
+        /// An atomic replace under way (`ProxySession+BlueReplace`); nil: the steps apply in place.
+        var replace: BlueReplace?
         var next = 0
         var inFlight = 0
         var resizing = false
@@ -108,6 +121,8 @@ extension ProxySession {
         if let path, settings.writeThrough.matches(path) { return }
         var open = BlueOpen(truncate: flags & Self.linuxTruncate != 0)
         open.path = path
+        open.accessMode = flags & Self.linuxAccessMode
+        open.attachID = request.scope?.attachID ?? 0
         var sent = flags & ~Self.linuxTruncate
         if request.type == .Tlcreate, case let .client(tag) = request.origin {
             open.creates = true
@@ -138,7 +153,7 @@ extension ProxySession {
 
     /// A Tlopen/Tlcreate for writing succeeded: a regular file's fid holds its writes from now on.
     /// On anything else a truncation taken out of the request is made now.
-    func openedForWriting(_ open: BlueOpen, backendFid: UInt32, qid: Qid?) {
+    func openedForWriting(_ open: BlueOpen, clientFid: UInt32, backendFid: UInt32, qid: Qid?) {
         guard let qid, qid.type == 0 else {
             if open.truncate {
                 let request = Tsetattr(fid: backendFid, valid: Self.setattrSizeBit, mode: 0, uid: 0, gid: 0, size: 0,
@@ -150,6 +165,7 @@ extension ProxySession {
         var state = BlueFid()
         state.path = open.path
         state.creates = open.creates
+        (state.clientFid, state.accessMode, state.attachID) = (clientFid, open.accessMode, open.attachID)
         if open.truncate { state.file.resize(to: 0) }
         blue[backendFid] = state
     }
@@ -296,9 +312,11 @@ extension ProxySession {
         guard var state = blue[backendFid], state.commit == nil, !state.file.isEmpty else { return }
         // A Twrite's data is at most msize - 24 (the iounit convention: P9_IOHDRSZ), as servers expect.
         let steps = state.file.commitPlan(maxWrite: max(1, Int(msize) &- NineP.twriteHeaderSize &- 1))
-        state.commit = BlueCommit(file: state.file, steps: steps)
+        let replaces = !state.writeThrough && (state.file.cut == 0 || state.creates)
+        state.commit = BlueCommit(file: state.file, steps: steps, writeFid: backendFid)
         state.file = BlueFile()
         blue[backendFid] = state
+        if replaces, startReplace(backendFid) { return }
         pumpCommit(backendFid)
     }
 
@@ -312,10 +330,10 @@ extension ProxySession {
             case let .resize(size):
                 if commit.inFlight > 0 { break sending }
                 commit.resizing = true
-                message = .setattr(Tsetattr(fid: backendFid, valid: Self.setattrSizeBit, mode: 0, uid: 0, gid: 0, size: size,
+                message = .setattr(Tsetattr(fid: commit.writeFid, valid: Self.setattrSizeBit, mode: 0, uid: 0, gid: 0, size: size,
                                             atimeSec: 0, atimeNsec: 0, mtimeSec: 0, mtimeNsec: 0))
             case let .write(extent, start, count, offset):
-                message = .write(Twrite(fid: backendFid, offset: offset, data: Array(commit.file.extents[extent].bytes[start..<(start + count)])))
+                message = .write(Twrite(fid: commit.writeFid, offset: offset, data: Array(commit.file.extents[extent].bytes[start..<(start + count)])))
             }
             commit.next += 1
             commit.inFlight += 1
@@ -330,7 +348,7 @@ extension ProxySession {
                 blue[backendFid]?.commit = commit
             }
         }
-        if blue[backendFid]?.commit?.done == true { finishCommit(backendFid) }
+        if blue[backendFid]?.commit?.done == true { commitWritten(backendFid) }
     }
 
     func commitStepAnswered(_ backendFid: UInt32, step: BlueFile.CommitStep, reply: RMessage?) {
@@ -352,7 +370,14 @@ extension ProxySession {
         }
         if case .resize = step { commit.resizing = false }
         blue[backendFid]?.commit = commit
-        if commit.done { finishCommit(backendFid) } else { pumpCommit(backendFid) }
+        if commit.done { commitWritten(backendFid) } else { pumpCommit(backendFid) }
+    }
+
+    /// The commit's steps are done (or one failed): an atomic replace renames its temporary over
+    /// the file (or removes it), then the commit is over.
+    func commitWritten(_ backendFid: UInt32) {
+        if blue[backendFid]?.commit?.replace != nil { return replaceWritten(backendFid) }
+        finishCommit(backendFid)
     }
 
     /// The commit is over: its bytes are given back, and what waited on it is handled in order.

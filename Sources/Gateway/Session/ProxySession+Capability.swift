@@ -76,7 +76,7 @@ extension ProxySession {
             fids.commitCreated(clientFid: pending.clientFid, backendFid: pending.backendFid)
             fids.describe(clientFid: pending.clientFid, backendFid: pending.backendFid) { fid in
                 fid.scope = FidScope(rights: pending.capability.rights, path: .root, rootQid: qid,
-                                     tokenID: pending.capability.tokenID)
+                                     tokenID: pending.capability.tokenID, attachID: pending.serial)
                 fid.qidType = qid.type
             }
             sessionTokenID = pending.capability.tokenID

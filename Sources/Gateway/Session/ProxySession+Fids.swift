@@ -20,7 +20,7 @@ extension ProxySession {
                 openedDirectory: Bool = false, qid: Qid? = nil, walked: (path: CapabilityPath, qidType: UInt8)? = nil) {
         if !known, let changed = request.changedFid { fids.orphan(clientFid: changed.client, backendFid: changed.backend) }
         if succeeded, let changed = request.changedFid, Self.changesFidInPlace.contains(request.type) {
-            if let open = request.blueOpen { openedForWriting(open, backendFid: changed.backend, qid: qid) }
+            if let open = request.blueOpen { openedForWriting(open, clientFid: changed.client, backendFid: changed.backend, qid: qid) }
             fids.describe(clientFid: changed.client, backendFid: changed.backend) { fid in
                 fid.kind = request.type == .Txattrcreate ? .xattr : .open
                 if let size = request.xattrSize { fid.xattrSize = size }
@@ -75,7 +75,7 @@ extension ProxySession {
         switch request.type {
         case .Tattach:
             guard let qid else { return }
-            fid.scope = FidScope(rights: .all, path: .root, rootQid: qid, tokenID: nil)
+            fid.scope = FidScope(rights: .all, path: .root, rootQid: qid, tokenID: nil, attachID: request.serial)
             fid.qidType = qid.type
         case .Twalk:
             fid.scope = request.scope

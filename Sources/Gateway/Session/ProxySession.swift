@@ -142,6 +142,8 @@ final class ProxySession {
     /// backend fids whose created file the cleanup removes (a rollback).
     var blueCreateAgain: Set<UInt16> = []
     var blueRemoveAtCleanup: Set<UInt32> = []
+    /// Directories (by attach) whose stale temporaries this session has looked for.
+    var blueSwept: Set<String> = []
     var blueBytes = 0
 
     var isClosed: Bool { phase == .closed }
@@ -308,6 +310,7 @@ final class ProxySession {
             request.subjectQidType = subject.qidType
         }
         if Self.changesFidInPlace.contains(type) { markBlueOpen(&request, decoded: decoded, frame: frame) }
+        if type == .Treaddir { request.readdirClientFid = operands.first?.clientFid }
         if let sendAs = rewrite.sendAs { frame.storeBytes(of: sendAs.rawValue, toByteOffset: 4, as: UInt8.self) }
         var rewrites: [(offset: Int, backendFid: UInt32)] = []
         var created: (clientFid: UInt32, offset: Int)?
@@ -459,6 +462,12 @@ final class ProxySession {
                 amended.withUnsafeMutableBytes { FramePatch.setTag(clientTag, in: $0) }
                 stats.replies &+= 1
                 sendToClient(amended)
+            } else if request.type == .Treaddir, case let hidden = hidingTemporaries(UnsafeRawBufferPointer(frame), header: header, request: request, clientTag: clientTag),
+                      hidden.reread || hidden.frame != nil {
+                if let amended = hidden.frame {
+                    stats.replies &+= 1
+                    sendToClient(amended)
+                }
             } else {
                 let countFits = isError || ReplyOutcome.countFits(UnsafeRawBufferPointer(frame), header: header,
                                                                   limit: request.countLimit, payloadToFollow: payloadToFollow)

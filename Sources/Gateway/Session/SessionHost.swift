@@ -33,6 +33,9 @@ protocol SessionHost: AnyObject {
     /// A Blue event for the metrics; a failed commit also for the log.
     func blueCounted(_ counter: ProxySession.BlueCounter)
     func blueCommitFailed(_ error: ProxyError, bytes: Int)
+    /// Something about a commit the log should say (a replace given up for a commit in place, a
+    /// stale temporary removed), with the file's path below the attach point.
+    func blueNote(_ text: String, path: String)
     /// The server answered a client request of `type` `seconds` after it was sent (the latency
     /// histogram), with an error reply if `failed`.
     func serverAnswered(_ type: MessageType, after seconds: Double, failed: Bool)

@@ -1,0 +1,126 @@
+import NineP
+
+/// A 9P2000.L server in memory, for the Blue model test: one directory of regular files (inodes
+/// with names), fids that stand for the directory or a file. A fid keeps its file when the name
+/// goes to another (as an open fd does), so an atomic replace can be checked: the name's content
+/// changes at the rename, never before.
+final class ModelFileServer {
+    enum Node: Equatable {
+        case directory
+        case file(Int)
+    }
+
+    private(set) var names: [String: Int] = [:]
+    private(set) var inodes: [Int: [UInt8]] = [:]
+    private var fids: [UInt32: Node] = [:]
+    private var nextInode = 1
+    /// Every request it answered, by type (so a test can tell a replace from a commit in place).
+    private(set) var seen: [MessageType] = []
+    /// Requests of these types fail with EPERM.
+    var refuse: Set<MessageType> = []
+
+    init(root: UInt32) { fids[root] = .directory }
+
+    /// A file named `name` with `content`, and `fid` on it.
+    func addFile(_ name: String, content: [UInt8], fid: UInt32) {
+        let inode = nextInode
+        nextInode += 1
+        names[name] = inode
+        inodes[inode] = content
+        fids[fid] = .file(inode)
+    }
+
+    func content(_ name: String) -> [UInt8]? { names[name].flatMap { inodes[$0] } }
+
+    /// The reply a server would send.
+    func answer(_ message: TMessage) -> RMessage {
+        seen.append(message.type)
+        if refuse.contains(message.type) { return Self.error(1) }
+        switch message {
+        case let .walk(walk):
+            guard let from = fids[walk.fid] else { return Self.error(9) }
+            guard let name = walk.wnames.first else {
+                fids[walk.newfid] = from
+                return .walk(Rwalk(wqids: []))
+            }
+            guard from == .directory, walk.wnames.count == 1, let inode = names[String(decoding: name.bytes, as: UTF8.self)] else { return Self.error(2) }
+            fids[walk.newfid] = .file(inode)
+            return .walk(Rwalk(wqids: [Self.qid(inode)]))
+        case let .lcreate(create):
+            let name = String(decoding: create.name.bytes, as: UTF8.self)
+            guard fids[create.fid] == .directory else { return Self.error(20) }
+            guard names[name] == nil else { return Self.error(17) }
+            let inode = nextInode
+            nextInode += 1
+            (names[name], inodes[inode], fids[create.fid]) = (inode, [], .file(inode))
+            return .lcreate(Rlcreate(qid: Self.qid(inode), iounit: 0))
+        case let .rename(rename):
+            guard case let .file(inode)? = fids[rename.fid], fids[rename.dfid] == .directory else { return Self.error(9) }
+            names = names.filter { $0.value != inode }
+            names[String(decoding: rename.name.bytes, as: UTF8.self)] = inode
+            return .rename(Rrename())
+        case let .remove(remove):
+            defer { fids[remove.fid] = nil }
+            guard case let .file(inode)? = fids[remove.fid] else { return Self.error(9) }
+            names = names.filter { $0.value != inode }
+            return .remove(Rremove())
+        case let .clunk(clunk):
+            fids[clunk.fid] = nil
+            return .clunk(Rclunk())
+        case let .getattr(getattr):
+            guard case let .file(inode)? = fids[getattr.fid] else { return Self.error(9) }
+            var attributes = SessionHarness.sampleGetattr
+            attributes.qid = Self.qid(inode)
+            attributes.size = UInt64(inodes[inode]?.count ?? 0)
+            return .getattr(attributes)
+        case let .setattr(setattr):
+            guard case let .file(inode)? = fids[setattr.fid] else { return Self.error(9) }
+            if setattr.valid & 8 != 0 { resize(inode, Int(setattr.size)) }
+            return .setattr(Rsetattr())
+        case let .write(write):
+            guard case let .file(inode)? = fids[write.fid] else { return Self.error(9) }
+            let end = Int(write.offset) + write.data.count
+            if inodes[inode, default: []].count < end { resize(inode, end) }
+            inodes[inode]?.replaceSubrange(Int(write.offset)..<end, with: write.data)
+            return .write(Rwrite(count: UInt32(write.data.count)))
+        case let .read(read):
+            guard case let .file(inode)? = fids[read.fid], let bytes = inodes[inode] else { return Self.error(9) }
+            let from = min(Int(read.offset), bytes.count)
+            return .read(Rread(data: Array(bytes[from..<min(bytes.count, from + Int(read.count))])))
+        case let .lopen(open):
+            guard let node = fids[open.fid] else { return Self.error(9) }
+            if case let .file(inode) = node { return .lopen(Rlopen(qid: Self.qid(inode), iounit: 0)) }
+            return .lopen(Rlopen(qid: SessionHarness.rootQid, iounit: 0))
+        case let .readdir(read):
+            guard fids[read.fid] == .directory, read.offset == 0 else { return .readdir(Rreaddir(data: [])) }
+            let entries = names.keys.sorted().enumerated().map { index, name in
+                Dirent(qid: Self.qid(names[name]!), offset: UInt64(index + 1), type: 8, name: WireString(name))
+            }
+            return .readdir(Rreaddir(data: Dirent.encodeAll(entries)))
+        case .fsync:
+            return .fsync(Rfsync())
+        default:
+            return Self.error(95)
+        }
+    }
+
+    private func resize(_ inode: Int, _ size: Int) {
+        var bytes = inodes[inode] ?? []
+        if size < bytes.count { bytes.removeSubrange(size...) } else { bytes += [UInt8](repeating: 0, count: size - bytes.count) }
+        inodes[inode] = bytes
+    }
+
+    /// Answers what the session sends, one frame at a time, until it sends nothing more; `check`
+    /// runs after each answer.
+    func serve(_ harness: SessionHarness, check: () -> Void = {}) throws {
+        while case let frames = try harness.backendReceived(), !frames.isEmpty {
+            for frame in frames {
+                harness.backendSends(tag: frame.tag, answer(frame.message))
+                check()
+            }
+        }
+    }
+
+    static func qid(_ inode: Int) -> Qid { Qid(type: 0, version: 0, path: UInt64(inode)) }
+    static func error(_ errno: UInt32) -> RMessage { .lerror(Rlerror(ecode: errno)) }
+}
