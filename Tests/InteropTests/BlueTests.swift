@@ -85,6 +85,98 @@ extension Interop {
             #expect(try String(contentsOf: fixture.directory.appendingPathComponent("kept"), encoding: .utf8) == "new content")
         }
 
+        @Test("atomic replace against diod killed mid-commit (3 rounds, seeded kill points): the file is the old content or the new one, never a part, even read while the temporary is written; the temporaries left behind are hidden from walks and directory reads, and the next session's commit in that directory removes those older than a minute (a fresh one stays)")
+        func serverKilledMidCommit() throws {
+            let work = try makeTemporaryDirectory("blue-replace-crash")
+            defer { try? FileManager.default.removeItem(at: work) }
+            let target = work.appendingPathComponent("target")
+            var random = SplitMix64(seed: testSeed("blue-replace-crash"))
+            let original = Data((0..<(1 << 20)).map { _ in UInt8(truncatingIfNeeded: random.next()) })
+            try original.write(to: target)
+            let chunk = 65_536 - 24, writes = (48 << 20) / chunk
+            let data = (0..<chunk).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+            var frame = Frame(tag: 0, message: TMessage.write(Twrite(fid: 2, offset: 0, data: data))).encode(dialect: .linux)
+            let temporaries = { (try? FileManager.default.contentsOfDirectory(atPath: work.path))?.filter { $0.hasPrefix(".pebble9p-") } ?? [] }
+            func start() throws -> (DiodServer, GatewayProcess) {
+                let diod = try DiodServer(exporting: work)
+                return (diod, try GatewayProcess(backend: diod.spec, extra: ["--blue", "on", "--blue-max", "128M"]))
+            }
+            for round in 0..<3 {
+                let (diod, gateway) = try start()
+                defer { gateway.stop(); diod.stop() }
+                let client = try RawClient(port: gateway.port)
+                _ = try client.negotiate()
+                _ = try client.attach(aname: work.path)
+                guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["target"])), tag: 2),
+                      case .lopen = try client.rpc(.lopen(Tlopen(fid: 2, flags: Self.readWrite | Self.truncate)), tag: 3)
+                else { throw MissingTool(description: "cannot open target") }
+                for first in stride(from: 0, to: writes, by: 8) {
+                    let batch = min(8, writes - first)
+                    for index in 0..<batch {
+                        frame.withUnsafeMutableBytes { bytes in
+                            FramePatch.setTag(UInt16(10 + index), in: bytes)
+                            FramePatch.setU64(UInt64(first + index) * UInt64(chunk), at: 11, in: bytes)
+                        }
+                        try client.sendRaw(frame)
+                    }
+                    for _ in 0..<batch { _ = try client.receive() }
+                }
+                #expect(try Data(contentsOf: target) == original, "round \(round): held until the clunk")
+                try client.send(.clunk(Tclunk(fid: 2)), tag: 5)
+                // diod dies once the temporary holds `killAt` bytes of the new content (polled
+                // every 0.2 ms: the commit writes a MiB in a few).
+                let killAt = (1 + random.below(24)) << 20
+                let deadline = Date().addingTimeInterval(30)
+                let earlier = Set(temporaries())
+                var grown: String?
+                while grown == nil && Date() < deadline {
+                    grown = temporaries().first { name in
+                        guard !earlier.contains(name) else { return false }
+                        var status = stat()
+                        return stat(work.appendingPathComponent(name).path, &status) == 0 && Int(status.st_size) >= killAt
+                    }
+                    if grown == nil { usleep(200) }
+                }
+                let during = try Data(contentsOf: target)
+                kill(diod.process.pid, SIGKILL)
+                #expect(grown != nil, "round \(round): no temporary reached \(killAt) bytes; \(temporaries())")
+                #expect(during == original, "round \(round): read while the temporary was written: \(during.count) bytes")
+                #expect(waitFor(10) { !diod.process.process.isRunning })
+                let after = try Data(contentsOf: target)
+                #expect(after == original || (after.count == writes * chunk && after.prefix(chunk) == Data(data)),
+                        "round \(round): after diod died at \(killAt) bytes: \(after.count) bytes")
+            }
+            let left = temporaries()
+            #expect(left.count == 3, "each killed commit leaves its temporary: \(left)")
+            let (diod, gateway) = try start()
+            defer { gateway.stop(); diod.stop() }
+            let client = try RawClient(port: gateway.port)
+            _ = try client.negotiate()
+            _ = try client.attach(aname: work.path)
+            // Hidden: a walk to one fails, a directory read leaves them out.
+            for name in left {
+                #expect(try client.rpc(.walk(Twalk(fid: 1, newfid: 3, wnames: [WireString(name)])), tag: 2) == .lerror(Rlerror(ecode: 2)))
+            }
+            guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 4, wnames: [])), tag: 2),
+                  case .lopen = try client.rpc(.lopen(Tlopen(fid: 4, flags: 0o200000)), tag: 3),
+                  case let .readdir(listing) = try client.rpc(.readdir(Treaddir(fid: 4, offset: 0, count: 8000)), tag: 4)
+            else { throw MissingTool(description: "cannot read the directory") }
+            let listed = try Dirent.decodeAll(listing.data).map { String(decoding: $0.name.bytes, as: UTF8.self) }
+            #expect(listed.contains("target") && !listed.contains { $0.hasPrefix(".pebble9p-") }, "\(listed)")
+            // Aged two minutes, they are stale; one made now is not.
+            let aged = Date().addingTimeInterval(-120)
+            for name in left { try FileManager.default.setAttributes([.modificationDate: aged], ofItemAtPath: work.appendingPathComponent(name).path) }
+            let fresh = ".pebble9p-00000000000000ff.tmp"
+            try Data("fresh".utf8).write(to: work.appendingPathComponent(fresh))
+            guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["target"])), tag: 2),
+                  case .lopen = try client.rpc(.lopen(Tlopen(fid: 2, flags: Self.readWrite | Self.truncate)), tag: 3),
+                  case .write = try client.rpc(.write(Twrite(fid: 2, offset: 0, data: Array("small".utf8))), tag: 4)
+            else { throw MissingTool(description: "cannot write target") }
+            #expect(try client.rpc(.clunk(Tclunk(fid: 2)), tag: 5) == .clunk(Rclunk()))
+            #expect(try String(contentsOf: target, encoding: .utf8) == "small")
+            #expect(waitFor(10) { temporaries() == [fresh] }, "left: \(temporaries())")
+        }
+
         @Test("two p9fs clients on one file: while one writes a new version (Twrites sent, not yet closed) it reads its own writes and the other reads the old version, whole, and its size; after the close, the new one")
         func isolation() throws {
             let fixture = try DiodBehindGateway("blue-isolation", extra: ["--blue", "on"])
