@@ -13,9 +13,10 @@ struct BlueSessionTests {
     static let truncate: UInt32 = 0o1000
 
     /// A session with Blue on, fid 2 walked to a file and opened with `flags`; returns it and the
-    /// backend fid behind fid 2.
+    /// backend fid behind fid 2. Unless `keepRoot`, the root fid 1 is clunked then: with no
+    /// directory fid to walk from, commits apply in place (the steps these tests look at).
     static func opened(flags: UInt32 = readWrite, blueMax: Int = 1 << 20, limits: ProxySession.Limits = .init(),
-                       writeThrough: [String] = []) throws -> (SessionHarness, UInt32) {
+                       writeThrough: [String] = [], keepRoot: Bool = false) throws -> (SessionHarness, UInt32) {
         var access = ProxySession.Access()
         access.blue = .init(maxPerFid: blueMax, writeThrough: WriteThroughRule(globs: writeThrough))
         let harness = SessionHarness(limits: limits, access: access)
@@ -27,6 +28,11 @@ struct BlueSessionTests {
         #expect(open.message == .lopen(Tlopen(fid: backendFid, flags: held ? flags & ~truncate : flags)), "O_TRUNC is held, not sent")
         harness.backendSends(tag: open.tag, .lopen(Rlopen(qid: SessionHarness.fileQid, iounit: 0)))
         _ = try harness.clientReceived()
+        if !keepRoot {
+            let root = try harness.forward(tag: 9, .clunk(Tclunk(fid: 1)))
+            harness.backendSends(tag: root.tag, .clunk(Rclunk()))
+            _ = try harness.clientReceived()
+        }
         return (harness, backendFid)
     }
 
@@ -67,9 +73,6 @@ struct BlueSessionTests {
     @Test("an open with O_TRUNC and no directory fid to walk from (the root clunked): the truncation is held (reads see an empty file), and the commit applies in place, the truncation first, alone, then the writes")
     func heldTruncation() throws {
         let (harness, backendFid) = try Self.opened(flags: Self.readWrite | Self.truncate)
-        let root = try harness.forward(tag: 9, .clunk(Tclunk(fid: 1)))
-        harness.backendSends(tag: root.tag, .clunk(Rclunk()))
-        _ = try harness.clientReceived()
         #expect(try harness.answeredLocally(tag: 10, .read(Tread(fid: 2, offset: 0, count: 100))) == [Frame(tag: 10, message: .read(Rread(data: [])))])
         _ = try harness.answeredLocally(tag: 11, Self.write("new"))
         harness.clientSends(tag: 12, .fsync(Tfsync(fid: 2, datasync: 0)))
@@ -92,7 +95,7 @@ struct BlueSessionTests {
     /// A session whose fid 2 is open with O_TRUNC on "f" (content "old") of a model server, with a
     /// crash's stale temporary beside it; "new" written and held.
     static func replacing() throws -> (SessionHarness, ModelFileServer, UInt32) {
-        let (harness, backendFid) = try opened(flags: readWrite | truncate)
+        let (harness, backendFid) = try opened(flags: readWrite | truncate, keepRoot: true)
         let files = ModelFileServer(root: try #require(harness.session.fids.lookup(1)).backendFid)
         files.addFile("f", content: Array("old".utf8), fid: backendFid)
         files.addFile(BlueTemporary.name(1), content: Array("ol".utf8), fid: 900)
@@ -117,7 +120,7 @@ struct BlueSessionTests {
                 "every fid the gateway made is clunked, and so is the old file's \(backendFid)")
     }
 
-    @Test("after a replace at Tfsync the fid stands for the new file: its next writes are held again and commit there in place")
+    @Test("after a replace at Tfsync the fid stands for the new file: its next writes are held again, and commit as an edit (the new file copied, changed, renamed over itself)")
     func replaceThenMore() throws {
         let (harness, files, backendFid) = try Self.replacing()
         harness.clientSends(tag: 12, .fsync(Tfsync(fid: 2, datasync: 0)))
@@ -129,7 +132,8 @@ struct BlueSessionTests {
         harness.clientSends(tag: 14, .clunk(Tclunk(fid: 2)))
         try files.serve(harness)
         #expect(try harness.clientReceived() == [Frame(tag: 14, message: .clunk(Rclunk()))])
-        #expect(files.content("f") == Array("newer".utf8) && files.seen.filter { $0 == .Trename }.count == 1)
+        #expect(files.content("f") == Array("newer".utf8) && files.seen.filter { $0 == .Trename }.count == 2)
+        #expect(files.names.keys.sorted() == ["f"])
     }
 
     @Test("a server that refuses the rename: the temporary is removed and the commit applies in place; one that fails a write: the temporary is removed, the file stays as it was, the clunk gets the error")
@@ -150,9 +154,36 @@ struct BlueSessionTests {
         #expect(failingFiles.content("f") == Array("old".utf8) && failingFiles.names.keys.sorted() == [BlueTemporary.name(1), "f"])
     }
 
+    @Test("an edit in place (no truncation): the commit copies the old file into a temporary, applies the held writes there and renames it over the file; if another writer changed the file meanwhile, the temporary is dropped and the commit applies in place over that change, so neither is lost")
+    func editInPlace() throws {
+        func edit(concurrently change: [UInt8]?) throws -> (ModelFileServer, SessionHarness) {
+            let (harness, backendFid) = try Self.opened(keepRoot: true)
+            let files = ModelFileServer(root: try #require(harness.session.fids.lookup(1)).backendFid)
+            files.addFile("f", content: Array("0123456789".utf8), fid: backendFid)
+            _ = try harness.answeredLocally(tag: 10, Self.write("AB", at: 2))
+            harness.clientSends(tag: 12, .clunk(Tclunk(fid: 2)))
+            var changed = false
+            try files.serve(harness) {
+                if let change, !changed, files.seen.contains(.Tread) {
+                    files.setContent("f", change)
+                    changed = true
+                }
+                if change == nil { #expect(files.content("f") == Array("0123456789".utf8) || files.content("f") == Array("01AB456789".utf8)) }
+            }
+            #expect(try harness.clientReceived() == [Frame(tag: 12, message: .clunk(Rclunk()))])
+            #expect(files.names.keys.sorted() == ["f"] && harness.session.blue.isEmpty)
+            return (files, harness)
+        }
+        let (files, _) = try edit(concurrently: nil)
+        #expect(files.content("f") == Array("01AB456789".utf8) && files.seen.contains(.Tread) && files.seen.contains(.Trename))
+        let (raced, harness) = try edit(concurrently: Array("0123456789X".utf8))
+        #expect(raced.content("f") == Array("01AB456789X".utf8) && !raced.seen.contains(.Trename))
+        #expect(harness.host.blueNotes.contains { $0.hasPrefix("commit in place: another writer changed the file") })
+    }
+
     @Test("temporaries are hidden: a walk to one fails with ENOENT and a create of one with EACCES, neither reaching the server; directory reads leave them out, and a read that held only them goes on from after them")
     func temporariesHidden() throws {
-        let (harness, _) = try Self.opened(flags: 0)
+        let (harness, _) = try Self.opened(flags: 0, keepRoot: true)
         let name = WireString(BlueTemporary.name(0xabc))
         #expect(try harness.answeredLocally(tag: 20, .walk(Twalk(fid: 1, newfid: 5, wnames: [name]))) == [Frame(tag: 20, message: .lerror(Rlerror(ecode: 2)))])
         _ = try harness.walk(fid: 1, newfid: 6, names: [])
@@ -189,9 +220,12 @@ struct BlueSessionTests {
 
     @Test("a size change through another fid of the same file (truncate by path while it is open) commits the held writes first, then goes")
     func sizeChangeElsewhere() throws {
-        let (harness, backendFid) = try Self.opened()
+        let (harness, backendFid) = try Self.opened(keepRoot: true)
         _ = try harness.answeredLocally(tag: 10, Self.write("hello"))
         let other = try harness.walk(fid: 1, newfid: 3, names: ["f"], tag: 11)
+        let root = try harness.forward(tag: 9, .clunk(Tclunk(fid: 1)))
+        harness.backendSends(tag: root.tag, .clunk(Rclunk()))
+        _ = try harness.clientReceived()
         let truncate = Tsetattr(fid: 3, valid: 8, mode: 0, uid: 0, gid: 0, size: 2, atimeSec: 0, atimeNsec: 0, mtimeSec: 0, mtimeNsec: 0)
         harness.clientSends(tag: 12, .setattr(truncate))
         let commit = try harness.backendReceived()
@@ -358,7 +392,7 @@ struct BlueModelTests {
         var random = SplitMix64(seed: UInt64(seed) &* 104_729 &+ 7)
         let flags: UInt32 = random.below(2) == 0 ? 2 : 2 | 0o1000
         let blueMax = [64, 1000, 1 << 20][random.below(3)]
-        let (harness, backendFid) = try BlueSessionTests.opened(flags: flags, blueMax: blueMax)
+        let (harness, backendFid) = try BlueSessionTests.opened(flags: flags, blueMax: blueMax, keepRoot: true)
         let files = ModelFileServer(root: try #require(harness.session.fids.lookup(1)).backendFid)
         var server: [UInt8] { files.content("f") ?? [] }
         files.addFile("f", content: (0..<random.below(300)).map { _ in UInt8(truncatingIfNeeded: random.next()) }, fid: backendFid)

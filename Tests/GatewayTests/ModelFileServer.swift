@@ -32,6 +32,11 @@ final class ModelFileServer {
 
     func content(_ name: String) -> [UInt8]? { names[name].flatMap { inodes[$0] } }
 
+    /// Another writer, not through the gateway, changes a file.
+    func setContent(_ name: String, _ bytes: [UInt8]) {
+        if let inode = names[name] { inodes[inode] = bytes }
+    }
+
     /// The reply a server would send.
     func answer(_ message: TMessage) -> RMessage {
         seen.append(message.type)

@@ -19,7 +19,7 @@ extension Interop {
             try Self.mountAndCheck(address: fixture.gateway.address, fixture: fixture)
         }
 
-        @Test("the same with Blue writes (--blue on): every write is held until the file is closed, then committed; every check passes")
+        @Test("the same with Blue writes (--blue on): every write is held until the file is closed, then committed as an atomic replace; every check passes, and no temporary is left")
         func blue() throws {
             let port = freePort()
             let fixture = try DiodBehindGateway("kclient-blue", extra: ["--blue", "on", "--metrics", "127.0.0.1:\(port)"])
@@ -29,6 +29,10 @@ extension Interop {
             #expect((metrics["pebble9p_speculative_operations_total"] ?? 0) > 0 && (metrics["pebble9p_blue_commits_total{result=ok}"] ?? 0) > 0,
                     "the workload's writes were held and committed: \(metrics)")
             #expect(metrics["pebble9p_blue_commits_total{result=failed}"] == 0, "\(metrics)")
+            #expect((metrics["pebble9p_blue_atomic_replaces_total"] ?? 0) > 0, "the saves were atomic replaces: \(metrics)")
+            #expect(logLines(fixture.gateway.process, "commit in place").isEmpty, "no commit fell back to in place")
+            let left = try FileManager.default.contentsOfDirectory(atPath: fixture.directory.path).filter { $0.hasPrefix(".pebble9p-") }
+            #expect(left.isEmpty, "temporaries left: \(left)")
         }
 
         @Test("the same through the TLS tunnel: v9fs → pebble9p tunnel → TLS (client certificate) → serve → diod")

@@ -312,7 +312,7 @@ extension ProxySession {
         guard var state = blue[backendFid], state.commit == nil, !state.file.isEmpty else { return }
         // A Twrite's data is at most msize - 24 (the iounit convention: P9_IOHDRSZ), as servers expect.
         let steps = state.file.commitPlan(maxWrite: max(1, Int(msize) &- NineP.twriteHeaderSize &- 1))
-        let replaces = !state.writeThrough && (state.file.cut == 0 || state.creates)
+        let replaces = !state.writeThrough
         state.commit = BlueCommit(file: state.file, steps: steps, writeFid: backendFid)
         state.file = BlueFile()
         blue[backendFid] = state

@@ -2,13 +2,20 @@ import Foundation
 import NineP
 import Pebble
 
-/// Atomic replace: when a Blue fid created its file or truncated it to nothing, its commit writes
-/// the whole new content to a hidden temporary sibling (`BlueTemporary`), gives that the old
-/// file's mode and owner, and renames it over the file (Trename: diod has no Trenameat). Every
-/// other reader sees the old file or the new one, never a part of it, whatever dies meanwhile: a
-/// temporary left behind by a crash is removed by a later commit in that directory. The client's
-/// fid then stands for the new file, opened as the client opened the old one (whose backend fid,
-/// open on the file that was replaced, is clunked).
+/// Atomic replace: a Blue fid's commit writes the file's new content to a hidden temporary
+/// sibling (`BlueTemporary`), gives it the old file's mode and owner, and renames it over the file
+/// (Trename: diod has no Trenameat). Every other reader sees the old file or the new one, never a
+/// part of it, whatever dies meanwhile: a temporary left behind by a crash is removed by a later
+/// commit in that directory. The client's fid then stands for the new file, opened as the client
+/// opened the old one (whose backend fid, open on the file that was replaced, is clunked).
+/// (The rename is made through a fid of its own: see `rename`.)
+///
+/// When the fid created the file or truncated it to nothing, the held writes are the whole
+/// content. An edit in place (no truncation to nothing) of a file up to `--blue-max` copies the
+/// old content into the temporary first (read through a fid of its own), then applies the held
+/// changes; just before the rename the file's name is checked to still stand for the same file,
+/// unchanged (qid, size, mtime): if another writer changed it meanwhile, the temporary is dropped
+/// and the commit applies in place over that writer's change, so neither is lost.
 ///
 /// The gateway walks to the directory from a directory fid of the same attach (the client's
 /// root, usually), so the temporary is made as the same user. Without one, or when the server
@@ -31,10 +38,19 @@ extension ProxySession {
         var walked: Set<UInt32> = []
         /// The temporary exists: whatever fails from now on removes it.
         var created = false
+        /// An edit in place: a fid opened on the old file to read it, and the copy's progress
+        /// (bytes below `copyEnd` are copied, from `copyNext` on in order).
+        var readFid: UInt32?
+        var copyEnd: UInt64 = 0
+        var copyNext: UInt64 = 0
+        var copyInFlight = 0
+        var copyFailed = false
+        /// Walked to the temporary for the rename (see `rename`).
+        var nameFid: UInt32?
     }
 
-    /// Tgetattr's mask for mode, nlink, uid and gid; Tsetattr's valid bits for mode, uid, gid.
-    static let getattrModeOwner: UInt64 = 0x1 | 0x2 | 0x4 | 0x8
+    /// Tgetattr's basic mask (mode, nlink, owner, size, times …); Tsetattr's valid bits for mode, uid, gid.
+    static let getattrBasic: UInt64 = 0x7ff
     static let setattrModeOwner: UInt32 = 0x1 | 0x2 | 0x4
     static let linuxCreate: UInt32 = 0o100
     static let fileTypeMask: UInt32 = 0o170000, regularFile: UInt32 = 0o100000
@@ -51,16 +67,21 @@ extension ProxySession {
         let names = directory.names.dropFirst(origin.depth).map { WireString($0) }
         var replace = BlueReplace(tempFid: newBackendFid(), directoryFid: newBackendFid(),
                                   tempName: BlueTemporary.name(UInt64.random(in: 0...UInt64.max)), targetName: targetName, directory: directory)
+        let wholeContent = state.creates || state.commit?.file.cut == 0
+        if !wholeContent { replace.readFid = newBackendFid() }
         blue[backendFid]?.commit?.replace = replace
-        let asks: [(TMessage, UInt32?)] = [(.getattr(Tgetattr(fid: backendFid, requestMask: Self.getattrModeOwner)), nil),
-                                           (.walk(Twalk(fid: origin.backendFid, newfid: replace.tempFid, wnames: names)), replace.tempFid),
-                                           (.walk(Twalk(fid: origin.backendFid, newfid: replace.directoryFid, wnames: names)), replace.directoryFid)]
-        for (message, creates) in asks {
+        var asks: [(TMessage, UInt32?, Int)] = [(.getattr(Tgetattr(fid: backendFid, requestMask: Self.getattrBasic)), nil, 0),
+                                                (.walk(Twalk(fid: origin.backendFid, newfid: replace.tempFid, wnames: names)), replace.tempFid, names.count),
+                                                (.walk(Twalk(fid: origin.backendFid, newfid: replace.directoryFid, wnames: names)), replace.directoryFid, names.count)]
+        if let readFid = replace.readFid {
+            asks.append((.walk(Twalk(fid: origin.backendFid, newfid: readFid, wnames: names + [WireString(targetName)])), readFid, names.count + 1))
+        }
+        for (message, creates, depth) in asks {
             let sent = sendOwn(message, creates: creates, commitStep: true) { [unowned self] reply in
                 replacePrepared(backendFid) { replace in
                     switch reply {
                     case let .getattr(attributes)?: replace.attributes = attributes
-                    case let .walk(walk)? where walk.wqids.count == names.count: if let creates { replace.walked.insert(creates) }
+                    case let .walk(walk)? where walk.wqids.count == depth: if let creates { replace.walked.insert(creates) }
                     default: break
                     }
                 }
@@ -93,11 +114,18 @@ extension ProxySession {
         replace.awaited -= answered
         blue[backendFid]?.commit?.replace = replace
         guard replace.awaited == 0 else { return }
-        guard replace.walked.count == 2, let attributes = replace.attributes else {
+        guard replace.walked.count == (replace.readFid == nil ? 2 : 3), let attributes = replace.attributes else {
             return abandonReplace(backendFid, because: "the directory or the file's attributes could not be reached")
         }
         guard attributes.mode & Self.fileTypeMask == Self.regularFile, attributes.nlink == 1 else {
             return abandonReplace(backendFid, because: "not a regular file with one link (a rename would break the others)")
+        }
+        if replace.readFid != nil {
+            guard attributes.size <= UInt64(access.blue?.maxPerFid ?? 0) else {
+                return abandonReplace(backendFid, because: "an edit of a file larger than blue-max")
+            }
+            let cut = blue[backendFid]?.commit?.file.cut ?? .max
+            blue[backendFid]?.commit?.replace?.copyEnd = min(attributes.size, cut)
         }
         let accessMode = blue[backendFid]?.accessMode ?? 1
         let create = Tlcreate(fid: replace.tempFid, name: WireString(replace.tempName), flags: accessMode | Self.linuxCreate | Self.linuxExclusive,
@@ -111,9 +139,49 @@ extension ProxySession {
             replaceStep(backendFid, .setattr(owner)) { [unowned self] reply in
                 guard case .setattr? = reply else { return abandonReplace(backendFid, because: "the temporary could not be given the file's mode and owner") }
                 blue[backendFid]?.commit?.writeFid = replace.tempFid
-                pumpCommit(backendFid)
+                guard let readFid = replace.readFid else { return pumpCommit(backendFid) }
+                replaceStep(backendFid, .lopen(Tlopen(fid: readFid, flags: 0))) { [unowned self] reply in
+                    guard case .lopen? = reply else { return abandonReplace(backendFid, because: "the file could not be opened to copy it") }
+                    pumpCopy(backendFid)
+                }
             }
         }
+    }
+
+    /// An edit in place: copies the old content into the temporary, a few reads (each written
+    /// when it comes) at a time, then the held changes follow as the commit's steps.
+    func pumpCopy(_ backendFid: UInt32) {
+        guard var replace = blue[backendFid]?.commit?.replace, let readFid = replace.readFid else { return }
+        let chunk = UInt64(max(1, Int(msize) &- NineP.twriteHeaderSize &- 1))
+        while !replace.copyFailed, replace.copyNext < replace.copyEnd, replace.copyInFlight < Self.commitWindow {
+            let offset = replace.copyNext, count = min(chunk, replace.copyEnd - offset)
+            replace.copyNext += count
+            replace.copyInFlight += 1
+            blue[backendFid]?.commit?.replace = replace
+            replaceStep(backendFid, .read(Tread(fid: readFid, offset: offset, count: UInt32(count)))) { [unowned self] reply in
+                guard case let .read(read)? = reply, read.data.count == Int(count) else { return copied(backendFid, failed: true) }
+                replaceStep(backendFid, .write(Twrite(fid: replace.tempFid, offset: offset, data: read.data))) { [unowned self] reply in
+                    guard case let .write(written)? = reply, Int(written.count) == read.data.count else { return copied(backendFid, failed: true) }
+                    copied(backendFid, failed: false)
+                }
+            }
+            replace = blue[backendFid]?.commit?.replace ?? replace
+        }
+        if !replace.copyFailed, replace.copyInFlight == 0, replace.copyNext >= replace.copyEnd { pumpCommit(backendFid) }
+    }
+
+    /// One piece of the copy is done: the next goes, or with the copy over, the held changes
+    /// (or, if a piece failed, the replace is given up: the file changed, or the server failed).
+    private func copied(_ backendFid: UInt32, failed: Bool) {
+        guard var replace = blue[backendFid]?.commit?.replace else { return }
+        replace.copyInFlight -= 1
+        replace.copyFailed = replace.copyFailed || failed
+        blue[backendFid]?.commit?.replace = replace
+        if replace.copyFailed {
+            if replace.copyInFlight == 0 { abandonReplace(backendFid, because: "the old content could not be copied") }
+            return
+        }
+        pumpCopy(backendFid)
     }
 
     /// Sends one step of the replace, a commit step (it finishes even if the client goes); when it
@@ -131,24 +199,75 @@ extension ProxySession {
             blue[backendFid]?.commit?.replace = nil
             return finishCommit(backendFid)
         }
-        replaceStep(backendFid, .rename(Trename(fid: replace.tempFid, dfid: replace.directoryFid, name: WireString(replace.targetName)))) {
-            [unowned self] reply in
-            guard case .rename? = reply else { return abandonReplace(backendFid, because: "the server refused the rename") }
-            replaced(backendFid)
+        guard replace.readFid != nil, let before = replace.attributes else { return rename(backendFid) }
+        // An edit in place: the name must still stand for the file that was copied, unchanged.
+        let checkFid = newBackendFid()
+        let walk = Twalk(fid: replace.directoryFid, newfid: checkFid, wnames: [WireString(replace.targetName)])
+        let sent = sendOwn(.walk(walk), creates: checkFid, commitStep: true) { [unowned self] reply in
+            guard case let .walk(walked)? = reply, walked.wqids.count == 1 else {
+                return abandonReplace(backendFid, because: "the file's name is gone")
+            }
+            replaceStep(backendFid, .getattr(Tgetattr(fid: checkFid, requestMask: Self.getattrBasic))) { [unowned self] reply in
+                sendOwn(.clunk(Tclunk(fid: checkFid)), releases: checkFid, commitStep: true) { _ in }
+                guard case let .getattr(now)? = reply, now.qid.path == before.qid.path, now.size == before.size,
+                      now.mtimeSec == before.mtimeSec, now.mtimeNsec == before.mtimeNsec else {
+                    return abandonReplace(backendFid, because: "another writer changed the file during the commit")
+                }
+                rename(backendFid)
+            }
         }
+        if !sent { abandonReplace(backendFid, because: "the check before the rename could not be sent") }
     }
 
-    /// The new content has the file's name: the client fid moves to it, the old backend fid is
-    /// clunked, and the directory's stale temporaries are looked for (once per session).
-    private func replaced(_ backendFid: UInt32) {
+    /// The rename goes through a fid of its own, walked to the temporary, never the open one:
+    /// diod 1.0.24 keeps an open file's state with its fid's path and aborts (an assertion in
+    /// `_path_free`) when a rename moves an open fid to another path. That fid, at the file's name
+    /// then, is opened as the client opened the old file and becomes the client fid's backend fid:
+    /// diod's getattr and setattr go by the fid's path, its reads and writes by the open file, and
+    /// both must be the new file.
+    private func rename(_ backendFid: UInt32) {
+        guard let replace = blue[backendFid]?.commit?.replace else { return }
+        let nameFid = newBackendFid()
+        let walk = Twalk(fid: replace.directoryFid, newfid: nameFid, wnames: [WireString(replace.tempName)])
+        let sent = sendOwn(.walk(walk), creates: nameFid, commitStep: true) { [unowned self] reply in
+            guard case let .walk(walked)? = reply, walked.wqids.count == 1 else {
+                return abandonReplace(backendFid, because: "the temporary could not be walked to")
+            }
+            blue[backendFid]?.commit?.replace?.nameFid = nameFid
+            replaceStep(backendFid, .rename(Trename(fid: nameFid, dfid: replace.directoryFid, name: WireString(replace.targetName)))) {
+                [unowned self] reply in
+                guard case .rename? = reply else { return abandonReplace(backendFid, because: "the server refused the rename") }
+                let accessMode = blue[backendFid]?.accessMode ?? 1
+                replaceStep(backendFid, .lopen(Tlopen(fid: nameFid, flags: accessMode))) { [unowned self] reply in
+                    if case .lopen? = reply { return replaced(backendFid, newFid: nameFid) }
+                    host.blueNote("replaced, but the new file could not be opened for the client fid, which stays on the old one",
+                                  path: "\(replace.directory.appending(replace.targetName))")
+                    sendOwn(.clunk(Tclunk(fid: nameFid)), releases: nameFid, commitStep: true) { _ in }
+                    replaced(backendFid, newFid: nil)
+                }
+            }
+        }
+        if !sent { abandonReplace(backendFid, because: "the rename could not be sent") }
+    }
+
+    /// The new content has the file's name: the client fid moves to `newFid` (opened on it), the
+    /// old backend fid and the temporary's open fid are clunked, and the directory's stale
+    /// temporaries are looked for (once per session).
+    private func replaced(_ backendFid: UInt32, newFid: UInt32?) {
         guard var state = blue[backendFid], let replace = state.commit?.replace else { return }
-        sendOwn(.clunk(Tclunk(fid: backendFid)), releases: backendFid, commitStep: true) { _ in }
-        fids.rebind(clientFid: state.clientFid, from: backendFid, to: replace.tempFid)
+        sendOwn(.clunk(Tclunk(fid: replace.tempFid)), releases: replace.tempFid, commitStep: true) { _ in }
+        if let readFid = replace.readFid { sendOwn(.clunk(Tclunk(fid: readFid)), releases: readFid, commitStep: true) { _ in } }
         state.commit?.replace = nil
-        blue[backendFid] = nil
-        blue[replace.tempFid] = state
+        var holder = backendFid
+        if let newFid {
+            sendOwn(.clunk(Tclunk(fid: backendFid)), releases: backendFid, commitStep: true) { _ in }
+            fids.rebind(clientFid: state.clientFid, from: backendFid, to: newFid)
+            blue[backendFid] = nil
+            holder = newFid
+        }
+        blue[holder] = state
         host.blueCounted(.atomicReplace)
-        finishCommit(replace.tempFid)
+        finishCommit(holder)
         sweepTemporaries(in: replace, attachID: state.attachID)
     }
 
@@ -167,6 +286,12 @@ extension ProxySession {
 
     /// Removes the temporary (if made) and lets go of the replace's fids.
     private func dropReplace(_ replace: BlueReplace) {
+        if let nameFid = replace.nameFid {
+            sendOwn(.clunk(Tclunk(fid: nameFid)), releases: nameFid, commitStep: true) { _ in }
+        }
+        if let readFid = replace.readFid, replace.walked.contains(readFid) {
+            sendOwn(.clunk(Tclunk(fid: readFid)), releases: readFid, commitStep: true) { _ in }
+        }
         if replace.walked.contains(replace.tempFid) {
             let message: TMessage = replace.created ? .remove(Tremove(fid: replace.tempFid)) : .clunk(Tclunk(fid: replace.tempFid))
             sendOwn(message, releases: replace.tempFid, commitStep: true) { _ in }
