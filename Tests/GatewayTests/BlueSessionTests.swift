@@ -181,6 +181,36 @@ struct BlueSessionTests {
         #expect(harness.host.blueNotes.contains { $0.hasPrefix("commit in place: another writer changed the file") })
     }
 
+    @Test("past --blue-max the fid streams: what it held goes to the temporary, its later writes are forwarded there (nothing held), the file keeps its old content until the clunk renames the temporary over it; a client that dies while streaming leaves the file as it was and no temporary")
+    func streaming() throws {
+        for dies in [false, true] {
+            let (harness, backendFid) = try Self.opened(flags: Self.readWrite | Self.truncate, blueMax: 8, keepRoot: true)
+            let files = ModelFileServer(root: try #require(harness.session.fids.lookup(1)).backendFid)
+            files.addFile("f", content: Array("old".utf8), fid: backendFid)
+            _ = try harness.answeredLocally(tag: 10, Self.write("abcde"))
+            harness.clientSends(tag: 11, Self.write("fghij", at: 5))
+            try files.serve(harness)
+            #expect(try harness.clientReceived() == [Frame(tag: 11, message: .write(Rwrite(count: 5)))])
+            #expect(harness.session.blue[backendFid]?.stream != nil && harness.session.bytesHeld == 0)
+            let next = try harness.forward(tag: 12, Self.write("klm", at: 10))
+            #expect(next.message != Self.write("klm", at: 10) && next.message.writeFid != backendFid, "forwarded to the temporary")
+            harness.backendSends(tag: next.tag, files.answer(next.message))
+            _ = try harness.clientReceived()
+            #expect(files.content("f") == Array("old".utf8) && files.names.count == 2)
+            if dies {
+                harness.session.clientClosed()
+                try files.serve(harness)
+                #expect(files.content("f") == Array("old".utf8) && files.names.keys.sorted() == ["f"])
+                #expect(harness.host.events.contains { $0.kind == .partialWriteRollback })
+                continue
+            }
+            harness.clientSends(tag: 13, .clunk(Tclunk(fid: 2)))
+            try files.serve(harness)
+            #expect(try harness.clientReceived() == [Frame(tag: 13, message: .clunk(Rclunk()))])
+            #expect(files.content("f") == Array("abcdefghijklm".utf8) && files.names.keys.sorted() == ["f"])
+        }
+    }
+
     @Test("temporaries are hidden: a walk to one fails with ENOENT and a create of one with EACCES, neither reaching the server; directory reads leave them out, and a read that held only them goes on from after them")
     func temporariesHidden() throws {
         let (harness, _) = try Self.opened(flags: 0, keepRoot: true)
@@ -387,7 +417,7 @@ struct BlueSessionTests {
 /// must leave the server with exactly it, and nothing may stay held.
 @Suite("Blue writes against a model")
 struct BlueModelTests {
-    @Test("random writes, reads, resizes and fsyncs, then a clunk (or, holding everything, the client dies: the server keeps what the last fsync committed)", arguments: 0..<200)
+    @Test("random writes, reads, resizes and fsyncs, then a clunk (or, holding or streaming everything, the client dies: the server keeps what the last fsync committed); with --blue-max 64 or 1000 most fids stream to their temporary", arguments: 0..<200)
     func model(seed: Int) throws {
         var random = SplitMix64(seed: UInt64(seed) &* 104_729 &+ 7)
         let flags: UInt32 = random.below(2) == 0 ? 2 : 2 | 0o1000
@@ -450,7 +480,8 @@ struct BlueModelTests {
             }
             if random.below(3) == 0 { try pump() }
         }
-        if blueMax == 1 << 20 && random.below(2) == 0 {
+        // A fid that wrote through (an edit of a file past --blue-max) has nothing to roll back.
+        if random.below(2) == 0 && harness.session.blue.values.allSatisfy({ !$0.writeThrough }) {
             // The client dies instead: the server keeps what the last fsync committed, nothing after.
             try pump()
             harness.session.clientClosed()
@@ -481,4 +512,5 @@ extension RMessage {
 extension TMessage {
     var lopenFlags: UInt32? { if case let .lopen(open) = self { open.flags } else { nil } }
     var readdirFid: UInt32? { if case let .readdir(read) = self { read.fid } else { nil } }
+    var writeFid: UInt32? { if case let .write(write) = self { write.fid } else { nil } }
 }

@@ -9,12 +9,29 @@ extension Interop {
         static let readWrite: UInt32 = 2
         static let truncate: UInt32 = 0o1000
 
-        @Test("a client that dies mid-write (a TCP reset at a random point of a 50 MiB write, 50 times, seeded; half of them opened with O_TRUNC) leaves the file byte-identical every time, with one PARTIAL_WRITE_ROLLBACK event per death")
+        /// Writes `data` `writes` times back to back on fid 2 from offset 0, eight Twrites in flight
+        /// at a time (one frame, encoded once; each write patches its tag and offset in place).
+        static func writeSequentially(_ client: RawClient, data: [UInt8], writes: Int) throws {
+            var frame = Frame(tag: 0, message: TMessage.write(Twrite(fid: 2, offset: 0, data: data))).encode(dialect: .linux)
+            for first in stride(from: 0, to: writes, by: 8) {
+                let batch = min(8, writes - first)
+                for index in 0..<batch {
+                    frame.withUnsafeMutableBytes { bytes in
+                        FramePatch.setTag(UInt16(10 + index), in: bytes)
+                        FramePatch.setU64(UInt64(first + index) * UInt64(data.count), at: 11, in: bytes)
+                    }
+                    try client.sendRaw(frame)
+                }
+                for _ in 0..<batch { _ = try client.receive() }
+            }
+        }
+
+        @Test("a client that dies mid-write (a TCP reset at a random point of a 50 MiB write, 50 times, seeded; half of them opened with O_TRUNC; past --blue-max 16M a truncated file's writes stream to its temporary) leaves the file byte-identical every time and no temporary, with one PARTIAL_WRITE_ROLLBACK event per death")
         func killedWriters() throws {
             let work = try makeTemporaryDirectory("blue-kill-audit")
             defer { try? FileManager.default.removeItem(at: work) }
             let audit = work.appendingPathComponent("audit.jsonl").path
-            let fixture = try DiodBehindGateway("blue-kill", extra: ["--blue", "on", "--audit", audit])
+            let fixture = try DiodBehindGateway("blue-kill", extra: ["--blue", "on", "--blue-max", "16M", "--audit", audit])
             defer { fixture.stop() }
             let seed = testSeed("blue-kill")
             var random = SplitMix64(seed: seed)
@@ -100,7 +117,6 @@ extension Interop {
             try original.write(to: target)
             let chunk = 65_536 - 24, writes = (48 << 20) / chunk
             let data = (0..<chunk).map { _ in UInt8(truncatingIfNeeded: random.next()) }
-            var frame = Frame(tag: 0, message: TMessage.write(Twrite(fid: 2, offset: 0, data: data))).encode(dialect: .linux)
             let temporaries = { (try? FileManager.default.contentsOfDirectory(atPath: work.path))?.filter { $0.hasPrefix(".pebble9p-") } ?? [] }
             func start() throws -> (DiodServer, GatewayProcess) {
                 let diod = try DiodServer(exporting: work)
@@ -115,17 +131,7 @@ extension Interop {
                 guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["target"])), tag: 2),
                       case .lopen = try client.rpc(.lopen(Tlopen(fid: 2, flags: Self.readWrite | Self.truncate)), tag: 3)
                 else { throw MissingTool(description: "cannot open target") }
-                for first in stride(from: 0, to: writes, by: 8) {
-                    let batch = min(8, writes - first)
-                    for index in 0..<batch {
-                        frame.withUnsafeMutableBytes { bytes in
-                            FramePatch.setTag(UInt16(10 + index), in: bytes)
-                            FramePatch.setU64(UInt64(first + index) * UInt64(chunk), at: 11, in: bytes)
-                        }
-                        try client.sendRaw(frame)
-                    }
-                    for _ in 0..<batch { _ = try client.receive() }
-                }
+                try Self.writeSequentially(client, data: data, writes: writes)
                 #expect(try Data(contentsOf: target) == original, "round \(round): held until the clunk")
                 try client.send(.clunk(Tclunk(fid: 2)), tag: 5)
                 // diod dies once the temporary holds `killAt` bytes of the new content (polled
@@ -180,6 +186,32 @@ extension Interop {
             #expect(try client.rpc(.clunk(Tclunk(fid: 2)), tag: 5) == .clunk(Rclunk()))
             #expect(try String(contentsOf: target, encoding: .utf8) == "small")
             #expect(waitFor(10) { temporaries() == [fresh] }, "left: \(temporaries())")
+        }
+
+        @Test("streaming: a 200 MiB file written with O_TRUNC and --blue-max 8M goes to its temporary as it comes (the gateway's memory stays far below the file), the file keeps its old content until the clunk, then has the new one whole, and no temporary is left")
+        func streamedWrite() throws {
+            let fixture = try DiodBehindGateway("blue-stream", extra: ["--blue", "on", "--blue-max", "8M"])
+            defer { fixture.stop() }
+            let target = fixture.directory.appendingPathComponent("big")
+            try Data("old".utf8).write(to: target)
+            let client = try fixture.attachedClient()
+            guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["big"])), tag: 2),
+                  case .lopen = try client.rpc(.lopen(Tlopen(fid: 2, flags: Self.readWrite | Self.truncate)), tag: 3)
+                else { throw MissingTool(description: "cannot open big") }
+            let chunk = 65_536 - 24, writes = (200 << 20) / chunk
+            var random = SplitMix64(seed: 7)
+            let data = (0..<chunk).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+            try Self.writeSequentially(client, data: data, writes: writes)
+            #expect(try Data(contentsOf: target) == Data("old".utf8), "the file is as it was until the clunk")
+            let streamed = try FileManager.default.contentsOfDirectory(atPath: fixture.directory.path).filter { $0.hasPrefix(".pebble9p-") }
+            #expect(streamed.count == 1, "one temporary: \(streamed)")
+            let peak = try readWholeFile("/proc/\(fixture.gateway.process.pid)/status").split(separator: "\n")
+                .first { $0.hasPrefix("VmHWM:") }.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
+            #expect(peak > 0 && peak < 100 << 10, "the gateway's peak memory \(peak) KiB, for a 200 MiB file")
+            #expect(try client.rpc(.clunk(Tclunk(fid: 2)), tag: 5) == .clunk(Rclunk()))
+            let written = try Data(contentsOf: target)
+            #expect(written.count == writes * chunk && written.prefix(chunk) == Data(data) && written.suffix(chunk) == Data(data))
+            #expect(try FileManager.default.contentsOfDirectory(atPath: fixture.directory.path).filter { $0.hasPrefix(".pebble9p-") }.isEmpty)
         }
 
         @Test("two p9fs clients on one file: while one writes a new version (Twrites sent, not yet closed) it reads its own writes and the other reads the old version, whole, and its size; after the close, the new one")

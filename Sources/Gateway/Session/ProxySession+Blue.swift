@@ -66,6 +66,12 @@ extension ProxySession {
         /// Past `--blue-max` or the quota: committed once, and writes go through from then on.
         var writeThrough = false
         var commit: BlueCommit?
+        /// Past `--blue-max` the fid streams: its held writes went to the atomic replace's
+        /// temporary, and its requests go there (the commit is then the rename). Its Twrites are
+        /// forwarded as they come (whole, never spliced: see `holdsWrites`), none of their bytes held.
+        var stream: BlueReplace?
+        /// Bytes written to the temporary while streaming (what a rollback drops).
+        var streamedBytes = 0
         /// Client requests on the fid that came during its commit (client tag, whole frame).
         var deferred: [(tag: UInt16, frame: [UInt8])] = []
         /// The last commit's error, for the Tclunk or Tfsync that waited on it.
@@ -81,6 +87,12 @@ extension ProxySession {
         var writeFid: UInt32
         /// An atomic replace under way (`ProxySession+BlueReplace`); nil: the steps apply in place.
         var replace: BlueReplace?
+        /// This commit starts the fid streaming: its writes fill the temporary, which is not
+        /// renamed yet (`enterStream`).
+        var startsStream = false
+        /// The commit of a streaming fid: the content is all in the temporary, so there is no
+        /// going back to a commit in place.
+        var streamed = false
         var next = 0
         var inFlight = 0
         var resizing = false
@@ -175,7 +187,9 @@ extension ProxySession {
     func holdsWrites(_ frame: UnsafeRawBufferPointer) -> Bool {
         guard !blue.isEmpty, frame.count >= 11, let record = fids.lookup(FramePatch.u32(at: 7, in: frame)),
               let state = blue[record.backendFid] else { return false }
-        return !state.writeThrough || state.commit != nil
+        // A streaming fid's writes come in whole too: a client that dies in the middle of a spliced
+        // frame leaves the server's connection unusable, and the cleanup could not remove the temporary.
+        return state.commit != nil || state.stream != nil || !state.writeThrough
     }
 
     // MARK: Requests on a Blue fid
@@ -185,6 +199,8 @@ extension ProxySession {
         case handled
         /// Goes to the server, its reply amended as said, or answered with the commit's error.
         case forward(BlueReply?, answerInstead: ProxyError?)
+        /// Goes to the server on this backend fid instead: a streaming fid's temporary.
+        case redirect(UInt32)
     }
 
     /// A client request on `backendFid`, which holds Blue state, after the policy let it through.
@@ -198,6 +214,24 @@ extension ProxySession {
             deferBlue(frame, tag: tag, backendFid: backendFid)
             return .handled
         }
+        if let stream = blue[backendFid]?.stream {
+            switch decoded.type {
+            case .Tclunk, .Tfsync:
+                commitStream(backendFid)
+                deferBlue(frame, tag: tag, backendFid: backendFid)
+                return .handled
+            case .Tremove:
+                rollbackBlue(backendFid, reason: "the file was removed")
+                blue[backendFid] = nil
+                return .forward(nil, answerInstead: nil)
+            case .Twrite:
+                blue[backendFid]?.streamedBytes &+= Int(decoded.count ?? 0)
+                host.blueCounted(.heldWrite)
+            default:
+                break
+            }
+            return .redirect(stream.tempFid)
+        }
         if writeThrough {
             // Committed once; everything goes to the server from now on.
             let error = blue[backendFid]?.commitError
@@ -210,6 +244,11 @@ extension ProxySession {
             guard !partial, let offset = decoded.offset, let count = decoded.count else { break }
             guard BlueFile.fits(offset: offset, count: Int(count)) else {
                 refuse(ProxyError(errno: 27, message: "File too large"), tag: tag, subject: nil)
+                return .handled
+            }
+            if held &+ Int(count) > (access.blue?.maxPerFid ?? 0), startStream(backendFid) {
+                // Past --blue-max: what is held goes to the temporary, and this write and the next after it.
+                deferBlue(frame, tag: tag, backendFid: backendFid)
                 return .handled
             }
             if held &+ Int(count) > (access.blue?.maxPerFid ?? 0) || !blueFits(Int(count)) {
@@ -281,7 +320,7 @@ extension ProxySession {
     func blueHolder(ofSizeChange frame: UnsafeRawBufferPointer, subject: ClientFid) -> UInt32? {
         guard FramePatch.u32(at: Self.setattrValidOffset, in: frame) & Self.setattrSizeBit != 0,
               let path = subject.scope?.path else { return nil }
-        return blue.first { $0.value.path == path && ($0.value.commit != nil || !$0.value.file.isEmpty) }?.key
+        return blue.first { $0.value.path == path && ($0.value.commit != nil || !$0.value.file.isEmpty || $0.value.stream != nil) }?.key
     }
 
     /// A request that waits for its fid's commit: its frame is kept whole and handled when the
@@ -395,6 +434,11 @@ extension ProxySession {
         state.deferred = []
         // A session that drains or resets has no client to answer, and its fid numbers go back.
         blue[backendFid] = phase == .active ? state : nil
+        releaseDeferred(deferred)
+    }
+
+    /// Requests that waited for a commit are handled, in order (dropped when the session ends).
+    func releaseDeferred(_ deferred: [(tag: UInt16, frame: [UInt8])]) {
         for waiting in deferred {
             blueDeferredTags.remove(waiting.tag)
             blueBytes &-= waiting.frame.count
@@ -413,7 +457,27 @@ extension ProxySession {
     /// `removeCreated`: a file the fid created is removed by the session's cleanup (its end or
     /// reset), with a Tremove in place of the Tclunk.
     func rollbackBlue(_ backendFid: UInt32, reason: String, removeCreated: Bool = false) {
-        guard var state = blue[backendFid] else { return }
+        // A fid starting to stream is rolled back when its temporary is filled (`enterStream`).
+        guard var state = blue[backendFid], state.commit?.startsStream != true else { return }
+        if let stream = state.stream, state.commit == nil {
+            // What was streamed is in the temporary: it goes (at once, or with the session's cleanup).
+            host.audit(AuditEvent(kind: .partialWriteRollback,
+                                  detail: "\(state.streamedBytes &+ state.file.byteCount) bytes written to a temporary dropped\(state.creates && removeCreated ? ", the file it created removed" : ""): \(reason)"))
+            host.blueCounted(.rollback)
+            if removeCreated {
+                blueRemoveAtCleanup.insert(stream.tempFid)
+                if let nameFid = stream.nameFid { blueRemoveAtCleanup.remove(nameFid) }
+            } else {
+                dropReplace(stream)
+            }
+            if state.creates && removeCreated { blueRemoveAtCleanup.insert(backendFid) }
+            blueBytes &-= state.file.byteCount
+            state.stream = nil
+            state.creates = false
+            state.file = BlueFile()
+            blue[backendFid] = state
+            return
+        }
         if !state.file.isEmpty || state.creates {
             // Not while a commit the client asked for is under way: that commit stands.
             let removes = state.creates && removeCreated && state.commit == nil

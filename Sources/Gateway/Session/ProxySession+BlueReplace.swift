@@ -199,7 +199,9 @@ extension ProxySession {
             blue[backendFid]?.commit?.replace = nil
             return finishCommit(backendFid)
         }
-        guard replace.readFid != nil, let before = replace.attributes else { return rename(backendFid) }
+        if commit.startsStream { return enterStream(backendFid) }
+        // A streamed edit is not checked: its copy was made when it began, and it is the last writer.
+        guard !commit.streamed, replace.readFid != nil, let before = replace.attributes else { return rename(backendFid) }
         // An edit in place: the name must still stand for the file that was copied, unchanged.
         let checkFid = newBackendFid()
         let walk = Twalk(fid: replace.directoryFid, newfid: checkFid, wnames: [WireString(replace.targetName)])
@@ -271,13 +273,92 @@ extension ProxySession {
         sweepTemporaries(in: replace, attachID: state.attachID)
     }
 
+    // MARK: Streaming
+
+    /// Past `--blue-max`: the fid's held writes go to a temporary (made as for a replace), and
+    /// from then on its requests go there. False, with nothing changed, when there is no directory
+    /// fid to walk from (the fid then commits in place and writes through, as before streaming).
+    func startStream(_ backendFid: UInt32) -> Bool {
+        guard dialect == .linux, var state = blue[backendFid], state.commit == nil, !state.writeThrough else { return false }
+        let held = state.file
+        var commit = BlueCommit(file: held, steps: held.commitPlan(maxWrite: max(1, Int(msize) &- NineP.twriteHeaderSize &- 1)), writeFid: backendFid)
+        commit.startsStream = true
+        state.commit = commit
+        state.file = BlueFile()
+        blue[backendFid] = state
+        if startReplace(backendFid) { return true }
+        blue[backendFid]?.commit = nil
+        blue[backendFid]?.file = held
+        return false
+    }
+
+    /// The temporary holds what was held: the fid streams from now on, and what waited goes there.
+    /// A client that went away meanwhile leaves nothing: the temporary is removed, and a file the
+    /// fid created with it.
+    private func enterStream(_ backendFid: UInt32) {
+        guard var state = blue[backendFid], let commit = state.commit, let replace = commit.replace else { return }
+        if let error = commit.error {
+            // A write to the temporary failed: it goes, and the fid writes through (the next clunk reports it).
+            dropReplace(replace)
+            blue[backendFid]?.commit?.replace = nil
+            blue[backendFid]?.writeThrough = true
+            host.blueCommitFailed(error, bytes: commit.file.byteCount)
+            return finishCommit(backendFid)
+        }
+        state.commit = nil
+        state.stream = replace
+        state.streamedBytes = commit.file.byteCount
+        blueBytes &-= commit.file.byteCount
+        let deferred = state.deferred
+        state.deferred = []
+        blue[backendFid] = state
+        if phase != .active {
+            rollbackBlue(backendFid, reason: "the client went away", removeCreated: true)
+            blue[backendFid] = nil
+        }
+        releaseDeferred(deferred)
+    }
+
+    /// A Tclunk or Tfsync of a streaming fid: the temporary is renamed over the file (the commit
+    /// has no writes left to make).
+    func commitStream(_ backendFid: UInt32) {
+        guard var state = blue[backendFid], let stream = state.stream, state.commit == nil else { return }
+        var commit = BlueCommit(file: state.file, steps: [], writeFid: stream.tempFid)
+        commit.replace = stream
+        commit.streamed = true
+        state.stream = nil
+        state.commit = commit
+        blue[backendFid] = state
+        pumpCommit(backendFid)
+    }
+
     /// Gives the replace up before anything reached the file: what it made is removed, and the
     /// commit's steps apply in place from the first.
     func abandonReplace(_ backendFid: UInt32, because reason: String) {
         guard var commit = blue[backendFid]?.commit, let replace = commit.replace else { return }
-        host.blueNote("commit in place: \(reason)", path: "\(replace.directory.appending(replace.targetName))")
         dropReplace(replace)
         commit.replace = nil
+        if commit.streamed {
+            // The content is in the temporary only: the commit fails, and the file stays as it was.
+            host.blueNote("commit failed: \(reason)", path: "\(replace.directory.appending(replace.targetName))")
+            commit.error = commit.error ?? ProxyError(errno: 5, message: "Input/output error", detail: "commit: \(reason)")
+            blue[backendFid]?.commit = commit
+            return finishCommit(backendFid)
+        }
+        host.blueNote("commit in place: \(reason)", path: "\(replace.directory.appending(replace.targetName))")
+        if commit.startsStream {
+            // No temporary to stream to: what is held commits in place, and the writes go through;
+            // unless the client went away meanwhile, when nothing of it is written.
+            commit.startsStream = false
+            blue[backendFid]?.writeThrough = true
+            host.blueCounted(.writeThrough)
+            if phase != .active {
+                host.audit(AuditEvent(kind: .partialWriteRollback, detail: "\(commit.file.byteCount) bytes dropped: the client went away"))
+                host.blueCounted(.rollback)
+                commit.steps = []
+                if blue[backendFid]?.creates == true { blueRemoveAtCleanup.insert(backendFid) }
+            }
+        }
         commit.writeFid = backendFid
         (commit.next, commit.inFlight, commit.resizing, commit.error) = (0, 0, false, nil)
         blue[backendFid]?.commit = commit
@@ -285,7 +366,7 @@ extension ProxySession {
     }
 
     /// Removes the temporary (if made) and lets go of the replace's fids.
-    private func dropReplace(_ replace: BlueReplace) {
+    func dropReplace(_ replace: BlueReplace) {
         if let nameFid = replace.nameFid {
             sendOwn(.clunk(Tclunk(fid: nameFid)), releases: nameFid, commitStep: true) { _ in }
         }

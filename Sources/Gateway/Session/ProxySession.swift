@@ -272,6 +272,7 @@ final class ProxySession {
         }
 
         var blueReply: BlueReply?
+        var redirect: UInt32?
         if !blue.isEmpty, let subject = operands.first?.record {
             if blue[subject.backendFid] != nil {
                 switch blueRequest(frame, decoded: decoded, tag: tag, backendFid: subject.backendFid, partial: partial) {
@@ -279,6 +280,8 @@ final class ProxySession {
                 case let .forward(amend, answerInstead):
                     blueReply = amend
                     if let answerInstead { rewrite.answerInstead = answerInstead }
+                case let .redirect(backendFid):
+                    redirect = backendFid
                 }
             } else if type == .Tsetattr, let holder = blueHolder(ofSizeChange: UnsafeRawBufferPointer(frame), subject: subject) {
                 startCommit(holder)
@@ -320,8 +323,9 @@ final class ProxySession {
             case .existing, .existingOrNone, .released:
                 guard let record = operand.record else { continue }  // Tattach's afid NOFID
                 if operand.isSubject { request.readsStats = type == .Tread && record.readsStats }
-                rewrites.append((operand.location.offset, record.backendFid))
-                existingValues.append((operand.clientFid, record.backendFid))
+                let backendFid = (operand.isSubject ? redirect : nil) ?? record.backendFid
+                rewrites.append((operand.location.offset, backendFid))
+                existingValues.append((operand.clientFid, backendFid))
                 if operand.location.role == .released {
                     request.releasedClientFid = operand.clientFid
                     request.releasedBackendFid = record.backendFid
