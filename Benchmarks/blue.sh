@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks/blue.sh — what Blue writes cost a sequential file write, in one run: the same diod
 # reached directly, through pebble9p with --blue off, with --blue on (defaults: a fid holds up to
-# 64 MiB, then commits and writes through), and with --blue on holding the whole file
-# (--blue-max and --quota above its size: every byte held until the clunk, then committed). Each
+# 64 MiB, then streams to the atomic replace's hidden temporary, renamed over the file at the
+# clunk), and with --blue on holding the whole file in memory (--blue-max and --quota above its
+# size: every byte held until the clunk, then written to the temporary and renamed). Each
 # round writes SIZE MiB with p9write (Benchmarks/p9write.c, built here with cc: Tlcreate
 # O_WRONLY|O_CREAT|O_TRUNC, one Twrite of msize-24 bytes at a time, then Tclunk; the time runs
 # from the first Twrite to the Rclunk, so it includes the commit) through every path, order
@@ -56,7 +57,7 @@ ON_PID=$!; PIDS+=("$ON_PID"); wait_listen "$ON_PORT" "$ON_PID" pebble9p-blue-on
 "$PEBBLE_BIN" serve --listen "$HOST:$WHOLE_PORT" --backend "tcp:$HOST:$DIOD_PORT" "${HOLD_ALL[@]}" > "$LOGS/whole.log" 2>&1 &
 WHOLE_PID=$!; PIDS+=("$WHOLE_PID"); wait_listen "$WHOLE_PORT" "$WHOLE_PID" pebble9p-blue-whole
 
-NAMES=("direct diod" "pebble9p --blue off" "pebble9p --blue on (blue-max 64M: then write-through)"
+NAMES=("direct diod" "pebble9p --blue off" "pebble9p --blue on (64 MiB held, then streamed to the temporary; atomic)"
        "pebble9p --blue on, whole file held (${HOLD_ALL[*]:2})")
 PORTS=("$DIOD_PORT" "$OFF_PORT" "$ON_PORT" "$WHOLE_PORT")
 GATEWAY_PIDS=("" "$OFF_PID" "$ON_PID" "$WHOLE_PID")
