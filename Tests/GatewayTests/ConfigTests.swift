@@ -196,7 +196,7 @@ struct ConfigFileTests {
         #expect(fids.limit(for: "dns:big") == 70 && fids.limit(for: "dns:other") == .max)
         #expect(requests.limit(for: "dns:big") == 20 && requests.limit(for: "dns:other") == 500)
         #expect(config.clientLimits.isEmpty, "no per-session limit overridden")
-        #expect(config.blueSettings == nil && config.clientBlue.isEmpty)
+        #expect(config.blueSettings?.maxPerFid == 64 << 20 && config.clientBlue.isEmpty, "Blue is on by default")
         config.clientBudgets.append(try ClientBudget(parsing: "cn:lab max-fids=9 max-msize=16384 blue=on"))
         config.clientBudgets.append(try ClientBudget(parsing: "cn:other blue=off"))
         #expect(config.clientBlue["cn:lab"]??.maxPerFid == config.blueMax && config.clientBlue["cn:other"] == .some(nil))

@@ -81,7 +81,8 @@ extension Interop {
 
         @Test("a server that stops reading pauses its client; memory stays bounded, and every write lands once it reads again")
         func slowServer() throws {
-            let fixture = try DiodBehindGateway("slow-server", extra: ["--max-inflight", "4096", "--queue-limit", "131072", "--loops", "1"])
+            // --blue off: the writes must go to the server as they come (Blue would hold them).
+            let fixture = try DiodBehindGateway("slow-server", extra: ["--max-inflight", "4096", "--queue-limit", "131072", "--loops", "1", "--blue", "off"])
             defer { fixture.stop() }
             let gateway = fixture.gateway
             let diod = fixture.diod.process.pid

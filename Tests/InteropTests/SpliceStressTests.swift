@@ -117,7 +117,8 @@ extension Interop {
 
         @Test("6 clients × 60 operations of large writes in pieces, reads, refused, malformed and cut writes: all data intact, nothing leaks")
         func concurrentPieces() throws {
-            let fixture = try DiodBehindGateway("splice-stress", extra: ["--splice-min", "1024"])
+            // --blue off: writes spliced to the server as they come, and kept when a client leaves.
+            let fixture = try DiodBehindGateway("splice-stress", extra: ["--splice-min", "1024", "--blue", "off"])
             defer { fixture.stop() }
             let port = fixture.gateway.port
             let directory = fixture.directory.path

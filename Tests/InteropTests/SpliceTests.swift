@@ -9,6 +9,7 @@ import Glibc
 extension Interop {
     /// Payloads that arrive in pieces: the gateway passes the frame's head on at once and splices
     /// the rest socket to socket (cut-through), against a real diod.
+    /// (`--blue off` wherever Twrites are spliced: Blue takes a held fid's writes in whole.)
     @Suite struct Splice {
         /// Sends `frame` as its first `headCount` bytes, then the rest in three pieces with pauses,
         /// so the gateway sees the frame's head long before its tail.
@@ -40,7 +41,7 @@ extension Interop {
         func piecesBitExact(backend: Backend, spliceMinimum: Int) throws {
             let directory = try makeExportDirectory("splice")
             defer { try? FileManager.default.removeItem(at: directory) }
-            let extra = ["--splice-min", "\(spliceMinimum)"]
+            let extra = ["--splice-min", "\(spliceMinimum)", "--blue", "off"]
             let diod = backend == .tcp ? try DiodServer(exporting: directory) : nil
             let gateway = try diod.map { try GatewayProcess(backend: $0.spec, extra: extra) }
                 ?? GatewayProcess(export: directory, extra: extra)
@@ -100,7 +101,7 @@ extension Interop {
 
         @Test("a Twrite refused by the gateway has its data dropped as it arrives; the session goes on")
         func refusedWriteIsDropped() throws {
-            let fixture = try DiodBehindGateway("splice-refused", extra: ["--splice-min", "1024"])
+            let fixture = try DiodBehindGateway("splice-refused", extra: ["--splice-min", "1024", "--blue", "off"])
             defer { fixture.stop() }
             let client = try fixture.attachedClient()
             let data = [UInt8](repeating: 0x41, count: 50_000)
@@ -118,7 +119,7 @@ extension Interop {
 
         @Test("a client that leaves in the middle of a spliced Twrite: its backend connection is closed, others go on")
         func clientLeavesMidWrite() throws {
-            let fixture = try DiodBehindGateway("splice-leave", extra: ["--splice-min", "1024"])
+            let fixture = try DiodBehindGateway("splice-leave", extra: ["--splice-min", "1024", "--blue", "off"])
             defer { fixture.stop() }
             do {
                 let leaving = try fixture.attachedClient()
@@ -146,7 +147,7 @@ extension Interop {
 
         @Test("a client that leaves mid-Twrite while diod still writes its read replies: the gateway drains diod's side before closing it, so a diod that SIGPIPE would kill lives on")
         func leavingDoesNotResetServer() throws {
-            let fixture = try DiodBehindGateway("splice-linger", extra: ["--splice-min", "1024"], sigpipeKills: true)
+            let fixture = try DiodBehindGateway("splice-linger", extra: ["--splice-min", "1024", "--blue", "off"], sigpipeKills: true)
             defer { fixture.stop() }
             try Data(count: 8 << 20).write(to: fixture.directory.appendingPathComponent("big"))
             for _ in 0..<3 {
@@ -181,7 +182,7 @@ extension Interop {
                 arguments: [Paths.clients.appendingPathComponent("hostile_server.py").path, "--port", "\(serverPort)", "--mode", "truncate"])
             defer { server.stop() }
             try waitForPort(serverPort, process: server)
-            let gateway = try GatewayProcess(backend: "tcp:127.0.0.1:\(serverPort)", extra: ["--splice-min", "\(spliceMinimum)"])
+            let gateway = try GatewayProcess(backend: "tcp:127.0.0.1:\(serverPort)", extra: ["--splice-min", "\(spliceMinimum)", "--blue", "off"])
             defer { gateway.stop() }
 
             let client = try RawClient(port: gateway.port)
@@ -272,7 +273,7 @@ extension Interop {
                             "--mode", "dirstats", "--piece", "256", "--pause", "0.001", "--count", "8000"])
             defer { server.stop() }
             #expect(waitFor(10) { server.log.contains("listening") })
-            let gateway = try GatewayProcess(backend: "unix:\(socketPath)", extra: ["--loops", "1", "--splice-min", "1024"])
+            let gateway = try GatewayProcess(backend: "unix:\(socketPath)", extra: ["--loops", "1", "--splice-min", "1024", "--blue", "off"])
             defer { gateway.stop() }
             let client = try RawClient(port: gateway.port, dialect: .plan9)
             #expect(try client.negotiate(msize: 65536).version == "9P2000")

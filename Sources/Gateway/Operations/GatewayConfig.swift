@@ -105,9 +105,9 @@ public struct GatewayConfig: Sendable, Equatable {
     /// least this many of its bytes are still to arrive once its fixed fields are in; 0 turns it off.
     public var spliceMinimum = 16 * 1024
     /// Blue writes (`blue`): a fid open for writing on a regular file holds its writes until the
-    /// client clunks or fsyncs it (9P2000.L); `blueMax` bytes per fid at most, past which the fid
-    /// commits and writes through.
-    public var blue = false
+    /// client clunks or fsyncs it, then replaces the file atomically (9P2000.L); past `blueMax`
+    /// bytes the fid streams to its commit's temporary.
+    public var blue = true
     public var blueMax = 64 << 20
     /// Files whose writes always go through, Blue or not (`WriteThroughRule`).
     public var writeThrough: [String] = []
@@ -393,10 +393,10 @@ public struct GatewayConfig: Sendable, Equatable {
             guard let seconds = Double(text), seconds >= 0.01, seconds <= 3600 else { throw ConfigError(key: nil, message: "must be a number of seconds in 0.01...3600") }
             config.burstSeconds = seconds
         },
-        Setting(key: "blue", help: "on|off: hold a fid's writes until it is clunked or fsynced, so a client that dies mid-write changes nothing (9P2000.L)") { config, value throws(ConfigError) in
+        Setting(key: "blue", help: "on|off: hold a fid's writes until it is clunked or fsynced, then replace the file atomically, so a client that dies mid-write changes nothing (9P2000.L)") { config, value throws(ConfigError) in
             config.blue = try value.onOff()
         },
-        Setting(key: "blue-max", help: "bytes one fid may hold before it commits them and writes through, e.g. 64M (the default)") { config, value throws(ConfigError) in
+        Setting(key: "blue-max", help: "bytes one fid holds in memory before it streams to its commit's temporary on the server, and the largest file an edit copies, e.g. 64M (the default)") { config, value throws(ConfigError) in
             config.blueMax = try value.byteCount()
         },
         Setting(key: "write-through", help: "GLOB: files whose writes always go to the server at once with blue on; with a /, matched against the path below the attach point (/ctl), else against the name (*.log) (repeatable; a list in the file)") { config, value throws(ConfigError) in
