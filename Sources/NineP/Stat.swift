@@ -157,3 +157,19 @@ public struct Stat: Sendable, Hashable {
         try withBytes(of: data) { (raw) throws(WireError) -> [Stat] in try decodeDirectory(raw, dialect: dialect) }
     }
 }
+
+extension Stat {
+    /// A Twstat's stat that changes nothing (every field "don't touch", wstat(5)) but `length`:
+    /// with the default, a request to commit the file to stable storage.
+    public static func unchanged(length: UInt64 = .max) -> Stat {
+        Stat(type: .max, dev: .max, qid: Qid(type: .max, version: .max, path: .max), mode: .max, atime: .max, mtime: .max,
+             length: length, name: "", uid: "", gid: "", muid: "", extension: "", nUid: .max, nGid: .max, nMuid: .max)
+    }
+
+    /// Whether a Twstat with this stat would change nothing but (maybe) the length.
+    public var changesOnlyLength: Bool {
+        var other = self
+        other.length = .max
+        return other == Self.unchanged()
+    }
+}

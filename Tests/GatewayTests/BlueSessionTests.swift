@@ -211,6 +211,39 @@ struct BlueSessionTests {
         }
     }
 
+    @Test("9P2000.u: writes are held, Tstat shows the held length, a Twstat of the length alone is answered by the gateway; the clunk commits in place (Twstat of the length, then the writes), then clunks; a Topen's OTRUNC goes with it")
+    func plan9Dialects() throws {
+        var access = ProxySession.Access()
+        access.blue = .init()
+        let harness = SessionHarness(access: access)
+        try harness.negotiate(.unix)
+        try harness.attach(fid: 1)
+        let backendFid = try harness.walk(fid: 1, newfid: 2, names: ["f"])
+        let open = try harness.forward(tag: 3, .open(Topen(fid: 2, mode: 2 | 0x10)))
+        #expect(open.message == .open(Topen(fid: backendFid, mode: 2 | 0x10)))
+        harness.backendSends(tag: open.tag, .open(Ropen(qid: SessionHarness.fileQid, iounit: 0)))
+        _ = try harness.clientReceived()
+        #expect(try harness.answeredLocally(tag: 10, Self.write("hello")) == [Frame(tag: 10, message: .write(Rwrite(count: 5)))])
+        let stat = try harness.forward(tag: 11, .stat(Tstat(fid: 2)))
+        let onServer = Stat(qid: SessionHarness.fileQid, mode: 0o644, atime: 1, mtime: 2, length: 3, name: "f", uid: "u", gid: "g", muid: "u")
+        harness.backendSends(tag: stat.tag, .stat(Rstat(stat: onServer)))
+        guard case let .stat(shown)? = try harness.clientReceived().first?.message else { throw BlueModelTests.MissingReply(message: stat.message) }
+        #expect(shown.stat.length == 5)
+        #expect(try harness.answeredLocally(tag: 12, .wstat(Twstat(fid: 2, stat: .unchanged(length: 2)))) == [Frame(tag: 12, message: .wstat(Rwstat()))])
+        harness.clientSends(tag: 13, .clunk(Tclunk(fid: 2)))
+        let resize = try harness.backendReceived()
+        #expect(resize.map(\.message) == [.wstat(Twstat(fid: backendFid, stat: .unchanged(length: 2)))])
+        harness.backendSends(tag: resize[0].tag, .wstat(Rwstat()))
+        let write = try harness.backendReceived()
+        #expect(write.map(\.message) == [.write(Twrite(fid: backendFid, offset: 0, data: Array("he".utf8)))])
+        harness.backendSends(tag: write[0].tag, .write(Rwrite(count: 2)))
+        let clunk = try #require(try harness.backendReceived().first)
+        #expect(clunk.message == .clunk(Tclunk(fid: backendFid)))
+        harness.backendSends(tag: clunk.tag, .clunk(Rclunk()))
+        #expect(try harness.clientReceived() == [Frame(tag: 13, message: .clunk(Rclunk()))])
+        #expect(harness.session.blue.isEmpty && harness.session.bytesHeld == 0)
+    }
+
     @Test("temporaries are hidden: a walk to one fails with ENOENT and a create of one with EACCES, neither reaching the server; directory reads leave them out, and a read that held only them goes on from after them")
     func temporariesHidden() throws {
         let (harness, _) = try Self.opened(flags: 0, keepRoot: true)

@@ -1,4 +1,5 @@
 import Foundation
+import NineP
 import Testing
 
 extension Interop {
@@ -77,6 +78,37 @@ extension Interop {
             let version = unix ? "9P2000.u" : "9P2000"
             let result = try runPythonScenario("p9fs_scenario.py", ["--port", "\(gateway.port)", "--version", version, "--msize", "8192"])
             expectSuccess(result, "p9fs \(version)", gateway: gateway)
+        }
+
+        @Test("Blue on 9P2000.u in front of the py9p server: writes to a file opened for writing change nothing on disk until the clunk, which commits them; a client that dies first leaves the file as it was", arguments: [false, true])
+        func blueLegacy(dies: Bool) throws {
+            let root = try makeTemporaryDirectory("py9p-blue")
+            defer { try? FileManager.default.removeItem(at: root) }
+            let target = root.appendingPathComponent("f")
+            try Data("the old content".utf8).write(to: target)
+            let server = try Py9pServer(root: root, unix: true)
+            let gateway = try GatewayProcess(backend: "tcp:127.0.0.1:\(server.port)")
+            defer { gateway.stop() }
+            let client = try RawClient(port: gateway.port, dialect: .unix)
+            _ = try client.negotiate(msize: 8192)
+            let replies = [try client.attach(aname: ""), try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["f"])), tag: 2),
+                           // OWRITE: this server fails every ORDWR open (its open() reads an unset variable).
+                           try client.rpc(.open(Topen(fid: 2, mode: 1)), tag: 3),
+                           try client.rpc(.write(Twrite(fid: 2, offset: 4, data: Array("new".utf8))), tag: 4),
+                           try client.rpc(.stat(Tstat(fid: 2)), tag: 5)]
+            guard case .attach = replies[0], case .walk = replies[1], case .open = replies[2], case .write = replies[3],
+                  case let .stat(stat) = replies[4]
+            else { throw MissingTool(description: "attach, walk, open, write or stat through the gateway failed: \(replies)") }
+            #expect(stat.stat.length == 15, "the fid sees its own size")
+            #expect(try String(contentsOf: target, encoding: .utf8) == "the old content", "nothing reached the server before the clunk")
+            if dies {
+                client.reset()
+                #expect(waitFor(10) { logLines(gateway.process, "session closed").count == 1 })
+                #expect(try String(contentsOf: target, encoding: .utf8) == "the old content")
+                return
+            }
+            #expect(try client.rpc(.clunk(Tclunk(fid: 2)), tag: 6) == .clunk(Rclunk()))
+            #expect(try String(contentsOf: target, encoding: .utf8) == "the new content")
         }
 
         @Test("python-9p (strict 9P2000, 8 threads multiplexed) through the gateway in front of the py9p server; with max-inflight 2 requests past two wait in the gateway",

@@ -2,7 +2,7 @@ import Foundation
 import NineP
 import Pebble
 
-/// Blue writes, Red commit (9P2000.L): a fid that opens a regular file for writing holds its
+/// Blue writes, Red commit: a fid that opens a regular file for writing holds its
 /// writes and size changes in the gateway (`BlueFile`), answered at once; nothing reaches the
 /// server until the client clunks or fsyncs the fid, when the gateway commits them with its own
 /// requests (the client's Tclunk is answered after, with the commit's error if it failed). A
@@ -13,6 +13,12 @@ import Pebble
 /// Requests on a fid whose commit is under way wait, whole, and are handled in order when it ends.
 /// A fid past `--blue-max` (or whose writes would pass the byte quota) commits what it holds, and
 /// its writes go through from then on (write-through).
+///
+/// On 9P2000 and 9P2000.u the same holds with their messages: a Twstat's length is the held size
+/// change, Tstat shows the held size, and the commit resizes by Twstat. But a Topen's OTRUNC goes
+/// with the open (see `markPlan9BlueOpen`), their commits apply in place (the atomic replace and
+/// streaming are 9P2000.L's), and a file a Tcreate made stays when the client dies (9P2000 has no
+/// exclusive create to tell a new file).
 extension ProxySession {
     struct BlueSettings: Equatable {
         /// Most bytes one fid holds before it commits and writes through.
@@ -100,6 +106,12 @@ extension ProxySession {
         var done: Bool { inFlight == 0 && (error != nil || next == steps.count) }
     }
 
+    /// 9P2000's open mode: the access bits (OWRITE, ORDWR) and ORCLOSE.
+    static let plan9AccessMode: UInt8 = 0x3
+    static let plan9RemoveOnClose: UInt8 = 0x40
+    /// Where Twstat's and Rstat's length is.
+    static let wstatLengthOffset = 46
+    static let rstatLengthOffset = 42
     static let linuxAccessMode: UInt32 = 0o3
     static let linuxTruncate: UInt32 = 0o1000
     static let linuxAppend: UInt32 = 0o2000
@@ -119,7 +131,8 @@ extension ProxySession {
     /// Marks a Tlopen/Tlcreate that opens for writing (not appending) as one whose fid will hold
     /// its writes, and takes its O_TRUNC out of the frame: the truncation is held too.
     func markBlueOpen(_ request: inout PendingRequest, decoded: DecodedRequest, frame: UnsafeMutableRawBufferPointer) {
-        guard let settings = access.blue, dialect == .linux else { return }
+        guard let settings = access.blue, let dialect else { return }
+        guard dialect == .linux else { return markPlan9BlueOpen(&request, decoded: decoded, frame: frame, settings: settings) }
         let flags: UInt32, flagsOffset: Int
         var path = request.scope?.path
         switch decoded.message {
@@ -149,6 +162,39 @@ extension ProxySession {
         request.blueOpen = open
     }
 
+    /// Topen/Tcreate (9P2000, 9P2000.u) for writing, not ORCLOSE. OTRUNC stays in the Topen: the
+    /// only other ways to truncate are a Twstat of the length, which servers may ignore (the py9p
+    /// server does), and a second open with OTRUNC, which on servers that keep one open file per
+    /// file rather than per fid (py9p again) closes the client's. A Tcreate's file is not removed
+    /// by a rollback (it may have been there).
+    private func markPlan9BlueOpen(_ request: inout PendingRequest, decoded: DecodedRequest, frame: UnsafeMutableRawBufferPointer,
+                                   settings: BlueSettings) {
+        var path = request.scope?.path
+        let mode: UInt8
+        switch decoded.message {
+        case let .open(open)?: mode = open.mode
+        case let .create(create)?:
+            mode = create.mode
+            path = path?.appending(String(decoding: create.name.bytes, as: UTF8.self))
+        default: return
+        }
+        let access = mode & Self.plan9AccessMode
+        guard access == 1 || access == 2, mode & Self.plan9RemoveOnClose == 0 else { return }
+        if let path, settings.writeThrough.matches(path) { return }
+        var open = BlueOpen(truncate: false)
+        open.path = path
+        open.accessMode = UInt32(access)
+        open.attachID = request.scope?.attachID ?? 0
+        request.blueOpen = open
+    }
+
+    /// A size change the server is asked to make on `backendFid`, in the session's dialect.
+    func resizeMessage(_ backendFid: UInt32, to size: UInt64) -> TMessage {
+        guard dialect == .linux else { return .wstat(Twstat(fid: backendFid, stat: .unchanged(length: size))) }
+        return .setattr(Tsetattr(fid: backendFid, valid: Self.setattrSizeBit, mode: 0, uid: 0, gid: 0, size: size,
+                                 atimeSec: 0, atimeNsec: 0, mtimeSec: 0, mtimeNsec: 0))
+    }
+
     /// The reply to a Tlcreate the gateway sent with O_EXCL added: when the file was there
     /// (EEXIST), the client's Tlcreate is handled again as it came (without O_EXCL), which opens
     /// it. True when so (the reply is not the client's).
@@ -167,11 +213,7 @@ extension ProxySession {
     /// On anything else a truncation taken out of the request is made now.
     func openedForWriting(_ open: BlueOpen, clientFid: UInt32, backendFid: UInt32, qid: Qid?) {
         guard let qid, qid.type == 0 else {
-            if open.truncate {
-                let request = Tsetattr(fid: backendFid, valid: Self.setattrSizeBit, mode: 0, uid: 0, gid: 0, size: 0,
-                                       atimeSec: 0, atimeNsec: 0, mtimeSec: 0, mtimeNsec: 0)
-                sendOwn(.setattr(request)) { _ in }
-            }
+            if open.truncate { sendOwn(resizeMessage(backendFid, to: 0)) { _ in } }
             return
         }
         var state = BlueFid()
@@ -273,8 +315,24 @@ extension ProxySession {
                 return .handled
             }
             return .forward(.read(offset: offset, count: Int(count)), answerInstead: nil)
-        case .Tgetattr:
+        case .Tgetattr, .Tstat:
             return .forward(.size, answerInstead: nil)
+        case .Twstat:
+            guard case let .wstat(wstat)? = decoded.message else { break }
+            if wstat.stat.length != .max {
+                blue[backendFid]?.file.resize(to: wstat.stat.length)
+                blueBytes &+= (blue[backendFid]?.file.byteCount ?? held) &- held
+                guard !wstat.stat.changesOnlyLength else {
+                    sendToClient(.wstat(Rwstat()), tag: tag)
+                    return .handled
+                }
+                FramePatch.setU64(.max, at: Self.wstatLengthOffset, in: frame)
+            } else if wstat.stat.changesOnlyLength, blue[backendFid]?.file.isEmpty == false {
+                // A wstat that changes nothing asks for the file on stable storage: a commit, then it goes.
+                startCommit(backendFid)
+                deferBlue(frame, tag: tag, backendFid: backendFid)
+                return .handled
+            }
         case .Tsetattr:
             let valid = FramePatch.u32(at: Self.setattrValidOffset, in: UnsafeRawBufferPointer(frame))
             guard valid & Self.setattrSizeBit != 0 else { break }
@@ -318,8 +376,9 @@ extension ProxySession {
     /// it, so it applies after the writes the client already saw answered. The holder's backend
     /// fid, or nil.
     func blueHolder(ofSizeChange frame: UnsafeRawBufferPointer, subject: ClientFid) -> UInt32? {
-        guard FramePatch.u32(at: Self.setattrValidOffset, in: frame) & Self.setattrSizeBit != 0,
-              let path = subject.scope?.path else { return nil }
+        let changesSize = dialect == .linux ? FramePatch.u32(at: Self.setattrValidOffset, in: frame) & Self.setattrSizeBit != 0
+            : frame.count >= Self.wstatLengthOffset + 8 && FramePatch.u64(at: Self.wstatLengthOffset, in: frame) != .max
+        guard changesSize, let path = subject.scope?.path else { return nil }
         return blue.first { $0.value.path == path && ($0.value.commit != nil || !$0.value.file.isEmpty || $0.value.stream != nil) }?.key
     }
 
@@ -369,8 +428,7 @@ extension ProxySession {
             case let .resize(size):
                 if commit.inFlight > 0 { break sending }
                 commit.resizing = true
-                message = .setattr(Tsetattr(fid: commit.writeFid, valid: Self.setattrSizeBit, mode: 0, uid: 0, gid: 0, size: size,
-                                            atimeSec: 0, atimeNsec: 0, mtimeSec: 0, mtimeNsec: 0))
+                message = resizeMessage(commit.writeFid, to: size)
             case let .write(extent, start, count, offset):
                 message = .write(Twrite(fid: commit.writeFid, offset: offset, data: Array(commit.file.extents[extent].bytes[start..<(start + count)])))
             }
@@ -400,10 +458,12 @@ extension ProxySession {
             // A short write: the rest goes next.
             let done = Int(written.count)
             commit.steps.insert(.write(extent: extent, start: start + done, count: count - done, offset: offset + UInt64(done)), at: commit.next)
-        case (.resize, .setattr?):
+        case (.resize, .setattr?), (.resize, .wstat?):
             commit.resizing = false
         case let (_, .lerror(error)?):
             commit.error = commit.error ?? ProxyError(errno: error.ecode, message: String(cString: strerror(Int32(truncatingIfNeeded: error.ecode))))
+        case let (_, .error(error)?):
+            commit.error = commit.error ?? ProxyError(errno: error.errno ?? 5, message: String(decoding: error.ename.bytes, as: UTF8.self))
         default:
             commit.error = commit.error ?? ProxyError(errno: 5, message: "Input/output error", detail: "commit: short or unexpected reply")
         }
@@ -521,12 +581,14 @@ extension ProxySession {
             let returned = min(Int(FramePatch.u32(at: 7, in: UnsafeRawBufferPointer(frame))), frame.count &- NineP.rreadHeaderSize)
             var data = Array(UnsafeRawBufferPointer(rebasing: frame[NineP.rreadHeaderSize..<(NineP.rreadHeaderSize + returned)]))
             for layer in layers { data = data.withUnsafeBytes { layer.read(at: offset, count: count, server: $0) } }
-            return Frame(tag: header.tag, message: RMessage.read(Rread(data: data))).encode(dialect: .linux)
+            return Frame(tag: header.tag, message: RMessage.read(Rread(data: data))).encode(dialect: dialect ?? .linux)
         case .size:
-            guard header.type == MessageType.Rgetattr.rawValue, frame.count >= Self.getattrSizeOffset + 8 else { return nil }
-            var size = FramePatch.u64(at: Self.getattrSizeOffset, in: UnsafeRawBufferPointer(frame))
+            let offset = header.type == MessageType.Rstat.rawValue ? Self.rstatLengthOffset : Self.getattrSizeOffset
+            guard header.type == MessageType.Rgetattr.rawValue || header.type == MessageType.Rstat.rawValue, frame.count >= offset + 8
+            else { return nil }
+            var size = FramePatch.u64(at: offset, in: UnsafeRawBufferPointer(frame))
             for layer in layers { size = layer.size(serverSize: size) }
-            FramePatch.setU64(size, at: Self.getattrSizeOffset, in: frame)
+            FramePatch.setU64(size, at: offset, in: frame)
             return nil
         }
     }

@@ -283,7 +283,7 @@ final class ProxySession {
                 case let .redirect(backendFid):
                     redirect = backendFid
                 }
-            } else if type == .Tsetattr, let holder = blueHolder(ofSizeChange: UnsafeRawBufferPointer(frame), subject: subject) {
+            } else if type == .Tsetattr || type == .Twstat, let holder = blueHolder(ofSizeChange: UnsafeRawBufferPointer(frame), subject: subject) {
                 startCommit(holder)
                 deferBlue(frame, tag: tag, backendFid: holder)
                 return false
