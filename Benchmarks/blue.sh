@@ -8,10 +8,11 @@
 # O_WRONLY|O_CREAT|O_TRUNC, one Twrite of msize-24 bytes at a time, then Tclunk; the time runs
 # from the first Twrite to the Rclunk, so it includes the commit) through every path, order
 # rotated; the written file is checked (size and sha256 the same on every path) and removed.
-# Medians; blue on ÷ blue off is what counts (target ≥ 0.8). Appends the table to
-# Benchmarks/RESULTS.md (unless --no-record).
+# Medians; blue on ÷ blue off is what counts (target ≥ 0.8). Each round also makes SMALL small
+# files (3000 bytes each, one after another: Benchmarks/p9smallfiles.py) directly, with --blue off
+# and with --blue on. Appends the tables to Benchmarks/RESULTS.md (unless --no-record).
 #
-#   Benchmarks/blue.sh [--rounds N] [--size-mib N] [--msize BYTES] [--no-build] [--no-record]
+#   Benchmarks/blue.sh [--rounds N] [--size-mib N] [--msize BYTES] [--small N] [--no-build] [--no-record]
 #
 # Every step runs under `timeout`; everything started here is stopped by pid on exit.
 set -euo pipefail
@@ -19,6 +20,7 @@ set -euo pipefail
 ROUNDS=5
 SIZE_MIB=1024
 MSIZE=1048576
+SMALL=1000
 BUILD=1
 RECORD=1
 ARGV=("$@")
@@ -28,6 +30,7 @@ while [[ $# -gt 0 ]]; do
         --rounds) ROUNDS="${2:?}"; shift 2 ;;
         --size-mib) SIZE_MIB="${2:?}"; shift 2 ;;
         --msize) MSIZE="${2:?}"; shift 2 ;;
+        --small) SMALL="${2:?}"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --no-record) RECORD=0; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -62,8 +65,9 @@ NAMES=("direct diod" "pebble9p --blue off" "pebble9p --blue on (64 MiB held, the
 PORTS=("$DIOD_PORT" "$OFF_PORT" "$ON_PORT" "$WHOLE_PORT")
 GATEWAY_PIDS=("" "$OFF_PID" "$ON_PID" "$WHOLE_PID")
 N=${#NAMES[@]}
-declare -a WRITE PEAK
-for ((i = 0; i < N; i++)); do WRITE[$i]=""; PEAK[$i]=0; done
+declare -a WRITE PEAK FILES
+for ((i = 0; i < N; i++)); do WRITE[$i]=""; PEAK[$i]=0; FILES[$i]=""; done
+SMALL_PATHS=3  # direct, --blue off, --blue on
 EXPECTED=""
 
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -86,10 +90,27 @@ for ((r = 1; r <= ROUNDS; r++)); do
         fi
         printf '   %-60s %8s MB/s\n' "${NAMES[$i]:0:60}" "$mbs" >&2
     done
+    for ((k = 0; k < SMALL_PATHS; k++)); do
+        i=$(( (k + r - 1) % SMALL_PATHS ))
+        dir="$(mktemp -d "$OUT/small-$r-$i.XXXXXX")"
+        result="$(timeout 600 python3 "$BENCH/p9smallfiles.py" "$HOST" "${PORTS[$i]}" "$dir" "$SMALL")" \
+            || die "${NAMES[$i]}: p9smallfiles failed: $result"
+        rate="$(sed -n 's/^p9smallfiles: \([0-9.]*\) files\/s$/\1/p' <<<"$result")"
+        [[ -n "$rate" ]] || die "${NAMES[$i]}: p9smallfiles printed no rate: $result"
+        rm -rf "$dir"
+        FILES[$i]+="$rate "
+        printf '   %-60s %8s files/s\n' "${NAMES[$i]:0:60}" "$rate" >&2
+    done
 done
 
-declare -a M_WRITE
+declare -a M_WRITE M_FILES
 for ((i = 0; i < N; i++)); do M_WRITE[$i]="$(median_of "${WRITE[$i]}")"; done
+for ((i = 0; i < SMALL_PATHS; i++)); do M_FILES[$i]="$(median_of "${FILES[$i]}")"; done
+SMALL_TABLE="| path | small files/s | × direct |
+|---|---:|---:|"
+for ((i = 0; i < SMALL_PATHS; i++)); do
+    SMALL_TABLE+=$'\n'"| ${NAMES[$i]} | ${M_FILES[$i]} | $(ratio_of "${M_FILES[$i]}" "${M_FILES[0]}") |"
+done
 
 GIT="$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 DIRTY="$(cd "$ROOT" && git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo " (with uncommitted changes)" || true)"
@@ -101,6 +122,7 @@ for ((i = 0; i < N; i++)); do
 done
 RAW=""
 for ((i = 0; i < N; i++)); do RAW+="- ${NAMES[$i]}: MB/s [${WRITE[$i]% }]"$'\n'; done
+for ((i = 0; i < SMALL_PATHS; i++)); do RAW+="- ${NAMES[$i]}: small files/s [${FILES[$i]% }]"$'\n'; done
 SECTION="## $(date -u '+%Y-%m-%d %H:%M UTC') — Blue writes, sequential write — $(nproc) cores — commit $GIT$DIRTY
 
 - Invocation: \`Benchmarks/blue.sh ${ARGV[*]:-}\` — $ROUNDS round(s), medians, order rotated per round.
@@ -115,6 +137,14 @@ $TABLE
 
 Blue on ÷ blue off (medians): $(ratio_of "${M_WRITE[2]}" "${M_WRITE[1]}"); whole file held ÷ blue off:
 $(ratio_of "${M_WRITE[3]}" "${M_WRITE[1]}") (target ≥ 0.8).
+
+Small files: \`p9smallfiles.py H P DIR $SMALL\` (Benchmarks/p9smallfiles.py): $SMALL new files of 3000
+bytes one after another (Twalk, Tlcreate O_WRONLY|O_CREAT|O_TRUNC, Twrite, Tclunk, each waiting
+for its reply), each file's size checked.
+
+$SMALL_TABLE
+
+Small files, blue on ÷ blue off (medians): $(ratio_of "${M_FILES[2]}" "${M_FILES[1]}").
 
 Raw per-round values:
 $RAW"

@@ -397,6 +397,24 @@ struct BlueSessionTests {
         return (harness, backendFid, create)
     }
 
+    @Test("a file the fid created (O_CREAT|O_TRUNC), with content one Twrite carries, commits as that Twrite alone (no truncation, no temporary); with more, it is replaced through a temporary")
+    func createdSmallFile() throws {
+        for size in [100, 20_000] {
+            let (harness, _, create) = try Self.creating(flags: 0o100 | 0o1000 | 1)
+            harness.backendSends(tag: create.tag, .lcreate(Rlcreate(qid: SessionHarness.fileQid, iounit: 0)))
+            _ = try harness.clientReceived()
+            let fid = try #require(harness.session.fids.lookup(2)).backendFid
+            _ = try harness.answeredLocally(tag: 10, .write(Twrite(fid: 2, offset: 0, data: [UInt8](repeating: 7, count: size))))
+            harness.clientSends(tag: 11, .clunk(Tclunk(fid: 2)))
+            let first = try harness.backendReceived()
+            if size == 100 {
+                #expect(first.map(\.message) == [.write(Twrite(fid: fid, offset: 0, data: [UInt8](repeating: 7, count: size)))])
+            } else {
+                #expect(first.first?.message.type == .Tgetattr && first.count == 3, "a replace begins: \(first.map(\.message.type))")
+            }
+        }
+    }
+
     @Test("a Tlcreate goes with O_EXCL added; a client that dies before committing leaves no file: the cleanup removes it (Tremove, not Tclunk)")
     func createdThenRolledBack() throws {
         let (harness, backendFid, create) = try Self.creating(flags: 0o100 | 1)

@@ -409,8 +409,12 @@ extension ProxySession {
     func startCommit(_ backendFid: UInt32) {
         guard var state = blue[backendFid], state.commit == nil, !state.file.isEmpty else { return }
         // A Twrite's data is at most msize - 24 (the iounit convention: P9_IOHDRSZ), as servers expect.
-        let steps = state.file.commitPlan(maxWrite: max(1, Int(msize) &- NineP.twriteHeaderSize &- 1))
-        let replaces = !state.writeThrough
+        var steps = state.file.commitPlan(maxWrite: max(1, Int(msize) &- NineP.twriteHeaderSize &- 1))
+        // A file this fid made is empty at the server: no truncation is needed, and content that
+        // one Twrite carries is written at once (one write(2) at the server), with no temporary:
+        // creating many small files costs what it costs without Blue.
+        if state.creates, steps.first == .resize(0) { steps.removeFirst() }
+        let replaces = !state.writeThrough && !(state.creates && steps.count <= 1)
         state.commit = BlueCommit(file: state.file, steps: steps, writeFid: backendFid)
         state.file = BlueFile()
         blue[backendFid] = state
