@@ -36,6 +36,10 @@ final class RecordingHost: SessionHost {
     var commitFailures: [ProxyError] = []
     func blueCommitFailed(_ error: ProxyError, bytes: Int) { commitFailures.append(error) }
     var blueNotes: [String] = []
+    var orphans: Set<String> = []
+    func temporaryOrphaned(_ name: String) { orphans.insert(name) }
+    func isOrphanedTemporary(_ name: String) -> Bool { orphans.contains(name) }
+    func temporaryRemoved(_ name: String) { orphans.remove(name) }
     func blueNote(_ text: String, path: String) { blueNotes.append("\(text): \(path)") }
     var tokenAttaches: [String] = []
     var tokenAttachRefusal: ProxyError?

@@ -413,6 +413,10 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         }
     }
 
+    func temporaryOrphaned(_ name: String) { OrphanedTemporaries.shared.add(name) }
+    func isOrphanedTemporary(_ name: String) -> Bool { OrphanedTemporaries.shared.contains(name) }
+    func temporaryRemoved(_ name: String) { OrphanedTemporaries.shared.remove(name) }
+
     func blueNote(_ text: String, path: String) {
         logger.info("\(text)", metadata: ["path": "\(path)"])
     }

@@ -74,7 +74,7 @@ extension ProxySession {
         var commit: BlueCommit?
         /// Past `--blue-max` the fid streams: its held writes went to the atomic replace's
         /// temporary, and its requests go there (the commit is then the rename). Its Twrites are
-        /// forwarded as they come (whole, never spliced: see `holdsWrites`), none of their bytes held.
+        /// forwarded as they come (spliced like any other), none of their bytes held.
         var stream: BlueReplace?
         /// Bytes written to the temporary while streaming (what a rollback drops).
         var streamedBytes = 0
@@ -229,9 +229,9 @@ extension ProxySession {
     func holdsWrites(_ frame: UnsafeRawBufferPointer) -> Bool {
         guard !blue.isEmpty, frame.count >= 11, let record = fids.lookup(FramePatch.u32(at: 7, in: frame)),
               let state = blue[record.backendFid] else { return false }
-        // A streaming fid's writes come in whole too: a client that dies in the middle of a spliced
-        // frame leaves the server's connection unusable, and the cleanup could not remove the temporary.
-        return state.commit != nil || state.stream != nil || !state.writeThrough
+        // A streaming fid's writes are spliced like any other (a client that dies in the middle of
+        // one leaves its temporary to the next commit in the directory: `OrphanedTemporaries`).
+        return state.commit != nil || (state.stream == nil && !state.writeThrough)
     }
 
     // MARK: Requests on a Blue fid
@@ -259,8 +259,8 @@ extension ProxySession {
         if let stream = blue[backendFid]?.stream {
             switch decoded.type {
             case .Tclunk, .Tfsync:
-                commitStream(backendFid)
                 deferBlue(frame, tag: tag, backendFid: backendFid)
+                commitStream(backendFid)
                 return .handled
             case .Tremove:
                 rollbackBlue(backendFid, reason: "the file was removed")
@@ -329,8 +329,9 @@ extension ProxySession {
                 FramePatch.setU64(.max, at: Self.wstatLengthOffset, in: frame)
             } else if wstat.stat.changesOnlyLength, blue[backendFid]?.file.isEmpty == false {
                 // A wstat that changes nothing asks for the file on stable storage: a commit, then it goes.
-                startCommit(backendFid)
+                // Deferred first: a commit with nothing to send ends at once, and replays what waits.
                 deferBlue(frame, tag: tag, backendFid: backendFid)
+                startCommit(backendFid)
                 return .handled
             }
         case .Tsetattr:
@@ -346,8 +347,9 @@ extension ProxySession {
             FramePatch.setU32(rest, at: Self.setattrValidOffset, in: frame)
         case .Tfsync, .Tclunk:
             if blue[backendFid]?.file.isEmpty == false {
-                startCommit(backendFid)
+                // Deferred first: a commit with nothing to send ends at once, and replays what waits.
                 deferBlue(frame, tag: tag, backendFid: backendFid)
+                startCommit(backendFid)
                 return .handled
             }
             // Committed (or nothing held): the request goes, with the commit's error if it failed.
@@ -404,6 +406,11 @@ extension ProxySession {
     }
 
     // MARK: Red: commit
+
+    /// Commits what `backendFid` holds: its held writes, or a streaming fid's temporary.
+    func commitHeld(_ backendFid: UInt32) {
+        if blue[backendFid]?.stream != nil { commitStream(backendFid) } else { startCommit(backendFid) }
+    }
 
     /// Starts committing what `backendFid` holds: the steps go as the gateway's own requests.
     func startCommit(_ backendFid: UInt32) {
@@ -529,6 +536,9 @@ extension ProxySession {
                                   detail: "\(state.streamedBytes &+ state.file.byteCount) bytes written to a temporary dropped\(state.creates && removeCreated ? ", the file it created removed" : ""): \(reason)"))
             host.blueCounted(.rollback)
             if removeCreated {
+                // The cleanup removes it; if the server's connection cannot be used for that (the
+                // client left in the middle of a spliced Twrite), the next commit there does.
+                host.temporaryOrphaned(stream.tempName)
                 blueRemoveAtCleanup.insert(stream.tempFid)
                 if let nameFid = stream.nameFid { blueRemoveAtCleanup.remove(nameFid) }
             } else {

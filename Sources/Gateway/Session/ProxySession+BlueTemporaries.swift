@@ -6,7 +6,8 @@ import Pebble
 /// them (a walk to one fails with ENOENT, `RequestPolicy`; directory reads leave them out, here),
 /// and the ones a crash left behind (the gateway or the server gone mid-commit) are removed by
 /// the first atomic replace of a session in their directory, once nothing has written to them for
-/// a minute (a commit under way writes to its own all the time).
+/// a minute (a commit under way writes to its own all the time), or at once when this gateway
+/// knows it orphaned them (`OrphanedTemporaries`).
 extension ProxySession {
     /// Most leftovers one sweep looks at (the rest wait for the next session's).
     static let sweepLimit = 64
@@ -83,9 +84,11 @@ extension ProxySession {
                 guard case let .walk(walk)? = reply, walk.wqids.count == 1 else { return oneDone() }
                 let asked = sendOwn(.getattr(Tgetattr(fid: fid, requestMask: Self.getattrMtime))) { [unowned self] reply in
                     let now = UInt64(max(0, access.now().timeIntervalSince1970))
-                    if case let .getattr(attributes)? = reply, attributes.mtimeSec &+ BlueTemporary.staleAfterSeconds < now {
+                    let orphaned = host.isOrphanedTemporary(String(decoding: name.bytes, as: UTF8.self))
+                    if case let .getattr(attributes)? = reply, orphaned || attributes.mtimeSec &+ BlueTemporary.staleAfterSeconds < now {
                         let removing = sendOwn(.remove(Tremove(fid: fid)), releases: fid) { [unowned self] reply in
                             if case .remove? = reply {
+                                host.temporaryRemoved(String(decoding: name.bytes, as: UTF8.self))
                                 host.blueCounted(.staleTemporaryRemoved)
                                 host.blueNote("removed a stale temporary", path: "\(directory.appending(String(decoding: name.bytes, as: UTF8.self)))")
                             }

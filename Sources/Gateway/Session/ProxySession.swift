@@ -284,8 +284,8 @@ final class ProxySession {
                     redirect = backendFid
                 }
             } else if type == .Tsetattr || type == .Twstat, let holder = blueHolder(ofSizeChange: UnsafeRawBufferPointer(frame), subject: subject) {
-                startCommit(holder)
                 deferBlue(frame, tag: tag, backendFid: holder)
+                commitHeld(holder)
                 return false
             }
         }

@@ -36,6 +36,11 @@ protocol SessionHost: AnyObject {
     /// Something about a commit the log should say (a replace given up for a commit in place, a
     /// stale temporary removed), with the file's path below the attach point.
     func blueNote(_ text: String, path: String)
+    /// A temporary its session may not be able to remove (`OrphanedTemporaries`), and whether a
+    /// name is one (the sweep then removes it at once); `temporaryRemoved` forgets it.
+    func temporaryOrphaned(_ name: String)
+    func isOrphanedTemporary(_ name: String) -> Bool
+    func temporaryRemoved(_ name: String)
     /// The server answered a client request of `type` `seconds` after it was sent (the latency
     /// histogram), with an error reply if `failed`.
     func serverAnswered(_ type: MessageType, after seconds: Double, failed: Bool)
