@@ -118,7 +118,7 @@ extension Interop {
             #expect(try String(contentsOf: fixture.directory.appendingPathComponent("kept"), encoding: .utf8) == "new content")
         }
 
-        @Test("atomic replace against diod killed mid-commit (3 rounds, seeded kill points): the file is the old content or the new one, never a part, even read while the temporary is written; the temporaries left behind are hidden from walks and directory reads, and the next session's commit in that directory removes those older than a minute (a fresh one stays)")
+        @Test("atomic replace against diod killed (SIGKILL) while the new content of a truncated 48 MiB file streams to its temporary (2 seeded points) and right after the clunk asked for the rename: the file is the old content while the temporary is written and after, or the new one whole after the clunk, never a part; the temporaries left behind are hidden from walks and directory reads, and the next session's replace in that directory removes those older than a minute (a fresh one stays)")
         func serverKilledMidCommit() throws {
             let work = try makeTemporaryDirectory("blue-replace-crash")
             defer { try? FileManager.default.removeItem(at: work) }
@@ -142,34 +142,24 @@ extension Interop {
                 guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["target"])), tag: 2),
                       case .lopen = try client.rpc(.lopen(Tlopen(fid: 2, flags: Self.readWrite | Self.truncate)), tag: 3)
                 else { throw MissingTool(description: "cannot open target") }
-                try Self.writeSequentially(client, data: data, writes: writes)
-                #expect(try Data(contentsOf: target) == original, "round \(round): held until the clunk")
-                try client.send(.clunk(Tclunk(fid: 2)), tag: 5)
-                // diod dies once the temporary holds `killAt` bytes of the new content (polled
-                // every 0.2 ms: the commit writes a MiB in a few).
-                let killAt = (1 + random.below(24)) << 20
-                let deadline = Date().addingTimeInterval(30)
+                // The new content streams to a temporary as it comes (past 1 MiB); diod dies after
+                // `killAfter` writes (rounds 0 and 1), or right after the clunk asked for the rename
+                // (round 2: the file is then the old content or the new).
                 let earlier = Set(temporaries())
-                var grown: String?
-                while grown == nil && Date() < deadline {
-                    grown = temporaries().first { name in
-                        guard !earlier.contains(name) else { return false }
-                        var status = stat()
-                        return stat(work.appendingPathComponent(name).path, &status) == 0 && Int(status.st_size) >= killAt
-                    }
-                    if grown == nil { usleep(200) }
-                }
+                let killAfter = round == 2 ? writes : 16 + random.below(writes - 16)
+                try Self.writeSequentially(client, data: data, writes: killAfter)
                 let during = try Data(contentsOf: target)
-                kill(diod.process.pid, SIGKILL)
-                #expect(grown != nil, "round \(round): no temporary reached \(killAt) bytes; \(temporaries())")
                 #expect(during == original, "round \(round): read while the temporary was written: \(during.count) bytes")
+                #expect(temporaries().contains { !earlier.contains($0) }, "round \(round): the new content is in a temporary")
+                if round == 2 { try client.send(.clunk(Tclunk(fid: 2)), tag: 5) }
+                kill(diod.process.pid, SIGKILL)
                 #expect(waitFor(10) { !diod.process.process.isRunning })
                 let after = try Data(contentsOf: target)
-                #expect(after == original || (after.count == writes * chunk && after.prefix(chunk) == Data(data)),
-                        "round \(round): after diod died at \(killAt) bytes: \(after.count) bytes")
+                #expect(after == original || (round == 2 && after.count == writes * chunk && after.prefix(chunk) == Data(data)),
+                        "round \(round): after diod died: \(after.count) bytes")
             }
             let left = temporaries()
-            #expect(left.count == 3, "each killed commit leaves its temporary: \(left)")
+            #expect(left.count >= 2, "each killed write leaves its temporary: \(left)")
             let (diod, gateway) = try start()
             defer { gateway.stop(); diod.stop() }
             let client = try RawClient(port: gateway.port)

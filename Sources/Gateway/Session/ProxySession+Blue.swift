@@ -125,6 +125,8 @@ extension ProxySession {
     static let setattrSizeOffset = 27
     static let getattrSizeOffset = 56
     static let commitWindow = 4
+    /// Held bytes past which a fid writing a file's whole content streams to its temporary.
+    static let streamWholeAfter = 1 << 20
 
     // MARK: Opening
 
@@ -288,8 +290,14 @@ extension ProxySession {
                 refuse(ProxyError(errno: 27, message: "File too large"), tag: tag, subject: nil)
                 return .handled
             }
-            if held &+ Int(count) > (access.blue?.maxPerFid ?? 0), startStream(backendFid) {
-                // Past --blue-max: what is held goes to the temporary, and this write and the next after it.
+            // A fid whose writes are the file's whole content (it created the file or truncated it
+            // to nothing) streams once it holds `streamWholeAfter`: its temporary needs no copy,
+            // and the client's writes wait only while a little is flushed. An edit streams past
+            // --blue-max (its temporary starts with a copy of the file).
+            let whole = blue[backendFid].map { $0.creates || $0.file.cut == 0 } ?? false
+            let streamsPast = whole ? min(access.blue?.maxPerFid ?? 0, Self.streamWholeAfter) : access.blue?.maxPerFid ?? 0
+            if held &+ Int(count) > streamsPast, startStream(backendFid) {
+                // What is held goes to the temporary, and this write and the next after it.
                 deferBlue(frame, tag: tag, backendFid: backendFid)
                 return .handled
             }
