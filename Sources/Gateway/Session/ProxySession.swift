@@ -13,7 +13,8 @@ import Pebble
 /// hold its limits and settings (+Settings), fid bookkeeping (+Fids), Tflush (+Flush), version and
 /// the session's end (+Lifecycle), held and own requests (+OwnRequests), capabilities
 /// (+Capability), rate limits (+Pacing), the byte quota (+Quota), fids and requests per identity
-/// (+ClientTotals), Blue writes (+Blue) and backend timeouts (+Timeouts). `RequestPolicy` decides;
+/// (+ClientTotals), Blue writes (+Blue: what is held; +BlueCommit: the commit; +BlueReplace: the atomic replace and streaming;
+/// +BlueTemporaries: the temporaries hidden and swept) and backend timeouts (+Timeouts). `RequestPolicy` decides;
 /// this commits.
 final class ProxySession {
     enum Phase: Equatable {
