@@ -3,6 +3,11 @@ import NineP
 import Testing
 import TestSupport
 
+/// The Blue temporaries (`.pebble9p-*`) in `directory`, as the server's disk shows them.
+func blueTemporaries(in directory: URL) -> [String] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).filter { $0.hasPrefix(".pebble9p-") }
+}
+
 extension Interop {
     /// Blue writes (`--blue on`) through the gateway in front of a real diod.
     @Suite struct Blue {
@@ -79,7 +84,7 @@ extension Interop {
             // A client that died in the middle of a spliced Twrite to its temporary left the server's
             // connection unusable, and the temporary with it: the next commit in the directory (a
             // replace) removes every one.
-            let left = { (try? FileManager.default.contentsOfDirectory(atPath: fixture.directory.path))?.filter { $0.hasPrefix(".pebble9p-") } ?? [] }
+            let left = { blueTemporaries(in: fixture.directory) }
             let other = fixture.directory.appendingPathComponent("other")
             try Data("other".utf8).write(to: other)
             let client = try fixture.attachedClient()
@@ -128,7 +133,7 @@ extension Interop {
             try original.write(to: target)
             let chunk = 65_536 - 24, writes = (48 << 20) / chunk
             let data = (0..<chunk).map { _ in UInt8(truncatingIfNeeded: random.next()) }
-            let temporaries = { (try? FileManager.default.contentsOfDirectory(atPath: work.path))?.filter { $0.hasPrefix(".pebble9p-") } ?? [] }
+            let temporaries = { blueTemporaries(in: work) }
             func start() throws -> (DiodServer, GatewayProcess) {
                 let diod = try DiodServer(exporting: work)
                 return (diod, try GatewayProcess(backend: diod.spec, extra: ["--blue", "on", "--blue-max", "128M"]))
@@ -204,7 +209,7 @@ extension Interop {
             let data = (0..<chunk).map { _ in UInt8(truncatingIfNeeded: random.next()) }
             try Self.writeSequentially(client, data: data, writes: writes)
             #expect(try Data(contentsOf: target) == Data("old".utf8), "the file is as it was until the clunk")
-            let streamed = try FileManager.default.contentsOfDirectory(atPath: fixture.directory.path).filter { $0.hasPrefix(".pebble9p-") }
+            let streamed = blueTemporaries(in: fixture.directory)
             #expect(streamed.count == 1, "one temporary: \(streamed)")
             let peak = try readWholeFile("/proc/\(fixture.gateway.process.pid)/status").split(separator: "\n")
                 .first { $0.hasPrefix("VmHWM:") }.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
@@ -212,7 +217,7 @@ extension Interop {
             #expect(try client.rpc(.clunk(Tclunk(fid: 2)), tag: 5) == .clunk(Rclunk()))
             let written = try Data(contentsOf: target)
             #expect(written.count == writes * chunk && written.prefix(chunk) == Data(data) && written.suffix(chunk) == Data(data))
-            #expect(try FileManager.default.contentsOfDirectory(atPath: fixture.directory.path).filter { $0.hasPrefix(".pebble9p-") }.isEmpty)
+            #expect(blueTemporaries(in: fixture.directory).isEmpty)
         }
 
         @Test("two p9fs clients on one file: while one writes a new version (Twrites sent, not yet closed) it reads its own writes and the other reads the old version, whole, and its size; after the close, the new one")

@@ -35,7 +35,7 @@ extension Interop {
             // that one applies in place, as the README says; nothing else may.
             let inPlace = logLines(fixture.gateway.process, "commit in place").filter { !$0.contains("an edit of a file larger than blue-max") }
             #expect(inPlace.isEmpty, "\(inPlace)")
-            let left = try FileManager.default.contentsOfDirectory(atPath: fixture.directory.path).filter { $0.hasPrefix(".pebble9p-") }
+            let left = blueTemporaries(in: fixture.directory)
             #expect(left.isEmpty, "temporaries left: \(left)")
         }
 

@@ -421,44 +421,34 @@ extension ProxySession {
     func rollbackBlue(_ backendFid: UInt32, reason: String, removeCreated: Bool = false) {
         // A fid starting to stream is rolled back when its temporary is filled (`enterStream`).
         guard var state = blue[backendFid], state.commit?.startsStream != true else { return }
-        if let stream = state.stream, state.commit == nil {
-            // What was streamed is in the temporary: it goes (at once, or with the session's cleanup).
-            host.audit(AuditEvent(kind: .partialWriteRollback,
-                                  detail: "\(state.streamedBytes &+ state.file.byteCount) bytes written to a temporary dropped\(state.creates && removeCreated ? ", the file it created removed" : ""): \(reason)"))
-            host.blueCounted(.rollback)
+        let stream = state.commit == nil ? state.stream : nil
+        if let stream {
+            // What was streamed is in the temporary: it goes at once, or with the session's cleanup;
+            // if the server's connection cannot be used for that (the client left in the middle of
+            // a spliced Twrite), the next commit in the directory removes it.
             if removeCreated {
-                // The cleanup removes it; if the server's connection cannot be used for that (the
-                // client left in the middle of a spliced Twrite), the next commit there does.
                 host.temporaryOrphaned(stream.tempName)
                 blueRemoveAtCleanup.insert(stream.tempFid)
                 if let nameFid = stream.nameFid { blueRemoveAtCleanup.remove(nameFid) }
             } else {
                 dropReplace(stream)
             }
-            if state.creates && removeCreated { blueRemoveAtCleanup.insert(backendFid) }
-            blueBytes &-= state.file.byteCount
             state.stream = nil
-            state.creates = false
-            state.file = BlueFile()
-            blue[backendFid] = state
-            return
         }
-        if !state.file.isEmpty || state.creates {
+        if stream != nil || !state.file.isEmpty || state.creates {
             // Not while a commit the client asked for is under way: that commit stands.
             let removes = state.creates && removeCreated && state.commit == nil
+            let dropped = stream != nil ? "\(state.streamedBytes &+ state.file.byteCount) bytes written to a temporary"
+                : "\(state.file.byteCount) bytes in \(state.file.extents.count) extents\(state.file.cut.map { ", a truncation to \($0)" } ?? "")"
             host.audit(AuditEvent(kind: .partialWriteRollback,
-                                  detail: "\(state.file.byteCount) bytes in \(state.file.extents.count) extents\(state.file.cut.map { ", a truncation to \($0)" } ?? "") dropped\(removes ? ", the file it created removed" : ""): \(reason)"))
+                                  detail: "\(dropped) dropped\(removes ? ", the file it created removed" : ""): \(reason)"))
             host.blueCounted(.rollback)
             blueBytes &-= state.file.byteCount
             if removes { blueRemoveAtCleanup.insert(backendFid) }
         }
         state.creates = false
         state.file = BlueFile()
-        for waiting in state.deferred {
-            blueDeferredTags.remove(waiting.tag)
-            blueBytes &-= waiting.frame.count
-            blueDeferredBytes &-= waiting.frame.count
-        }
+        forgetDeferred(state.deferred)
         state.deferred = []
         blue[backendFid] = state
     }

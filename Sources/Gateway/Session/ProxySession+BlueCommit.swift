@@ -110,15 +110,20 @@ extension ProxySession {
 
     /// Requests that waited for a commit are handled, in order (dropped when the session ends).
     func releaseDeferred(_ deferred: [(tag: UInt16, frame: [UInt8])]) {
-        for waiting in deferred {
-            blueDeferredTags.remove(waiting.tag)
-            blueBytes &-= waiting.frame.count
-            blueDeferredBytes &-= waiting.frame.count
-        }
+        forgetDeferred(deferred)
         guard phase == .active else { return }
         for waiting in deferred {
             var frame = waiting.frame
             frame.withUnsafeMutableBytes { _ = clientFrame($0, replayed: true) }
+        }
+    }
+
+    /// Requests that waited for a commit no longer count as held, and their tags are free.
+    func forgetDeferred(_ deferred: [(tag: UInt16, frame: [UInt8])]) {
+        for waiting in deferred {
+            blueDeferredTags.remove(waiting.tag)
+            blueBytes &-= waiting.frame.count
+            blueDeferredBytes &-= waiting.frame.count
         }
     }
 }
