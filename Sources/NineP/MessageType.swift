@@ -210,4 +210,9 @@ public enum NineP {
     /// Where count sits in Tread, Treaddir and Twrite (header, fid[4], offset[8]), which the
     /// gateway caps in place.
     public static let ioCountOffset = 19
+    /// What msize leaves for a Tread's or Twrite's data by convention (P9_IOHDRSZ): a server's
+    /// iounit is msize minus this, and clients ask no more.
+    public static let ioHeaderSize = 24
+    /// Where iounit sits in Rlopen, Rlcreate, Ropen and Rcreate (header, qid[13]).
+    public static let iounitOffset = 20
 }

@@ -93,6 +93,18 @@ public struct ProxyError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// A server's error reply (Rlerror, Rerror), to pass on in the client's form; nil for any other reply.
+    public static func serverError(_ reply: RMessage) -> ProxyError? {
+        switch reply {
+        case let .lerror(error):
+            ProxyError(errno: error.ecode, message: String(cString: strerror(Int32(truncatingIfNeeded: error.ecode))))
+        case let .error(error):
+            ProxyError(errno: error.errno ?? backendGone.errno, message: error.ename.description)
+        default:
+            nil
+        }
+    }
+
     /// The one place an error becomes a reply, in the session's dialect:
     /// Rlerror (9P2000.L), Rerror with errno (9P2000.u), Rerror (9P2000).
     public func reply(tag: UInt16, dialect: Dialect) -> [UInt8] {

@@ -55,6 +55,8 @@ struct SettingOptions: ParsableArguments {
     var exportUser: String?
     @Option(name: .customLong("max-msize"), parsing: .unconditional, help: "Largest msize agreed to.")
     var maxMsize: String?
+    @Option(name: .customLong("bridge-msize"), help: "on|off: clients may use max-msize even when the file server's msize is smaller; their large reads and writes go to it as pieces, together (default on).")
+    var bridgeMsize: String?
     @Option(parsing: .unconditional, help: "Event loops (threads); default: one per core.")
     var loops: String?
     @Option(name: .customLong("max-inflight"), parsing: .unconditional, help: "Requests per session at the server at once; more are held (Tflush never is).")
@@ -101,9 +103,9 @@ struct SettingOptions: ParsableArguments {
     var burstSeconds: String?
     @Option(name: .customLong("splice-min"), parsing: .unconditional, help: "Bytes of a read/write payload still to arrive from which it is spliced, not copied; 0: never.")
     var spliceMinimum: String?
-    @Option(help: "on|off: hold a fid's writes until it is clunked or fsynced, so a client that dies mid-write changes nothing (9P2000.L; default off).")
+    @Option(help: "on|off: hold a fid's writes until it is clunked or fsynced, then replace the file atomically, so a client that dies mid-write changes nothing (9P2000.L; default on).")
     var blue: String?
-    @Option(name: .customLong("blue-max"), help: "Bytes one fid may hold before it commits them and writes through, e.g. 64M (the default).")
+    @Option(name: .customLong("blue-max"), help: "Bytes one fid holds in memory before it streams to its commit's temporary on the server, and the largest file an edit copies, e.g. 64M (the default).")
     var blueMax: String?
     @Option(name: .customLong("log-level"), help: "trace|debug|info|notice|warning|error|critical.")
     var logLevel: String?
@@ -125,7 +127,7 @@ struct SettingOptions: ParsableArguments {
         let words: [(String, String?)] = [("tls-cert", tlsCert), ("tls-key", tlsKey), ("client-ca", clientCA), ("client-crl", clientCRL),
             ("client-auth", clientAuth), ("tls-min", tlsMin), ("tls-ciphers", tlsCiphers), ("tls-ciphersuites", tlsCipherSuites),
             ("route-strict", routeStrict ? "true" : nil), ("backend", backend), ("export", export), ("diod", diod), ("export-user", exportUser),
-         ("max-msize", maxMsize), ("loops", loops), ("max-inflight", maxInFlight), ("max-fids", maxFids),
+         ("max-msize", maxMsize), ("bridge-msize", bridgeMsize), ("loops", loops), ("max-inflight", maxInFlight), ("max-fids", maxFids),
          ("max-conns", maxConns), ("queue-limit", queueLimit), ("drain-timeout", drainTimeout),
          ("handshake-timeout", handshakeTimeout), ("frame-timeout", frameTimeout), ("idle-timeout", idleTimeout),
          ("metrics", metrics), ("pebble", pebble), ("backend-timeout", backendTimeout), ("max-conns-per-client", maxConnsPerClient),

@@ -40,6 +40,7 @@ struct ConfigFileTests {
     diod = "/usr/sbin/diod"
     export-user = "daemon"
     max-msize = 131_072
+    bridge-msize = "off"
     loops = 3
     max-inflight = 64
     max-fids = 1000
@@ -97,6 +98,7 @@ struct ConfigFileTests {
         expected.diod = "/usr/sbin/diod"
         expected.exportUser = "daemon"
         expected.maxMsize = 131_072
+        expected.bridgeMsize = false
         expected.loops = 3
         expected.maxInFlight = 64
         expected.maxFids = 1000

@@ -21,15 +21,17 @@ struct ProxySessionTests {
         #expect(harness.session.phase == .negotiating(clientTag: NineP.noTag, offered: 524_288, wanted: .linux))
         #expect(!harness.session.acceptsClientFrames, "the client's next frames wait for the Rversion")
 
+        // The server's smaller msize is its own: the client keeps what it was offered (msize bridging).
         harness.backendSends(tag: NineP.noTag, .version(Rversion(msize: 65_536, version: "9P2000.L")))
         #expect(try harness.clientReceived() == [
-            Frame(tag: NineP.noTag, message: .version(Rversion(msize: 65_536, version: "9P2000.L"))),
+            Frame(tag: NineP.noTag, message: .version(Rversion(msize: 524_288, version: "9P2000.L"))),
         ])
         #expect(try harness.backendReceived().isEmpty)
-        #expect(harness.session.msize == 65_536)
+        #expect(harness.session.msize == 524_288)
+        #expect(harness.session.backendMsize == 65_536)
         #expect(harness.session.dialect == .linux)
         #expect(harness.session.phase == .active)
-        #expect(harness.session.clientFrameLimit == 65_536)
+        #expect(harness.session.clientFrameLimit == 524_288)
         #expect(harness.session.backendFrameLimit == 65_536)
         #expect(harness.session.acceptsClientFrames)
     }

@@ -79,14 +79,16 @@ final class SessionHarness {
 
     // MARK: Common exchanges
 
-    /// Negotiates `dialect` at `msize`, playing the backend's Rversion.
-    func negotiate(_ dialect: Dialect = .linux, msize: UInt32 = 8192) throws {
+    /// Negotiates `dialect` at `msize`, playing the backend's Rversion (which says `backendMsize`,
+    /// or `msize`): the client gets `msize` when the session bridges, else the backend's.
+    func negotiate(_ dialect: Dialect = .linux, msize: UInt32 = 8192, backendMsize: UInt32? = nil) throws {
         self.dialect = dialect
         clientSends(tag: NineP.noTag, .version(Tversion(msize: msize, version: dialect.version)))
         let sent = try backendReceived()
         try #require(sent == [Frame(tag: NineP.noTag, message: .version(Tversion(msize: msize, version: dialect.version)))])
-        backendSends(tag: NineP.noTag, .version(Rversion(msize: msize, version: dialect.version)))
-        try #require(try clientReceived() == [Frame(tag: NineP.noTag, message: .version(Rversion(msize: msize, version: dialect.version)))])
+        backendSends(tag: NineP.noTag, .version(Rversion(msize: backendMsize ?? msize, version: dialect.version)))
+        let agreed = session.limits.bridgeMsize ? msize : min(msize, backendMsize ?? msize)
+        try #require(try clientReceived() == [Frame(tag: NineP.noTag, message: .version(Rversion(msize: agreed, version: dialect.version)))])
         try #require(session.phase == .active)
     }
 

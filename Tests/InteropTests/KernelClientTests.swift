@@ -12,11 +12,15 @@ extension Interop {
     @Suite struct KernelClient {
         static let scripts = Paths.repository.appendingPathComponent("Tests/KernelClient")
 
-        @Test("the Linux 9P client (v9fs under qemu) mounts through the gateway and passes every check of its workload")
-        func plain() throws {
+        @Test("the Linux 9P client (v9fs under qemu) mounts through the gateway and passes every check of its workload, at msize 128 KiB and 1 MiB in front of diod's 64 KiB (msize bridging)",
+              arguments: [131_072, 1_048_576])
+        func plain(msize: Int) throws {
             let fixture = try DiodBehindGateway("kclient")
             defer { fixture.stop() }
-            try Self.mountAndCheck(address: fixture.gateway.address, fixture: fixture)
+            try Self.mountAndCheck(address: fixture.gateway.address, fixture: fixture, msize: msize)
+            let closed = logLines(fixture.gateway.process, "session closed", "dialect=9P2000.L").first ?? ""
+            #expect(closed.contains("msize=\(msize) ") && closed.contains("backend_msize=65536 "), "\(closed)")
+            #expect(!closed.contains("split_requests=0 "), "the workload's large reads and writes went as pieces: \(closed)")
         }
 
         @Test("the same with Blue writes (--blue on): every write is held until the file is closed, then committed as an atomic replace; every check passes, and no temporary is left")
@@ -70,8 +74,8 @@ extension Interop {
 
         /// Builds the guest (cached), mounts `fixture`'s export through `address` and checks the
         /// workload's result, the gateway's log and the export left empty. `aname`: what the guest
-        /// mounts with (default the export's path).
-        static func mountAndCheck(address: String, fixture: DiodBehindGateway, aname: String? = nil) throws {
+        /// mounts with (default the export's path); `msize`: what it asks for.
+        static func mountAndCheck(address: String, fixture: DiodBehindGateway, aname: String? = nil, msize: Int = 131_072) throws {
             // diod acts as the user the guest attaches as (root): the export must be searchable.
             chmod(fixture.directory.path, 0o755)
 
@@ -81,8 +85,8 @@ extension Interop {
             try #require(build.status == 0, "Tests/KernelClient/build failed (status \(build.status)):\n\(Self.tail(build.stderr, lines: 40))")
 
             // run's own limit is the guest watchdog (240 s) + 45 s; this one only backs it up.
-            let run = try runCommand(Self.scripts.appendingPathComponent("run").path,
-                                     [address, aname ?? fixture.directory.path], timeout: 420)
+            let run = try runCommand("/usr/bin/env", ["KCLIENT_MSIZE=\(msize)", Self.scripts.appendingPathComponent("run").path,
+                                                      address, aname ?? fixture.directory.path], timeout: 420)
             let guestLog = run.stdout
             let result = guestLog.split(separator: "\n").last(where: { $0.hasPrefix("KCLIENT RESULT: ") }).map(String.init)
             let failures = guestLog.split(separator: "\n").filter { $0.hasPrefix("KCLIENT FAIL") }

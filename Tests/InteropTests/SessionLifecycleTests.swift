@@ -455,10 +455,14 @@ extension Interop {
             defer { fixture.stop() }
             let client = try RawClient(port: fixture.gateway.port)
             #expect(try client.negotiate(msize: 1 << 20).msize == 16384)
-            // diod's own cap (65536) wins when it is the smaller one.
+            // Uncapped, the client keeps 1 MiB though diod's is 65536 (msize bridging); with
+            // --bridge-msize off diod's own cap wins.
             let uncapped = try GatewayProcess(backend: fixture.diod.spec)
             defer { uncapped.stop() }
-            #expect(try RawClient(port: uncapped.port).negotiate(msize: 1 << 20).msize == 65536)
+            #expect(try RawClient(port: uncapped.port).negotiate(msize: 1 << 20).msize == 1 << 20)
+            let unbridged = try GatewayProcess(backend: fixture.diod.spec, extra: ["--bridge-msize", "off"])
+            defer { unbridged.stop() }
+            #expect(try RawClient(port: unbridged.port).negotiate(msize: 1 << 20).msize == 65536)
         }
     }
 }

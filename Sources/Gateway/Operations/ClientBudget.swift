@@ -92,7 +92,7 @@ extension GatewayConfig {
     /// The per-session limits every session starts with.
     var sessionLimits: ProxySession.Limits {
         ProxySession.Limits(maxMsize: maxMsize, maxFids: maxFids, maxInFlight: maxInFlight,
-                            maxReplyBytes: queueLimit, maxHeldBytes: queueLimit)
+                            maxReplyBytes: queueLimit, maxHeldBytes: queueLimit, bridgeMsize: bridgeMsize)
     }
 
     /// The per-session limits of the identities that have their own (`client-budget`).

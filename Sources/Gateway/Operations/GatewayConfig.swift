@@ -37,6 +37,9 @@ public struct GatewayConfig: Sendable, Equatable {
     public var exportUser = Self.defaultExportUser
     /// The largest msize the gateway agrees to (the backend may answer less).
     public var maxMsize: UInt32 = 1 << 20
+    /// Whether a client may use a larger msize than the backend's, its large reads and writes
+    /// sent to the backend as pieces (`bridge-msize`); off: the client gets the backend's msize.
+    public var bridgeMsize = true
     /// Event loops (threads); one per core by default.
     public var loops = min(ProcessInfo.processInfo.activeProcessorCount, 256)
     /// Client requests per session at the server at once; more are held by the gateway.
@@ -325,6 +328,9 @@ public struct GatewayConfig: Sendable, Equatable {
         },
         Setting(key: "max-msize", help: "largest msize agreed to") { config, value throws(ConfigError) in
             config.maxMsize = UInt32(try value.integer(in: msizeRange))
+        },
+        Setting(key: "bridge-msize", help: "on|off: let clients use max-msize even when the file server's msize is smaller (large reads and writes go to it as pieces, together); off: clients get the server's msize") { config, value throws(ConfigError) in
+            config.bridgeMsize = try value.onOff()
         },
         Setting(key: "loops", help: "event loops (threads)") { config, value throws(ConfigError) in
             config.loops = try value.integer(in: 1...256)

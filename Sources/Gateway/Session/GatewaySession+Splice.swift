@@ -27,8 +27,9 @@ extension GatewaySession {
     func startUpload() -> Bool {
         guard let backend, backendOpen, !client.isClosing, core.sendsRequestsNow,
               let head = spliceableHead(of: client.input, type: .Twrite, fixedBytes: NineP.twriteHeaderSize),
-              // A Blue fid's writes come into the gateway.
+              // A Blue fid's writes come into the gateway, and so does one the server must get in pieces.
               !core.holdsWrites(UnsafeRawBufferPointer(head.bytes)),
+              head.bytes.count &+ head.rest <= Int(core.backendFrameLimit),
               // A Twrite's data may pass through in parts; a pipe much smaller than that costs more calls than copying.
               let pipe = loop.pipes.take(holding: min(head.rest, 64 * 1024))
         else { return false }

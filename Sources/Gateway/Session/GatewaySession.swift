@@ -566,7 +566,9 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         logger.info("session closed", metadata: [
             "dialect": "\(core.dialect?.rawValue ?? "none")",
             "msize": "\(core.msize)",
+            "backend_msize": "\(core.backendMsize)",
             "requests": "\(stats.requests)",
+            "split_requests": "\(stats.splitRequests)",
             "replies": "\(stats.replies)",
             "bytes_in": "\(stats.bytesFromClient)",
             "bytes_out": "\(stats.bytesToClient)",

@@ -77,6 +77,15 @@ struct PendingRequest {
     /// One of the steps of a commit (Red): not flushed when the client goes, so a commit it asked
     /// for finishes.
     var commitStep = false
+    /// A piece of a client Tread or Twrite split for the server's msize (`ProxySession+Bridging`):
+    /// the gateway's own request, but charged to the rates like the client's.
+    var isPiece = false
+
+    /// A client's request, or a piece of one: its bytes count against the rate limits.
+    var chargesRates: Bool {
+        if case .client = origin { return true }
+        return isPiece
+    }
 
     init(origin: Origin, type: MessageType, serial: UInt64) {
         self.origin = origin

@@ -15,8 +15,8 @@ extension ProxySession {
     /// Starts committing what `backendFid` holds: the steps go as the gateway's own requests.
     func startCommit(_ backendFid: UInt32) {
         guard var state = blue[backendFid], state.commit == nil, !state.file.isEmpty else { return }
-        // A Twrite's data is at most msize - 24 (the iounit convention: P9_IOHDRSZ), as servers expect.
-        var steps = state.file.commitPlan(maxWrite: max(1, Int(msize) &- NineP.twriteHeaderSize &- 1))
+        // A Twrite's data is at most the server's msize - 24 (the iounit convention: P9_IOHDRSZ), as servers expect.
+        var steps = state.file.commitPlan(maxWrite: Int(backendIOUnit))
         // A file this fid made is empty at the server: no truncation is needed, and content that
         // one Twrite carries is written at once (one write(2) at the server), with no temporary:
         // creating many small files costs what it costs without Blue.

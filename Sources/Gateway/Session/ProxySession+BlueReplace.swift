@@ -152,7 +152,7 @@ extension ProxySession {
     /// when it comes) at a time, then the held changes follow as the commit's steps.
     func pumpCopy(_ backendFid: UInt32) {
         guard var replace = blue[backendFid]?.commit?.replace, let readFid = replace.readFid else { return }
-        let chunk = UInt64(max(1, Int(msize) &- NineP.twriteHeaderSize &- 1))
+        let chunk = UInt64(backendIOUnit)
         while !replace.copyFailed, replace.copyNext < replace.copyEnd, replace.copyInFlight < Self.commitWindow {
             let offset = replace.copyNext, count = min(chunk, replace.copyEnd - offset)
             replace.copyNext += count
@@ -281,7 +281,7 @@ extension ProxySession {
     func startStream(_ backendFid: UInt32) -> Bool {
         guard dialect == .linux, var state = blue[backendFid], state.commit == nil, !state.writeThrough else { return false }
         let held = state.file
-        var commit = BlueCommit(file: held, steps: held.commitPlan(maxWrite: max(1, Int(msize) &- NineP.twriteHeaderSize &- 1)), writeFid: backendFid)
+        var commit = BlueCommit(file: held, steps: held.commitPlan(maxWrite: Int(backendIOUnit)), writeFid: backendFid)
         commit.startsStream = true
         state.commit = commit
         state.file = BlueFile()

@@ -56,8 +56,8 @@ extension ProxySession {
     }
 
     private func readTemporaries(listFid: UInt32, directoryFid: UInt32, directory: CapabilityPath, offset: UInt64, found: [WireString]) {
-        // At most msize - 24, as clients ask (P9_READDIRHDRSZ): diod answers more with EIO.
-        let count = min(msize &- 24, 65536)
+        // At most the server's msize - 24, as clients ask (P9_READDIRHDRSZ): diod answers more with EIO.
+        let count = min(backendIOUnit, 65536)
         let sent = sendOwn(.readdir(Treaddir(fid: listFid, offset: offset, count: count))) { [unowned self] reply in
             guard case let .readdir(read)? = reply, let entries = try? Dirent.decodeAll(read.data), let last = entries.last else {
                 return listed(found, listFid: listFid, directoryFid: directoryFid, directory: directory)

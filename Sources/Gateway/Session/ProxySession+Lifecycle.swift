@@ -30,6 +30,7 @@ extension ProxySession {
 
     func startVersion(clientTag: UInt16, msize requested: UInt32, version: WireString) {
         msize = 0
+        backendMsize = 0
         dialect = nil
         let offered = min(requested, limits.maxMsize)
         guard let wanted = Dialect(version: version), offered >= Self.minimumMsize else {
@@ -46,7 +47,9 @@ extension ProxySession {
         if wellTyped, case let .version(answer)? = try? Frame<RMessage>.decode(UnsafeRawBufferPointer(frame), dialect: .linux).message,
            let agreed = Dialect(version: answer.version), agreed == wanted || agreed == .plan9,
            min(offered, answer.msize) >= Self.minimumMsize {
-            msize = min(offered, answer.msize)
+            // The client may use its own msize even when the server's is smaller (`+Bridging`).
+            backendMsize = min(offered, answer.msize)
+            msize = limits.bridgeMsize ? offered : backendMsize
             dialect = agreed
             phase = .active
             return sendToClient(.version(Rversion(msize: msize, version: agreed.version)), tag: clientTag)
@@ -76,6 +79,7 @@ extension ProxySession {
         guard phase != .closed else { return }
         let wasDraining = phase == .draining
         rollbackAllBlue(reason: "the file server closed the connection")
+        forgetSplits()
         phase = .closed
         if !wasDraining {
             host.closeClient(reason: "file server closed the connection")
@@ -106,6 +110,7 @@ extension ProxySession {
         // What waited on the gateway's own requests was the client's, and is abandoned with it;
         // a commit the client asked for finishes.
         ownReplies = ownReplies.filter { tags.request($0.key)?.commitStep == true }
+        forgetSplits()
         tags.abandonAll()
         fids.forgetClientFids()
         for (tag, _) in toFlush {

@@ -44,9 +44,16 @@ extension ProxySession {
         request.usedBackendFids = message.fids.map(\.value).filter { $0 != creates && $0 != NineP.noFid }
         if case let .walk(walk) = message { request.walkNames = walk.wnames.count }
         request.sent = commitStep || (held.isEmpty && roomAtServer)
+        return registerOwn(message, request, dialect: dialect, then: continuation) != nil
+    }
+
+    /// Registers one of the gateway's own requests and sends it, or holds it when `request.sent`
+    /// says it waits; returns its backend tag, nil when every tag is in use.
+    func registerOwn(_ message: TMessage, _ request: PendingRequest, dialect: Dialect,
+                     then continuation: @escaping (RMessage?) -> Void) -> UInt16? {
         guard let tag = tags.add(request) else {
             undo(request)
-            return false
+            return nil
         }
         fids.beginUse(request.usedBackendFids)
         ownReplies[tag] = continuation
@@ -55,9 +62,11 @@ extension ProxySession {
             sending(tag)
             frame.withUnsafeBytes { host.sendToBackend($0) }
         } else {
+            stats.held &+= 1
             frame.withUnsafeBytes { held.append(tag: tag, frame: $0) }
+            wakeWhenPaced()
         }
-        return true
+        return tag
     }
 
     /// A held request leaves without reaching the server: as if the server had flushed it.

@@ -36,7 +36,7 @@ extension ProxySession {
     /// for a client's, its count in bytes (a read's or a write's) to every rate account.
     func sending(_ backendTag: UInt16) {
         tags.setSentAt(backendTag, access.monotonicNow())
-        guard let pacing, let request = tags.request(backendTag), case .client = request.origin,
+        guard let pacing, let request = tags.request(backendTag), request.chargesRates,
               let count = request.countLimit, count > 0 else { return }
         let now = pacing.now()
         for account in pacing.accounts { account.charge(ops: 0, bytes: Int(count), now: now) }

@@ -18,8 +18,9 @@ extension ProxySession {
     }
 
     /// What the session holds now: its requests' frames, the replies of those at the server, the
-    /// bytes in its buffers, and its Blue writes and the requests waiting for their commit.
-    var bytesHeld: Int { tags.bytesReserved &+ tags.replyBytesExpected &+ bytesBuffered &+ blueBytes }
+    /// bytes in its buffers, its Blue writes and the requests waiting for their commit, and the
+    /// read pieces kept for a split read's answer.
+    var bytesHeld: Int { tags.bytesReserved &+ tags.replyBytesExpected &+ bytesBuffered &+ blueBytes &+ splitBytes }
 
     /// Takes `amount` bytes for a request out of the budgets; nil when it fits, else the error.
     func admitBytes(_ amount: Int, type: MessageType) -> ProxyError? {

@@ -17,6 +17,8 @@ extension ProxySession {
         var maxReplyBytes = 4 << 20
         /// Most bytes of held requests before the gateway stops reading the client.
         var maxHeldBytes = 4 << 20
+        /// The client's msize may be larger than the server's (`--bridge-msize`, `+Bridging`).
+        var bridgeMsize = true
     }
 
     /// What a session with capability tokens needs beyond its limits.

@@ -40,7 +40,9 @@ final class ProxySession {
     var phase: Phase = .unversioned
     /// The negotiated dialect; nil until the first Rversion.
     var dialect: Dialect?
+    /// The client's msize, and the server's: smaller when the gateway bridges (`+Bridging`).
     var msize: UInt32 = 0
+    var backendMsize: UInt32 = 0
     var fids: FidTable
     var tags = TagTable()
     /// Requests checked and registered, waiting for room at the server.
@@ -97,7 +99,7 @@ final class ProxySession {
     /// claiming a large frame cannot make an unversioned connection hold a large buffer.
     var clientFrameLimit: UInt32 { msize == 0 ? Self.versionFrameLimit : msize }
     /// The largest frame the backend may send; before negotiation only its Rversion (or error).
-    var backendFrameLimit: UInt32 { msize == 0 ? Self.versionFrameLimit : msize }
+    var backendFrameLimit: UInt32 { backendMsize == 0 ? Self.versionFrameLimit : backendMsize }
 
     /// The most bytes a client may write to a gateway auth fid: far above any token.
     static let maxTokenBytes = 8192
@@ -146,6 +148,9 @@ final class ProxySession {
     /// Directories (by attach) whose stale temporaries this session has looked for.
     var blueSwept: Set<String> = []
     var blueBytes = 0
+    /// Client reads and writes going as pieces, by client tag (`+Bridging`), and the read data they keep.
+    var splits: [UInt16: SplitRequest] = [:]
+    var splitBytes = 0
 
     var isClosed: Bool { phase == .closed }
     /// A mid-session Tversion is waiting for outstanding replies and cleanup clunks.
@@ -184,7 +189,8 @@ final class ProxySession {
             reply(error: .unsupported(header.type), tag: header.tag)
             return false
         }
-        if header.tag == NineP.noTag || tags.isClientTagInUse(header.tag) || blueDeferredTags.contains(header.tag) {
+        if header.tag == NineP.noTag || tags.isClientTagInUse(header.tag) || blueDeferredTags.contains(header.tag)
+            || (!splits.isEmpty && splitUses(clientTag: header.tag)) {
             // Two requests under one tag cannot be told apart in the replies: the client is broken.
             host.closeClient(reason: "tag \(header.tag) reused while in flight (\(type))")
             return false
@@ -291,6 +297,20 @@ final class ProxySession {
             }
         }
 
+        // What the server's msize cannot carry is split, cut or refused (`+Bridging`).
+        var frame = frame
+        var split: SplitTransfer<PieceFailure>?
+        switch bridgePlan(decoded, frameSize: partial ? NineP.twriteHeaderSize &+ Int(decoded.count ?? 0) : frame.count,
+                          partial: partial, subject: operands.first?.record, count: rewrite.count, amended: blueReply != nil) {
+        case .asIs: break
+        case let .cap(count) where type == .Twrite: frame = Self.capWrite(frame, to: count)
+        case let .cap(count): rewrite.count = count
+        case let .split(transfer): split = transfer
+        case let .refuse(error):
+            refuse(error, tag: tag, subject: operands.first)
+            return false
+        }
+
         // A Twrite's head stands for the whole frame its count makes; a read's reply may bring its
         // count, reserved when it goes to the server (a held request's when it leaves the queue).
         let frameSize = partial ? NineP.twriteHeaderSize &+ Int(decoded.count ?? 0) : frame.count
@@ -304,6 +324,10 @@ final class ProxySession {
         }
 
         // Commit: from here on the request happens.
+        if let split, let subject = operands.first?.record {
+            startSplit(split, frame: UnsafeRawBufferPointer(frame), clientTag: tag, backendFid: redirect ?? subject.backendFid)
+            return false
+        }
         var request = PendingRequest(origin: .client(tag: tag), type: rewrite.sendAs ?? type, serial: tags.makeSerial())
         request.reservedBytes = frameSize
         request.answerInstead = rewrite.answerInstead
@@ -446,6 +470,8 @@ final class ProxySession {
             _ = tags.complete(target.tag)
             undo(flushed)
             ended(flushed)
+            // A piece of a split request (`+Bridging`) hears it as of no reply.
+            if flushed.origin == .own { ownReplies.removeValue(forKey: target.tag)?(nil) }
         }
         var delivered = false
         if payloadToFollow > 0 && header.type != MessageType.Rread.rawValue {
@@ -459,6 +485,7 @@ final class ProxySession {
             let reply = wellTyped ? try? Frame<RMessage>.decode(UnsafeRawBufferPointer(frame), dialect: dialect ?? .linux).message : nil
             continuation(reply)
         } else if case let .client(clientTag) = request.origin, !request.abandoned {
+            if succeeded { widenIounit(frame, header: header) }
             if let error = request.answerInstead {
                 reply(error: error, tag: clientTag)
             } else if request.blueOpen?.asSent != nil, createAgainIfItExisted(request, header: header, frame: UnsafeRawBufferPointer(frame)) {

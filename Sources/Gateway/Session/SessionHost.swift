@@ -55,4 +55,6 @@ struct SessionStats {
     var errorsByGateway = 0
     /// Requests that waited in the gateway for room at the server (max-inflight, reply budget).
     var held = 0
+    /// Client reads and writes sent to the server as pieces (msize bridging).
+    var splitRequests = 0
 }

@@ -1,0 +1,255 @@
+import NineP
+import Pebble
+
+/// msize bridging: the client's msize is its own (up to `--max-msize`), the server's may be
+/// smaller (diod: 64 KiB). A Tread or Twrite on a regular file larger than the server can carry
+/// goes as pieces at consecutive offsets on the same backend fid, sent together, and is answered
+/// as one (`SplitTransfer`); other reads and writes are cut to what the server can carry (a short
+/// read or write, which clients handle), directory reads included; any other request that cannot
+/// fit the server's msize is refused EMSGSIZE. Opens tell the client it may use its own msize.
+extension ProxySession {
+    /// Why a piece failed: the server's error (passed on as it is), or the gateway's (a malformed
+    /// reply, no tag left), which is logged as the gateway's.
+    struct PieceFailure {
+        var error: ProxyError
+        var fromServer: Bool
+    }
+
+    /// A client Tread or Twrite going as pieces: under its client tag while any piece is out.
+    struct SplitRequest {
+        var transfer: SplitTransfer<PieceFailure>
+        let serial: UInt64
+        /// The backend tag of each piece (nil: never registered).
+        var pieceTags: [UInt16?]
+        /// Set by the client's first Tflush of it: the pieces at the server are flushed too.
+        var flushing = false
+        /// Client Tflushes answered once every piece has settled, in order.
+        var flushTags: [UInt16] = []
+        /// The bytes of read pieces kept until the answer goes (counted in `bytesHeld`).
+        var bytesKept = 0
+    }
+
+    /// What to do with a request the server's msize may not carry.
+    enum BridgePlan {
+        case asIs
+        /// Its count cut to what one server reply or request can carry.
+        case cap(UInt32)
+        case split(SplitTransfer<PieceFailure>)
+        case refuse(ProxyError)
+    }
+
+    /// Whether the client's msize is larger than the server's.
+    var bridges: Bool { backendMsize > 0 && msize > backendMsize }
+
+    /// The most data one Tread or Twrite to the server carries (its iounit by convention).
+    var backendIOUnit: UInt32 { backendMsize > UInt32(NineP.ioHeaderSize) ? backendMsize - UInt32(NineP.ioHeaderSize) : 1 }
+
+    /// What becomes of a request the policy let through, on a session that bridges. `count` is the
+    /// read's count as the policy left it; `amended`: its reply is Blue's to amend, so it goes whole.
+    func bridgePlan(_ decoded: DecodedRequest, frameSize: Int, partial: Bool, subject: ClientFid?,
+                    count: UInt32?, amended: Bool) -> BridgePlan {
+        guard bridges else { return .asIs }
+        let unit = backendIOUnit
+        switch decoded.type {
+        case .Tread, .Twrite:
+            guard let count = count ?? decoded.count, count > unit, let offset = decoded.offset else { return .asIs }
+            if partial {
+                // The host reads such a Twrite whole; one that came in parts cannot be cut here.
+                return .refuse(Self.tooLargeForServer(frameSize, backendMsize))
+            }
+            if let subject, Self.splits(subject), !amended,
+               let transfer = SplitTransfer<PieceFailure>(write: decoded.type == .Twrite, offset: offset, count: count, pieceSize: unit) {
+                return .split(transfer)
+            }
+            return .cap(unit)
+        case .Treaddir:
+            guard let count = count ?? decoded.count, count > unit else { return .asIs }
+            return .cap(unit)
+        default:
+            return frameSize > Int(backendMsize) ? .refuse(Self.tooLargeForServer(frameSize, backendMsize)) : .asIs
+        }
+    }
+
+    /// Only an open regular file takes pieces at any offset in any order: an append-only or
+    /// exclusive file, a directory's stats, an xattr's value or an auth exchange would not.
+    static func splits(_ fid: ClientFid) -> Bool {
+        fid.kind == .open && !fid.readsStats
+            && fid.qidType & (Qid.directory | Qid.appendOnly | Qid.exclusive | Qid.auth | Qid.mount) == 0
+    }
+
+    static func tooLargeForServer(_ size: Int, _ backendMsize: UInt32) -> ProxyError {
+        ProxyError(errno: 90, message: "Message too long", // EMSGSIZE
+                   detail: "a \(size)-byte request does not fit the file server's msize \(backendMsize)")
+    }
+
+    /// Cuts a whole Twrite frame to `count` bytes of data, in place: the server is asked for a short write.
+    static func capWrite(_ frame: UnsafeMutableRawBufferPointer, to count: UInt32) -> UnsafeMutableRawBufferPointer {
+        let size = NineP.twriteHeaderSize + Int(count)
+        guard size < frame.count else { return frame }
+        FramePatch.setU32(UInt32(size), at: 0, in: frame)
+        FramePatch.setU32(count, at: NineP.ioCountOffset, in: frame)
+        return UnsafeMutableRawBufferPointer(rebasing: frame[..<size])
+    }
+
+    /// Rlopen, Rlcreate, Ropen, Rcreate: an iounit that stands for the server's msize becomes the
+    /// client's, so the client sends the large reads and writes the bridge exists for. A smaller
+    /// one (a file's own atomic unit) stays.
+    func widenIounit(_ frame: UnsafeMutableRawBufferPointer, header: FrameHeader) {
+        guard bridges, Self.opensWithIounit.contains(header.type), frame.count >= NineP.iounitOffset + 4 else { return }
+        let iounit = FramePatch.u32(at: NineP.iounitOffset, in: UnsafeRawBufferPointer(frame))
+        if iounit >= backendIOUnit { FramePatch.setU32(msize - UInt32(NineP.ioHeaderSize), at: NineP.iounitOffset, in: frame) }
+    }
+
+    static let opensWithIounit: Set<UInt8> = [MessageType.Rlopen, .Rlcreate, .Ropen, .Rcreate].map(\.rawValue).reduce(into: []) { $0.insert($1) }
+
+    // MARK: Pieces
+
+    /// Sends the pieces of a client request (all registered now, held like any request while the
+    /// server has no room). `frame` is the whole client Twrite for a write.
+    func startSplit(_ transfer: SplitTransfer<PieceFailure>, frame: UnsafeRawBufferPointer, clientTag: UInt16, backendFid: UInt32) {
+        let serial = tags.makeSerial()
+        splits[clientTag] = SplitRequest(transfer: transfer, serial: serial, pieceTags: Array(repeating: nil, count: transfer.pieces.count))
+        stats.splitRequests &+= 1
+        var dataAt = NineP.twriteHeaderSize
+        for (index, piece) in transfer.pieces.enumerated() {
+            let message: TMessage
+            if transfer.isWrite {
+                let end = dataAt + Int(piece.count)
+                message = .write(Twrite(fid: backendFid, offset: piece.offset, data: Array(frame[dataAt..<end])))
+                dataAt = end
+            } else {
+                message = .read(Tread(fid: backendFid, offset: piece.offset, count: piece.count))
+            }
+            let tag = sendPiece(message, count: piece.count, isWrite: transfer.isWrite) { [unowned self] reply in
+                pieceAnswered(clientTag: clientTag, serial: serial, index: index, reply)
+            }
+            if let tag {
+                splits[clientTag]?.pieceTags[index] = tag
+            } else {
+                settlePiece(clientTag: clientTag, index: index, .failed(PieceFailure(error: .tooManyRequests, fromServer: false)))
+            }
+        }
+        finishSplitIfSettled(clientTag)
+    }
+
+    /// Registers one piece like a client request of its size (its frame and its reply against the
+    /// quota and max-inflight, its bytes against the rates) and sends or holds it.
+    private func sendPiece(_ message: TMessage, count: UInt32, isWrite: Bool, then continuation: @escaping (RMessage?) -> Void) -> UInt16? {
+        guard let dialect else { return nil }
+        var request = PendingRequest(origin: .own, type: message.type, serial: tags.makeSerial())
+        request.isPiece = true
+        request.usedBackendFids = message.fids.map(\.value)
+        request.countLimit = count
+        request.reservedBytes = isWrite ? NineP.twriteHeaderSize &+ Int(count) : 0
+        request.replyBytes = isWrite ? 0 : NineP.rreadHeaderSize &+ Int(count)
+        request.sent = held.isEmpty && canSendNow
+        return registerOwn(message, request, dialect: dialect, then: continuation)
+    }
+
+    private func pieceAnswered(clientTag: UInt16, serial: UInt64, index: Int, _ reply: RMessage?) {
+        guard let split = splits[clientTag], split.serial == serial else { return }
+        let outcome: SplitTransfer<PieceFailure>.Outcome
+        switch reply {
+        case let .read(read)? where !split.transfer.isWrite:
+            outcome = .read(read.data)
+        case let .write(write)? where split.transfer.isWrite:
+            outcome = .wrote(write.count)
+        case let reply? where ProxyError.serverError(reply) != nil:
+            outcome = .failed(PieceFailure(error: ProxyError.serverError(reply) ?? .backendGone, fromServer: true))
+        case nil where split.flushing:
+            outcome = .flushed
+        default:
+            outcome = .failed(PieceFailure(error: .badBackendReply, fromServer: false))
+        }
+        settlePiece(clientTag: clientTag, index: index, outcome)
+        finishSplitIfSettled(clientTag)
+    }
+
+    private func settlePiece(clientTag: UInt16, index: Int, _ outcome: SplitTransfer<PieceFailure>.Outcome) {
+        guard var split = splits[clientTag] else { return }
+        if !split.transfer.settle(index, outcome) {
+            // More than the piece asked for: the server is broken.
+            split.transfer.settle(index, .failed(PieceFailure(error: .badBackendReply, fromServer: false)))
+        } else if case let .read(data) = outcome {
+            split.bytesKept &+= data.count
+            splitBytes &+= data.count
+        }
+        splits[clientTag] = split
+    }
+
+    /// Once every piece has settled: the one answer (unless the first piece was flushed), then
+    /// the client's Tflushes of it.
+    private func finishSplitIfSettled(_ clientTag: UInt16) {
+        guard let split = splits[clientTag], split.transfer.isSettled else { return }
+        splits[clientTag] = nil
+        splitBytes &-= split.bytesKept
+        switch split.transfer.answer {
+        case let .read(pieces):
+            let count = pieces.reduce(0) { $0 &+ $1.count }
+            var bytes = [UInt8]()
+            bytes.reserveCapacity(NineP.rreadHeaderSize &+ count)
+            Self.appendLE(UInt32(NineP.rreadHeaderSize &+ count), to: &bytes)
+            bytes.append(MessageType.Rread.rawValue)
+            Self.appendLE(clientTag, to: &bytes)
+            Self.appendLE(UInt32(count), to: &bytes)
+            for piece in pieces { bytes.append(contentsOf: piece) }
+            stats.replies &+= 1
+            sendToClient(bytes)
+        case let .wrote(count):
+            sendToClient(.write(Rwrite(count: count)), tag: clientTag)
+        case let .failed(failure) where failure.fromServer:
+            stats.replies &+= 1
+            sendToClient(failure.error.reply(tag: clientTag, dialect: dialect ?? .plan9))
+        case let .failed(failure):
+            reply(error: failure.error, tag: clientTag)
+        case .nothing:
+            break
+        }
+        for flush in split.flushTags { sendToClient(.flush(Rflush()), tag: flush) }
+    }
+
+    private static func appendLE<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    // MARK: Tflush
+
+    /// A client Tflush of a split request: every piece still out is flushed (one held is dropped),
+    /// and the Tflush is answered once all have settled. False when `oldTag` is no split request.
+    func flushSplit(oldTag: UInt16, tag: UInt16) -> Bool {
+        guard var split = splits[oldTag] else { return false }
+        split.flushTags.append(tag)
+        let first = !split.flushing
+        split.flushing = true
+        splits[oldTag] = split
+        guard first else { return true }
+        for (index, pieceTag) in split.pieceTags.enumerated() {
+            guard let pieceTag, split.transfer.isPending(index), let piece = tags.request(pieceTag) else { continue }
+            if !piece.sent {
+                _ = held.remove(tag: pieceTag)
+                ownReplies[pieceTag] = nil
+                dropHeld(pieceTag)
+                settlePiece(clientTag: oldTag, index: index, .flushed)
+            } else {
+                var flush = PendingRequest(origin: .gateway, type: .Tflush, serial: tags.makeSerial())
+                flush.flushTarget = (pieceTag, piece.serial)
+                guard let flushTag = tags.add(flush) else { continue }
+                sendToBackend(.flush(Tflush(oldtag: pieceTag)), tag: flushTag)
+            }
+        }
+        finishSplitIfSettled(oldTag)
+        return true
+    }
+
+    /// Whether a client tag is a split request's or a Tflush waiting on one.
+    func splitUses(clientTag: UInt16) -> Bool {
+        splits[clientTag] != nil || splits.values.contains { $0.flushTags.contains(clientTag) }
+    }
+
+    /// The session ends or resets: what the pieces would have answered is nobody's now (the
+    /// pieces themselves are flushed with the rest).
+    func forgetSplits() {
+        splits.removeAll()
+        splitBytes = 0
+    }
+}
