@@ -97,6 +97,16 @@ extension Interop {
             } else {
                 #expect(spliced == 0, "--splice-min 0 spliced \(spliced) bytes")
             }
+            // Every payload byte is counted once, on the path it took.
+            let line = try #require(logLines(gateway.process, "session closed", "dialect=9P2000.L").first)
+            let field = { (name: String) -> Int in
+                line.split(separator: " ").first { $0.hasPrefix("\(name)=") }.flatMap { Int($0.dropFirst(name.count + 1)) } ?? -1
+            }
+            let (readZero, readCopied) = (field("bytes_read_zero_copy"), field("bytes_read_copied"))
+            let (writtenZero, writtenCopied) = (field("bytes_written_zero_copy"), field("bytes_written_copied"))
+            #expect(readZero + readCopied == expected.count && writtenZero + writtenCopied == expected.count, "\(line)")
+            #expect(readZero + writtenZero == spliced, "\(line)")
+            if spliceMinimum > 0 { #expect(writtenZero > 0 && readZero > 0, "\(line)") }
         }
 
         @Test("a Twrite refused by the gateway has its data dropped as it arrives; the session goes on")

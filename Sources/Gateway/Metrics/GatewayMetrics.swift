@@ -25,10 +25,11 @@ final class GatewayMetrics: Sendable {
     let bytesOut = Counter()
     /// Rread data moved server socket → pipe → client socket (zero copy, the plan's
     /// `bytes_read_zero_copy`), Rread data that passed through the gateway's buffers
-    /// (`bytes_read_copied`), and Twrite data spliced the other way.
+    /// (`bytes_read_copied`), and the same for Twrite data the other way.
     let bytesReadZeroCopy = Counter()
     let bytesReadCopied = Counter()
     let bytesWrittenZeroCopy = Counter()
+    let bytesWrittenCopied = Counter()
     /// How long the server took to answer client requests (`LatencyHistogram`).
     let replyLatency = LatencyHistogram()
     /// The byte ledgers of `--quota` and `--max-memory` (nil: neither is set).
@@ -94,6 +95,8 @@ final class GatewayMetrics: Sendable {
         metric("bytes_read_copied_total", "counter", "Rread data that passed through the gateway's buffers.", [("", load(bytesReadCopied))])
         metric("bytes_written_zero_copy_total", "counter", "Twrite data spliced from the client's socket to the server's.",
                [("", load(bytesWrittenZeroCopy))])
+        metric("bytes_written_copied_total", "counter", "Twrite data sent to the server from the gateway's buffers (the client's, and its own: pieces, Blue commits).",
+               [("", load(bytesWrittenCopied))])
         metric("bytes_held", "gauge", "Bytes the gateway holds for clients against their quotas: requests, the replies they may bring, buffers.",
                [("", "\(byteLedgers?.total ?? 0)")])
         func byType(_ counters: [Counter]) -> [(String, String)] {

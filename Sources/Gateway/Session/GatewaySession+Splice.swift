@@ -88,7 +88,13 @@ extension GatewaySession {
         let outcome = splice.pump()
         let spliced = splice.takeSpliced()
         bytesSpliced &+= spliced
-        (splice === download ? settings.metrics.bytesReadZeroCopy : settings.metrics.bytesWrittenZeroCopy).add(spliced)
+        if splice === download {
+            payload.readZeroCopy &+= spliced
+            settings.metrics.bytesReadZeroCopy.add(spliced)
+        } else {
+            payload.writtenZeroCopy &+= spliced
+            settings.metrics.bytesWrittenZeroCopy.add(spliced)
+        }
         switch outcome {
         case .moving:
             break

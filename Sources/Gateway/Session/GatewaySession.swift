@@ -115,6 +115,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     var download: PayloadSplice?
     /// Payload bytes moved socket to socket by splice (for the close log line).
     var bytesSpliced = 0
+    /// Which path the session's payload bytes took (for the close log line; `/metrics` has the sums).
+    var payload = PayloadPaths()
 
     /// `client` is the accepted connection's transport (plain, or TLS still to shake hands).
     init(loop: EventLoop, client transport: any Transport, dialer: BackendDialer, routes: [String: BackendDialer] = [:],
@@ -340,11 +342,19 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
 
     // MARK: SessionHost
 
-    func sendToBackend(_ frame: UnsafeRawBufferPointer) { backend?.enqueue(frame) }
+    func sendToBackend(_ frame: UnsafeRawBufferPointer) {
+        if frame.count > NineP.twriteHeaderSize, frame[4] == MessageType.Twrite.rawValue {
+            // Twrite data the gateway holds in memory: the client's, or its own (a piece, a commit).
+            payload.writtenCopied &+= frame.count &- NineP.twriteHeaderSize
+            settings.metrics.bytesWrittenCopied.add(frame.count &- NineP.twriteHeaderSize)
+        }
+        backend?.enqueue(frame)
+    }
 
     func sendToClient(_ frame: UnsafeRawBufferPointer) {
         settings.metrics.bytesOut.add(frame.count)
         if frame.count > NineP.rreadHeaderSize, frame[4] == MessageType.Rread.rawValue {
+            payload.readCopied &+= frame.count &- NineP.rreadHeaderSize
             settings.metrics.bytesReadCopied.add(frame.count &- NineP.rreadHeaderSize)
         } else if frame.count >= 7, frame[4] == MessageType.Rlerror.rawValue || frame[4] == MessageType.Rerror.rawValue {
             settings.metrics.errorReply(errno: Self.errno(ofErrorReply: frame))
@@ -573,6 +583,10 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
             "bytes_in": "\(stats.bytesFromClient)",
             "bytes_out": "\(stats.bytesToClient)",
             "bytes_spliced": "\(bytesSpliced)",
+            "bytes_read_zero_copy": "\(payload.readZeroCopy)",
+            "bytes_read_copied": "\(payload.readCopied)",
+            "bytes_written_zero_copy": "\(payload.writtenZeroCopy)",
+            "bytes_written_copied": "\(payload.writtenCopied)",
             "gateway_errors": "\(stats.errorsByGateway)",
             "requests_held": "\(stats.held)",
             "backend_fids_left": "\(core.fids.liveBackendFids.count)",
