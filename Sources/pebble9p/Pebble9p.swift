@@ -57,6 +57,12 @@ struct SettingOptions: ParsableArguments {
     var maxMsize: String?
     @Option(name: .customLong("bridge-msize"), help: "on|off: clients may use max-msize even when the file server's msize is smaller; their large reads and writes go to it as pieces, together (default on).")
     var bridgeMsize: String?
+    @Option(name: .customLong("read-ahead"), help: "on|off: on a regular file read sequentially, keep the next reads in flight to the file server and answer from them, never with data read more than 50 ms before (default on).")
+    var readAhead: String?
+    @Option(name: .customLong("read-ahead-max"), help: "Bytes one fid may have read ahead, e.g. 4M (the default).")
+    var readAheadMax: String?
+    @Option(name: .customLong("no-read-ahead"), help: "GLOB: files never read ahead (their reads have effects); with a /, matched against the path below the attach point (/ctl), else against the name (repeatable).")
+    var noReadAhead: [String] = []
     @Option(parsing: .unconditional, help: "Event loops (threads); default: one per core.")
     var loops: String?
     @Option(name: .customLong("max-inflight"), parsing: .unconditional, help: "Requests per session at the server at once; more are held (Tflush never is).")
@@ -127,7 +133,7 @@ struct SettingOptions: ParsableArguments {
         let words: [(String, String?)] = [("tls-cert", tlsCert), ("tls-key", tlsKey), ("client-ca", clientCA), ("client-crl", clientCRL),
             ("client-auth", clientAuth), ("tls-min", tlsMin), ("tls-ciphers", tlsCiphers), ("tls-ciphersuites", tlsCipherSuites),
             ("route-strict", routeStrict ? "true" : nil), ("backend", backend), ("export", export), ("diod", diod), ("export-user", exportUser),
-         ("max-msize", maxMsize), ("bridge-msize", bridgeMsize), ("loops", loops), ("max-inflight", maxInFlight), ("max-fids", maxFids),
+         ("max-msize", maxMsize), ("bridge-msize", bridgeMsize), ("read-ahead", readAhead), ("read-ahead-max", readAheadMax), ("loops", loops), ("max-inflight", maxInFlight), ("max-fids", maxFids),
          ("max-conns", maxConns), ("queue-limit", queueLimit), ("drain-timeout", drainTimeout),
          ("handshake-timeout", handshakeTimeout), ("frame-timeout", frameTimeout), ("idle-timeout", idleTimeout),
          ("metrics", metrics), ("pebble", pebble), ("backend-timeout", backendTimeout), ("max-conns-per-client", maxConnsPerClient),
@@ -136,7 +142,7 @@ struct SettingOptions: ParsableArguments {
          ("splice-min", spliceMinimum), ("blue", blue), ("blue-max", blueMax), ("log-level", logLevel),
          ("token-keys", tokenKeys), ("revoked", revoked), ("require-token", requireToken ? "true" : nil),
          ("backend-aname", backendAname), ("backend-uname", backendUname), ("audit", audit)]
-        let lists: [(String, [String])] = [("listen", listen), ("tls-listen", tlsListen), ("route", route), ("client-budget", clientBudget), ("write-through", writeThrough)]
+        let lists: [(String, [String])] = [("listen", listen), ("tls-listen", tlsListen), ("route", route), ("client-budget", clientBudget), ("write-through", writeThrough), ("no-read-ahead", noReadAhead)]
         return words.map { ($0, $1.map(ConfigValue.word)) }
             + lists.map { ($0, $1.isEmpty ? nil : ConfigValue.list($1.map(ConfigValue.word))) }
     }

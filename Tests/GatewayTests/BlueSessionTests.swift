@@ -18,7 +18,7 @@ struct BlueSessionTests {
     static func opened(flags: UInt32 = readWrite, blueMax: Int = 1 << 20, limits: ProxySession.Limits = .init(),
                        writeThrough: [String] = [], keepRoot: Bool = false) throws -> (SessionHarness, UInt32) {
         var access = ProxySession.Access()
-        access.blue = .init(maxPerFid: blueMax, writeThrough: WriteThroughRule(globs: writeThrough))
+        access.blue = .init(maxPerFid: blueMax, writeThrough: PathGlobRule(globs: writeThrough))
         let harness = SessionHarness(limits: limits, access: access)
         try harness.negotiate()
         try harness.attach(fid: 1)

@@ -14,12 +14,12 @@ struct BridgingTests {
     static let unit = Int(backendMsize) - NineP.ioHeaderSize
 
     /// Fid 2 walked to a regular file and opened read-write; returns the harness and its backend fid.
-    static func opened(limits: ProxySession.Limits = .init(), qid: Qid = SessionHarness.fileQid,
-                       iounit: UInt32 = backendMsize - 24) throws -> (SessionHarness, UInt32) {
-        let harness = SessionHarness(limits: limits)
+    static func opened(limits: ProxySession.Limits = .init(), access: ProxySession.Access = .init(), qid: Qid = SessionHarness.fileQid,
+                       iounit: UInt32 = backendMsize - 24, names: [WireString] = ["f"]) throws -> (SessionHarness, UInt32) {
+        let harness = SessionHarness(limits: limits, access: access)
         try harness.negotiate(msize: clientMsize, backendMsize: backendMsize)
         try harness.attach(fid: 1)
-        let backendFid = try harness.walk(fid: 1, newfid: 2, names: ["f"])
+        let backendFid = try harness.walk(fid: 1, newfid: 2, names: names)
         let open = try harness.forward(tag: 3, .lopen(Tlopen(fid: 2, flags: 2)))
         harness.backendSends(tag: open.tag, .lopen(Rlopen(qid: qid, iounit: iounit)))
         let expected = iounit >= backendMsize - 24 ? clientMsize - 24 : iounit

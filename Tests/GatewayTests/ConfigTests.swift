@@ -56,6 +56,9 @@ struct ConfigFileTests {
     blue = "on"
     blue-max = "16M"
     write-through = ["ctl", "/logs/*.log"]
+    read-ahead = "off"
+    read-ahead-max = "1M"
+    no-read-ahead = ["ctl", "/dev/*"]
     max-requests-per-client = 900
     backend-timeout = 30
     metrics = "127.0.0.1:9095"
@@ -114,6 +117,9 @@ struct ConfigFileTests {
         expected.blue = true
         expected.blueMax = 16 << 20
         expected.writeThrough = ["ctl", "/logs/*.log"]
+        expected.readAhead = false
+        expected.readAheadMax = 1 << 20
+        expected.noReadAhead = ["ctl", "/dev/*"]
         expected.maxRequestsPerClient = 900
         expected.backendTimeout = 30
         expected.metrics = "127.0.0.1:9095"

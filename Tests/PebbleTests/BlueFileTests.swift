@@ -106,13 +106,13 @@ struct BlueFileTests {
 }
 
 @Suite("Write-through rule")
-struct WriteThroughRuleTests {
+struct PathGlobRuleTests {
     @Test("a glob with a / matches the whole path below the attach point, one without matches the name in any directory; * never crosses a /")
     func globs() {
-        let rule = WriteThroughRule(globs: ["ctl", "/logs/*.log"])
+        let rule = PathGlobRule(globs: ["ctl", "/logs/*.log"])
         func path(_ text: String) -> CapabilityPath { CapabilityPath(names: text.split(separator: "/").map(String.init)) }
         #expect(rule.matches(path("/ctl")) && rule.matches(path("/a/b/ctl")) && rule.matches(path("/logs/x.log")))
         #expect(!rule.matches(path("/ctl2")) && !rule.matches(path("/logs/old/x.log")) && !rule.matches(path("/x.log")))
-        #expect(!WriteThroughRule(globs: []).matches(path("/ctl")))
+        #expect(!PathGlobRule(globs: []).matches(path("/ctl")))
     }
 }

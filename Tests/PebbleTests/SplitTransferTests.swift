@@ -6,12 +6,13 @@ import Pebble
 struct SplitTransferTests {
     typealias Transfer = SplitTransfer<String>
 
-    @Test("pieces cover the range at consecutive offsets; one piece or a range past the largest offset is no split")
+    @Test("pieces cover the range at consecutive offsets; a range past the largest offset is no split")
     func pieces() throws {
         let transfer = try #require(Transfer(write: false, offset: 10, count: 25, pieceSize: 10))
         #expect(transfer.pieces.map(\.offset) == [10, 20, 30])
         #expect(transfer.pieces.map(\.count) == [10, 10, 5])
-        #expect(Transfer(write: false, offset: 0, count: 10, pieceSize: 10) == nil)
+        #expect(Transfer(write: false, offset: 0, count: 10, pieceSize: 10)?.pieces.count == 1)
+        #expect(Transfer(write: false, offset: 0, count: 0, pieceSize: 10) == nil)
         #expect(Transfer(write: true, offset: UInt64.max - 5, count: 20, pieceSize: 10) == nil)
         #expect(Transfer(write: true, offset: 0, count: 20, pieceSize: 0) == nil)
     }
@@ -51,5 +52,38 @@ struct SplitTransferTests {
         guard case .wrote(10) = transfer.answer else { Issue.record("the prefix before the failure: \(transfer.answer)"); return }
         let again = transfer.settle(1, .read(Array(repeating: 0, count: 11)))
         #expect(again, "a settled piece ignores a second outcome")
+    }
+}
+
+/// A fid's run of sequential reads and what is read ahead of it.
+@Suite("Read-ahead window")
+struct ReadAheadWindowTests {
+    @Test("a run starts at the second read of one size at consecutive offsets; what is wanted fills the window")
+    func run() {
+        var window = ReadAheadWindow<Int>()
+        guard case .pass = window.clientRead(offset: 0, count: 100) else { Issue.record("first read"); return }
+        #expect(window.wanted(maxBytes: 1000, maxReads: 8).isEmpty, "one read is no run")
+        _ = window.clientRead(offset: 100, count: 100)
+        #expect(window.wanted(maxBytes: 350, maxReads: 8) == [200, 300, 400])
+        #expect(window.wanted(maxBytes: 10_000, maxReads: 2) == [200, 300])
+        window.madeAhead(offset: 200, handle: 1)
+        window.madeAhead(offset: 300, handle: 2)
+        guard case .take(1) = window.clientRead(offset: 200, count: 100) else { Issue.record("the read made ahead"); return }
+        #expect(window.wanted(maxBytes: 300, maxReads: 8) == [400, 500])
+    }
+
+    @Test("a read at another offset or of another size breaks the run and drops what was ahead; a stop holds until then")
+    func breaks() {
+        var window = ReadAheadWindow<Int>()
+        _ = window.clientRead(offset: 0, count: 100)
+        _ = window.clientRead(offset: 100, count: 100)
+        window.madeAhead(offset: 200, handle: 7)
+        window.stopped = true
+        #expect(window.wanted(maxBytes: 1000, maxReads: 8).isEmpty)
+        guard case let .pass(dropped) = window.clientRead(offset: 200, count: 50) else { Issue.record("another size"); return }
+        #expect(dropped == [7])
+        #expect(window.sequentialReads == 0 && !window.stopped)
+        _ = window.clientRead(offset: UInt64.max - 10, count: 100)
+        #expect(window.nextOffset == nil, "past the largest offset there is no next read")
     }
 }

@@ -108,6 +108,11 @@ extension GatewayConfig {
         return result
     }
 
+    /// Read-ahead's settings (nil: off).
+    var readAheadSettings: ProxySession.ReadAheadSettings? {
+        readAhead ? ProxySession.ReadAheadSettings(maxBytes: readAheadMax, never: PathGlobRule(globs: noReadAhead)) : nil
+    }
+
     /// Blue writes for everyone (nil: off), and for the identities that have their own setting.
     var blueSettings: ProxySession.BlueSettings? { blue ? blueOn : nil }
     var clientBlue: [String: ProxySession.BlueSettings?] {
@@ -116,7 +121,7 @@ extension GatewayConfig {
         }
     }
     private var blueOn: ProxySession.BlueSettings {
-        ProxySession.BlueSettings(maxPerFid: blueMax, writeThrough: WriteThroughRule(globs: writeThrough))
+        ProxySession.BlueSettings(maxPerFid: blueMax, writeThrough: PathGlobRule(globs: writeThrough))
     }
 
     /// Bytes held per identity (`quota`), which `max-memory` also sums (nil: neither is set).

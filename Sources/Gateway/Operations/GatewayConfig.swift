@@ -40,6 +40,11 @@ public struct GatewayConfig: Sendable, Equatable {
     /// Whether a client may use a larger msize than the backend's, its large reads and writes
     /// sent to the backend as pieces (`bridge-msize`); off: the client gets the backend's msize.
     public var bridgeMsize = true
+    /// Read-ahead on sequential reads of regular files (`read-ahead`), how much per fid
+    /// (`read-ahead-max`), and the files never read ahead (`no-read-ahead`).
+    public var readAhead = true
+    public var readAheadMax = 4 << 20
+    public var noReadAhead: [String] = []
     /// Event loops (threads); one per core by default.
     public var loops = min(ProcessInfo.processInfo.activeProcessorCount, 256)
     /// Client requests per session at the server at once; more are held by the gateway.
@@ -112,7 +117,7 @@ public struct GatewayConfig: Sendable, Equatable {
     /// bytes the fid streams to its commit's temporary.
     public var blue = true
     public var blueMax = 64 << 20
-    /// Files whose writes always go through, Blue or not (`WriteThroughRule`).
+    /// Files whose writes always go through, Blue or not (`PathGlobRule`).
     public var writeThrough: [String] = []
     /// trace, debug, info, notice, warning, error, critical.
     public var logLevel = "info"
@@ -331,6 +336,15 @@ public struct GatewayConfig: Sendable, Equatable {
         },
         Setting(key: "bridge-msize", help: "on|off: let clients use max-msize even when the file server's msize is smaller (large reads and writes go to it as pieces, together); off: clients get the server's msize") { config, value throws(ConfigError) in
             config.bridgeMsize = try value.onOff()
+        },
+        Setting(key: "read-ahead", help: "on|off: on a regular file read sequentially, keep the next reads in flight to the file server and answer from them (never with data read more than 50 ms before)") { config, value throws(ConfigError) in
+            config.readAhead = try value.onOff()
+        },
+        Setting(key: "read-ahead-max", help: "bytes one fid may have read ahead, e.g. 4M (the default)") { config, value throws(ConfigError) in
+            config.readAheadMax = try value.byteCount()
+        },
+        Setting(key: "no-read-ahead", help: "GLOB: files never read ahead (their reads have effects); with a /, matched against the path below the attach point (/ctl), else against the name (repeatable; a list in the file)") { config, value throws(ConfigError) in
+            config.noReadAhead = try value.strings()
         },
         Setting(key: "loops", help: "event loops (threads)") { config, value throws(ConfigError) in
             config.loops = try value.integer(in: 1...256)

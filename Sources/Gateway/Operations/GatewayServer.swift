@@ -58,6 +58,7 @@ public final class GatewayServer: Sendable {
             sessions: directory,
             budgets: config.pebble,
             blue: config.blueSettings,
+            readAhead: config.readAheadSettings,
             clientBlue: config.clientBlue
         )
         if tls != nil { logger.info("TLS path", metadata: ["path": "\(KernelTLS.path)"]) }

@@ -56,6 +56,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         var budgets = true
         /// Blue writes (nil: off), and the identities' own setting (`client-budget`; a nil value: off).
         var blue: ProxySession.BlueSettings? = nil
+        var readAhead: ProxySession.ReadAheadSettings? = nil
         var clientBlue: [String: ProxySession.BlueSettings?] = [:]
     }
 
@@ -135,6 +136,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         var access = ProxySession.Access(backendAname: settings.backendAname, backendUname: settings.backendUname)
         access.budgets = settings.budgets
         access.blue = settings.blue
+        access.readAhead = settings.readAhead
         if let tokens = settings.tokens {
             access.tokens = RequestPolicy.TokenPolicy(verifier: tokens.current, required: settings.requireToken)
             access.currentVerifier = { tokens.current }
@@ -579,6 +581,8 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
             "backend_msize": "\(core.backendMsize)",
             "requests": "\(stats.requests)",
             "split_requests": "\(stats.splitRequests)",
+            "read_ahead_reads": "\(stats.readAheadReads)",
+            "read_ahead_hits": "\(stats.readAheadHits)",
             "replies": "\(stats.replies)",
             "bytes_in": "\(stats.bytesFromClient)",
             "bytes_out": "\(stats.bytesToClient)",

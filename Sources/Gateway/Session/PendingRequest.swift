@@ -80,6 +80,10 @@ struct PendingRequest {
     /// A piece of a client Tread or Twrite split for the server's msize (`ProxySession+Bridging`):
     /// the gateway's own request, but charged to the rates like the client's.
     var isPiece = false
+    /// A client request that changes its file's data (`ProxySession.changesFile`), and the file's
+    /// qid path (nil: not known, every file): reads made ahead of it stop counting when it is answered.
+    var changesFile = false
+    var changedQidPath: UInt64?
 
     /// A client's request, or a piece of one: its bytes count against the rate limits.
     var chargesRates: Bool {

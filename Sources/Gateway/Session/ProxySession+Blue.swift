@@ -24,7 +24,7 @@ extension ProxySession {
         /// Most bytes one fid holds before it commits and writes through.
         var maxPerFid = 64 << 20
         /// Files whose writes always go through (`--write-through`).
-        var writeThrough = WriteThroughRule(globs: [])
+        var writeThrough = PathGlobRule(globs: [])
     }
 
     /// What a Tlopen/Tlcreate for writing asked: the truncation it carried, held instead of sent.
@@ -62,6 +62,8 @@ extension ProxySession {
         /// The file's path below the attach point when it was opened: a size change through
         /// another fid of that path commits this fid first.
         var path: CapabilityPath?
+        /// The file's qid path: a commit changes its data (reads made ahead of it stop counting).
+        var qidPath: UInt64?
         /// The client fid, the open's access mode and attach: an atomic replace puts the client fid
         /// on the new file, opened the same way, made as the same user.
         var clientFid: UInt32 = 0
@@ -220,6 +222,7 @@ extension ProxySession {
         }
         var state = BlueFid()
         state.path = open.path
+        state.qidPath = qid.path
         state.creates = open.creates
         (state.clientFid, state.accessMode, state.attachID) = (clientFid, open.accessMode, open.attachID)
         if open.truncate { state.file.resize(to: 0) }

@@ -15,10 +15,12 @@ extension ProxySession {
         var fromServer: Bool
     }
 
-    /// A client Tread or Twrite going as pieces: under its client tag while any piece is out.
+    /// A client Tread or Twrite going as pieces, or a read the gateway makes ahead of the client
+    /// (`+ReadAhead`), which a client read takes over when it asks for exactly that.
     struct SplitRequest {
         var transfer: SplitTransfer<PieceFailure>
-        let serial: UInt64
+        /// The client request it answers; nil for a read ahead no client asked for yet.
+        var clientTag: UInt16?
         /// The backend tag of each piece (nil: never registered).
         var pieceTags: [UInt16?]
         /// Set by the client's first Tflush of it: the pieces at the server are flushed too.
@@ -27,6 +29,11 @@ extension ProxySession {
         var flushTags: [UInt16] = []
         /// The bytes of read pieces kept until the answer goes (counted in `bytesHeld`).
         var bytesKept = 0
+        /// For a read ahead: when it was sent (monotonic seconds), and its file's change count then.
+        var madeAt = 0.0
+        var generation: UInt64 = 0
+        /// For a write: the file it changes, whose reads ahead stop counting when it is answered.
+        var changesFile: UInt64?
     }
 
     /// What to do with a request the server's msize may not carry.
@@ -104,16 +111,21 @@ extension ProxySession {
 
     // MARK: Pieces
 
-    /// Sends the pieces of a client request (all registered now, held like any request while the
-    /// server has no room). `frame` is the whole client Twrite for a write.
-    func startSplit(_ transfer: SplitTransfer<PieceFailure>, frame: UnsafeRawBufferPointer, clientTag: UInt16, backendFid: UInt32) {
+    /// Sends the pieces of a client request, or of a read ahead (`clientTag` nil): all registered
+    /// now, held like any request while the server has no room. `frame` is the whole client Twrite
+    /// for a write. Returns the split's serial.
+    @discardableResult
+    func startSplit(_ transfer: SplitTransfer<PieceFailure>, frame: UnsafeRawBufferPointer?, clientTag: UInt16?, backendFid: UInt32) -> UInt64 {
         let serial = tags.makeSerial()
-        splits[clientTag] = SplitRequest(transfer: transfer, serial: serial, pieceTags: Array(repeating: nil, count: transfer.pieces.count))
-        stats.splitRequests &+= 1
+        splits[serial] = SplitRequest(transfer: transfer, clientTag: clientTag, pieceTags: Array(repeating: nil, count: transfer.pieces.count))
+        if let clientTag {
+            splitOfClientTag[clientTag] = serial
+            stats.splitRequests &+= 1
+        }
         var dataAt = NineP.twriteHeaderSize
         for (index, piece) in transfer.pieces.enumerated() {
             let message: TMessage
-            if transfer.isWrite {
+            if transfer.isWrite, let frame {
                 let end = dataAt + Int(piece.count)
                 message = .write(Twrite(fid: backendFid, offset: piece.offset, data: Array(frame[dataAt..<end])))
                 dataAt = end
@@ -121,15 +133,16 @@ extension ProxySession {
                 message = .read(Tread(fid: backendFid, offset: piece.offset, count: piece.count))
             }
             let tag = sendPiece(message, count: piece.count, isWrite: transfer.isWrite) { [unowned self] reply in
-                pieceAnswered(clientTag: clientTag, serial: serial, index: index, reply)
+                pieceAnswered(serial: serial, index: index, reply)
             }
             if let tag {
-                splits[clientTag]?.pieceTags[index] = tag
+                splits[serial]?.pieceTags[index] = tag
             } else {
-                settlePiece(clientTag: clientTag, index: index, .failed(PieceFailure(error: .tooManyRequests, fromServer: false)))
+                settlePiece(serial: serial, index: index, .failed(PieceFailure(error: .tooManyRequests, fromServer: false)))
             }
         }
-        finishSplitIfSettled(clientTag)
+        finishSplitIfSettled(serial)
+        return serial
     }
 
     /// Registers one piece like a client request of its size (its frame and its reply against the
@@ -146,8 +159,8 @@ extension ProxySession {
         return registerOwn(message, request, dialect: dialect, then: continuation)
     }
 
-    private func pieceAnswered(clientTag: UInt16, serial: UInt64, index: Int, _ reply: RMessage?) {
-        guard let split = splits[clientTag], split.serial == serial else { return }
+    private func pieceAnswered(serial: UInt64, index: Int, _ reply: RMessage?) {
+        guard let split = splits[serial] else { return }
         let outcome: SplitTransfer<PieceFailure>.Outcome
         switch reply {
         case let .read(read)? where !split.transfer.isWrite:
@@ -161,12 +174,12 @@ extension ProxySession {
         default:
             outcome = .failed(PieceFailure(error: .badBackendReply, fromServer: false))
         }
-        settlePiece(clientTag: clientTag, index: index, outcome)
-        finishSplitIfSettled(clientTag)
+        settlePiece(serial: serial, index: index, outcome)
+        finishSplitIfSettled(serial)
     }
 
-    private func settlePiece(clientTag: UInt16, index: Int, _ outcome: SplitTransfer<PieceFailure>.Outcome) {
-        guard var split = splits[clientTag] else { return }
+    private func settlePiece(serial: UInt64, index: Int, _ outcome: SplitTransfer<PieceFailure>.Outcome) {
+        guard var split = splits[serial] else { return }
         if !split.transfer.settle(index, outcome) {
             // More than the piece asked for: the server is broken.
             split.transfer.settle(index, .failed(PieceFailure(error: .badBackendReply, fromServer: false)))
@@ -174,15 +187,15 @@ extension ProxySession {
             split.bytesKept &+= data.count
             splitBytes &+= data.count
         }
-        splits[clientTag] = split
+        splits[serial] = split
     }
 
     /// Once every piece has settled: the one answer (unless the first piece was flushed), then
-    /// the client's Tflushes of it.
-    private func finishSplitIfSettled(_ clientTag: UInt16) {
-        guard let split = splits[clientTag], split.transfer.isSettled else { return }
-        splits[clientTag] = nil
-        splitBytes &-= split.bytesKept
+    /// the client's Tflushes of it. A read ahead stays until a client read takes it or it is dropped.
+    func finishSplitIfSettled(_ serial: UInt64) {
+        guard let split = splits[serial], split.transfer.isSettled, let clientTag = split.clientTag else { return }
+        dropSplit(serial)
+        if let qidPath = split.changesFile { FileGenerations.shared.bump(qidPath) }
         switch split.transfer.answer {
         case let .read(pieces):
             let count = pieces.reduce(0) { $0 &+ $1.count }
@@ -208,6 +221,18 @@ extension ProxySession {
         for flush in split.flushTags { sendToClient(.flush(Rflush()), tag: flush) }
     }
 
+    /// Forgets a split: its pieces at the server are answered to nobody, and those still held never go.
+    func dropSplit(_ serial: UInt64) {
+        guard let split = splits.removeValue(forKey: serial) else { return }
+        splitBytes &-= split.bytesKept
+        if let clientTag = split.clientTag, splitOfClientTag[clientTag] == serial { splitOfClientTag[clientTag] = nil }
+        for pieceTag in split.pieceTags.compactMap({ $0 }) where tags.request(pieceTag)?.sent == false {
+            _ = held.remove(tag: pieceTag)
+            ownReplies[pieceTag] = nil
+            dropHeld(pieceTag)
+        }
+    }
+
     private static func appendLE<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
@@ -217,11 +242,11 @@ extension ProxySession {
     /// A client Tflush of a split request: every piece still out is flushed (one held is dropped),
     /// and the Tflush is answered once all have settled. False when `oldTag` is no split request.
     func flushSplit(oldTag: UInt16, tag: UInt16) -> Bool {
-        guard var split = splits[oldTag] else { return false }
+        guard let serial = splitOfClientTag[oldTag], var split = splits[serial] else { return false }
         split.flushTags.append(tag)
         let first = !split.flushing
         split.flushing = true
-        splits[oldTag] = split
+        splits[serial] = split
         guard first else { return true }
         for (index, pieceTag) in split.pieceTags.enumerated() {
             guard let pieceTag, split.transfer.isPending(index), let piece = tags.request(pieceTag) else { continue }
@@ -229,7 +254,7 @@ extension ProxySession {
                 _ = held.remove(tag: pieceTag)
                 ownReplies[pieceTag] = nil
                 dropHeld(pieceTag)
-                settlePiece(clientTag: oldTag, index: index, .flushed)
+                settlePiece(serial: serial, index: index, .flushed)
             } else {
                 var flush = PendingRequest(origin: .gateway, type: .Tflush, serial: tags.makeSerial())
                 flush.flushTarget = (pieceTag, piece.serial)
@@ -237,19 +262,21 @@ extension ProxySession {
                 sendToBackend(.flush(Tflush(oldtag: pieceTag)), tag: flushTag)
             }
         }
-        finishSplitIfSettled(oldTag)
+        finishSplitIfSettled(serial)
         return true
     }
 
     /// Whether a client tag is a split request's or a Tflush waiting on one.
     func splitUses(clientTag: UInt16) -> Bool {
-        splits[clientTag] != nil || splits.values.contains { $0.flushTags.contains(clientTag) }
+        splitOfClientTag[clientTag] != nil || splits.values.contains { $0.flushTags.contains(clientTag) }
     }
 
     /// The session ends or resets: what the pieces would have answered is nobody's now (the
     /// pieces themselves are flushed with the rest).
     func forgetSplits() {
         splits.removeAll()
+        splitOfClientTag.removeAll()
         splitBytes = 0
+        readAhead.removeAll()
     }
 }

@@ -36,7 +36,7 @@ extension ProxySession {
 
     /// Brings the identity's totals to what the session holds now.
     func settleTotals() {
-        clientTotals.requests?.settle(to: tags.clientOutstanding &+ splits.count)
+        clientTotals.requests?.settle(to: tags.clientOutstanding &+ splitOfClientTag.count)
         clientTotals.fids?.settle(to: fids.count)
     }
 

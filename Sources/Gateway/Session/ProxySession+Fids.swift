@@ -25,7 +25,7 @@ extension ProxySession {
                 fid.kind = request.type == .Txattrcreate ? .xattr : .open
                 if let size = request.xattrSize { fid.xattrSize = size }
                 if openedDirectory { fid.readsStats = true }
-                if let qid { fid.qidType = qid.type }
+                if let qid { (fid.qidType, fid.qidPath) = (qid.type, qid.path) }
                 // Tcreate/Tlcreate: the fid is now the file made in its directory.
                 if let name = request.createdName, let scope = fid.scope {
                     fid.scope?.path = scope.path.appending(String(decoding: name.bytes, as: UTF8.self))

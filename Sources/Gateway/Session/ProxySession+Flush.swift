@@ -7,7 +7,7 @@ extension ProxySession {
     /// reply has already been sent (so the client sees that reply before the Rflush).
     func clientFlush(_ frame: UnsafeMutableRawBufferPointer, oldTag: UInt16, tag: UInt16) {
         if flushDeferred(clientTag: oldTag) { return sendToClient(.flush(Rflush()), tag: tag) }
-        if !splits.isEmpty, flushSplit(oldTag: oldTag, tag: tag) { return }
+        if !splitOfClientTag.isEmpty, flushSplit(oldTag: oldTag, tag: tag) { return }
         guard let oldBackendTag = tags.backendTag(forClientTag: oldTag),
               let target = tags.request(oldBackendTag)
         else {

@@ -42,5 +42,7 @@ extension ProxySession {
         var budgets = true
         /// Blue writes (`--blue on`) and their limit per fid; nil: writes go through.
         var blue: BlueSettings?
+        /// Read-ahead (`--read-ahead on`); nil: off.
+        var readAhead: ReadAheadSettings?
     }
 }

@@ -148,9 +148,13 @@ final class ProxySession {
     /// Directories (by attach) whose stale temporaries this session has looked for.
     var blueSwept: Set<String> = []
     var blueBytes = 0
-    /// Client reads and writes going as pieces, by client tag (`+Bridging`), and the read data they keep.
-    var splits: [UInt16: SplitRequest] = [:]
+    /// Reads and writes going as pieces and reads made ahead, by serial (`+Bridging`), the client
+    /// tags they answer, and the read data they keep.
+    var splits: [UInt64: SplitRequest] = [:]
+    var splitOfClientTag: [UInt16: UInt64] = [:]
     var splitBytes = 0
+    /// Sequential reads and the reads made ahead of them, by backend fid (`+ReadAhead`).
+    var readAhead: [UInt32: ReadAheadFid] = [:]
 
     var isClosed: Bool { phase == .closed }
     /// A mid-session Tversion is waiting for outstanding replies and cleanup clunks.
@@ -190,7 +194,7 @@ final class ProxySession {
             return false
         }
         if header.tag == NineP.noTag || tags.isClientTagInUse(header.tag) || blueDeferredTags.contains(header.tag)
-            || (!splits.isEmpty && splitUses(clientTag: header.tag)) {
+            || (!splitOfClientTag.isEmpty && splitUses(clientTag: header.tag)) {
             // Two requests under one tag cannot be told apart in the replies: the client is broken.
             host.closeClient(reason: "tag \(header.tag) reused while in flight (\(type))")
             return false
@@ -297,6 +301,16 @@ final class ProxySession {
             }
         }
 
+        // A sequential read may be answered by a read made ahead (`+ReadAhead`); more are made
+        // once this one is on its way.
+        var readsAheadAfter: UInt32?
+        defer { if let readsAheadAfter { readAheadMore(readsAheadAfter) } }
+        if type == .Tread, access.readAhead != nil, !partial, redirect == nil, blueReply == nil,
+           let subject = operands.first?.record, blue[subject.backendFid] == nil, let offset = decoded.offset, let count = rewrite.count ?? decoded.count {
+            readsAheadAfter = subject.backendFid
+            if readAheadTread(tag: tag, backendFid: subject.backendFid, subject: subject, offset: offset, count: count) { return false }
+        }
+
         // What the server's msize cannot carry is split, cut or refused (`+Bridging`).
         var frame = frame
         var split: SplitTransfer<PieceFailure>?
@@ -324,14 +338,22 @@ final class ProxySession {
         }
 
         // Commit: from here on the request happens.
+        let changesFile = access.readAhead != nil && Self.changesFile(decoded)
+        if changesFile { FileGenerations.shared.bump(operands.first?.record?.qidPath) }
+        if access.readAhead != nil, type == .Tclunk || type == .Tremove, let subject = operands.first?.record {
+            forgetReadAhead(subject.backendFid)
+        }
         if let split, let subject = operands.first?.record {
-            startSplit(split, frame: UnsafeRawBufferPointer(frame), clientTag: tag, backendFid: redirect ?? subject.backendFid)
+            let serial = startSplit(split, frame: UnsafeRawBufferPointer(frame), clientTag: tag, backendFid: redirect ?? subject.backendFid)
+            if changesFile { splits[serial]?.changesFile = subject.qidPath }
             return false
         }
         var request = PendingRequest(origin: .client(tag: tag), type: rewrite.sendAs ?? type, serial: tags.makeSerial())
         request.reservedBytes = frameSize
         request.answerInstead = rewrite.answerInstead
         request.blueReply = blueReply
+        request.changesFile = changesFile
+        request.changedQidPath = operands.first?.record?.qidPath
         request.walk = rewrite.walk
         if let subject = operands.first?.record {
             request.scope = subject.scope
@@ -464,6 +486,7 @@ final class ProxySession {
         settle(request, succeeded: succeeded, known: wellTyped, xattrSize: outcome.xattrSize,
                openedDirectory: outcome.openedDirectory, qid: outcome.qid)
         ended(request)
+        if request.changesFile { FileGenerations.shared.bump(request.changedQidPath) }
         if request.type == .Tflush, succeeded, let target = request.flushTarget,
            let flushed = tags.request(target.tag), flushed.serial == target.serial {
             // The server answered the flush without answering the request: it never happened.

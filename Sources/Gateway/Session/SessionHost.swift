@@ -57,4 +57,7 @@ struct SessionStats {
     var held = 0
     /// Client reads and writes sent to the server as pieces (msize bridging).
     var splitRequests = 0
+    /// Reads made ahead, and client reads they answered.
+    var readAheadReads = 0
+    var readAheadHits = 0
 }

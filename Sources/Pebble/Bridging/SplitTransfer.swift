@@ -42,11 +42,11 @@ public struct SplitTransfer<Failure> {
     public private(set) var outcomes: [Outcome]
     public private(set) var unsettled: Int
 
-    /// Cuts `count` bytes at `offset` into pieces of `pieceSize` at consecutive offsets; nil when
-    /// one piece would do, or when the range would pass the largest offset (then the server
-    /// answers the request as it is, with the error it has for that).
+    /// Cuts `count` bytes at `offset` into pieces of `pieceSize` at consecutive offsets (one, when
+    /// it fits); nil for nothing to cut, or when the range would pass the largest offset (then the
+    /// server answers the request as it is, with the error it has for that).
     public init?(write isWrite: Bool, offset: UInt64, count: UInt32, pieceSize: UInt32) {
-        guard pieceSize > 0, count > pieceSize else { return nil }
+        guard pieceSize > 0, count > 0 else { return nil }
         let (end, overflow) = offset.addingReportingOverflow(UInt64(count))
         guard !overflow else { return nil }
         var pieces: [Piece] = []
