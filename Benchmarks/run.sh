@@ -9,12 +9,15 @@
 # paths inside every round (and rotating their order from round to round):
 #   (a) diodcat -m 1048576 -s H:P -a WORK /FILE > /dev/null    of a 1 GiB file  → MB/s (wall)
 #   (b) diodload -g -n 4 -r 5 -s H:P                                         → getattr ops/s
-#   (c) diodload -n 4 -r 5 -s H:P                                            → read/write MB/s
+#   (c) diodload -n 4 -r 5 -m LOADMSIZE -s H:P                               → read/write MB/s
 # over these paths, all in front of one diod (which exports WORK and `ctl`):
 #   direct diod
 #   pebble9p   .build/release/pebble9p serve --listen 127.0.0.1:P --backend tcp:127.0.0.1:DIODPORT
+#              (msize bridging and read-ahead on, the defaults)
+#   pebble9p, bridging and read-ahead off: the same with --bridge-msize off --read-ahead off
+#   HAProxy tcp mode, no splice option (its strongest getattr row)
 #   HAProxy tcp mode, option splice-auto
-#   HAProxy tcp mode, option splice-request + option splice-response (strongest HAProxy row)
+#   HAProxy tcp mode, option splice-request + option splice-response (its strongest rw row)
 # then, with other backend transports (ratios still vs direct diod over TCP):
 #   pebble9p → diod unix socket   (the same diod also listens on SOCK: diod -l …:DIODPORT -l SOCK)
 #              .build/release/pebble9p serve --listen 127.0.0.1:P --backend unix:SOCK
@@ -52,6 +55,8 @@
 #   --no-build         use the existing .build/release/pebble9p (default: swift build -c release)
 #   --size-mib N       size of the diodcat file (default 1024)
 #   --runtime S        diodload seconds per run (default 5); --threads N (default 4)
+#   --load-msize N     msize diodload's read/write asks for (default 65536, diodload's own; diod
+#                      caps at 65536, so only a gateway that bridges msize gives it more)
 #   --no-extra-rows    only the first four paths (no unix-socket and exec: rows)
 #   --no-tls-rows      no TLS rows (stunnel pair, pebble9p tunnel → serve)
 #   --no-record        print the table, do not append it to Benchmarks/RESULTS.md
@@ -67,6 +72,7 @@ BUILD=1
 SIZE_MIB=1024
 RUNTIME=5
 THREADS=4
+LOAD_MSIZE=65536
 RECORD=1
 EXTRA=1
 TLS=1
@@ -84,6 +90,7 @@ while [[ $# -gt 0 ]]; do
         --size-mib) SIZE_MIB="${2:?}"; shift 2 ;;
         --runtime) RUNTIME="${2:?}"; shift 2 ;;
         --threads) THREADS="${2:?}"; shift 2 ;;
+        --load-msize) LOAD_MSIZE="${2:?}"; shift 2 ;;
         --no-record) RECORD=0; shift ;;
         --no-extra-rows) EXTRA=0; shift ;;
         --no-tls-rows) TLS=0; shift ;;
@@ -95,6 +102,7 @@ done
 [[ "$SIZE_MIB" =~ ^[1-9][0-9]*$ ]] || die "--size-mib wants a positive integer"
 [[ "$RUNTIME" =~ ^[1-9][0-9]*$ ]] || die "--runtime wants a positive integer"
 [[ "$THREADS" =~ ^[1-9][0-9]*$ ]] || die "--threads wants a positive integer"
+[[ "$LOAD_MSIZE" =~ ^[1-9][0-9]*$ ]] || die "--load-msize wants a positive integer"
 (( ONLY_BASELINES && STANDIN )) && die "--only-baselines and --pebble-standin exclude each other"
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -133,8 +141,8 @@ PEBBLE_BIN="${PEBBLE9P_BIN:-$ROOT/.build/release/pebble9p}"
 ensure_bench_file "$FILE" "$FILE_BYTES"
 
 # ---------------------------------------------------------------- servers and proxies
-read -r DIOD_PORT PEB_PORT HA_AUTO_PORT HA_SPLICE_PORT PEB_UNIX_PORT HA_UNIX_PORT PEB_EXEC_PORT \
-    ST_CLIENT_PORT ST_SERVER_PORT PT_CLIENT_PORT PT_SERVER_PORT <<<"$(free_ports 11)"
+read -r DIOD_PORT PEB_PORT PEB_PLAIN_PORT HA_PLAIN_PORT HA_AUTO_PORT HA_SPLICE_PORT PEB_UNIX_PORT HA_UNIX_PORT PEB_EXEC_PORT \
+    ST_CLIENT_PORT ST_SERVER_PORT PT_CLIENT_PORT PT_SERVER_PORT <<<"$(free_ports 13)"
 
 DIOD_CMD=(diod -f -n -c /dev/null -l "$HOST:$DIOD_PORT")
 if (( EXTRA )); then
@@ -177,9 +185,9 @@ start_haproxy() {  # start_haproxy NAME PORT SERVER-ADDRESS OPTION-LINES... ; se
     wait_listen "$port" "$STARTED_PID" "haproxy-$name"
 }
 
-start_pebble() {  # start_pebble NAME PORT BACKEND ; sets STARTED_PID
-    local name="$1" port="$2" backend="$3"
-    "$PEBBLE_BIN" serve --listen "$HOST:$port" --backend "$backend" > "$LOGS/$name.log" 2>&1 &
+start_pebble() {  # start_pebble NAME PORT BACKEND [FLAGS...] ; sets STARTED_PID
+    local name="$1" port="$2" backend="$3"; shift 3
+    "$PEBBLE_BIN" serve --listen "$HOST:$port" --backend "$backend" "$@" > "$LOGS/$name.log" 2>&1 &
     STARTED_PID=$!; PIDS+=("$STARTED_PID")
     wait_listen "$port" "$STARTED_PID" "$name"
 }
@@ -209,12 +217,17 @@ if (( STANDIN )); then
     PEBBLE_DESC="pebble9p row served by a stand-in: \`haproxy -db -f CFG\` (tcp, no splice option) — not pebble9p"
 elif (( ! ONLY_BASELINES )); then
     start_pebble pebble9p "$PEB_PORT" "tcp:$HOST:$DIOD_PORT"
-    add_path "pebble9p" "$PEB_PORT" "$STARTED_PID"
-    PEBBLE_DESC="pebble9p: \`$PEB_REL serve --listen 127.0.0.1:P --backend tcp:127.0.0.1:DIODPORT\`"
+    add_path "pebble9p (msize bridging + read-ahead)" "$PEB_PORT" "$STARTED_PID"
+    start_pebble pebble9p-plain "$PEB_PLAIN_PORT" "tcp:$HOST:$DIOD_PORT" --bridge-msize off --read-ahead off
+    add_path "pebble9p, bridging and read-ahead off" "$PEB_PLAIN_PORT" "$STARTED_PID"
+    PEBBLE_DESC="pebble9p: \`$PEB_REL serve --listen 127.0.0.1:P --backend tcp:127.0.0.1:DIODPORT\` (the defaults: msize bridging, read-ahead, Blue on);
+    bridging and read-ahead off: the same with \`--bridge-msize off --read-ahead off\`"
 else
     PEBBLE_DESC="pebble9p: skipped (--only-baselines)"
 fi
 
+start_haproxy no-splice "$HA_PLAIN_PORT" "$HOST:$DIOD_PORT"
+add_path "HAProxy tcp, no splice" "$HA_PLAIN_PORT" "$STARTED_PID"
 start_haproxy splice-auto "$HA_AUTO_PORT" "$HOST:$DIOD_PORT" "option splice-auto"
 add_path "HAProxy tcp, \`option splice-auto\`" "$HA_AUTO_PORT" "$STARTED_PID"
 start_haproxy splice-both "$HA_SPLICE_PORT" "$HOST:$DIOD_PORT" "option splice-request" "option splice-response"
@@ -372,7 +385,7 @@ measure_load() {  # measure_load I ROUND getattr|rw
     local i="$1" r="$2" kind="$3" port="${P_PORT[$1]}" rc=0 out line
     check_alive "$i" || return 0
     local args=(-n "$THREADS" -r "$RUNTIME" -s "$HOST:$port")
-    [[ "$kind" == getattr ]] && args=(-g "${args[@]}")
+    [[ "$kind" == getattr ]] && args=(-g "${args[@]}") || args=(-m "$LOAD_MSIZE" "${args[@]}")
     out="$LOGS/diodload-$kind-$i-r$r.log"
     timeout $(( RUNTIME + 60 )) diodload "${args[@]}" > "$out" 2>&1 || rc=$?
     line="$(sed -n 's/.*diodload: \([0-9.]*\) ops\/s, \([0-9.]*\) rMB\/s, \([0-9.]*\) wMB\/s.*/\1 \2 \3/p' "$out" | tail -1)"
@@ -516,7 +529,7 @@ REPORT="
     5s/10m/10m; \`listen p\` bind 127.0.0.1:P, \`server diod 127.0.0.1:DIODPORT\`) plus the row's options.$EXTRA_DESC$TLS_DESC
   - (a) \`diodcat -m 1048576 -s H:P -a $WORK /$FILE_NAME > /dev/null\` → MB/s = $FILE_BYTES bytes / wall s / 10^6
   - (b) \`diodload -g -n $THREADS -r $RUNTIME -s H:P\` → getattr ops/s
-  - (c) \`diodload -n $THREADS -r $RUNTIME -s H:P\` → rMB/s as diodload prints it (it prints equal wMB/s; raw values below)
+  - (c) \`diodload -m $LOAD_MSIZE -n $THREADS -r $RUNTIME -s H:P\` → rMB/s as diodload prints it (it prints equal wMB/s; raw values below)
   - proxy CPU-s per GiB: utime+stime of the proxy pid (TLS rows: of both pids) from /proc/PID/stat before/after
     each diodcat run, summed over the rounds, / CLK_TCK ($CLK_TCK) / GiB read. Direct diod: 0 by definition.
 
