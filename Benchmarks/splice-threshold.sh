@@ -84,7 +84,7 @@ done
 spliced_share() {  # spliced_share LOG: percent of payload bytes spliced over all its sessions
     awk '/session closed/ { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] += kv[2] } }
          END { z = v["bytes_read_zero_copy"] + v["bytes_written_zero_copy"]; c = v["bytes_read_copied"] + v["bytes_written_copied"];
-               if (z + c > 0) printf "%.0f", 100 * z / (z + c); else print "?" }' "$1"
+               if (z + c > 0) printf "%.3f", 100 * z / (z + c); else print "?" }' "$1"
 }
 
 TABLE="$LOGS/table.md"

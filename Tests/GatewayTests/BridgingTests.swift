@@ -151,6 +151,26 @@ struct BridgingTests {
         #expect(try harness.backendReceived().count == 1)
     }
 
+    @Test("a request becomes at most 64 pieces: past them it is a short read or write")
+    func pieceCap() throws {
+        let harness = SessionHarness()
+        try harness.negotiate(msize: 1 << 20, backendMsize: Self.backendMsize)
+        try harness.attach(fid: 1)
+        try harness.walk(fid: 1, newfid: 2, names: ["f"])
+        let open = try harness.forward(tag: 3, .lopen(Tlopen(fid: 2, flags: 2)))
+        harness.backendSends(tag: open.tag, .lopen(Rlopen(qid: SessionHarness.fileQid, iounit: 0)))
+        _ = try harness.clientReceived()
+        let data = (0..<1_000_000).map { UInt8(truncatingIfNeeded: $0) }
+        harness.clientSends(tag: 5, .write(Twrite(fid: 2, offset: 0, data: data)))
+        let pieces = try harness.backendReceived()
+        #expect(pieces.count == 64)
+        for piece in pieces {
+            guard case let .write(write) = piece.message else { continue }
+            harness.backendSends(tag: piece.tag, .write(Rwrite(count: UInt32(write.data.count))))
+        }
+        #expect(try harness.clientReceived() == [Frame(tag: 5, message: .write(Rwrite(count: UInt32(64 * Self.unit))))])
+    }
+
     @Test("the client's tag stays in use while its pieces are out")
     func tagInUse() throws {
         let (harness, _) = try Self.opened()

@@ -64,8 +64,12 @@ extension ProxySession {
                 // The host reads such a Twrite whole; one that came in parts cannot be cut here.
                 return .refuse(Self.tooLargeForServer(frameSize, backendMsize))
             }
+            // At most `maxPieces` pieces (a short read or write past them): a server with a tiny
+            // msize must not make one request thousands.
+            let (most, overflow) = unit.multipliedReportingOverflow(by: Self.maxPieces)
             if let subject, Self.splits(subject), !amended,
-               let transfer = SplitTransfer<PieceFailure>(write: decoded.type == .Twrite, offset: offset, count: count, pieceSize: unit) {
+               let transfer = SplitTransfer<PieceFailure>(write: decoded.type == .Twrite, offset: offset,
+                                                          count: overflow ? count : min(count, most), pieceSize: unit) {
                 return .split(transfer)
             }
             return .cap(unit)
@@ -76,6 +80,9 @@ extension ProxySession {
             return frameSize > Int(backendMsize) ? .refuse(Self.tooLargeForServer(frameSize, backendMsize)) : .asIs
         }
     }
+
+    /// The most pieces one client request becomes.
+    static let maxPieces: UInt32 = 64
 
     /// Only an open regular file takes pieces at any offset in any order: an append-only or
     /// exclusive file, a directory's stats, an xattr's value or an auth exchange would not.
