@@ -27,8 +27,9 @@ extension ProxySession {
         var flushing = false
         /// Client Tflushes answered once every piece has settled, in order.
         var flushTags: [UInt16] = []
-        /// The bytes of read pieces kept until the answer goes (counted in `bytesHeld`).
-        var bytesKept = 0
+        /// For a read: the answer's frame, its header written at the end, each piece's data copied
+        /// to its place as it comes (counted in `bytesHeld` while kept).
+        var reply: [UInt8] = []
         /// For a read ahead: when it was sent (monotonic seconds), and its file's change count then.
         var madeAt = 0.0
         var generation: UInt64 = 0
@@ -124,22 +125,26 @@ extension ProxySession {
     @discardableResult
     func startSplit(_ transfer: SplitTransfer<PieceFailure>, frame: UnsafeRawBufferPointer?, clientTag: UInt16?, backendFid: UInt32) -> UInt64 {
         let serial = tags.makeSerial()
-        splits[serial] = SplitRequest(transfer: transfer, clientTag: clientTag, pieceTags: Array(repeating: nil, count: transfer.pieces.count))
+        var split = SplitRequest(transfer: transfer, clientTag: clientTag, pieceTags: Array(repeating: nil, count: transfer.pieces.count))
+        if !transfer.isWrite {
+            // Written only where pieces put data (and the header at the end): never read uninitialized.
+            let size = NineP.rreadHeaderSize &+ transfer.pieces.reduce(0) { $0 &+ Int($1.count) }
+            split.reply = [UInt8](unsafeUninitializedCapacity: size) { _, count in count = size }
+            splitBytes &+= size
+        }
+        splits[serial] = split
         if let clientTag {
             splitOfClientTag[clientTag] = serial
             stats.splitRequests &+= 1
         }
         var dataAt = NineP.twriteHeaderSize
         for (index, piece) in transfer.pieces.enumerated() {
-            let message: TMessage
+            var data: UnsafeRawBufferPointer?
             if transfer.isWrite, let frame {
-                let end = dataAt + Int(piece.count)
-                message = .write(Twrite(fid: backendFid, offset: piece.offset, data: Array(frame[dataAt..<end])))
-                dataAt = end
-            } else {
-                message = .read(Tread(fid: backendFid, offset: piece.offset, count: piece.count))
+                data = UnsafeRawBufferPointer(rebasing: frame[dataAt..<(dataAt + Int(piece.count))])
+                dataAt += Int(piece.count)
             }
-            let tag = sendPiece(message, count: piece.count, isWrite: transfer.isWrite) { [unowned self] reply in
+            let tag = sendPiece(fid: backendFid, piece: piece, data: data) { [unowned self] reply in
                 pieceAnswered(serial: serial, index: index, reply)
             }
             if let tag {
@@ -153,68 +158,96 @@ extension ProxySession {
     }
 
     /// Registers one piece like a client request of its size (its frame and its reply against the
-    /// quota and max-inflight, its bytes against the rates) and sends or holds it.
-    private func sendPiece(_ message: TMessage, count: UInt32, isWrite: Bool, then continuation: @escaping (RMessage?) -> Void) -> UInt16? {
+    /// quota and max-inflight, its bytes against the rates) and sends or holds it: a Tread, or with
+    /// `data` (the client's, copied once into the piece's frame) a Twrite.
+    private func sendPiece(fid: UInt32, piece: SplitTransfer<PieceFailure>.Piece, data: UnsafeRawBufferPointer?,
+                           then continuation: @escaping (UnsafeRawBufferPointer?) -> Void) -> UInt16? {
         guard let dialect else { return nil }
-        var request = PendingRequest(origin: .own, type: message.type, serial: tags.makeSerial())
+        var request = PendingRequest(origin: .own, type: data == nil ? .Tread : .Twrite, serial: tags.makeSerial())
         request.isPiece = true
-        request.usedBackendFids = message.fids.map(\.value)
-        request.countLimit = count
-        request.reservedBytes = isWrite ? NineP.twriteHeaderSize &+ Int(count) : 0
-        request.replyBytes = isWrite ? 0 : NineP.rreadHeaderSize &+ Int(count)
+        request.usedBackendFids = [fid]
+        request.countLimit = piece.count
+        request.reservedBytes = data == nil ? 0 : NineP.twriteHeaderSize &+ Int(piece.count)
+        request.replyBytes = data == nil ? NineP.rreadHeaderSize &+ Int(piece.count) : 0
         request.sent = held.isEmpty && canSendNow
-        return registerOwn(message, request, dialect: dialect, then: continuation)
+        return registerOwn(request, reply: .frame(continuation)) { tag in
+            guard let data else { return Frame(tag: tag, message: TMessage.read(Tread(fid: fid, offset: piece.offset, count: piece.count))).encode(dialect: dialect) }
+            var bytes = Frame(tag: tag, message: TMessage.write(Twrite(fid: fid, offset: piece.offset, data: []))).encode(dialect: dialect)
+            bytes.reserveCapacity(bytes.count &+ data.count)
+            bytes.append(contentsOf: data)
+            bytes.withUnsafeMutableBytes { frame in
+                FramePatch.setU32(UInt32(frame.count), at: 0, in: frame)
+                FramePatch.setU32(UInt32(data.count), at: NineP.ioCountOffset, in: frame)
+            }
+            return bytes
+        }
     }
 
-    private func pieceAnswered(serial: UInt64, index: Int, _ reply: RMessage?) {
-        guard let split = splits[serial] else { return }
-        let outcome: SplitTransfer<PieceFailure>.Outcome
-        switch reply {
-        case let .read(read)? where !split.transfer.isWrite:
-            outcome = .read(read.data)
-        case let .write(write)? where split.transfer.isWrite:
-            outcome = .wrote(write.count)
-        case let reply? where ProxyError.serverError(reply) != nil:
-            outcome = .failed(PieceFailure(error: ProxyError.serverError(reply) ?? .backendGone, fromServer: true))
-        case nil where split.flushing:
-            outcome = .flushed
-        default:
-            outcome = .failed(PieceFailure(error: .badBackendReply, fromServer: false))
+    /// A piece's reply, whole (nil: malformed, or no reply will come): a read's data goes straight
+    /// to its place in the answer.
+    private func pieceAnswered(serial: UInt64, index: Int, _ frame: UnsafeRawBufferPointer?) {
+        // Only what is needed, never the split itself: a copy of it would share the reply's
+        // buffer, and writing the piece's data into the table's would then copy all of it.
+        guard let (isWrite, flushing, piece, start) = splits[serial].map({ split in
+            (split.transfer.isWrite, split.flushing, split.transfer.pieces[index], split.transfer.pieces[0].offset)
+        }) else { return }
+        var outcome = SplitTransfer<PieceFailure>.Outcome.failed(PieceFailure(error: .badBackendReply, fromServer: false))
+        guard let frame, let header = FrameHeader.peek(frame), frame.count >= NineP.rreadHeaderSize else {
+            if frame == nil && flushing { outcome = .flushed }
+            return settled(serial: serial, index: index, outcome)
         }
+        let count = FramePatch.u32(at: FrameHeader.byteCount, in: frame)
+        switch header.messageType {
+        case .Rread? where !isWrite && count <= piece.count && Int(count) <= frame.count &- NineP.rreadHeaderSize:
+            let at = NineP.rreadHeaderSize &+ Int(piece.offset &- start)
+            splits[serial]?.reply.withUnsafeMutableBytes { reply in
+                reply.baseAddress!.advanced(by: at).copyMemory(from: frame.baseAddress!.advanced(by: NineP.rreadHeaderSize), byteCount: Int(count))
+            }
+            outcome = .read(count)
+        case .Rwrite? where isWrite:
+            outcome = .wrote(count)
+        case .Rlerror?, .Rerror?:
+            if let reply = try? Frame<RMessage>.decode(frame, dialect: dialect ?? .linux).message, let error = ProxyError.serverError(reply) {
+                outcome = .failed(PieceFailure(error: error, fromServer: true))
+            }
+        default:
+            break
+        }
+        settled(serial: serial, index: index, outcome)
+    }
+
+    private func settled(serial: UInt64, index: Int, _ outcome: SplitTransfer<PieceFailure>.Outcome) {
         settlePiece(serial: serial, index: index, outcome)
         finishSplitIfSettled(serial)
     }
 
     private func settlePiece(serial: UInt64, index: Int, _ outcome: SplitTransfer<PieceFailure>.Outcome) {
-        guard var split = splits[serial] else { return }
-        if !split.transfer.settle(index, outcome) {
+        guard splits[serial] != nil else { return }
+        if splits[serial]?.transfer.settle(index, outcome) == false {
             // More than the piece asked for: the server is broken.
-            split.transfer.settle(index, .failed(PieceFailure(error: .badBackendReply, fromServer: false)))
-        } else if case let .read(data) = outcome {
-            split.bytesKept &+= data.count
-            splitBytes &+= data.count
+            splits[serial]?.transfer.settle(index, .failed(PieceFailure(error: .badBackendReply, fromServer: false)))
         }
-        splits[serial] = split
     }
 
     /// Once every piece has settled: the one answer (unless the first piece was flushed), then
     /// the client's Tflushes of it. A read ahead stays until a client read takes it or it is dropped.
     func finishSplitIfSettled(_ serial: UInt64) {
-        guard let split = splits[serial], split.transfer.isSettled, let clientTag = split.clientTag else { return }
+        guard var split = splits[serial], split.transfer.isSettled, let clientTag = split.clientTag else { return }
+        // Out of the table first, so the reply's buffer has one owner and is written in place.
         dropSplit(serial)
         if let qidPath = split.changesFile { FileGenerations.shared.bump(qidPath) }
         switch split.transfer.answer {
-        case let .read(pieces):
-            let count = pieces.reduce(0) { $0 &+ $1.count }
-            var bytes = [UInt8]()
-            bytes.reserveCapacity(NineP.rreadHeaderSize &+ count)
-            Self.appendLE(UInt32(NineP.rreadHeaderSize &+ count), to: &bytes)
-            bytes.append(MessageType.Rread.rawValue)
-            Self.appendLE(clientTag, to: &bytes)
-            Self.appendLE(UInt32(count), to: &bytes)
-            for piece in pieces { bytes.append(contentsOf: piece) }
+        case let .read(count):
+            let size = NineP.rreadHeaderSize &+ Int(count)
+            split.reply.withUnsafeMutableBytes { frame in
+                FramePatch.setU32(UInt32(size), at: 0, in: frame)
+                frame[4] = MessageType.Rread.rawValue
+                FramePatch.setTag(clientTag, in: frame)
+                FramePatch.setU32(count, at: FrameHeader.byteCount, in: frame)
+            }
             stats.replies &+= 1
-            sendToClient(bytes)
+            stats.bytesToClient &+= size
+            split.reply.withUnsafeBytes { host.sendToClient(UnsafeRawBufferPointer(rebasing: $0[..<size])) }
         case let .wrote(count):
             sendToClient(.write(Rwrite(count: count)), tag: clientTag)
         case let .failed(failure) where failure.fromServer:
@@ -231,17 +264,13 @@ extension ProxySession {
     /// Forgets a split: its pieces at the server are answered to nobody, and those still held never go.
     func dropSplit(_ serial: UInt64) {
         guard let split = splits.removeValue(forKey: serial) else { return }
-        splitBytes &-= split.bytesKept
+        splitBytes &-= split.reply.count
         if let clientTag = split.clientTag, splitOfClientTag[clientTag] == serial { splitOfClientTag[clientTag] = nil }
         for pieceTag in split.pieceTags.compactMap({ $0 }) where tags.request(pieceTag)?.sent == false {
             _ = held.remove(tag: pieceTag)
             ownReplies[pieceTag] = nil
             dropHeld(pieceTag)
         }
-    }
-
-    private static func appendLE<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
     // MARK: Tflush

@@ -44,20 +44,36 @@ extension ProxySession {
         request.usedBackendFids = message.fids.map(\.value).filter { $0 != creates && $0 != NineP.noFid }
         if case let .walk(walk) = message { request.walkNames = walk.wnames.count }
         request.sent = commitStep || (held.isEmpty && roomAtServer)
-        return registerOwn(message, request, dialect: dialect, then: continuation) != nil
+        return registerOwn(request, reply: .decoded(continuation)) { Frame(tag: $0, message: message).encode(dialect: dialect) } != nil
+    }
+
+    /// What waits for the reply to one of the gateway's own requests: the reply decoded, or (a
+    /// piece of a split read or write, `+Bridging`) its frame as it came, whose data is then
+    /// copied once, to where it goes.
+    enum OwnReply {
+        case decoded((RMessage?) -> Void)
+        case frame((UnsafeRawBufferPointer?) -> Void)
+
+        /// No reply will come (flushed, timed out): told as a reply that said nothing.
+        func fail() {
+            switch self {
+            case let .decoded(continuation): continuation(nil)
+            case let .frame(continuation): continuation(nil)
+            }
+        }
     }
 
     /// Registers one of the gateway's own requests and sends it, or holds it when `request.sent`
-    /// says it waits; returns its backend tag, nil when every tag is in use.
-    func registerOwn(_ message: TMessage, _ request: PendingRequest, dialect: Dialect,
-                     then continuation: @escaping (RMessage?) -> Void) -> UInt16? {
+    /// says it waits; `encode` makes its frame under the backend tag it gets. Returns the tag, nil
+    /// when every tag is in use.
+    func registerOwn(_ request: PendingRequest, reply: OwnReply, encode: (UInt16) -> [UInt8]) -> UInt16? {
         guard let tag = tags.add(request) else {
             undo(request)
             return nil
         }
         fids.beginUse(request.usedBackendFids)
-        ownReplies[tag] = continuation
-        let frame = Frame(tag: tag, message: message).encode(dialect: dialect)
+        ownReplies[tag] = reply
+        let frame = encode(tag)
         if request.sent {
             sending(tag)
             frame.withUnsafeBytes { host.sendToBackend($0) }

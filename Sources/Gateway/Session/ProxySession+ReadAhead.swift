@@ -58,8 +58,9 @@ extension ProxySession {
         var taken = false
         switch state.window.clientRead(offset: offset, count: count) {
         case let .take(serial):
-            if let split = splits[serial], access.monotonicNow() - split.madeAt <= settings.maxAge,
-               FileGenerations.shared.current(qidPath) == split.generation {
+            // (Not the split itself: a copy would share its reply's buffer, which is then written.)
+            if let (madeAt, generation) = splits[serial].map({ ($0.madeAt, $0.generation) }),
+               access.monotonicNow() - madeAt <= settings.maxAge, FileGenerations.shared.current(qidPath) == generation {
                 splits[serial]?.clientTag = tag
                 splitOfClientTag[tag] = serial
                 stats.readAheadHits &+= 1
@@ -91,7 +92,7 @@ extension ProxySession {
             break
         }
         // A short or failed read ahead is the end of what the server has now: nothing past it.
-        if let last = state.window.ahead.last, let split = splits[last.handle], split.transfer.isSettled, Self.endsRun(split.transfer) {
+        if let last = state.window.ahead.last, let transfer = splits[last.handle]?.transfer, transfer.isSettled, Self.endsRun(transfer) {
             state.window.stopped = true
         }
         guard held.isEmpty, canSendNow else { return readAhead[backendFid] = state }
@@ -112,8 +113,8 @@ extension ProxySession {
 
     /// Whether a settled read ahead ends the run: short (the end of the file) or failed.
     private static func endsRun(_ transfer: SplitTransfer<PieceFailure>) -> Bool {
-        guard case let .read(data) = transfer.answer else { return true }
-        return data.reduce(0) { $0 + $1.count } < transfer.pieces.reduce(0) { $0 + Int($1.count) }
+        guard case let .read(count) = transfer.answer else { return true }
+        return Int(count) < transfer.pieces.reduce(0) { $0 + Int($1.count) }
     }
 
     /// Asks the server what the open file is (getattr's mode; stat's in 9P2000/.u): a FIFO, a

@@ -27,7 +27,7 @@ extension ProxySession {
                 // of a reply that said nothing, so a client waiting behind it gets its error too.
                 let continuation = ownReplies.removeValue(forKey: tag)
                 timeOut(tag, request)
-                continuation?(nil)
+                continuation?.fail()
             default:
                 break
             }

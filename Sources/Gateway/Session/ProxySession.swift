@@ -79,7 +79,7 @@ final class ProxySession {
     /// delegation narrows.
     var sessionTokens: [String: (token: CapabilityToken, root: CapabilityPath)] = [:]
     /// The continuations of the gateway's own requests at the server or held (by backend tag).
-    var ownReplies: [UInt16: (RMessage?) -> Void] = [:]
+    var ownReplies: [UInt16: OwnReply] = [:]
     var stats = SessionStats()
     /// Live backend fids when the last round of cleanup clunks went out (nil before the first):
     /// a session may hold more fids than there are tags, so cleanup goes in rounds, each of
@@ -494,7 +494,7 @@ final class ProxySession {
             undo(flushed)
             ended(flushed)
             // A piece of a split request (`+Bridging`) hears it as of no reply.
-            if flushed.origin == .own { ownReplies.removeValue(forKey: target.tag)?(nil) }
+            if flushed.origin == .own { ownReplies.removeValue(forKey: target.tag)?.fail() }
         }
         var delivered = false
         if payloadToFollow > 0 && header.type != MessageType.Rread.rawValue {
@@ -504,9 +504,13 @@ final class ProxySession {
             }
         } else if request.type == .Tversion {
             backendVersion(frame, header: header, wellTyped: wellTyped && !isError)
-        } else if request.origin == .own, let continuation = ownReplies.removeValue(forKey: header.tag) {
-            let reply = wellTyped ? try? Frame<RMessage>.decode(UnsafeRawBufferPointer(frame), dialect: dialect ?? .linux).message : nil
-            continuation(reply)
+        } else if request.origin == .own, let waiting = ownReplies.removeValue(forKey: header.tag) {
+            switch waiting {
+            case let .decoded(continuation):
+                continuation(wellTyped ? try? Frame<RMessage>.decode(UnsafeRawBufferPointer(frame), dialect: dialect ?? .linux).message : nil)
+            case let .frame(continuation):
+                continuation(wellTyped ? UnsafeRawBufferPointer(frame) : nil)
+            }
         } else if case let .client(clientTag) = request.origin, !request.abandoned {
             if succeeded { widenIounit(frame, header: header) }
             if let error = request.answerInstead {

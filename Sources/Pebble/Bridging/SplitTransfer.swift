@@ -17,8 +17,8 @@ public struct SplitTransfer<Failure> {
     public enum Outcome {
         /// At the server (or waiting for room there).
         case pending
-        /// A read piece's data (at most its count).
-        case read([UInt8])
+        /// A read piece's byte count (at most its count; the caller keeps the bytes).
+        case read(UInt32)
         /// A write piece's count (at most its count).
         case wrote(UInt32)
         case failed(Failure)
@@ -28,8 +28,8 @@ public struct SplitTransfer<Failure> {
 
     /// The answer, once every piece has settled.
     public enum Answer {
-        /// The read's data, as the pieces brought it (in order, their total within the client's count).
-        case read([[UInt8]])
+        /// How many bytes from the start the answer carries (a read's data, a write's count).
+        case read(UInt32)
         case wrote(UInt32)
         case failed(Failure)
         /// The first piece was flushed: nothing to answer (the client's Tflush is answered alone).
@@ -77,7 +77,7 @@ public struct SplitTransfer<Failure> {
     public mutating func settle(_ index: Int, _ outcome: Outcome) -> Bool {
         guard outcomes.indices.contains(index), isPending(index) else { return true }
         switch outcome {
-        case let .read(data) where data.count > Int(pieces[index].count): return false
+        case let .read(count) where count > pieces[index].count: return false
         case let .wrote(count) where count > pieces[index].count: return false
         case .pending: return true
         default: break
@@ -89,16 +89,12 @@ public struct SplitTransfer<Failure> {
 
     /// The answer; meaningful once `isSettled`.
     public var answer: Answer {
-        var data: [[UInt8]] = []
-        var written: UInt32 = 0
-        var prefix: Answer { isWrite ? .wrote(written) : .read(data) }
+        var done: UInt32 = 0
+        var prefix: Answer { isWrite ? .wrote(done) : .read(done) }
         for (index, outcome) in outcomes.enumerated() {
             switch outcome {
-            case let .read(bytes):
-                if !bytes.isEmpty { data.append(bytes) }
-                if bytes.count < Int(pieces[index].count) { return prefix }
-            case let .wrote(count):
-                written += count
+            case let .read(count), let .wrote(count):
+                done += count
                 if count < pieces[index].count { return prefix }
             case let .failed(failure):
                 return index == 0 ? .failed(failure) : prefix
