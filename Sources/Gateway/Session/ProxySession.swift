@@ -14,8 +14,9 @@ import Pebble
 /// the session's end (+Lifecycle), held and own requests (+OwnRequests), capabilities
 /// (+Capability), rate limits (+Pacing), the byte quota (+Quota), fids and requests per identity
 /// (+ClientTotals), Blue writes (+Blue: what is held; +BlueCommit: the commit; +BlueReplace: the atomic replace and streaming;
-/// +BlueTemporaries: the temporaries hidden and swept) and backend timeouts (+Timeouts). `RequestPolicy` decides;
-/// this commits.
+/// +BlueTemporaries: the temporaries hidden and swept), backend timeouts (+Timeouts), msize
+/// bridging (+Bridging: requests split for a server with a smaller msize) and read-ahead
+/// (+ReadAhead). `RequestPolicy` decides; this commits.
 final class ProxySession {
     enum Phase: Equatable {
         /// Waiting for the client's Tversion.
