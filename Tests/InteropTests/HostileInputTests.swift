@@ -9,14 +9,17 @@ extension Interop {
     @Suite struct HostileInput {
         /// diod behind the gateway (stopped, and the directory removed, when the test's `setup` goes).
         final class Setup: DiodBehindGateway {
-            /// `extra`: more flags for the gateway (`--blue on`).
-            init(debug: Bool = false, extra: [String] = []) throws {
-                try super.init("hostile", debug: debug, extra: ["--max-msize", "65536"] + extra)
+            /// `extra`: more flags for the gateway (`--blue on`); `msize`: its --max-msize and what
+            /// the clients ask for (above diod's 65536, the gateway bridges).
+            let msize: UInt32
+            init(debug: Bool = false, extra: [String] = [], msize: UInt32 = 65536) throws {
+                self.msize = msize
+                try super.init("hostile", debug: debug, extra: ["--max-msize", "\(msize)"] + extra)
                 try Data("still here\n".utf8).write(to: directory.appendingPathComponent("file.txt"))
             }
 
             /// A well-behaved session that must keep working next to the hostile one.
-            func bystander() throws -> RawClient { try attachedClient() }
+            func bystander() throws -> RawClient { try attachedClient(msize: msize) }
 
             func checkBystander(_ client: RawClient) throws {
                 guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["file.txt"])), tag: 5) else {
@@ -345,16 +348,23 @@ extension Interop {
             }
         }
 
-        @Test("3000 mutated frames after a real attach: the gateway and diod survive, and a bystander is unaffected (with writes going through, and held: --blue on)",
-              arguments: [[], ["--blue", "on"]])
-        func mutatedFrames(extra: [String]) throws {
-            let setup = try Setup(extra: extra)
+        @Test("3000 mutated frames after a real attach: the gateway and diod survive, and a bystander is unaffected (with writes going through, held: --blue on, and at msize 1 MiB, bridged to diod's 64 KiB, with large and sequential reads and large writes)",
+              arguments: zip([[], ["--blue", "on"], ["--blue", "off"]], [UInt32(65536), 65536, 1_048_576]))
+        func mutatedFrames(extra: [String], msize: UInt32) throws {
+            let setup = try Setup(extra: extra, msize: msize)
             defer { setup.stop() }
             let bystander = try setup.bystander()
             // The seeds work on their own file: a mutation that leaves a Trename valid really
             // renames it, and the bystander's file.txt must not be the one that moves.
-            try Data("target\n".utf8).write(to: setup.directory.appendingPathComponent("target.txt"))
-            let seeds: [TMessage] = [
+            try Data(repeating: 0x61, count: msize > 65536 ? 1 << 20 : 7).write(to: setup.directory.appendingPathComponent("target.txt"))
+            // Bridged: reads and writes larger than diod's msize (split), reads in a run (read ahead).
+            let large: [TMessage] = msize > 65536 ? [
+                .read(Tread(fid: 2, offset: 0, count: 300_000)),
+                .read(Tread(fid: 2, offset: 300_000, count: 300_000)),
+                .read(Tread(fid: 2, offset: 600_000, count: 300_000)),
+                .write(Twrite(fid: 2, offset: 5, data: Array(repeating: 0x62, count: 200_000))),
+            ] : []
+            let seeds: [TMessage] = large + [
                 .walk(Twalk(fid: 1, newfid: 2, wnames: ["target.txt"])),
                 .walk(Twalk(fid: 1, newfid: 3, wnames: [])),
                 .lopen(Tlopen(fid: 2, flags: 0)),
@@ -377,7 +387,17 @@ extension Interop {
             let seed = testSeed("mutated frames")
             var generator = SplitMix64(seed: seed)
             // A mutated tag or size may get the connection closed: then a new one takes over.
-            var client = try setup.bystander()
+            // Bridged, each starts with fid 2 open on the target, so the large reads and writes
+            // that survive their mutations are split.
+            let hostileClient = { () throws -> RawClient in
+                let client = try setup.bystander()
+                if msize > 65536 {
+                    _ = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["target.txt"])), tag: 1)
+                    _ = try client.rpc(.lopen(Tlopen(fid: 2, flags: 2)), tag: 1)
+                }
+                return client
+            }
+            var client = try hostileClient()
             var burst: [UInt8] = []
             for index in 0..<3000 {
                 var frame = Frame(tag: UInt16(index), message: seeds[index % seeds.count]).encode(dialect: .linux)
@@ -392,7 +412,7 @@ extension Interop {
                 burst += frame
                 if burst.count > 4096 || index == 2999 {
                     if (try? client.sendRaw(burst)) == nil {
-                        client = try setup.bystander()
+                        client = try hostileClient()
                     }
                     burst.removeAll()
                 }
@@ -403,6 +423,11 @@ extension Interop {
             #expect(waitFor(20) { !logLines(setup.gateway.process, "session closed", peer).isEmpty }, "seed \(seed): the last session never closed")
             #expect(setup.gateway.process.process.isRunning, "seed \(seed): gateway died:\n\(setup.gateway.process.log.suffix(2000))")
             #expect(setup.diod.process.process.isRunning, "seed \(seed): diod died")
+            if msize > 65536 {
+                // The large seeds did reach the split path (mutations leave many of them valid).
+                let split = logLines(setup.gateway.process, "session closed").contains { !$0.contains("split_requests=0 ") }
+                #expect(split, "seed \(seed): no request was split:\n\(setup.gateway.process.log.suffix(2000))")
+            }
             try setup.checkBystander(bystander)
             // A fresh session still works end to end.
             let fresh = try setup.bystander()

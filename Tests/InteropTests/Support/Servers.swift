@@ -102,9 +102,9 @@ class DiodBehindGateway {
     deinit { stop() }
 
     /// A new session on the gateway, negotiated (9P2000.L, msize 65536) and attached as fid 1 to `directory`.
-    func attachedClient() throws -> RawClient {
+    func attachedClient(msize: UInt32 = 65536) throws -> RawClient {
         let client = try RawClient(port: gateway.port)
-        _ = try client.negotiate()
+        _ = try client.negotiate(msize: msize)
         try client.attach(aname: directory.path)
         return client
     }
