@@ -171,6 +171,30 @@ struct BridgingTests {
         #expect(try harness.clientReceived() == [Frame(tag: 5, message: .write(Rwrite(count: UInt32(64 * Self.unit))))])
     }
 
+    @Test("9P2000.u: a file's large read goes as pieces; a directory's (stats) is cut, never split; Ropen's iounit is the client's")
+    func unixDialect() throws {
+        let harness = SessionHarness(dialect: .unix)
+        try harness.negotiate(.unix, msize: Self.clientMsize, backendMsize: Self.backendMsize)
+        try harness.attach(fid: 1)
+        let file = try harness.walk(fid: 1, newfid: 2, names: ["f"])
+        let open = try harness.forward(tag: 3, .open(Topen(fid: 2, mode: 0)))
+        harness.backendSends(tag: open.tag, .open(Ropen(qid: SessionHarness.fileQid, iounit: Self.backendMsize - 24)))
+        #expect(try harness.clientReceived() == [Frame(tag: 3, message: .open(Ropen(qid: SessionHarness.fileQid, iounit: Self.clientMsize - 24)))])
+        harness.clientSends(tag: 4, .read(Tread(fid: 2, offset: 0, count: 10000)))
+        let pieces = try harness.backendReceived()
+        #expect(pieces.map(\.message) == [.read(Tread(fid: file, offset: 0, count: 8168)), .read(Tread(fid: file, offset: 8168, count: 1832))])
+        harness.backendSends(tag: pieces[1].tag, .read(Rread(data: Array(repeating: 2, count: 1832))))
+        harness.backendSends(tag: pieces[0].tag, .read(Rread(data: Array(repeating: 1, count: 8168))))
+        #expect(try harness.clientReceived() == [Frame(tag: 4, message: .read(Rread(data: Array(repeating: 1, count: 8168) + Array(repeating: 2, count: 1832))))])
+
+        let directory = try harness.walk(fid: 1, newfid: 3, names: ["d"], tag: 5)
+        let openDirectory = try harness.forward(tag: 6, .open(Topen(fid: 3, mode: 0)))
+        harness.backendSends(tag: openDirectory.tag, .open(Ropen(qid: SessionHarness.rootQid, iounit: 0)))
+        _ = try harness.clientReceived()
+        let list = try harness.forward(tag: 7, .read(Tread(fid: 3, offset: 0, count: 60000)))
+        #expect(list.message == .read(Tread(fid: directory, offset: 0, count: UInt32(Self.unit))), "stats are never split")
+    }
+
     @Test("the client's tag stays in use while its pieces are out")
     func tagInUse() throws {
         let (harness, _) = try Self.opened()
