@@ -17,6 +17,7 @@ struct ReadAheadTests {
         var access = ProxySession.Access()
         access.readAhead = .init(maxBytes: 16_000, never: PathGlobRule(globs: never))
         access.monotonicNow = { clock.now }
+        access.fileGenerations = FileGenerations()
         return try BridgingTests.opened(access: access, names: names)
     }
 
@@ -46,9 +47,10 @@ struct ReadAheadTests {
         return []
     }
 
-    static func regular(_ mode: UInt32 = 0o100644) -> RMessage {
+    static func regular(_ mode: UInt32 = 0o100644, size: Int = content.count) -> RMessage {
         var attributes = SessionHarness.sampleGetattr
         attributes.mode = mode
+        attributes.size = UInt64(size)
         return .getattr(attributes)
     }
 
@@ -56,7 +58,7 @@ struct ReadAheadTests {
     func sequentialRun() throws {
         let (harness, backendFid) = try Self.opened()
         let probe = try Self.startRun(harness)
-        #expect(probe.map(\.message) == [.getattr(Tgetattr(fid: backendFid, requestMask: 1))])
+        #expect(probe.map(\.message) == [.getattr(Tgetattr(fid: backendFid, requestMask: 0x201))])
         harness.backendSends(tag: probe[0].tag, Self.regular())
         let ahead = try harness.backendReceived()
         // --read-ahead-max 16000: four reads of the run's size, from where it stands.
@@ -83,6 +85,14 @@ struct ReadAheadTests {
         let pending = next + more + (try harness.backendReceived())
         for frame in pending { if case let .read(read) = frame.message { harness.backendSends(tag: frame.tag, Self.answer(read)) } }
         #expect(try harness.clientReceived() == [Self.expected(24000, 4000, tag: 11)])
+    }
+
+    @Test("nothing is read ahead from the file's size (as the server's getattr gave it) on")
+    func endOfFile() throws {
+        let (harness, backendFid) = try Self.opened()
+        let probe = try Self.startRun(harness)
+        harness.backendSends(tag: probe[0].tag, Self.regular(size: 13_000))
+        #expect(try harness.backendReceived().map(\.message) == [8000, 12000].map { .read(Tread(fid: backendFid, offset: $0, count: 4000)) })
     }
 
     @Test("a read that breaks the run is forwarded, and what was read ahead is dropped")

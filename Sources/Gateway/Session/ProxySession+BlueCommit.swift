@@ -15,7 +15,7 @@ extension ProxySession {
     /// Starts committing what `backendFid` holds: the steps go as the gateway's own requests.
     func startCommit(_ backendFid: UInt32) {
         guard var state = blue[backendFid], state.commit == nil, !state.file.isEmpty else { return }
-        if access.readAhead != nil { FileGenerations.shared.bump(state.qidPath) }
+        if access.readAhead != nil { access.fileGenerations.bump(state.qidPath) }
         // A Twrite's data is at most the server's msize - 24 (the iounit convention: P9_IOHDRSZ), as servers expect.
         var steps = state.file.commitPlan(maxWrite: Int(backendIOUnit))
         // A file this fid made is empty at the server: no truncation is needed, and content that
@@ -94,7 +94,7 @@ extension ProxySession {
     /// The commit is over: its bytes are given back, and what waited on it is handled in order.
     func finishCommit(_ backendFid: UInt32) {
         guard var state = blue[backendFid], let commit = state.commit else { return }
-        if access.readAhead != nil { FileGenerations.shared.bump(state.qidPath) }
+        if access.readAhead != nil { access.fileGenerations.bump(state.qidPath) }
         state.commit = nil
         state.commitError = commit.error
         state.creates = false

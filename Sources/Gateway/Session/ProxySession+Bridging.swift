@@ -235,7 +235,7 @@ extension ProxySession {
         guard var split = splits[serial], split.transfer.isSettled, let clientTag = split.clientTag else { return }
         // Out of the table first, so the reply's buffer has one owner and is written in place.
         dropSplit(serial)
-        if let qidPath = split.changesFile { FileGenerations.shared.bump(qidPath) }
+        if let qidPath = split.changesFile { access.fileGenerations.bump(qidPath) }
         switch split.transfer.answer {
         case let .read(count):
             let size = NineP.rreadHeaderSize &+ Int(count)

@@ -30,6 +30,10 @@ extension ProxySession {
         var window = ReadAheadWindow<UInt64>()
         var kind = ReadAheadKind.unknown
         let qidPath: UInt64
+        /// The file's size when the server was asked what it is: nothing is read ahead from there
+        /// on (a run that reaches the end of a file would otherwise end in reads of nothing). A
+        /// file that grows is read by the client's own reads past it.
+        var size: UInt64 = .max
         /// When the client's last read came, and the smoothed time between its reads (seconds):
         /// no more is read ahead than the client takes within half of `maxAge`, so a slow
         /// reader (a paced one) does not have reads made, aged out and made again.
@@ -60,7 +64,7 @@ extension ProxySession {
         case let .take(serial):
             // (Not the split itself: a copy would share its reply's buffer, which is then written.)
             if let (madeAt, generation) = splits[serial].map({ ($0.madeAt, $0.generation) }),
-               access.monotonicNow() - madeAt <= settings.maxAge, FileGenerations.shared.current(qidPath) == generation {
+               access.monotonicNow() - madeAt <= settings.maxAge, access.fileGenerations.current(qidPath) == generation {
                 splits[serial]?.clientTag = tag
                 splitOfClientTag[tag] = serial
                 stats.readAheadHits &+= 1
@@ -98,10 +102,10 @@ extension ProxySession {
         guard held.isEmpty, canSendNow else { return readAhead[backendFid] = state }
         let size = state.window.readSize
         for offset in state.window.wanted(maxBytes: settings.maxBytes, maxReads: state.depth(maxAge: settings.maxAge)) {
-            guard roomAtServer, admitBytes(Int(size) &+ NineP.rreadHeaderSize, type: .Tread) == nil,
+            guard offset < state.size, roomAtServer, admitBytes(Int(size) &+ NineP.rreadHeaderSize, type: .Tread) == nil,
                   let transfer = SplitTransfer<PieceFailure>(write: false, offset: offset, count: size, pieceSize: backendIOUnit)
             else { break }
-            let generation = FileGenerations.shared.current(state.qidPath)
+            let generation = access.fileGenerations.current(state.qidPath)
             let serial = startSplit(transfer, frame: nil, clientTag: nil, backendFid: backendFid)
             splits[serial]?.madeAt = access.monotonicNow()
             splits[serial]?.generation = generation
@@ -122,15 +126,17 @@ extension ProxySession {
     /// that no client asked for.
     private func probeKind(_ backendFid: UInt32) {
         readAhead[backendFid]?.kind = .probing
-        let message: TMessage = dialect == .linux ? .getattr(Tgetattr(fid: backendFid, requestMask: 1)) : .stat(Tstat(fid: backendFid))
+        // P9_GETATTR_MODE | P9_GETATTR_SIZE
+        let message: TMessage = dialect == .linux ? .getattr(Tgetattr(fid: backendFid, requestMask: 0x201)) : .stat(Tstat(fid: backendFid))
         let sent = sendOwn(message) { [unowned self] reply in
             guard readAhead[backendFid]?.kind == .probing else { return }
-            let regular = switch reply {
-            case let .getattr(attributes)?: attributes.mode & 0o170000 == 0o100000
-            case let .stat(stat)?: stat.stat.mode & 0xFFF0_0000 == 0
-            default: false
+            let (regular, size): (Bool, UInt64) = switch reply {
+            case let .getattr(attributes)?: (attributes.mode & 0o170000 == 0o100000, attributes.size)
+            case let .stat(stat)?: (stat.stat.mode & 0xFFF0_0000 == 0, stat.stat.length)
+            default: (false, 0)
             }
             readAhead[backendFid]?.kind = regular ? .regular : .never
+            readAhead[backendFid]?.size = size
             if regular { readAheadMore(backendFid) }
         }
         if !sent { readAhead[backendFid]?.kind = .unknown }

@@ -44,5 +44,8 @@ extension ProxySession {
         var blue: BlueSettings?
         /// Read-ahead (`--read-ahead on`); nil: off.
         var readAhead: ReadAheadSettings?
+        /// Where changes to files are counted for read-ahead: the process's (tests give each
+        /// session its own, so sessions of other tests cannot drop its reads ahead).
+        var fileGenerations = FileGenerations.shared
     }
 }

@@ -340,7 +340,7 @@ final class ProxySession {
 
         // Commit: from here on the request happens.
         let changesFile = access.readAhead != nil && Self.changesFile(decoded)
-        if changesFile { FileGenerations.shared.bump(operands.first?.record?.qidPath) }
+        if changesFile { access.fileGenerations.bump(operands.first?.record?.qidPath) }
         if access.readAhead != nil, type == .Tclunk || type == .Tremove, let subject = operands.first?.record {
             forgetReadAhead(subject.backendFid)
         }
@@ -487,7 +487,7 @@ final class ProxySession {
         settle(request, succeeded: succeeded, known: wellTyped, xattrSize: outcome.xattrSize,
                openedDirectory: outcome.openedDirectory, qid: outcome.qid)
         ended(request)
-        if request.changesFile { FileGenerations.shared.bump(request.changedQidPath) }
+        if request.changesFile { access.fileGenerations.bump(request.changedQidPath) }
         if request.type == .Tflush, succeeded, let target = request.flushTarget,
            let flushed = tags.request(target.tag), flushed.serial == target.serial {
             // The server answered the flush without answering the request: it never happened.
