@@ -87,7 +87,6 @@ extension GatewaySession {
         guard splice === upload || splice === download, splice.sourceReleased || !splice.source.isClosed else { return }
         let outcome = splice.pump()
         let spliced = splice.takeSpliced()
-        bytesSpliced &+= spliced
         if splice === download {
             payload.readZeroCopy &+= spliced
             settings.metrics.bytesReadZeroCopy.add(spliced)

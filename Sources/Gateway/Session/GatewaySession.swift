@@ -12,6 +12,9 @@ import Synchronization
 /// (`ProxySession.Limits`), the gateway stops reading the client. The backend is always read (a
 /// diod connection that is not read stalls diod for every client), and it only ever answers
 /// requests we sent, so memory stays within about three times queueLimit plus one msize.
+///
+/// Its extensions: payload splicing (+Splice), budgets and timers (+Guards), Blue's host side
+/// (+Blue) and the session's end with its close line (+End).
 final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     struct Settings {
         var limits: ProxySession.Limits
@@ -114,8 +117,6 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     var upload: PayloadSplice?
     /// The data of an Rread on its way from the backend to the client.
     var download: PayloadSplice?
-    /// Payload bytes moved socket to socket by splice (for the close log line).
-    var bytesSpliced = 0
     /// Which path the session's payload bytes took (for the close log line; `/metrics` has the sums).
     var payload = PayloadPaths()
 
@@ -534,70 +535,5 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
             core.backendClosed()
         }
         finishIfDone()
-    }
-
-    func finishIfDone() {
-        if !backendOpen { releaseConnectSlot() }
-        guard !clientOpen && !backendOpen, !finished else { return }
-        finished = true
-        if let connectTicket {
-            loop.connectGate.cancel(connectTicket)
-            self.connectTicket = nil
-        }
-        drainTimer?.cancel()
-        drainTimer = nil
-        handshakeTimer?.cancel()
-        handshakeTimer = nil
-        watchTimer?.cancel()
-        watchTimer = nil
-        pacingTimer?.cancel()
-        pacingTimer = nil
-        core.quota?.shared = nil
-        core.clientTotals = .init()
-        settings.metrics.sessionsOpen.subtract(1)
-        settings.sessions?.remove(sessionNumber)
-        settings.metrics.fidsActive.subtract(fidsReported)
-        fidsReported = 0
-        settings.metrics.blueBytesHeld.subtract(blueBytesReported)
-        blueBytesReported = 0
-        countedAs.removeAll()
-        closeTimer?.cancel()
-        closeTimer = nil
-        resetTimer?.cancel()
-        resetTimer = nil
-        if let process = serverProcess, !process.exited {
-            // It has seen EOF on its socket, which ends diod; one that ignores it is stopped.
-            _ = loop.schedule(after: Self.serverExitGraceMilliseconds) { [logger] in
-                guard !process.exited else { return }
-                logger.warning("file server still running after its session; sending SIGTERM", metadata: ["pid": "\(process.pid)"])
-                process.terminate()
-            }
-        }
-        let stats = core.stats
-        let duration = ContinuousClock.now - startedAt
-        logger.info("session closed", metadata: [
-            "dialect": "\(core.dialect?.rawValue ?? "none")",
-            "msize": "\(core.msize)",
-            "backend_msize": "\(core.backendMsize)",
-            "requests": "\(stats.requests)",
-            "split_requests": "\(stats.splitRequests)",
-            "read_ahead_reads": "\(stats.readAheadReads)",
-            "read_ahead_hits": "\(stats.readAheadHits)",
-            "replies": "\(stats.replies)",
-            "bytes_in": "\(stats.bytesFromClient)",
-            "bytes_out": "\(stats.bytesToClient)",
-            "bytes_spliced": "\(bytesSpliced)",
-            "bytes_read_zero_copy": "\(payload.readZeroCopy)",
-            "bytes_read_copied": "\(payload.readCopied)",
-            "bytes_written_zero_copy": "\(payload.writtenZeroCopy)",
-            "bytes_written_copied": "\(payload.writtenCopied)",
-            "gateway_errors": "\(stats.errorsByGateway)",
-            "requests_held": "\(stats.held)",
-            "backend_fids_left": "\(core.fids.liveBackendFids.count)",
-            "duration": "\(duration)",
-            "reason": "\(closeReason ?? "client closed")",
-            "identity": "\(identity)",
-        ])
-        onFinish(self)
     }
 }

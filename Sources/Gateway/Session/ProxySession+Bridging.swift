@@ -115,7 +115,7 @@ extension ProxySession {
         if iounit >= backendIOUnit { FramePatch.setU32(msize - UInt32(NineP.ioHeaderSize), at: NineP.iounitOffset, in: frame) }
     }
 
-    static let opensWithIounit: Set<UInt8> = [MessageType.Rlopen, .Rlcreate, .Ropen, .Rcreate].map(\.rawValue).reduce(into: []) { $0.insert($1) }
+    static let opensWithIounit = Set([MessageType.Rlopen, .Rlcreate, .Ropen, .Rcreate].map(\.rawValue))
 
     // MARK: Pieces
 
@@ -267,10 +267,15 @@ extension ProxySession {
         splitBytes &-= split.reply.count
         if let clientTag = split.clientTag, splitOfClientTag[clientTag] == serial { splitOfClientTag[clientTag] = nil }
         for pieceTag in split.pieceTags.compactMap({ $0 }) where tags.request(pieceTag)?.sent == false {
-            _ = held.remove(tag: pieceTag)
-            ownReplies[pieceTag] = nil
-            dropHeld(pieceTag)
+            dropHeldPiece(pieceTag)
         }
+    }
+
+    /// A piece still held (never sent) is dropped, and its continuation with it.
+    private func dropHeldPiece(_ pieceTag: UInt16) {
+        _ = held.remove(tag: pieceTag)
+        ownReplies[pieceTag] = nil
+        dropHeld(pieceTag)
     }
 
     // MARK: Tflush
@@ -287,9 +292,7 @@ extension ProxySession {
         for (index, pieceTag) in split.pieceTags.enumerated() {
             guard let pieceTag, split.transfer.isPending(index), let piece = tags.request(pieceTag) else { continue }
             if !piece.sent {
-                _ = held.remove(tag: pieceTag)
-                ownReplies[pieceTag] = nil
-                dropHeld(pieceTag)
+                dropHeldPiece(pieceTag)
                 settlePiece(serial: serial, index: index, .flushed)
             } else {
                 var flush = PendingRequest(origin: .gateway, type: .Tflush, serial: tags.makeSerial())
