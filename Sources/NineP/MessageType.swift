@@ -210,6 +210,8 @@ public enum NineP {
     /// Where count sits in Tread, Treaddir and Twrite (header, fid[4], offset[8]), which the
     /// gateway caps in place.
     public static let ioCountOffset = 19
+    /// Where offset sits in Tread, Treaddir and Twrite (header, fid[4]).
+    public static let ioOffsetOffset = 11
     /// What msize leaves for a Tread's or Twrite's data by convention (P9_IOHDRSZ): a server's
     /// iounit is msize minus this, and clients ask no more.
     public static let ioHeaderSize = 24

@@ -111,6 +111,38 @@ extension Interop {
             #expect(try String(contentsOf: target, encoding: .utf8) == "the new content")
         }
 
+        @Test("Blue on 9P2000.u in front of the py9p server: a file opened with OTRUNC keeps its old content until the clunk, which replaces it whole (a new file renamed over it by Twstat: its inode changes), leaving no temporary; a reopen then reads the new content")
+        func blueLegacyReplace() throws {
+            let root = try makeTemporaryDirectory("py9p-replace")
+            defer { try? FileManager.default.removeItem(at: root) }
+            let target = root.appendingPathComponent("f")
+            try Data("the old content, longer than the new".utf8).write(to: target)
+            let inode = { (try FileManager.default.attributesOfItem(atPath: target.path)[.systemFileNumber] as? NSNumber)?.uint64Value }
+            let before = try inode()
+            let server = try Py9pServer(root: root, unix: true)
+            let gateway = try GatewayProcess(backend: "tcp:127.0.0.1:\(server.port)")
+            defer { gateway.stop() }
+            let client = try RawClient(port: gateway.port, dialect: .unix)
+            _ = try client.negotiate(msize: 8192)
+            let replies = [try client.attach(aname: ""), try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["f"])), tag: 2),
+                           try client.rpc(.open(Topen(fid: 2, mode: 1 | 0x10)), tag: 3),
+                           try client.rpc(.write(Twrite(fid: 2, offset: 0, data: Array("brand new".utf8))), tag: 4),
+                           try client.rpc(.stat(Tstat(fid: 2)), tag: 5)]
+            guard case .attach = replies[0], case .walk = replies[1], case .open = replies[2], case .write = replies[3],
+                  case let .stat(stat) = replies[4]
+            else { throw MissingTool(description: "attach, walk, open, write or stat through the gateway failed: \(replies)") }
+            #expect(stat.stat.length == 9, "the fid sees its own size")
+            #expect(try String(contentsOf: target, encoding: .utf8) == "the old content, longer than the new", "the truncation is held too")
+            #expect(try client.rpc(.clunk(Tclunk(fid: 2)), tag: 6) == .clunk(Rclunk()))
+            #expect(try String(contentsOf: target, encoding: .utf8) == "brand new")
+            #expect(try inode() != before, "replaced by a new file, not rewritten in place")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: root.path) == ["f"], "no temporary left")
+            #expect(logLines(gateway.process, "commit in place").isEmpty, "\(gateway.process.log)")
+            let reopened = [try client.rpc(.walk(Twalk(fid: 1, newfid: 3, wnames: ["f"])), tag: 7), try client.rpc(.open(Topen(fid: 3, mode: 0)), tag: 8),
+                            try client.rpc(.read(Tread(fid: 3, offset: 0, count: 100)), tag: 9)]
+            #expect(reopened.last == .read(Rread(data: Array("brand new".utf8))))
+        }
+
         @Test("python-9p (strict 9P2000, 8 threads multiplexed) through the gateway in front of the py9p server; with max-inflight 2 requests past two wait in the gateway",
               arguments: [[], ["--max-inflight", "2"]])
         func python9p(extra: [String]) throws {

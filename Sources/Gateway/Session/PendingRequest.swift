@@ -48,6 +48,9 @@ struct PendingRequest {
     /// For a Tread of an open 9P2000/.u directory: the reply's data must be whole stats, so it is
     /// checked (and never spliced past the gateway).
     var readsStats = false
+    /// A 9P2000/.u directory read: the client fid, the offset the client asked for and the one
+    /// sent (they differ once temporaries were left out of the fid's earlier reads).
+    var statRead: (clientFid: UInt32, client: UInt64, server: UInt64)?
     /// The client gets this error whatever the server answers (a Tremove of an auth fid, sent as
     /// the Tclunk remove(5) implies).
     var answerInstead: ProxyError?

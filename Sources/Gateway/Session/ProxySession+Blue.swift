@@ -15,10 +15,10 @@ import Pebble
 /// its writes go through from then on (write-through).
 ///
 /// On 9P2000 and 9P2000.u the same holds with their messages: a Twstat's length is the held size
-/// change, Tstat shows the held size, and the commit resizes by Twstat. But a Topen's OTRUNC goes
-/// with the open (see `markPlan9BlueOpen`), their commits apply in place (the atomic replace and
-/// streaming are 9P2000.L's), and a file a Tcreate made stays when the client dies (9P2000 has no
-/// exclusive create to tell a new file).
+/// change, Tstat shows the held size, and the commit resizes by Twstat (checked). A Topen's OTRUNC
+/// is held (see `markPlan9BlueOpen`); a fid with the file's whole content is replaced atomically
+/// (`+BlueReplacePlan9`), an edit commits in place, nothing streams, and a file a Tcreate made
+/// stays when the client dies (9P2000 has no exclusive create to tell a new file).
 extension ProxySession {
     struct BlueSettings: Equatable {
         /// Most bytes one fid holds before it commits and writes through.
@@ -111,6 +111,9 @@ extension ProxySession {
     /// 9P2000's open mode: the access bits (OWRITE, ORDWR) and ORCLOSE.
     static let plan9AccessMode: UInt8 = 0x3
     static let plan9RemoveOnClose: UInt8 = 0x40
+    static let plan9Truncate: UInt8 = 0x10
+    /// Where Topen's mode is.
+    static let topenModeOffset = 11
     /// Where Twstat's and Rstat's length is.
     static let wstatLengthOffset = 46
     static let rstatLengthOffset = 42
@@ -166,11 +169,11 @@ extension ProxySession {
         request.blueOpen = open
     }
 
-    /// Topen/Tcreate (9P2000, 9P2000.u) for writing, not ORCLOSE. OTRUNC stays in the Topen: the
-    /// only other ways to truncate are a Twstat of the length, which servers may ignore (the py9p
-    /// server does), and a second open with OTRUNC, which on servers that keep one open file per
-    /// file rather than per fid (py9p again) closes the client's. A Tcreate's file is not removed
-    /// by a rollback (it may have been there).
+    /// Topen/Tcreate (9P2000, 9P2000.u) for writing, not ORCLOSE. A Topen's OTRUNC is taken out
+    /// and held, as on 9P2000.L: the commit replaces the file whole (`ProxySession+BlueReplace`),
+    /// or, where it cannot, truncates by a Twstat of the length, checked (`plan9ResizeChecked`:
+    /// the py9p server ignores that length). A Tcreate's file is the fid's whole content too, but
+    /// it is not removed by a rollback (9P2000 has no exclusive create: it may have been there).
     private func markPlan9BlueOpen(_ request: inout PendingRequest, decoded: DecodedRequest, frame: UnsafeMutableRawBufferPointer,
                                    settings: BlueSettings) {
         var path = request.scope?.path
@@ -185,7 +188,11 @@ extension ProxySession {
         let access = mode & Self.plan9AccessMode
         guard access == 1 || access == 2, mode & Self.plan9RemoveOnClose == 0 else { return }
         if let path, settings.writeThrough.matches(path) { return }
-        var open = BlueOpen(truncate: false)
+        var open = BlueOpen(truncate: mode & Self.plan9Truncate != 0)
+        if request.type == .Topen, open.truncate {
+            frame.storeBytes(of: mode & ~Self.plan9Truncate, toByteOffset: Self.topenModeOffset, as: UInt8.self)
+        }
+        open.creates = request.type == .Tcreate
         open.path = path
         open.accessMode = UInt32(access)
         open.attachID = request.scope?.attachID ?? 0
@@ -438,9 +445,11 @@ extension ProxySession {
             }
             state.stream = nil
         }
-        if stream != nil || !state.file.isEmpty || state.creates {
+        // Only a Tlcreate with O_EXCL tells a file the fid made (9P2000 has no exclusive create).
+        let made = state.creates && dialect == .linux
+        if stream != nil || !state.file.isEmpty || made {
             // Not while a commit the client asked for is under way: that commit stands.
-            let removes = state.creates && removeCreated && state.commit == nil
+            let removes = made && removeCreated && state.commit == nil
             let dropped = stream != nil ? "\(state.streamedBytes &+ state.file.byteCount) bytes written to a temporary"
                 : "\(state.file.byteCount) bytes in \(state.file.extents.count) extents\(state.file.cut.map { ", a truncation to \($0)" } ?? "")"
             host.audit(AuditEvent(kind: .partialWriteRollback,

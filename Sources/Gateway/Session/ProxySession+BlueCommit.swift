@@ -70,6 +70,10 @@ extension ProxySession {
             // A short write: the rest goes next.
             let done = Int(written.count)
             commit.steps.insert(.write(extent: extent, start: start + done, count: count - done, offset: offset + UInt64(done)), at: commit.next)
+        case let (.resize(size), .wstat?) where dialect != .linux:
+            commit.inFlight += 1
+            blue[backendFid]?.commit = commit
+            return plan9ResizeChecked(backendFid, size: size)
         case (.resize, .setattr?), (.resize, .wstat?):
             commit.resizing = false
         case let (_, .lerror(error)?):
@@ -82,6 +86,31 @@ extension ProxySession {
         if case .resize = step { commit.resizing = false }
         blue[backendFid]?.commit = commit
         if commit.done { commitWritten(backendFid) } else { pumpCommit(backendFid) }
+    }
+
+    /// A Twstat of the length was answered: on 9P2000/.u the file's length is asked, for a server
+    /// may answer without making the change (the py9p server ignores the length), and writes over
+    /// an old content that kept its length would leave a mix of both. Not so: the commit fails
+    /// before anything is written.
+    private func plan9ResizeChecked(_ backendFid: UInt32, size: UInt64) {
+        guard let writeFid = blue[backendFid]?.commit?.writeFid else { return }
+        let sent = sendOwn(.stat(Tstat(fid: writeFid)), commitStep: true) { [unowned self] reply in
+            guard var commit = blue[backendFid]?.commit else { return }
+            commit.inFlight -= 1
+            commit.resizing = false
+            if case let .stat(answer)? = reply, answer.stat.length == size {} else {
+                commit.error = commit.error ?? ProxyError(errno: 5, message: "Input/output error",
+                                                          detail: "commit: the server did not set the file's length to \(size)")
+            }
+            blue[backendFid]?.commit = commit
+            if commit.done { commitWritten(backendFid) } else { pumpCommit(backendFid) }
+        }
+        guard !sent, var commit = blue[backendFid]?.commit else { return }
+        commit.inFlight -= 1
+        commit.resizing = false
+        commit.error = commit.error ?? .tooManyRequests
+        blue[backendFid]?.commit = commit
+        if commit.done { commitWritten(backendFid) }
     }
 
     /// The commit's steps are done (or one failed): an atomic replace renames its temporary over

@@ -35,6 +35,8 @@ extension ProxySession {
         /// Answers awaited before the temporary is made: the old file's attributes and two walks.
         var awaited = 0
         var attributes: Rgetattr?
+        /// 9P2000/.u: the old file's stat, in place of `attributes`.
+        var oldStat: Stat?
         var walked: Set<UInt32> = []
         /// The temporary exists: whatever fails from now on removes it.
         var created = false
@@ -58,8 +60,17 @@ extension ProxySession {
     /// Starts an atomic replace for `backendFid`'s commit. False, with nothing sent, when there
     /// is no directory fid to walk from: the commit then applies in place.
     func startReplace(_ backendFid: UInt32) -> Bool {
-        guard dialect == .linux, let state = blue[backendFid], let path = state.path, let targetName = path.names.last else { return false }
+        guard let dialect, let state = blue[backendFid], let path = state.path, let targetName = path.names.last else { return false }
         let directory = CapabilityPath(names: Array(path.names.dropLast()))
+        let wholeContent = state.creates || state.commit?.file.cut == 0
+        if dialect != .linux {
+            guard wholeContent else {
+                host.blueNote("commit in place: an edit (no truncation) on 9P2000/.u", path: "\(path)")
+                return false
+            }
+            // Noted once, when the server refused: it does not rename over an existing file.
+            if blueRenameRefused { return false }
+        }
         guard let origin = walkOrigin(to: directory, attachID: state.attachID) else {
             host.blueNote("commit in place: no directory fid of the attach to walk from", path: "\(path)")
             return false
@@ -67,10 +78,10 @@ extension ProxySession {
         let names = directory.names.dropFirst(origin.depth).map { WireString($0) }
         var replace = BlueReplace(tempFid: newBackendFid(), directoryFid: newBackendFid(),
                                   tempName: BlueTemporary.name(UInt64.random(in: 0...UInt64.max)), targetName: targetName, directory: directory)
-        let wholeContent = state.creates || state.commit?.file.cut == 0
         if !wholeContent { replace.readFid = newBackendFid() }
         blue[backendFid]?.commit?.replace = replace
-        var asks: [(TMessage, UInt32?, Int)] = [(.getattr(Tgetattr(fid: backendFid, requestMask: Self.getattrBasic)), nil, 0),
+        let attributes: TMessage = dialect == .linux ? .getattr(Tgetattr(fid: backendFid, requestMask: Self.getattrBasic)) : .stat(Tstat(fid: backendFid))
+        var asks: [(TMessage, UInt32?, Int)] = [(attributes, nil, 0),
                                                 (.walk(Twalk(fid: origin.backendFid, newfid: replace.tempFid, wnames: names)), replace.tempFid, names.count),
                                                 (.walk(Twalk(fid: origin.backendFid, newfid: replace.directoryFid, wnames: names)), replace.directoryFid, names.count)]
         if let readFid = replace.readFid {
@@ -81,6 +92,7 @@ extension ProxySession {
                 replacePrepared(backendFid) { replace in
                     switch reply {
                     case let .getattr(attributes)?: replace.attributes = attributes
+                    case let .stat(answer)?: replace.oldStat = answer.stat
                     case let .walk(walk)? where walk.wqids.count == depth: if let creates { replace.walked.insert(creates) }
                     default: break
                     }
@@ -114,6 +126,7 @@ extension ProxySession {
         replace.awaited -= answered
         blue[backendFid]?.commit?.replace = replace
         guard replace.awaited == 0 else { return }
+        if dialect != .linux { return plan9ReplacePrepared(backendFid) }
         guard replace.walked.count == (replace.readFid == nil ? 2 : 3), let attributes = replace.attributes else {
             return abandonReplace(backendFid, because: "the directory or the file's attributes could not be reached")
         }
@@ -186,7 +199,7 @@ extension ProxySession {
 
     /// Sends one step of the replace, a commit step (it finishes even if the client goes); when it
     /// cannot be sent, `then` gets nil at once.
-    private func replaceStep(_ backendFid: UInt32, _ message: TMessage, releases: UInt32? = nil, then: @escaping (RMessage?) -> Void) {
+    func replaceStep(_ backendFid: UInt32, _ message: TMessage, releases: UInt32? = nil, then: @escaping (RMessage?) -> Void) {
         if !sendOwn(message, releases: releases, commitStep: true, then: then) { then(nil) }
     }
 
@@ -236,6 +249,7 @@ extension ProxySession {
                 return abandonReplace(backendFid, because: "the temporary could not be walked to")
             }
             blue[backendFid]?.commit?.replace?.nameFid = nameFid
+            if dialect != .linux { return plan9Rename(backendFid, nameFid: nameFid) }
             replaceStep(backendFid, .rename(Trename(fid: nameFid, dfid: replace.directoryFid, name: WireString(replace.targetName)))) {
                 [unowned self] reply in
                 guard case .rename? = reply else { return abandonReplace(backendFid, because: "the server refused the rename") }
@@ -255,7 +269,7 @@ extension ProxySession {
     /// The new content has the file's name: the client fid moves to `newFid` (opened on it), the
     /// old backend fid and the temporary's open fid are clunked, and the directory's stale
     /// temporaries are looked for (once per session).
-    private func replaced(_ backendFid: UInt32, newFid: UInt32?) {
+    func replaced(_ backendFid: UInt32, newFid: UInt32?) {
         guard var state = blue[backendFid], let replace = state.commit?.replace else { return }
         sendOwn(.clunk(Tclunk(fid: replace.tempFid)), releases: replace.tempFid, commitStep: true) { _ in }
         if let readFid = replace.readFid { sendOwn(.clunk(Tclunk(fid: readFid)), releases: readFid, commitStep: true) { _ in } }
@@ -356,7 +370,7 @@ extension ProxySession {
                 host.audit(AuditEvent(kind: .partialWriteRollback, detail: "\(commit.file.byteCount) bytes dropped: the client went away"))
                 host.blueCounted(.rollback)
                 commit.steps = []
-                if blue[backendFid]?.creates == true { blueRemoveAtCleanup.insert(backendFid) }
+                if blue[backendFid]?.creates == true && dialect == .linux { blueRemoveAtCleanup.insert(backendFid) }
             }
         }
         commit.writeFid = backendFid

@@ -13,7 +13,7 @@ import Pebble
 /// hold its limits and settings (+Settings), fid bookkeeping (+Fids), Tflush (+Flush), version and
 /// the session's end (+Lifecycle), held and own requests (+OwnRequests), capabilities
 /// (+Capability), rate limits (+Pacing), the byte quota (+Quota), fids and requests per identity
-/// (+ClientTotals), Blue writes (+Blue: what is held; +BlueCommit: the commit; +BlueReplace: the atomic replace and streaming;
+/// (+ClientTotals), Blue writes (+Blue: what is held; +BlueCommit: the commit; +BlueReplace: the atomic replace and streaming; +BlueReplacePlan9: its 9P2000/.u steps;
 /// +BlueTemporaries: the temporaries hidden and swept), backend timeouts (+Timeouts), msize
 /// bridging (+Bridging: requests split for a server with a smaller msize) and read-ahead
 /// (+ReadAhead). `RequestPolicy` decides; this commits.
@@ -148,6 +148,12 @@ final class ProxySession {
     var blueRemoveAtCleanup: Set<UInt32> = []
     /// Directories (by attach) whose stale temporaries this session has looked for.
     var blueSwept: Set<String> = []
+    /// The server refused to rename a temporary over a file (9P2000/.u servers that keep rename
+    /// to unused names): later commits of the session apply in place without trying.
+    var blueRenameRefused = false
+    /// 9P2000/.u directory fids whose reads left temporaries out, by backend fid: the client's
+    /// offset where its next read continues, and the server's.
+    var statReadShift: [UInt32: (client: UInt64, server: UInt64)] = [:]
     var blueBytes = 0
     /// Reads and writes going as pieces and reads made ahead, by serial (`+Bridging`), the client
     /// tags they answer, and the read data they keep.
@@ -344,6 +350,9 @@ final class ProxySession {
         if access.readAhead != nil, type == .Tclunk || type == .Tremove, let subject = operands.first?.record {
             forgetReadAhead(subject.backendFid)
         }
+        if !statReadShift.isEmpty, type == .Tclunk || type == .Tremove, let subject = operands.first?.record {
+            statReadShift[subject.backendFid] = nil
+        }
         if let split, let subject = operands.first?.record {
             let serial = startSplit(split, frame: UnsafeRawBufferPointer(frame), clientTag: tag, backendFid: redirect ?? subject.backendFid)
             if changesFile { splits[serial]?.changesFile = subject.qidPath }
@@ -370,7 +379,12 @@ final class ProxySession {
             switch operand.location.role {
             case .existing, .existingOrNone, .released:
                 guard let record = operand.record else { continue }  // Tattach's afid NOFID
-                if operand.isSubject { request.readsStats = type == .Tread && record.readsStats }
+                if operand.isSubject {
+                    request.readsStats = type == .Tread && record.readsStats
+                    if request.readsStats, let offset = decoded.offset {
+                        request.statRead = statReadStarts(frame, backendFid: record.backendFid, clientFid: operand.clientFid, offset: offset)
+                    }
+                }
                 let backendFid = (operand.isSubject ? redirect : nil) ?? record.backendFid
                 rewrites.append((operand.location.offset, backendFid))
                 existingValues.append((operand.clientFid, backendFid))
@@ -522,7 +536,10 @@ final class ProxySession {
                 amended.withUnsafeMutableBytes { FramePatch.setTag(clientTag, in: $0) }
                 stats.replies &+= 1
                 sendToClient(amended)
-            } else if request.type == .Treaddir, case let hidden = hidingTemporaries(UnsafeRawBufferPointer(frame), header: header, request: request, clientTag: clientTag),
+            } else if request.type == .Treaddir || request.statRead != nil,
+                      case let hidden = request.type == .Treaddir
+                        ? hidingTemporaries(UnsafeRawBufferPointer(frame), header: header, request: request, clientTag: clientTag)
+                        : hidingStatTemporaries(UnsafeRawBufferPointer(frame), header: header, request: request, clientTag: clientTag),
                       hidden.reread || hidden.frame != nil {
                 if let amended = hidden.frame {
                     stats.replies &+= 1

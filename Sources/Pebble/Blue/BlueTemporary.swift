@@ -48,4 +48,29 @@ extension BlueTemporary {
         }
         return false
     }
+
+    /// A 9P2000/.u directory read's stats without the temporaries': nil when it has none (or is
+    /// not a sequence of whole stats), else the stats kept, byte for byte.
+    public static func hidingStats(in data: UnsafeRawBufferPointer) -> [UInt8]? {
+        // size[2] type[2] dev[4] qid[13] mode[4] atime[4] mtime[4] length[8], then name[s].
+        let nameAt = 41
+        let length = prefix.utf8.count + 16 + suffix.utf8.count
+        var kept: [UInt8] = []
+        var hid = false
+        var at = 0
+        while at < data.count {
+            guard at + nameAt + 2 <= data.count else { return nil }
+            let end = at + 2 + (Int(data[at]) | Int(data[at + 1]) << 8)
+            let nameLength = Int(data[at + nameAt]) | Int(data[at + nameAt + 1]) << 8
+            guard end <= data.count, at + nameAt + 2 + nameLength <= end else { return nil }
+            let name = UnsafeRawBufferPointer(rebasing: data[(at + nameAt + 2)..<(at + nameAt + 2 + nameLength)])
+            if nameLength == length && isTemporary(Array(name)) {
+                hid = true
+            } else {
+                kept.append(contentsOf: UnsafeRawBufferPointer(rebasing: data[at..<end]))
+            }
+            at = end
+        }
+        return hid ? kept : nil
+    }
 }
