@@ -36,6 +36,10 @@ ssize_t pebble_splice(int fd_in, int fd_out, size_t length, int more) {
     return splice(fd_in, NULL, fd_out, NULL, length, flags);
 }
 
+int pebble_open_tmpfile(const char *directory) {
+    return open(directory, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+}
+
 int pebble_readable_bytes(int fd) {
     int count = 0;
     if (ioctl(fd, FIONREAD, &count) < 0) return -1;

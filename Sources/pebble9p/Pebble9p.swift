@@ -113,6 +113,10 @@ struct SettingOptions: ParsableArguments {
     var blue: String?
     @Option(name: .customLong("blue-max"), help: "Bytes one fid holds in memory before it streams to its commit's temporary on the server, and the largest file an edit copies, e.g. 64M (the default).")
     var blueMax: String?
+    @Option(name: .customLong("blue-dir"), help: "Directory where a fid's held bytes past --blue-memory go, in unnamed files (default: a private directory under the system temp dir, mode 0700).")
+    var blueDir: String?
+    @Option(name: .customLong("blue-memory"), help: "Bytes one fid holds in memory before the rest go to a file in --blue-dir, e.g. 1M (the default).")
+    var blueMemory: String?
     @Option(name: .customLong("log-level"), help: "trace|debug|info|notice|warning|error|critical.")
     var logLevel: String?
     @Option(name: .customLong("token-keys"), help: "Capability token key file (mode 0600; made by pebble9p token keygen).")
@@ -139,7 +143,7 @@ struct SettingOptions: ParsableArguments {
          ("metrics", metrics), ("pebble", pebble), ("backend-timeout", backendTimeout), ("max-conns-per-client", maxConnsPerClient),
          ("max-fids-per-client", maxFidsPerClient), ("max-requests-per-client", maxRequestsPerClient), ("rate-ops", rateOps), ("rate-bytes", rateBytes), ("burst-s", burstSeconds),
          ("quota", quota), ("max-memory", maxMemory),
-         ("splice-min", spliceMinimum), ("blue", blue), ("blue-max", blueMax), ("log-level", logLevel),
+         ("splice-min", spliceMinimum), ("blue", blue), ("blue-max", blueMax), ("blue-dir", blueDir), ("blue-memory", blueMemory), ("log-level", logLevel),
          ("token-keys", tokenKeys), ("revoked", revoked), ("require-token", requireToken ? "true" : nil),
          ("backend-aname", backendAname), ("backend-uname", backendUname), ("audit", audit)]
         let lists: [(String, [String])] = [("listen", listen), ("tls-listen", tlsListen), ("route", route), ("client-budget", clientBudget), ("write-through", writeThrough), ("no-read-ahead", noReadAhead)]

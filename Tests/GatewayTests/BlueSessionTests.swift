@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Gateway
 import NineP
@@ -15,10 +16,12 @@ struct BlueSessionTests {
     /// A session with Blue on, fid 2 walked to a file and opened with `flags`; returns it and the
     /// backend fid behind fid 2. Unless `keepRoot`, the root fid 1 is clunked then: with no
     /// directory fid to walk from, commits apply in place (the steps these tests look at).
+    /// `spillAfter`: held bytes past it spill to a file in the system temp dir.
     static func opened(flags: UInt32 = readWrite, blueMax: Int = 1 << 20, limits: ProxySession.Limits = .init(),
-                       writeThrough: [String] = [], keepRoot: Bool = false) throws -> (SessionHarness, UInt32) {
+                       writeThrough: [String] = [], keepRoot: Bool = false, spillAfter: Int? = nil) throws -> (SessionHarness, UInt32) {
         var access = ProxySession.Access()
-        access.blue = .init(maxPerFid: blueMax, writeThrough: PathGlobRule(globs: writeThrough))
+        access.blue = .init(maxPerFid: blueMax, writeThrough: PathGlobRule(globs: writeThrough),
+                            spillDirectory: spillAfter == nil ? nil : NSTemporaryDirectory(), memoryPerFid: spillAfter ?? 1 << 20)
         let harness = SessionHarness(limits: limits, access: access)
         try harness.negotiate()
         try harness.attach(fid: 1)
@@ -68,6 +71,32 @@ struct BlueSessionTests {
         harness.backendSends(tag: clunk.tag, .clunk(Rclunk()))
         #expect(try harness.clientReceived() == [Frame(tag: 14, message: .clunk(Rclunk()))])
         #expect(harness.session.bytesHeld == 0 && harness.session.blue.isEmpty && harness.host.blueCounts.last == .commit)
+    }
+
+    @Test("past --blue-memory a fid's held bytes go to a spill file: reads overlay them from there, the commit writes them from there, and a later write of the fid starts in memory again")
+    func spill() throws {
+        let (harness, backendFid) = try Self.opened(spillAfter: 4)
+        #expect(try harness.answeredLocally(tag: 10, Self.write("hel")) == [Frame(tag: 10, message: .write(Rwrite(count: 3)))])
+        #expect(harness.session.blue[backendFid]?.spill == nil, "within --blue-memory: in memory")
+        _ = try harness.answeredLocally(tag: 11, Self.write("lo", at: 3))
+        _ = try harness.answeredLocally(tag: 12, Self.write("XY", at: 8))
+        let state = try #require(harness.session.blue[backendFid])
+        #expect(state.spill != nil && state.file.spilled && state.file.extents.allSatisfy(\.bytes.isEmpty) && state.file.byteCount == 7)
+        #expect(harness.host.blueCounts.contains(.spilled))
+        #expect(try harness.answeredLocally(tag: 13, .read(Tread(fid: 2, offset: 1, count: 4))) == [Frame(tag: 13, message: .read(Rread(data: Array("ello".utf8))))])
+        let read = try harness.forward(tag: 14, .read(Tread(fid: 2, offset: 0, count: 100)))
+        harness.backendSends(tag: read.tag, .read(Rread(data: Array("0123456789abc".utf8))))
+        #expect(try harness.clientReceived() == [Frame(tag: 14, message: .read(Rread(data: Array("hello567XYabc".utf8))))])
+        harness.clientSends(tag: 15, .fsync(Tfsync(fid: 2, datasync: 0)))
+        let writes = try harness.backendReceived()
+        #expect(writes.map(\.message) == [.write(Twrite(fid: backendFid, offset: 0, data: Array("hello".utf8))),
+                                          .write(Twrite(fid: backendFid, offset: 8, data: Array("XY".utf8)))])
+        for (write, count) in zip(writes, [5, 2]) { harness.backendSends(tag: write.tag, .write(Rwrite(count: UInt32(count)))) }
+        let fsync = try #require(try harness.backendReceived().first)
+        harness.backendSends(tag: fsync.tag, .fsync(Rfsync()))
+        #expect(try harness.clientReceived() == [Frame(tag: 15, message: .fsync(Rfsync()))])
+        _ = try harness.answeredLocally(tag: 16, Self.write("a", at: 0))
+        #expect(harness.session.blue[backendFid]?.spill == nil && harness.session.blue[backendFid]?.file.spilled == false)
     }
 
     @Test("an open with O_TRUNC and no directory fid to walk from (the root clunked): the truncation is held (reads see an empty file), and the commit applies in place, the truncation first, alone, then the writes")
@@ -477,12 +506,13 @@ struct BlueSessionTests {
 /// must leave the server with exactly it, and nothing may stay held.
 @Suite("Blue writes against a model")
 struct BlueModelTests {
-    @Test("random writes, reads, resizes and fsyncs, then a clunk (or, holding or streaming everything, the client dies: the server keeps what the last fsync committed); with --blue-max 64 or 1000 most fids stream to their temporary", arguments: 0..<200)
+    @Test("random writes, reads, resizes and fsyncs, then a clunk (or, holding or streaming everything, the client dies: the server keeps what the last fsync committed); with --blue-max 64 or 1000 most fids stream to their temporary; with --blue-memory 8 or 300 what is held spills to a file", arguments: 0..<200)
     func model(seed: Int) throws {
         var random = SplitMix64(seed: UInt64(seed) &* 104_729 &+ 7)
         let flags: UInt32 = random.below(2) == 0 ? 2 : 2 | 0o1000
         let blueMax = [64, 1000, 1 << 20][random.below(3)]
-        let (harness, backendFid) = try BlueSessionTests.opened(flags: flags, blueMax: blueMax, keepRoot: true)
+        let spillAfter = [nil, 8, 300][seed % 3]
+        let (harness, backendFid) = try BlueSessionTests.opened(flags: flags, blueMax: blueMax, keepRoot: true, spillAfter: spillAfter)
         let files = ModelFileServer(root: try #require(harness.session.fids.lookup(1)).backendFid)
         var server: [UInt8] { files.content("f") ?? [] }
         files.addFile("f", content: (0..<random.below(300)).map { _ in UInt8(truncatingIfNeeded: random.next()) }, fid: backendFid)

@@ -55,6 +55,8 @@ struct ConfigFileTests {
     max-fids-per-client = 4000
     blue = "on"
     blue-max = "16M"
+    blue-dir = "/var/tmp/pebble9p-blue"
+    blue-memory = "2M"
     write-through = ["ctl", "/logs/*.log"]
     read-ahead = "off"
     read-ahead-max = "1M"
@@ -116,6 +118,8 @@ struct ConfigFileTests {
         expected.maxFidsPerClient = 4000
         expected.blue = true
         expected.blueMax = 16 << 20
+        expected.blueDir = "/var/tmp/pebble9p-blue"
+        expected.blueMemory = 2 << 20
         expected.writeThrough = ["ctl", "/logs/*.log"]
         expected.readAhead = false
         expected.readAheadMax = 1 << 20

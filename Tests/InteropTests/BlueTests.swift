@@ -220,6 +220,42 @@ extension Interop {
             #expect(blueTemporaries(in: fixture.directory).isEmpty)
         }
 
+        @Test("spill: an edit (no truncation) writing 40 MiB over a 48 MiB file, with --blue-max 64M and --blue-memory 1M, holds its bytes in an unnamed file in --blue-dir, not in memory (the gateway's peak stays far below 40 MiB); the file is as it was until the clunk, then has the edit whole; nothing is left in the directory; a --blue-dir that cannot hold such files stops the gateway at start, naming it")
+        func spilledEdit() throws {
+            let spillDirectory = try makeTemporaryDirectory("blue-spill")
+            defer { try? FileManager.default.removeItem(at: spillDirectory) }
+            let fixture = try DiodBehindGateway("blue-spill", extra: ["--blue", "on", "--blue-max", "64M", "--blue-memory", "1M",
+                                                                    "--blue-dir", spillDirectory.path])
+            defer { fixture.stop() }
+            let target = fixture.directory.appendingPathComponent("big")
+            var random = SplitMix64(seed: 11)
+            let old = Data((0..<(48 << 20)).map { _ in UInt8(truncatingIfNeeded: random.next() >> 7) })
+            try old.write(to: target)
+            let client = try fixture.attachedClient()
+            guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["big"])), tag: 2),
+                  case .lopen = try client.rpc(.lopen(Tlopen(fid: 2, flags: Self.readWrite)), tag: 3)
+                else { throw MissingTool(description: "cannot open big") }
+            let chunk = 65_536 - 24, writes = (40 << 20) / chunk
+            let data = (0..<chunk).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+            try Self.writeSequentially(client, data: data, writes: writes)
+            #expect(try Data(contentsOf: target) == old, "the file is as it was until the clunk")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: spillDirectory.path).isEmpty, "the spill file has no name")
+            let peak = try readWholeFile("/proc/\(fixture.gateway.process.pid)/status").split(separator: "\n")
+                .first { $0.hasPrefix("VmHWM:") }.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
+            #expect(peak > 0 && peak < 32 << 10, "the gateway's peak memory \(peak) KiB, holding a 40 MiB edit")
+            #expect(try client.rpc(.clunk(Tclunk(fid: 2)), tag: 5) == .clunk(Rclunk()))
+            let written = try Data(contentsOf: target)
+            let edited = writes * chunk
+            #expect(written.count == old.count && written.prefix(chunk) == Data(data) && written[(edited - chunk)..<edited] == Data(data)
+                    && written.suffix(old.count - edited) == old.suffix(old.count - edited))
+            #expect(blueTemporaries(in: fixture.directory).isEmpty)
+            #expect(!logLines(fixture.gateway.process, "commit in place").contains { _ in true }, "the edit was replaced atomically")
+
+            let unusable = try runCommand(Paths.gateway, ["serve", "--listen", "127.0.0.1:\(freePort())", "--backend", "tcp:127.0.0.1:1",
+                                                          "--blue-dir", "/nonexistent-pebble9p-dir"], timeout: 30)
+            #expect(unusable.status != 0 && unusable.stderr.contains("/nonexistent-pebble9p-dir"), "\(unusable.stderr)")
+        }
+
         @Test("two p9fs clients on one file: while one writes a new version (Twrites sent, not yet closed) it reads its own writes and the other reads the old version, whole, and its size; after the close, the new one")
         func isolation() throws {
             let fixture = try DiodBehindGateway("blue-isolation", extra: ["--blue", "on"])

@@ -24,14 +24,16 @@ struct BlueFileTests {
     }
 
     /// `base` with the plan's steps done, as a server would.
-    static func committed(_ blue: BlueFile, over base: [UInt8], maxWrite: Int) -> [UInt8] {
+    /// Spilled, the bytes come from `spill` (held at the file's offsets).
+    static func committed(_ blue: BlueFile, over base: [UInt8], maxWrite: Int, spill: Model? = nil) -> [UInt8] {
         var server = Model(bytes: base)
         for step in blue.commitPlan(maxWrite: maxWrite) {
             switch step {
             case let .resize(size): server.resize(to: Int(size))
             case let .write(extent, start, count, offset):
                 #expect(count <= maxWrite)
-                server.write(Array(blue.extents[extent].bytes[start..<(start + count)]), at: Int(offset))
+                let bytes = blue.spilled ? Array(spill!.bytes[Int(offset)..<(Int(offset) + count)]) : Array(blue.extents[extent].bytes[start..<(start + count)])
+                server.write(bytes, at: Int(offset))
             }
         }
         return server.bytes
@@ -41,7 +43,7 @@ struct BlueFileTests {
     func pieces() {
         var blue = BlueFile(extentCap: 1000)
         for chunk in 0..<25 { [UInt8](repeating: UInt8(chunk), count: 100).withUnsafeBytes { blue.write($0, at: UInt64(chunk * 100)) } }
-        #expect(blue.extents.map(\.bytes.count) == [1000, 1000, 500] && blue.byteCount == 2500)
+        #expect(blue.extents.map(\.count) == [1000, 1000, 500] && blue.byteCount == 2500)
         #expect(!blue.needsServer(offset: 900, count: 1200), "touching extents cover the range together")
         #expect(blue.read(at: 990, count: 20, server: UnsafeRawBufferPointer(start: nil, count: 0)) == [UInt8](repeating: 9, count: 10) + [UInt8](repeating: 10, count: 10))
     }
@@ -73,13 +75,21 @@ struct BlueFileTests {
         #expect(blue.read(at: UInt64.max - 2, count: 100, server: UnsafeRawBufferPointer(start: nil, count: 0)) == [1, 1])
     }
 
-    @Test("any sequence of writes and resizes: reads through the Blue state (the server's bytes overlaid) and its size match the model, and the commit plan done on the server's file makes the model", arguments: 0..<200)
-    func againstModel(seed: Int) {
+    @Test("any sequence of writes and resizes: reads through the Blue state (the server's bytes overlaid) and its size match the model, and the commit plan done on the server's file makes the model; also when the state spills (its bytes kept outside, at the file's offsets) after some step", arguments: 0..<200, [false, true])
+    func againstModel(seed: Int, spills: Bool) {
         var random = SplitMix64(seed: UInt64(seed) &* 7919 &+ 3)
         let base = (0..<random.below(600)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
         var model = Model(bytes: base)
         var blue = BlueFile(extentCap: random.below(2) == 0 ? 1 << 20 : 8 + random.below(200))
-        for _ in 0..<(1 + random.below(40)) {
+        // The spill file: the held bytes at the file's offsets (what `BlueSpill` keeps on disk).
+        var spill = Model(bytes: [])
+        let spillAfter = spills ? random.below(20) : Int.max
+        for step in 0..<(1 + random.below(40)) {
+            if step == spillAfter {
+                for extent in blue.extents { spill.write(extent.bytes, at: Int(extent.offset)) }
+                blue.spill()
+                #expect(blue.spilled && blue.extents.allSatisfy(\.bytes.isEmpty))
+            }
             switch random.below(10) {
             case 0:
                 let size = random.below(800)
@@ -88,20 +98,26 @@ struct BlueFileTests {
             default:
                 let offset = random.below(700), count = 1 + random.below(random.below(4) == 0 ? 300 : 40)
                 let data = (0..<count).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+                if blue.spilled { spill.write(data, at: offset) }
                 data.withUnsafeBytes { blue.write($0, at: UInt64(offset)) }
                 model.write(data, at: offset)
             }
-            #expect(blue.byteCount == blue.extents.reduce(0) { $0 + $1.bytes.count })
+            #expect(blue.byteCount == blue.extents.reduce(0) { $0 + $1.count })
+            #expect(blue.spilled || blue.extents.allSatisfy { $0.bytes.count == $0.count })
             #expect(zip(blue.extents, blue.extents.dropFirst()).allSatisfy { $0.end <= $1.offset }, "sorted, never overlapping")
             #expect(blue.size(serverSize: UInt64(base.count)) == UInt64(model.bytes.count))
             for _ in 0..<4 {
                 let offset = random.below(900), count = random.below(300)
                 let server = blue.needsServer(offset: UInt64(offset), count: count) ? Self.serverRead(base, at: offset, count: count) : []
-                let read = server.withUnsafeBytes { blue.read(at: UInt64(offset), count: count, server: $0) }
+                let read = server.withUnsafeBytes {
+                    blue.read(at: UInt64(offset), count: count, server: $0) { from, into in
+                        into.copyBytes(from: spill.bytes[Int(from)..<(Int(from) + into.count)])
+                    }
+                }
                 #expect(read == Self.serverRead(model.bytes, at: offset, count: count), "seed \(seed): read \(count) at \(offset)")
             }
         }
-        #expect(Self.committed(blue, over: base, maxWrite: 1 + random.below(200)) == model.bytes, "seed \(seed)")
+        #expect(Self.committed(blue, over: base, maxWrite: 1 + random.below(200), spill: spill) == model.bytes, "seed \(seed)")
     }
 }
 

@@ -21,6 +21,10 @@ int pebble_pipe(int fds[2], int want);
 /* splice(2) with SPLICE_F_NONBLOCK | SPLICE_F_MOVE (and SPLICE_F_MORE when `more`). */
 ssize_t pebble_splice(int fd_in, int fd_out, size_t length, int more);
 
+/* An unnamed file in `directory` (open with O_TMPFILE | O_RDWR | O_CLOEXEC, mode 0600): gone
+   when closed. Returns the fd, or -1 (errno set; EOPNOTSUPP where the file system has none). */
+int pebble_open_tmpfile(const char *directory);
+
 /* Bytes waiting to be read on a socket (FIONREAD), or -1 (errno set). */
 int pebble_readable_bytes(int fd);
 

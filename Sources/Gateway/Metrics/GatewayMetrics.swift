@@ -58,6 +58,7 @@ final class GatewayMetrics: Sendable {
     let blueWriteThrough = Counter()
     let blueAtomicReplaces = Counter()
     let blueStaleTemporaries = Counter()
+    let blueSpills = Counter()
     /// Bytes Blue fids hold now, and requests waiting for their commit (a gauge).
     let blueBytesHeld = Counter()
 
@@ -138,6 +139,8 @@ final class GatewayMetrics: Sendable {
                [("", load(blueAtomicReplaces))])
         metric("blue_stale_temporaries_removed_total", "counter", "Temporaries a crash left behind, removed by a later commit in their directory.",
                [("", load(blueStaleTemporaries))])
+        metric("blue_spills_total", "counter", "Fids whose held bytes passed blue-memory and went on to a spill file in blue-dir.",
+               [("", load(blueSpills))])
         return out
     }
 }

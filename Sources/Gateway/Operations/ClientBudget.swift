@@ -121,7 +121,8 @@ extension GatewayConfig {
         }
     }
     private var blueOn: ProxySession.BlueSettings {
-        ProxySession.BlueSettings(maxPerFid: blueMax, writeThrough: PathGlobRule(globs: writeThrough))
+        ProxySession.BlueSettings(maxPerFid: blueMax, writeThrough: PathGlobRule(globs: writeThrough), spillDirectory: blueDir,
+                                  memoryPerFid: blueMemory)
     }
 
     /// Bytes held per identity (`quota`), which `max-memory` also sums (nil: neither is set).

@@ -117,6 +117,10 @@ public struct GatewayConfig: Sendable, Equatable {
     /// bytes the fid streams to its commit's temporary.
     public var blue = true
     public var blueMax = 64 << 20
+    /// Where a fid's held bytes past `blueMemory` spill to (`BlueDirectory`; nil: the default, a
+    /// private directory under the system temp dir).
+    public var blueDir: String?
+    public var blueMemory = 1 << 20
     /// Files whose writes always go through, Blue or not (`PathGlobRule`).
     public var writeThrough: [String] = []
     /// trace, debug, info, notice, warning, error, critical.
@@ -418,6 +422,12 @@ public struct GatewayConfig: Sendable, Equatable {
         },
         Setting(key: "blue-max", help: "bytes one fid holds in memory before it streams to its commit's temporary on the server, and the largest file an edit copies, e.g. 64M (the default)") { config, value throws(ConfigError) in
             config.blueMax = try value.byteCount()
+        },
+        Setting(key: "blue-dir", help: "directory where a fid's held bytes past blue-memory go, in unnamed files (default: a private directory under the system temp dir, mode 0700)") { config, value throws(ConfigError) in
+            config.blueDir = try value.string()
+        },
+        Setting(key: "blue-memory", help: "bytes one fid holds in memory before the rest go to a file in blue-dir, e.g. 1M (the default)") { config, value throws(ConfigError) in
+            config.blueMemory = try value.byteCount()
         },
         Setting(key: "write-through", help: "GLOB: files whose writes always go to the server at once with blue on; with a /, matched against the path below the attach point (/ctl), else against the name (*.log) (repeatable; a list in the file)") { config, value throws(ConfigError) in
             config.writeThrough = try value.strings()

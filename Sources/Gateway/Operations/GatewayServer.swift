@@ -15,7 +15,10 @@ public final class GatewayServer: Sendable {
     /// Runs the loops; the calling thread waits for a stop signal, then exits.
     public func run() throws -> Never {
         try config.validate()
-        let config = self.config.effective
+        var config = self.config.effective
+        if config.blue || config.clientBudgets.contains(where: { $0.blue == true }) {
+            config.blueDir = try BlueDirectory.prepare(config.blueDir, logger: logger)
+        }
         if !config.pebble {
             logger.info("budgets off (--pebble off): only max-fids, max-inflight, max-conns, queue-limit and the handshake and drain timeouts apply")
         }

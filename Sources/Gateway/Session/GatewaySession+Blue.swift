@@ -14,6 +14,7 @@ extension GatewaySession {
         case .writeThrough: metrics.blueWriteThrough.add(1)
         case .atomicReplace: metrics.blueAtomicReplaces.add(1)
         case .staleTemporaryRemoved: metrics.blueStaleTemporaries.add(1)
+        case .spilled: metrics.blueSpills.add(1)
         }
     }
 

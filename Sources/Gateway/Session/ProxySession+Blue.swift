@@ -25,6 +25,10 @@ extension ProxySession {
         var maxPerFid = 64 << 20
         /// Files whose writes always go through (`--write-through`).
         var writeThrough = PathGlobRule(globs: [])
+        /// Where held bytes past `memoryPerFid` go (`--blue-dir`, `BlueSpill`); nil: all in memory.
+        var spillDirectory: String?
+        /// Bytes one fid holds in memory before the rest go to a spill file (`--blue-memory`).
+        var memoryPerFid = 1 << 20
     }
 
     /// What a Tlopen/Tlcreate for writing asked: the truncation it carried, held instead of sent.
@@ -53,12 +57,14 @@ extension ProxySession {
 
     /// What the metrics count.
     enum BlueCounter {
-        case heldWrite, commit, commitFailed, rollback, writeThrough, atomicReplace, staleTemporaryRemoved
+        case heldWrite, commit, commitFailed, rollback, writeThrough, atomicReplace, staleTemporaryRemoved, spilled
     }
 
     /// One open file's Blue state, by its backend fid.
     struct BlueFid {
         var file = BlueFile()
+        /// Where `file`'s bytes are once it spilled (`BlueSpill`).
+        var spill: BlueSpill?
         /// The file's path below the attach point when it was opened: a size change through
         /// another fid of that path commits this fid first.
         var path: CapabilityPath?
@@ -90,6 +96,8 @@ extension ProxySession {
     /// requests in any order, and a resize must not pass a write).
     struct BlueCommit {
         let file: BlueFile
+        /// Where `file`'s bytes are, if it spilled.
+        var spill: BlueSpill?
         var steps: [BlueFile.CommitStep]
         /// The fid the steps go to: the file's own, or an atomic replace's temporary.
         var writeFid: UInt32
@@ -321,15 +329,25 @@ extension ProxySession {
                 deferBlue(frame, tag: tag, backendFid: backendFid)
                 return .handled
             }
-            blue[backendFid]?.file.write(UnsafeRawBufferPointer(rebasing: frame[NineP.twriteHeaderSize...]), at: offset)
+            let data = UnsafeRawBufferPointer(rebasing: frame[NineP.twriteHeaderSize...])
+            if let error = spillHeld(backendFid, data, at: offset) {
+                refuse(ProxyError(errno: UInt32(error.errno), message: String(cString: strerror(error.errno)), detail: "blue spill file: \(error)"),
+                       tag: tag, subject: nil)
+                return .handled
+            }
+            blue[backendFid]?.file.write(data, at: offset)
             blueBytes &+= (blue[backendFid]?.file.byteCount ?? held) &- held
             host.blueCounted(.heldWrite)
             sendToClient(.write(Rwrite(count: count)), tag: tag)
             return .handled
         case .Tread:
-            guard let offset = decoded.offset, let count = decoded.count, let file = blue[backendFid]?.file else { break }
-            if !file.needsServer(offset: offset, count: Int(count)) {
-                sendToClient(.read(Rread(data: file.read(at: offset, count: Int(count), server: UnsafeRawBufferPointer(start: nil, count: 0)))), tag: tag)
+            guard let offset = decoded.offset, let count = decoded.count, let state = blue[backendFid] else { break }
+            if !state.file.needsServer(offset: offset, count: Int(count)) {
+                guard let data = Self.heldRead([(state.file, state.spill)], at: offset, count: Int(count), server: []) else {
+                    refuse(ProxyError(errno: 5, message: "Input/output error", detail: "blue spill file unreadable"), tag: tag, subject: nil)
+                    return .handled
+                }
+                sendToClient(.read(Rread(data: data)), tag: tag)
                 return .handled
             }
             return .forward(.read(offset: offset, count: Int(count)), answerInstead: nil)
@@ -460,6 +478,7 @@ extension ProxySession {
         }
         state.creates = false
         state.file = BlueFile()
+        state.spill = nil
         forgetDeferred(state.deferred)
         state.deferred = []
         blue[backendFid] = state
@@ -481,20 +500,22 @@ extension ProxySession {
     /// instead, or nil to pass the reply on as it came (with the size patched in place).
     func amendBlueReply(_ frame: UnsafeMutableRawBufferPointer, header: FrameHeader, request: PendingRequest) -> [UInt8]? {
         guard let amend = request.blueReply, let backendFid = request.usedBackendFids.first, let state = blue[backendFid] else { return nil }
-        let layers = [state.commit?.file, state.file].compactMap { $0 }
+        let layers = (state.commit.map { [($0.file, $0.spill)] } ?? []) + [(state.file, state.spill)]
         switch amend {
         case let .read(offset, count):
             guard header.type == MessageType.Rread.rawValue, frame.count >= NineP.rreadHeaderSize else { return nil }
             let returned = min(Int(FramePatch.u32(at: 7, in: UnsafeRawBufferPointer(frame))), frame.count &- NineP.rreadHeaderSize)
-            var data = Array(UnsafeRawBufferPointer(rebasing: frame[NineP.rreadHeaderSize..<(NineP.rreadHeaderSize + returned)]))
-            for layer in layers { data = data.withUnsafeBytes { layer.read(at: offset, count: count, server: $0) } }
+            let server = Array(UnsafeRawBufferPointer(rebasing: frame[NineP.rreadHeaderSize..<(NineP.rreadHeaderSize + returned)]))
+            guard let data = Self.heldRead(layers, at: offset, count: count, server: server) else {
+                return ProxyError(errno: 5, message: "Input/output error", detail: "blue spill file unreadable").reply(tag: header.tag, dialect: dialect ?? .linux)
+            }
             return Frame(tag: header.tag, message: RMessage.read(Rread(data: data))).encode(dialect: dialect ?? .linux)
         case .size:
             let offset = header.type == MessageType.Rstat.rawValue ? Self.rstatLengthOffset : Self.getattrSizeOffset
             guard header.type == MessageType.Rgetattr.rawValue || header.type == MessageType.Rstat.rawValue, frame.count >= offset + 8
             else { return nil }
             var size = FramePatch.u64(at: offset, in: UnsafeRawBufferPointer(frame))
-            for layer in layers { size = layer.size(serverSize: size) }
+            for layer in layers { size = layer.0.size(serverSize: size) }
             FramePatch.setU64(size, at: offset, in: frame)
             return nil
         }

@@ -23,8 +23,9 @@ extension ProxySession {
         // creating many small files costs what it costs without Blue.
         if state.creates, steps.first == .resize(0) { steps.removeFirst() }
         let replaces = !state.writeThrough && !(state.creates && steps.count <= 1)
-        state.commit = BlueCommit(file: state.file, steps: steps, writeFid: backendFid)
+        state.commit = BlueCommit(file: state.file, spill: state.spill, steps: steps, writeFid: backendFid)
         state.file = BlueFile()
+        state.spill = nil
         blue[backendFid] = state
         if replaces, startReplace(backendFid) { return }
         pumpCommit(backendFid)
@@ -42,7 +43,13 @@ extension ProxySession {
                 commit.resizing = true
                 message = resizeMessage(commit.writeFid, to: size)
             case let .write(extent, start, count, offset):
-                message = .write(Twrite(fid: commit.writeFid, offset: offset, data: Array(commit.file.extents[extent].bytes[start..<(start + count)])))
+                guard let data = commit.file.spilled ? commit.spill?.read(count: count, at: offset)
+                        : Array(commit.file.extents[extent].bytes[start..<(start + count)]) else {
+                    commit.error = commit.error ?? ProxyError(errno: 5, message: "Input/output error", detail: "commit: blue spill file unreadable")
+                    blue[backendFid]?.commit = commit
+                    break sending
+                }
+                message = .write(Twrite(fid: commit.writeFid, offset: offset, data: data))
             }
             commit.next += 1
             commit.inFlight += 1

@@ -294,15 +294,17 @@ extension ProxySession {
     /// fid to walk from (the fid then commits in place and writes through, as before streaming).
     func startStream(_ backendFid: UInt32) -> Bool {
         guard dialect == .linux, var state = blue[backendFid], state.commit == nil, !state.writeThrough else { return false }
-        let held = state.file
-        var commit = BlueCommit(file: held, steps: held.commitPlan(maxWrite: Int(backendIOUnit)), writeFid: backendFid)
+        let (held, spill) = (state.file, state.spill)
+        var commit = BlueCommit(file: held, spill: spill, steps: held.commitPlan(maxWrite: Int(backendIOUnit)), writeFid: backendFid)
         commit.startsStream = true
         state.commit = commit
         state.file = BlueFile()
+        state.spill = nil
         blue[backendFid] = state
         if startReplace(backendFid) { return true }
         blue[backendFid]?.commit = nil
         blue[backendFid]?.file = held
+        blue[backendFid]?.spill = spill
         return false
     }
 

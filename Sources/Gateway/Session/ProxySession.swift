@@ -151,6 +151,8 @@ final class ProxySession {
     /// The server refused to rename a temporary over a file (9P2000/.u servers that keep rename
     /// to unused names): later commits of the session apply in place without trying.
     var blueRenameRefused = false
+    /// No spill file could be made or written (`+BlueSpill`): held bytes stay in memory.
+    var blueSpillUnavailable = false
     /// 9P2000/.u directory fids whose reads left temporaries out, by backend fid: the client's
     /// offset where its next read continues, and the server's.
     var statReadShift: [UInt32: (client: UInt64, server: UInt64)] = [:]

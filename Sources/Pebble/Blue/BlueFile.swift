@@ -6,11 +6,25 @@
 /// later writes). Read through it, the file is the server's with these changes applied in order;
 /// at commit (Red) `commitPlan` applies them to the server's file: the cut, the writes in offset
 /// order, then the length if the writes did not reach it.
+///
+/// Spilled (`spill()`), the extents keep their offsets and counts but no bytes: the caller keeps
+/// the bytes elsewhere at the file's own offsets (a sparse spill file, `BlueSpill`), writes them
+/// there before it calls `write`, and reads them back through `read`'s `spilled` closure.
 public struct BlueFile: Sendable, Equatable {
     public struct Extent: Sendable, Equatable {
         public var offset: UInt64
+        /// The extent's bytes; empty once the file is spilled.
         public var bytes: [UInt8]
-        public var end: UInt64 { offset &+ UInt64(bytes.count) }
+        public var count: Int
+        public var end: UInt64 { offset &+ UInt64(count) }
+
+        init(offset: UInt64, bytes: [UInt8]) {
+            (self.offset, self.bytes, count) = (offset, bytes, bytes.count)
+        }
+
+        init(offset: UInt64, count: Int) {
+            (self.offset, bytes, self.count) = (offset, [], count)
+        }
     }
 
     public enum CommitStep: Sendable, Equatable {
@@ -30,6 +44,8 @@ public struct BlueFile: Sendable, Equatable {
     public private(set) var byteCount = 0
     /// The size past which a sequential write starts a new extent rather than growing the last.
     public let extentCap: Int
+    /// The bytes are kept by the caller, at the file's offsets (`spill()`).
+    public private(set) var spilled = false
 
     public init(extentCap: Int = 1 << 20) { self.extentCap = max(1, extentCap) }
 
@@ -43,15 +59,18 @@ public struct BlueFile: Sendable, Equatable {
     public static func fits(offset: UInt64, count: Int) -> Bool { count >= 0 && offset <= UInt64.max - UInt64(count) }
 
     /// Holds a write. The caller checks `fits` first (a write past 2⁶⁴ is the client's error).
+    /// Spilled, only the range is recorded: the caller wrote the bytes at `offset` already.
     public mutating func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) {
         guard !bytes.isEmpty, Self.fits(offset: offset, count: bytes.count) else { return }
         let end = offset + UInt64(bytes.count)
         if let length { self.length = max(length, end) }
+        if spilled { return recordRange(offset: offset, end: end) }
         byteCount += bytes.count
         // The sequential case: the write starts where the last extent ends.
         if let last = extents.last, last.end == offset {
-            if last.bytes.count < extentCap {
+            if last.count < extentCap {
                 extents[extents.count - 1].bytes.append(contentsOf: bytes)
+                extents[extents.count - 1].count += bytes.count
             } else {
                 var next = [UInt8]()
                 next.reserveCapacity(max(extentCap, bytes.count))
@@ -80,7 +99,7 @@ public struct BlueFile: Sendable, Equatable {
         var merged = [UInt8](repeating: 0, count: Int(stop - start))
         merged.withUnsafeMutableBytes { out in
             for extent in extents[lo..<hi] {
-                byteCount -= extent.bytes.count
+                byteCount -= extent.count
                 extent.bytes.withUnsafeBytes { out.baseAddress!.advanced(by: Int(extent.offset - start)).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
             }
             out.baseAddress!.advanced(by: Int(offset - start)).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
@@ -94,11 +113,12 @@ public struct BlueFile: Sendable, Equatable {
         var lo = firstIndex { $0.end > size }
         if lo < extents.count, extents[lo].offset < size {
             let keep = Int(size - extents[lo].offset)
-            byteCount -= extents[lo].bytes.count - keep
-            extents[lo].bytes.removeSubrange(keep...)
+            byteCount -= extents[lo].count - keep
+            if !spilled { extents[lo].bytes.removeSubrange(keep...) }
+            extents[lo].count = keep
             lo += 1
         }
-        for extent in extents[lo...] { byteCount -= extent.bytes.count }
+        for extent in extents[lo...] { byteCount -= extent.count }
         extents.removeSubrange(lo...)
         cut = min(cut ?? size, size)
         length = size
@@ -123,8 +143,10 @@ public struct BlueFile: Sendable, Equatable {
     }
 
     /// What a read of `count` bytes at `offset` returns, `server` being the server's bytes from
-    /// `offset` (short at its end of file; empty when it was not asked).
-    public func read(at offset: UInt64, count: Int, server: UnsafeRawBufferPointer) -> [UInt8] {
+    /// `offset` (short at its end of file; empty when it was not asked). Spilled, `spilled` fills
+    /// a buffer with the held bytes from an offset.
+    public func read(at offset: UInt64, count: Int, server: UnsafeRawBufferPointer,
+                     spilled reader: ((UInt64, UnsafeMutableRawBufferPointer) -> Void)? = nil) -> [UInt8] {
         let fromServer = cut.map { cut in offset >= cut ? 0 : min(server.count, Int(clamping: cut - offset)) } ?? server.count
         let available: UInt64
         if let length {
@@ -144,6 +166,11 @@ public struct BlueFile: Sendable, Equatable {
             while index < extents.count, extents[index].offset < end {
                 let extent = extents[index]
                 let from = max(extent.offset, offset), to = min(extent.end, end)
+                if spilled {
+                    reader?(from, UnsafeMutableRawBufferPointer(rebasing: out[Int(from - offset)..<Int(to - offset)]))
+                    index += 1
+                    continue
+                }
                 extent.bytes.withUnsafeBytes { bytes in
                     out.baseAddress!.advanced(by: Int(from - offset))
                         .copyMemory(from: bytes.baseAddress!.advanced(by: Int(from - extent.offset)), byteCount: Int(to - from))
@@ -162,14 +189,32 @@ public struct BlueFile: Sendable, Equatable {
         let chunk = max(1, maxWrite)
         for (index, extent) in extents.enumerated() {
             var start = 0
-            while start < extent.bytes.count {
-                let count = min(chunk, extent.bytes.count - start)
+            while start < extent.count {
+                let count = min(chunk, extent.count - start)
                 steps.append(.write(extent: index, start: start, count: count, offset: extent.offset + UInt64(start)))
                 start += count
             }
         }
         if let length, length > max(cut ?? 0, extentsEnd) { steps.append(.resize(length)) }
         return steps
+    }
+
+    /// From now on the caller keeps the bytes (it wrote every extent's at its offset first).
+    public mutating func spill() {
+        spilled = true
+        for index in extents.indices { extents[index].bytes = [] }
+    }
+
+    /// Spilled: `offset..<end` is held, merged with the extents it overlaps or touches.
+    private mutating func recordRange(offset: UInt64, end: UInt64) {
+        let lo = firstIndex { $0.end >= offset }
+        var hi = lo
+        while hi < extents.count, extents[hi].offset <= end { hi += 1 }
+        let start = lo < hi ? min(offset, extents[lo].offset) : offset
+        let stop = lo < hi ? max(end, extents[hi - 1].end) : end
+        for extent in extents[lo..<hi] { byteCount -= extent.count }
+        byteCount += Int(stop - start)
+        extents.replaceSubrange(lo..<hi, with: [Extent(offset: start, count: Int(stop - start))])
     }
 
     /// The index of the first extent for which `isAfter` holds (extents are sorted, and
