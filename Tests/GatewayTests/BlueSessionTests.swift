@@ -73,9 +73,10 @@ struct BlueSessionTests {
         #expect(harness.session.bytesHeld == 0 && harness.session.blue.isEmpty && harness.host.blueCounts.last == .commit)
     }
 
-    @Test("past --blue-memory a fid's held bytes go to a spill file: reads overlay them from there, the commit writes them from there, and a later write of the fid starts in memory again")
-    func spill() throws {
+    @Test("past --blue-memory a fid's held bytes go to a spill file: reads overlay them from there, the commit writes them from there (read into the frame, or, where the host can, each Twrite's head followed by the file's bytes: sendfile), and a later write of the fid starts in memory again", arguments: [false, true])
+    func spill(fromFile: Bool) throws {
         let (harness, backendFid) = try Self.opened(spillAfter: 4)
+        harness.host.sendsFileData = fromFile
         #expect(try harness.answeredLocally(tag: 10, Self.write("hel")) == [Frame(tag: 10, message: .write(Rwrite(count: 3)))])
         #expect(harness.session.blue[backendFid]?.spill == nil, "within --blue-memory: in memory")
         _ = try harness.answeredLocally(tag: 11, Self.write("lo", at: 3))
@@ -91,6 +92,7 @@ struct BlueSessionTests {
         let writes = try harness.backendReceived()
         #expect(writes.map(\.message) == [.write(Twrite(fid: backendFid, offset: 0, data: Array("hello".utf8))),
                                           .write(Twrite(fid: backendFid, offset: 8, data: Array("XY".utf8)))])
+        #expect(harness.host.fileDataSent == (fromFile ? 7 : 0))
         for (write, count) in zip(writes, [5, 2]) { harness.backendSends(tag: write.tag, .write(Rwrite(count: UInt32(count)))) }
         let fsync = try #require(try harness.backendReceived().first)
         harness.backendSends(tag: fsync.tag, .fsync(Rfsync()))
@@ -513,6 +515,7 @@ struct BlueModelTests {
         let blueMax = [64, 1000, 1 << 20][random.below(3)]
         let spillAfter = [nil, 8, 300][seed % 3]
         let (harness, backendFid) = try BlueSessionTests.opened(flags: flags, blueMax: blueMax, keepRoot: true, spillAfter: spillAfter)
+        harness.host.sendsFileData = seed % 4 < 2
         let files = ModelFileServer(root: try #require(harness.session.fids.lookup(1)).backendFid)
         var server: [UInt8] { files.content("f") ?? [] }
         files.addFile("f", content: (0..<random.below(300)).map { _ in UInt8(truncatingIfNeeded: random.next()) }, fid: backendFid)

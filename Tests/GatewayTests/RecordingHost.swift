@@ -1,4 +1,5 @@
 @testable import Gateway
+import Foundation
 import NineP
 import Pebble
 
@@ -11,6 +12,15 @@ final class RecordingHost: SessionHost {
     var closeBackendCalls = 0
 
     func sendToBackend(_ frame: UnsafeRawBufferPointer) { toBackend.append(Array(frame)) }
+    /// Whether frames may take their data from a file (recorded whole, the data read from it).
+    var sendsFileData = false
+    private(set) var fileDataSent = 0
+    func sendToBackend(_ head: UnsafeRawBufferPointer, data: FileData) {
+        var bytes = [UInt8](repeating: 0, count: data.count)
+        _ = bytes.withUnsafeMutableBytes { pread(data.fd, $0.baseAddress!, data.count, off_t(data.offset)) }
+        toBackend.append(Array(head) + bytes)
+        fileDataSent += data.count
+    }
     func sendToClient(_ frame: UnsafeRawBufferPointer) { toClient.append(Array(frame)) }
     func closeClient(reason: String) { closeClientReasons.append(reason) }
     func closeBackend() { closeBackendCalls += 1 }

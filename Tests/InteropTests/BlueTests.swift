@@ -220,7 +220,7 @@ extension Interop {
             #expect(blueTemporaries(in: fixture.directory).isEmpty)
         }
 
-        @Test("spill: an edit (no truncation) writing 40 MiB over a 48 MiB file, with --blue-max 64M and --blue-memory 1M, holds its bytes in an unnamed file in --blue-dir, not in memory (the gateway's peak stays far below 40 MiB); the file is as it was until the clunk, then has the edit whole; nothing is left in the directory; a --blue-dir that cannot hold such files stops the gateway at start, naming it")
+        @Test("spill: an edit (no truncation) writing 40 MiB over a 48 MiB file, with --blue-max 64M and --blue-memory 1M, holds its bytes in an unnamed file in --blue-dir, not in memory (the gateway's peak stays far below 40 MiB); the file is as it was until the clunk, then has the edit whole, the held bytes sent from the spill file by sendfile; nothing is left in the directory; a --blue-dir that cannot hold such files stops the gateway at start, naming it")
         func spilledEdit() throws {
             let spillDirectory = try makeTemporaryDirectory("blue-spill")
             defer { try? FileManager.default.removeItem(at: spillDirectory) }
@@ -249,7 +249,13 @@ extension Interop {
             #expect(written.count == old.count && written.prefix(chunk) == Data(data) && written[(edited - chunk)..<edited] == Data(data)
                     && written.suffix(old.count - edited) == old.suffix(old.count - edited))
             #expect(blueTemporaries(in: fixture.directory).isEmpty)
-            #expect(!logLines(fixture.gateway.process, "commit in place").contains { _ in true }, "the edit was replaced atomically")
+            #expect(logLines(fixture.gateway.process, "commit in place").isEmpty, "the edit was replaced atomically")
+            // The held bytes went from the spill file to diod's socket with sendfile, counted as zero-copy.
+            client.reset()
+            #expect(waitFor(10) { !logLines(fixture.gateway.process, "session closed", "dialect=9P2000.L").isEmpty })
+            let line = try #require(logLines(fixture.gateway.process, "session closed", "dialect=9P2000.L").first)
+            let zeroCopy = line.split(separator: " ").first { $0.hasPrefix("bytes_written_zero_copy=") }.flatMap { Int($0.dropFirst(24)) } ?? -1
+            #expect(zeroCopy == edited, "\(line)")
 
             let unusable = try runCommand(Paths.gateway, ["serve", "--listen", "127.0.0.1:\(freePort())", "--backend", "tcp:127.0.0.1:1",
                                                           "--blue-dir", "/nonexistent-pebble9p-dir"], timeout: 30)

@@ -25,7 +25,7 @@ extension GatewaySession {
     /// Sends a large Twrite on as soon as its fixed fields are checked, and splices its data after
     /// it; a refused one has its data dropped. False when the frame is not one to splice.
     func startUpload() -> Bool {
-        guard let backend, backendOpen, !client.isClosing, core.sendsRequestsNow,
+        guard let backend, backendOpen, !client.isClosing, core.sendsRequestsNow, !backend.hasQueuedFiles,
               let head = spliceableHead(of: client.input, type: .Twrite, fixedBytes: NineP.twriteHeaderSize),
               // A Blue fid's writes come into the gateway, and so does one the server must get in pieces.
               !core.holdsWrites(UnsafeRawBufferPointer(head.bytes)),

@@ -354,6 +354,18 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         backend?.enqueue(frame)
     }
 
+    /// Not while a client's Twrite is spliced in: its payload must follow its head, and the file's
+    /// data could not go before it.
+    var sendsFileData: Bool { backend?.canQueueFile == true && upload == nil }
+
+    func sendToBackend(_ head: UnsafeRawBufferPointer, data: FileData) {
+        guard let backend else { return }
+        backend.enqueue(head, writeThrough: false)
+        backend.enqueueFile(data.fd, offset: data.offset, count: data.count, owner: data.owner)
+        payload.writtenZeroCopy &+= data.count
+        settings.metrics.bytesWrittenZeroCopy.add(data.count)
+    }
+
     func sendToClient(_ frame: UnsafeRawBufferPointer) {
         settings.metrics.bytesOut.add(frame.count)
         if frame.count > NineP.rreadHeaderSize, frame[4] == MessageType.Rread.rawValue {

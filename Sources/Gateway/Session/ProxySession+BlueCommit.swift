@@ -37,11 +37,17 @@ extension ProxySession {
                        !commit.resizing, commit.inFlight < Self.commitWindow {
             let step = commit.steps[commit.next]
             let message: TMessage
+            // Spilled bytes go from the spill file to the server's socket (sendfile) when they can.
+            var fromFile: FileData?
             switch step {
             case let .resize(size):
                 if commit.inFlight > 0 { break sending }
                 commit.resizing = true
                 message = resizeMessage(commit.writeFid, to: size)
+            case let .write(_, _, count, offset) where commit.file.spilled && commit.spill != nil && host.sendsFileData:
+                let spill = commit.spill!
+                fromFile = FileData(owner: spill, fd: spill.fd, offset: offset, count: count)
+                message = .write(Twrite(fid: commit.writeFid, offset: offset, data: []))
             case let .write(extent, start, count, offset):
                 guard let data = commit.file.spilled ? commit.spill?.read(count: count, at: offset)
                         : Array(commit.file.extents[extent].bytes[start..<(start + count)]) else {
@@ -54,7 +60,7 @@ extension ProxySession {
             commit.next += 1
             commit.inFlight += 1
             blue[backendFid]?.commit = commit
-            let sent = sendOwn(message, commitStep: true) { [unowned self] reply in
+            let sent = sendOwn(message, commitStep: true, data: fromFile) { [unowned self] reply in
                 self.commitStepAnswered(backendFid, step: step, reply: reply)
             }
             if !sent {

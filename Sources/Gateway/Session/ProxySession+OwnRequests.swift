@@ -34,8 +34,10 @@ extension ProxySession {
     /// A `commitStep` (Blue's commit) is sent at once, never held, and also while the session
     /// drains or resets: the client asked for the commit, which finishes.
     @discardableResult
+    /// With `data` (a commit step's Twrite, encoded without its data), the data follows the frame's
+    /// head from a file (`SessionHost.sendToBackend(_:data:)`).
     func sendOwn(_ message: TMessage, creates: UInt32? = nil, releases: UInt32? = nil, commitStep: Bool = false,
-                 then continuation: @escaping (RMessage?) -> Void) -> Bool {
+                 data: FileData? = nil, then continuation: @escaping (RMessage?) -> Void) -> Bool {
         guard phase == .active || (commitStep && (phase == .draining || isResetting)), let dialect else { return false }
         var request = PendingRequest(origin: .own, type: message.type, serial: tags.makeSerial())
         request.commitStep = commitStep
@@ -44,7 +46,17 @@ extension ProxySession {
         request.usedBackendFids = message.fids.map(\.value).filter { $0 != creates && $0 != NineP.noFid }
         if case let .walk(walk) = message { request.walkNames = walk.wnames.count }
         request.sent = commitStep || (held.isEmpty && roomAtServer)
-        return registerOwn(request, reply: .decoded(continuation)) { Frame(tag: $0, message: message).encode(dialect: dialect) } != nil
+        return registerOwn(request, reply: .decoded(continuation), data: data) { tag in
+            var frame = Frame(tag: tag, message: message).encode(dialect: dialect)
+            if let data {
+                // The head of a Twrite whose data follows: its size and count say the data's.
+                frame.withUnsafeMutableBytes { head in
+                    FramePatch.setU32(UInt32(head.count &+ data.count), at: 0, in: head)
+                    FramePatch.setU32(UInt32(data.count), at: NineP.ioCountOffset, in: head)
+                }
+            }
+            return frame
+        } != nil
     }
 
     /// What waits for the reply to one of the gateway's own requests: the reply decoded, or (a
@@ -66,7 +78,9 @@ extension ProxySession {
     /// Registers one of the gateway's own requests and sends it, or holds it when `request.sent`
     /// says it waits; `encode` makes its frame under the backend tag it gets. Returns the tag, nil
     /// when every tag is in use.
-    func registerOwn(_ request: PendingRequest, reply: OwnReply, encode: (UInt16) -> [UInt8]) -> UInt16? {
+    /// With `data`, the frame is a head its data follows from a file (the request is sent at once).
+    func registerOwn(_ request: PendingRequest, reply: OwnReply, data: FileData? = nil, encode: (UInt16) -> [UInt8]) -> UInt16? {
+        precondition(data == nil || request.sent, "file data goes at once, never held")
         guard let tag = tags.add(request) else {
             undo(request)
             return nil
@@ -76,7 +90,9 @@ extension ProxySession {
         let frame = encode(tag)
         if request.sent {
             sending(tag)
-            frame.withUnsafeBytes { host.sendToBackend($0) }
+            frame.withUnsafeBytes { head in
+                if let data { host.sendToBackend(head, data: data) } else { host.sendToBackend(head) }
+            }
         } else {
             stats.held &+= 1
             frame.withUnsafeBytes { held.append(tag: tag, frame: $0) }

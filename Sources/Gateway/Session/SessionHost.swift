@@ -6,6 +6,11 @@ import Pebble
 protocol SessionHost: AnyObject {
     /// Queues a whole frame for the backend.
     func sendToBackend(_ frame: UnsafeRawBufferPointer)
+    /// Whether a frame's data may follow its head straight from a file (`sendToBackend(_:data:)`).
+    var sendsFileData: Bool { get }
+    /// Queues a frame's head for the backend, its data to follow from a file (sendfile: never
+    /// through user space). Only when `sendsFileData`.
+    func sendToBackend(_ head: UnsafeRawBufferPointer, data: FileData)
     /// Queues a whole frame for the client.
     func sendToClient(_ frame: UnsafeRawBufferPointer)
     /// The client broke the protocol beyond repair: flush what is queued for it, then close it.
@@ -60,4 +65,12 @@ struct SessionStats {
     /// Reads made ahead, and client reads they answered.
     var readAheadReads = 0
     var readAheadHits = 0
+}
+
+/// A frame's data in a file: `count` bytes of `fd` from `offset`; `owner` keeps the fd open.
+struct FileData {
+    let owner: AnyObject
+    let fd: Int32
+    let offset: UInt64
+    let count: Int
 }

@@ -70,6 +70,10 @@ final class Connection {
     /// the payload) may still be written; bytes queued later wait for `endSpliceTarget()`.
     private var bytesAheadOfSplice: Int?
     private var spliceWantsWritable = false
+    /// Bytes of files to send after the output queued before each (`enqueueFile`), in order.
+    private var fileSegments: [FileSegment] = []
+    /// Output bytes queued since the last file segment (those go after it).
+    private var queuedSinceLastFile = 0
 
     /// Bytes read per readable event before yielding to other sockets on the loop.
     private static let readBudget = 1 << 20
@@ -123,7 +127,7 @@ final class Connection {
     func enqueue(_ bytes: UnsafeRawBufferPointer, writeThrough: Bool = true) {
         guard !isClosed else { return }
         var pending = bytes
-        if writeThrough && output.isEmpty && !connecting && !handshaking && bytesAheadOfSplice == nil
+        if writeThrough && output.isEmpty && fileSegments.isEmpty && !connecting && !handshaking && bytesAheadOfSplice == nil
             && bytes.count >= Self.writeThroughThreshold,
            case let .done(written) = transport.write(bytes) {
             if transport.gathersWrites && written > 0 { transportHoldsBytes = true }
@@ -132,6 +136,23 @@ final class Connection {
             pending = UnsafeRawBufferPointer(rebasing: bytes[written...])
         }
         output.append(pending)
+        if !fileSegments.isEmpty { queuedSinceLastFile &+= pending.count }
+    }
+
+    /// Whether `enqueueFile` may be called: a plain socket, no payload being spliced in.
+    var canQueueFile: Bool { !isClosed && !connecting && transport.canSplice && !transport.gathersWrites && bytesAheadOfSplice == nil }
+
+    /// Whether file bytes wait to be sent (no payload may be spliced in before they are).
+    var hasQueuedFiles: Bool { !fileSegments.isEmpty }
+
+    /// Queues `count` bytes of the file `fd` from `offset` after everything queued now; they go
+    /// out with sendfile(2), never through user space. `owner` keeps the fd open until then.
+    /// Only when `canQueueFile`.
+    func enqueueFile(_ fd: Int32, offset: UInt64, count: Int, owner: AnyObject) {
+        guard canQueueFile, count > 0 else { return }
+        let ahead = fileSegments.isEmpty ? output.count : queuedSinceLastFile
+        fileSegments.append(FileSegment(owner: owner, fd: fd, offset: offset, remaining: count, ahead: ahead))
+        queuedSinceLastFile = 0
     }
 
     /// Writes as much of the output queue as the socket takes now; arms writability for the rest.
@@ -139,8 +160,13 @@ final class Connection {
     func flush() {
         guard !isClosed, !connecting, !handshaking else { return }
         let wasWaiting = waitingToWrite
-        while !output.isEmpty {
-            let allowed = min(output.count, bytesAheadOfSplice ?? Int.max)
+        while !output.isEmpty || !fileSegments.isEmpty {
+            if fileSegments.first?.ahead == 0 {
+                let outcome = sendFileSegment()
+                guard case let .done(sent) = outcome, sent > 0 else { return writeStalled(outcome) }
+                continue
+            }
+            let allowed = min(output.count, bytesAheadOfSplice ?? Int.max, fileSegments.first?.ahead ?? Int.max)
             if allowed == 0 {
                 waitingToWrite = false
                 return updateInterest()
@@ -148,6 +174,7 @@ final class Connection {
             let outcome = transport.write(UnsafeRawBufferPointer(rebasing: output.readable[..<allowed]))
             guard case let .done(written) = outcome, written > 0 else { return writeStalled(outcome) }
             output.consume(written)
+            if !fileSegments.isEmpty { fileSegments[0].ahead &-= written }
             if transport.gathersWrites { transportHoldsBytes = true }
             if let ahead = bytesAheadOfSplice { bytesAheadOfSplice = ahead &- written }
         }
@@ -184,7 +211,7 @@ final class Connection {
         guard !isClosed else { return }
         closeWhenFlushed = true
         readingEnabled = false
-        if output.isEmpty && !transportHoldsBytes && !connecting && bytesAheadOfSplice == nil { return close() }
+        if output.isEmpty && fileSegments.isEmpty && !transportHoldsBytes && !connecting && bytesAheadOfSplice == nil { return close() }
         updateInterest()
     }
 
@@ -246,9 +273,29 @@ final class Connection {
         flush()
     }
 
+    /// Sends what the first file segment can now (sendfile); it goes once all is sent.
+    private func sendFileSegment() -> TransportResult {
+        var offset = off_t(truncatingIfNeeded: fileSegments[0].offset)
+        while true {
+            let sent = sendfile(fd, fileSegments[0].fd, &offset, fileSegments[0].remaining)
+            if sent < 0 && errno == EINTR { continue }
+            if sent < 0 { return errno == EAGAIN || errno == EWOULDBLOCK ? .wouldBlock(.writable) : .failed(errno) }
+            // The file ended before its bytes did: nothing more can be sent of this frame.
+            guard sent > 0 else { return .failed(EIO) }
+            fileSegments[0].offset &+= UInt64(sent)
+            fileSegments[0].remaining -= sent
+            if fileSegments[0].remaining == 0 {
+                fileSegments.removeFirst()
+                if fileSegments.isEmpty { queuedSinceLastFile = 0 }
+            }
+            return .done(sent)
+        }
+    }
+
     private func finish(error: Int32?) {
         guard !isClosed else { return }
         isClosed = true
+        fileSegments.removeAll()
         pendingReadTimer?.cancel()
         pendingReadTimer = nil
         uv_poll_stop(poll)
@@ -271,7 +318,7 @@ final class Connection {
         if (wantsToRead || (waitingToWrite && writeWaitsFor == .readable)) && !connecting { events |= Int32(UV_READABLE.rawValue) }
         let writeWaits = waitingToWrite && writeWaitsFor == .writable
         if writeWaits || readWaitsForWritable || connecting || spliceWantsWritable
-            || (closeWhenFlushed && (!output.isEmpty || transportHoldsBytes) && bytesAheadOfSplice == nil && !waitingToWrite) {
+            || (closeWhenFlushed && (!output.isEmpty || !fileSegments.isEmpty || transportHoldsBytes) && bytesAheadOfSplice == nil && !waitingToWrite) {
             events |= Int32(UV_WRITABLE.rawValue)
         }
         arm(events)
@@ -429,4 +476,14 @@ final class Connection {
 struct ConnectionError: Error, CustomStringConvertible {
     let errno: Int32
     var description: String { "cannot watch the socket: \(String(cString: strerror(errno)))" }
+}
+
+/// File bytes queued on a connection (`Connection.enqueueFile`): sent after `ahead` more bytes of
+/// its output.
+private struct FileSegment {
+    let owner: AnyObject
+    let fd: Int32
+    var offset: UInt64
+    var remaining: Int
+    var ahead: Int
 }
