@@ -13,7 +13,7 @@ struct BluePlan9Tests {
 
     /// A .u session with Blue on, the root (fid 1) kept, fid 2 on "f" (content "old") opened with
     /// `mode`, a crash's stale temporary beside it, and "new" written and held.
-    static func replacing(mode: UInt8 = 1 | truncate) throws -> (SessionHarness, ModelFileServer, UInt32) {
+    static func replacing(mode: UInt8 = 1 | truncate, content: String = "old") throws -> (SessionHarness, ModelFileServer, UInt32) {
         var access = ProxySession.Access()
         access.blue = .init()
         let harness = SessionHarness(access: access)
@@ -25,7 +25,7 @@ struct BluePlan9Tests {
         harness.backendSends(tag: open.tag, .open(Ropen(qid: SessionHarness.fileQid, iounit: 0)))
         _ = try harness.clientReceived()
         let files = ModelFileServer(root: root, dialect: .unix)
-        files.addFile("f", content: Array("old".utf8), fid: backendFid)
+        files.addFile("f", content: Array(content.utf8), fid: backendFid)
         files.addFile(BlueTemporary.name(1), content: Array("ol".utf8), fid: 900)
         #expect(try harness.answeredLocally(tag: 10, .write(Twrite(fid: 2, offset: 0, data: Array("new".utf8))))
             == [Frame(tag: 10, message: .write(Rwrite(count: 3)))])
@@ -106,14 +106,24 @@ struct BluePlan9Tests {
         #expect(harness.session.blueRenameRefused && harness.host.blueNotes.contains { $0.contains("name still stands") })
     }
 
-    @Test("an edit (no OTRUNC) on 9P2000.u commits in place, the note says why")
-    func editInPlace() throws {
-        let (harness, files, _) = try Self.replacing(mode: 1)
-        harness.clientSends(tag: 12, .clunk(Tclunk(fid: 2)))
-        try files.serve(harness)
-        #expect(try harness.clientReceived() == [Frame(tag: 12, message: .clunk(Rclunk()))])
-        #expect(files.content("f") == Array("new".utf8) && !files.seen.contains(.Tcreate))
-        #expect(harness.host.blueNotes.contains { $0.hasPrefix("commit in place: an edit") })
+    @Test("an edit (no OTRUNC) on 9P2000.u: the old content is copied into the temporary, the writes applied there, and it is renamed over the file (old or new at every step); if another writer changed the file meanwhile, the commit applies in place over that change")
+    func editReplaced() throws {
+        for raced in [false, true] {
+            let (harness, files, _) = try Self.replacing(mode: 1, content: "old content")
+            harness.clientSends(tag: 12, .clunk(Tclunk(fid: 2)))
+            var changed = false
+            try files.serve(harness) {
+                if raced, !changed, files.seen.contains(.Tread) {
+                    files.setContent("f", Array("old content!".utf8))
+                    changed = true
+                }
+                if !raced { #expect(files.content("f") == Array("old content".utf8) || files.content("f") == Array("new content".utf8)) }
+            }
+            #expect(try harness.clientReceived() == [Frame(tag: 12, message: .clunk(Rclunk()))])
+            #expect(files.content("f") == Array((raced ? "new content!" : "new content").utf8) && files.seen.contains(.Tread))
+            #expect(harness.host.blueCounts.contains(.atomicReplace) == !raced)
+            #expect(files.names.keys.filter { BlueTemporary.isTemporary(Array($0.utf8)) && $0 != BlueTemporary.name(1) }.isEmpty)
+        }
     }
 
     @Test("9P2000.u directory reads leave temporaries out; the client's offsets count what it was given, and its next read goes at the server's offset; a read of only temporaries goes on after them")

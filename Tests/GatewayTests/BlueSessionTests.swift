@@ -242,7 +242,7 @@ struct BlueSessionTests {
         }
     }
 
-    @Test("9P2000.u: writes are held, Tstat shows the held length, a Twstat of the length alone is answered by the gateway; the clunk of an edit commits in place (Twstat of the length, checked by a Tstat, then the writes), then clunks")
+    @Test("9P2000.u: writes are held, Tstat shows the held length, a Twstat of the length alone is answered by the gateway; without a directory fid to walk from the clunk commits in place (Twstat of the length, checked by a Tstat, then the writes), then clunks")
     func plan9Dialects() throws {
         var access = ProxySession.Access()
         access.blue = .init()
@@ -253,6 +253,10 @@ struct BlueSessionTests {
         let open = try harness.forward(tag: 3, .open(Topen(fid: 2, mode: 2)))
         #expect(open.message == .open(Topen(fid: backendFid, mode: 2)))
         harness.backendSends(tag: open.tag, .open(Ropen(qid: SessionHarness.fileQid, iounit: 0)))
+        _ = try harness.clientReceived()
+        // No directory fid to walk from: the commit applies in place.
+        let root = try harness.forward(tag: 4, .clunk(Tclunk(fid: 1)))
+        harness.backendSends(tag: root.tag, .clunk(Rclunk()))
         _ = try harness.clientReceived()
         #expect(try harness.answeredLocally(tag: 10, Self.write("hello")) == [Frame(tag: 10, message: .write(Rwrite(count: 5)))])
         let stat = try harness.forward(tag: 11, .stat(Tstat(fid: 2)))

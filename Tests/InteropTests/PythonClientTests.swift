@@ -111,7 +111,7 @@ extension Interop {
             #expect(try String(contentsOf: target, encoding: .utf8) == "the new content")
         }
 
-        @Test("Blue on 9P2000.u in front of the py9p server: a file opened with OTRUNC keeps its old content until the clunk, which replaces it whole (a new file renamed over it by Twstat: its inode changes), leaving no temporary; a reopen then reads the new content")
+        @Test("Blue on 9P2000.u in front of the py9p server: a file opened with OTRUNC keeps its old content until the clunk, which replaces it whole (a new file renamed over it by Twstat: its inode changes), leaving no temporary; a reopen then reads the new content; an edit is replaced too (the old content copied first)")
         func blueLegacyReplace() throws {
             let root = try makeTemporaryDirectory("py9p-replace")
             defer { try? FileManager.default.removeItem(at: root) }
@@ -141,6 +141,21 @@ extension Interop {
             let reopened = [try client.rpc(.walk(Twalk(fid: 1, newfid: 3, wnames: ["f"])), tag: 7), try client.rpc(.open(Topen(fid: 3, mode: 0)), tag: 8),
                             try client.rpc(.read(Tread(fid: 3, offset: 0, count: 100)), tag: 9)]
             #expect(reopened.last == .read(Rread(data: Array("brand new".utf8))))
+
+            // An edit (no OTRUNC): the old content copied into the temporary, the write applied, renamed over.
+            let edited = root.appendingPathComponent("g")
+            try Data("the old content".utf8).write(to: edited)
+            let editedInode = { (try FileManager.default.attributesOfItem(atPath: edited.path)[.systemFileNumber] as? NSNumber)?.uint64Value }
+            let beforeEdit = try editedInode()
+            let edit = [try client.rpc(.walk(Twalk(fid: 1, newfid: 4, wnames: ["g"])), tag: 10), try client.rpc(.open(Topen(fid: 4, mode: 1)), tag: 11),
+                        try client.rpc(.write(Twrite(fid: 4, offset: 4, data: Array("NEW".utf8))), tag: 12)]
+            guard case .walk = edit[0], case .open = edit[1], case .write = edit[2] else { throw MissingTool(description: "edit failed: \(edit)") }
+            #expect(try String(contentsOf: edited, encoding: .utf8) == "the old content")
+            #expect(try client.rpc(.clunk(Tclunk(fid: 4)), tag: 13) == .clunk(Rclunk()))
+            #expect(try String(contentsOf: edited, encoding: .utf8) == "the NEW content")
+            #expect(try editedInode() != beforeEdit, "replaced by a new file, not rewritten in place")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: root.path).sorted() == ["f", "g"], "no temporary left")
+            #expect(logLines(gateway.process, "commit in place").isEmpty, "\(gateway.process.log)")
         }
 
         @Test("python-9p (strict 9P2000, 8 threads multiplexed) through the gateway in front of the py9p server; with max-inflight 2 requests past two wait in the gateway",

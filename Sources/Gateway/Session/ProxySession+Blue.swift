@@ -16,9 +16,9 @@ import Pebble
 ///
 /// On 9P2000 and 9P2000.u the same holds with their messages: a Twstat's length is the held size
 /// change, Tstat shows the held size, and the commit resizes by Twstat (checked). A Topen's OTRUNC
-/// is held (see `markPlan9BlueOpen`); a fid with the file's whole content is replaced atomically
-/// (`+BlueReplacePlan9`), an edit commits in place, nothing streams, and a file a Tcreate made
-/// stays when the client dies (9P2000 has no exclusive create to tell a new file).
+/// is held (see `markPlan9BlueOpen`); the commit replaces the file atomically (`+BlueReplacePlan9`),
+/// nothing streams, and a file a Tcreate made stays when the client dies (9P2000 has no exclusive
+/// create to tell a new file).
 extension ProxySession {
     struct BlueSettings: Equatable {
         /// Most bytes one fid holds before it commits and writes through.

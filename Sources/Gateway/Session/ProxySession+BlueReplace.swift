@@ -43,6 +43,8 @@ extension ProxySession {
         /// An edit in place: a fid opened on the old file to read it, and the copy's progress
         /// (bytes below `copyEnd` are copied, from `copyNext` on in order).
         var readFid: UInt32?
+        /// An edit in place (the old content copied first): checked just before the rename.
+        var isEdit = false
         var copyEnd: UInt64 = 0
         var copyNext: UInt64 = 0
         var copyInFlight = 0
@@ -63,14 +65,8 @@ extension ProxySession {
         guard let dialect, let state = blue[backendFid], let path = state.path, let targetName = path.names.last else { return false }
         let directory = CapabilityPath(names: Array(path.names.dropLast()))
         let wholeContent = state.creates || state.commit?.file.cut == 0
-        if dialect != .linux {
-            guard wholeContent else {
-                host.blueNote("commit in place: an edit (no truncation) on 9P2000/.u", path: "\(path)")
-                return false
-            }
-            // Noted once, when the server refused: it does not rename over an existing file.
-            if blueRenameRefused { return false }
-        }
+        // Noted once, when the server refused: it does not rename over an existing file.
+        if dialect != .linux && blueRenameRefused { return false }
         guard let origin = walkOrigin(to: directory, attachID: state.attachID) else {
             host.blueNote("commit in place: no directory fid of the attach to walk from", path: "\(path)")
             return false
@@ -78,7 +74,7 @@ extension ProxySession {
         let names = directory.names.dropFirst(origin.depth).map { WireString($0) }
         var replace = BlueReplace(tempFid: newBackendFid(), directoryFid: newBackendFid(),
                                   tempName: BlueTemporary.name(UInt64.random(in: 0...UInt64.max)), targetName: targetName, directory: directory)
-        if !wholeContent { replace.readFid = newBackendFid() }
+        if !wholeContent { (replace.readFid, replace.isEdit) = (newBackendFid(), true) }
         blue[backendFid]?.commit?.replace = replace
         let attributes: TMessage = dialect == .linux ? .getattr(Tgetattr(fid: backendFid, requestMask: Self.getattrBasic)) : .stat(Tstat(fid: backendFid))
         var asks: [(TMessage, UInt32?, Int)] = [(attributes, nil, 0),
@@ -213,8 +209,14 @@ extension ProxySession {
             return finishCommit(backendFid)
         }
         if commit.startsStream { return enterStream(backendFid) }
+        if dialect != .linux, let readFid = replace.readFid {
+            // The copy is made: its fid goes now, before the file is renamed over and reopened
+            // (the py9p server's fids on one name share one open file, which a clunk closes).
+            sendOwn(.clunk(Tclunk(fid: readFid)), releases: readFid, commitStep: true) { _ in }
+            blue[backendFid]?.commit?.replace?.readFid = nil
+        }
         // A streamed edit is not checked: its copy was made when it began, and it is the last writer.
-        guard !commit.streamed, replace.readFid != nil, let before = replace.attributes else { return rename(backendFid) }
+        guard !commit.streamed, replace.isEdit else { return rename(backendFid) }
         // An edit in place: the name must still stand for the file that was copied, unchanged.
         let checkFid = newBackendFid()
         let walk = Twalk(fid: replace.directoryFid, newfid: checkFid, wnames: [WireString(replace.targetName)])
@@ -222,16 +224,29 @@ extension ProxySession {
             guard case let .walk(walked)? = reply, walked.wqids.count == 1 else {
                 return abandonReplace(backendFid, because: "the file's name is gone")
             }
-            replaceStep(backendFid, .getattr(Tgetattr(fid: checkFid, requestMask: Self.getattrBasic))) { [unowned self] reply in
+            let ask: TMessage = dialect == .linux ? .getattr(Tgetattr(fid: checkFid, requestMask: Self.getattrBasic)) : .stat(Tstat(fid: checkFid))
+            replaceStep(backendFid, ask) { [unowned self] reply in
                 sendOwn(.clunk(Tclunk(fid: checkFid)), releases: checkFid, commitStep: true) { _ in }
-                guard case let .getattr(now)? = reply, now.qid.path == before.qid.path, now.size == before.size,
-                      now.mtimeSec == before.mtimeSec, now.mtimeNsec == before.mtimeNsec else {
+                guard Self.unchanged(reply, since: replace) else {
                     return abandonReplace(backendFid, because: "another writer changed the file during the commit")
                 }
                 rename(backendFid)
             }
         }
         if !sent { abandonReplace(backendFid, because: "the check before the rename could not be sent") }
+    }
+
+    /// Whether the file's attributes now (`reply`) are those it had when it was copied: the same
+    /// file (qid), size and mtime.
+    static func unchanged(_ reply: RMessage?, since replace: BlueReplace) -> Bool {
+        switch (reply, replace.attributes, replace.oldStat) {
+        case let (.getattr(now)?, before?, _):
+            now.qid.path == before.qid.path && now.size == before.size && now.mtimeSec == before.mtimeSec && now.mtimeNsec == before.mtimeNsec
+        case let (.stat(now)?, _, before?):
+            now.stat.qid.path == before.qid.path && now.stat.length == before.length && now.stat.mtime == before.mtime
+        default:
+            false
+        }
     }
 
     /// The rename goes through a fid of its own, walked to the temporary, never the open one:

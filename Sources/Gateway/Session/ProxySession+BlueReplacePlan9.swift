@@ -4,10 +4,9 @@ import Pebble
 
 /// Atomic replace on 9P2000 and 9P2000.u (`ProxySession+BlueReplace` is the whole story; these
 /// are the dialect's steps): the temporary is made by Tcreate and given the old file's mode and
-/// owner by Twstat where they differ, and renamed over the file by a Twstat of its name. Only
-/// for a fid whose writes are the file's whole content (it created the file, or opened it with
-/// OTRUNC): an edit would need the old file opened a second time to copy it, which servers that
-/// keep one open file per file (the py9p server) cannot do without breaking the client's.
+/// owner by Twstat where they differ, and renamed over the file by a Twstat of its name. An edit
+/// copies the old content first through a fid opened for reading, clunked before the rename (the
+/// py9p server's fids on one name share one open file: a later clunk would close the new one's).
 ///
 /// A server that will not rename onto an existing name (Plan 9's own keep names unique) refuses
 /// the Twstat: the temporary is removed, the commit applies in place (truncation, then writes),
@@ -22,11 +21,18 @@ extension ProxySession {
     /// file's mode and owner, then written (the commit's steps).
     func plan9ReplacePrepared(_ backendFid: UInt32) {
         guard let replace = blue[backendFid]?.commit?.replace else { return }
-        guard replace.walked.count == 2, let old = replace.oldStat else {
+        guard replace.walked.count == (replace.readFid == nil ? 2 : 3), let old = replace.oldStat else {
             return abandonReplace(backendFid, because: "the directory or the file's stat could not be reached")
         }
         guard old.qid.type == 0, old.mode & Self.plan9FileKindBits == 0 else {
             return abandonReplace(backendFid, because: "not a plain file")
+        }
+        if replace.readFid != nil {
+            guard old.length <= UInt64(access.blue?.maxPerFid ?? 0) else {
+                return abandonReplace(backendFid, because: "an edit of a file larger than blue-max")
+            }
+            let cut = blue[backendFid]?.commit?.file.cut ?? .max
+            blue[backendFid]?.commit?.replace?.copyEnd = min(old.length, cut)
         }
         let create = Tcreate(fid: replace.tempFid, name: WireString(replace.tempName), perm: old.mode & 0o777, mode: Self.plan9Write)
         replaceStep(backendFid, .create(create)) { [unowned self] reply in
@@ -34,18 +40,26 @@ extension ProxySession {
             blue[backendFid]?.commit?.replace?.created = true
             replaceStep(backendFid, .stat(Tstat(fid: replace.tempFid))) { [unowned self] reply in
                 guard case let .stat(made)? = reply else { return abandonReplace(backendFid, because: "the temporary's stat could not be read") }
-                guard let change = Self.ownerAndMode(of: old, for: made.stat) else {
-                    blue[backendFid]?.commit?.writeFid = replace.tempFid
-                    return pumpCommit(backendFid)
-                }
+                guard let change = Self.ownerAndMode(of: old, for: made.stat) else { return plan9Fill(backendFid) }
                 replaceStep(backendFid, .wstat(Twstat(fid: replace.tempFid, stat: change))) { [unowned self] reply in
                     guard case .wstat? = reply else {
                         return abandonReplace(backendFid, because: "the temporary could not be given the file's mode and owner")
                     }
-                    blue[backendFid]?.commit?.writeFid = replace.tempFid
-                    pumpCommit(backendFid)
+                    plan9Fill(backendFid)
                 }
             }
+        }
+    }
+
+    /// The temporary is made: an edit's old content is copied into it first, then the commit's
+    /// steps go to it.
+    private func plan9Fill(_ backendFid: UInt32) {
+        guard let replace = blue[backendFid]?.commit?.replace else { return }
+        blue[backendFid]?.commit?.writeFid = replace.tempFid
+        guard let readFid = replace.readFid else { return pumpCommit(backendFid) }
+        replaceStep(backendFid, .open(Topen(fid: readFid, mode: 0))) { [unowned self] reply in
+            guard case .open? = reply else { return abandonReplace(backendFid, because: "the file could not be opened to copy it") }
+            pumpCopy(backendFid)
         }
     }
 
