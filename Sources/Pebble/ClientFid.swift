@@ -53,7 +53,8 @@ public struct ClientFid: Sendable, Equatable {
     /// The type bits of the file's qid (`Qid.directory`, `Qid.symlink` …), from the reply that
     /// made or opened the fid.
     public var qidType: UInt8 = 0
-    /// The file's qid path, from the reply that opened the fid (read-ahead keys files by it).
+    /// The file's qid path, from the reply that walked to or opened the fid (read-ahead keys files
+    /// by it, and Blue tells another name of a file it holds by it).
     public var qidPath: UInt64?
 
     public var isSymlink: Bool { qidType & Qid.symlink != 0 }

@@ -321,11 +321,12 @@ struct BlueSessionTests {
         #expect(harness.session.blue[backendFid]?.file.length == 0)
     }
 
-    @Test("a size change through another fid of the same file (truncate by path while it is open) commits the held writes first, then goes")
-    func sizeChangeElsewhere() throws {
+    @Test("a size change through another fid of the same file (truncate by path while it is open, by the same name or another with the same qid) commits the held writes first, then goes", arguments: [false, true])
+    func sizeChangeElsewhere(otherName: Bool) throws {
         let (harness, backendFid) = try Self.opened(keepRoot: true)
         _ = try harness.answeredLocally(tag: 10, Self.write("hello"))
-        let other = try harness.walk(fid: 1, newfid: 3, names: ["f"], tag: 11)
+        // The same name, or another (a hard link: the same qid).
+        let other = try harness.walk(fid: 1, newfid: 3, names: [otherName ? "link" : "f"], tag: 11)
         let root = try harness.forward(tag: 9, .clunk(Tclunk(fid: 1)))
         harness.backendSends(tag: root.tag, .clunk(Rclunk()))
         _ = try harness.clientReceived()

@@ -410,14 +410,19 @@ extension ProxySession {
     }
 
     /// A Tsetattr of the size through a fid that holds nothing, of a file another fid of the
-    /// session holds writes for (by path): that fid commits first, and the size change waits for
+    /// session holds writes for (the same path, or the same qid: another name of it): that fid commits first, and the size change waits for
     /// it, so it applies after the writes the client already saw answered. The holder's backend
     /// fid, or nil.
     func blueHolder(ofSizeChange frame: UnsafeRawBufferPointer, subject: ClientFid) -> UInt32? {
         let changesSize = dialect == .linux ? FramePatch.u32(at: Self.setattrValidOffset, in: frame) & Self.setattrSizeBit != 0
             : frame.count >= Self.wstatLengthOffset + 8 && FramePatch.u64(at: Self.wstatLengthOffset, in: frame) != .max
-        guard changesSize, let path = subject.scope?.path else { return nil }
-        return blue.first { $0.value.path == path && ($0.value.commit != nil || !$0.value.file.isEmpty || $0.value.stream != nil) }?.key
+        guard changesSize else { return nil }
+        let (path, qidPath) = (subject.scope?.path, subject.qidPath)
+        guard path != nil || qidPath != nil else { return nil }
+        return blue.first { held in
+            let same = (path != nil && held.value.path == path) || (qidPath != nil && held.value.qidPath == qidPath)
+            return same && (held.value.commit != nil || !held.value.file.isEmpty || held.value.stream != nil)
+        }?.key
     }
 
     /// A request that waits for its fid's commit: its frame is kept whole and handled when the

@@ -160,7 +160,7 @@ extension ProxySession {
         let complete = known && clientQids.count == plan.atRoot.count
         let serverComplete = known && serverQids?.count == plan.backendNames.count
         settle(request, succeeded: serverComplete, known: known,
-               walked: complete ? (plan.result, clientQids.last?.type ?? request.subjectQidType) : nil)
+               walked: complete ? (plan.result, clientQids.last?.type ?? request.subjectQidType, clientQids.last?.path) : nil)
         let stoppedAtSymlink = serverComplete && !complete
         if stoppedAtSymlink { takeBack(request) }
         ended(request)

@@ -17,7 +17,7 @@ extension ProxySession {
     /// `qid`: the reply's qid (Rattach, Ropen, Rlopen, Rcreate, Rlcreate): the fid's file.
     /// `walked`: for a walk from a fid with a scope that the client sees complete, where the fid is.
     func settle(_ request: PendingRequest, succeeded: Bool, known: Bool = true, xattrSize: UInt64? = nil,
-                openedDirectory: Bool = false, qid: Qid? = nil, walked: (path: CapabilityPath, qidType: UInt8)? = nil) {
+                openedDirectory: Bool = false, qid: Qid? = nil, walked: (path: CapabilityPath, qidType: UInt8, qidPath: UInt64?)? = nil) {
         if !known, let changed = request.changedFid { fids.orphan(clientFid: changed.client, backendFid: changed.backend) }
         if succeeded, let changed = request.changedFid, Self.changesFidInPlace.contains(request.type) {
             if let open = request.blueOpen { openedForWriting(open, clientFid: changed.client, backendFid: changed.backend, qid: qid) }
@@ -35,7 +35,7 @@ extension ProxySession {
         if succeeded, request.type == .Twalk, let changed = request.changedFid, let walked {
             fids.describe(clientFid: changed.client, backendFid: changed.backend) { fid in
                 fid.scope?.path = walked.path
-                fid.qidType = walked.qidType
+                (fid.qidType, fid.qidPath) = (walked.qidType, walked.qidPath)
             }
         }
         if let backendFid = request.createdBackendFid {
@@ -71,7 +71,7 @@ extension ProxySession {
     /// What a fid a request made may do and where it is: an attach's is the whole attach point
     /// (a token's attach is made by `attach(as:)`), a walk's or an xattr's is its parent's.
     static func inheritScope(_ fid: inout ClientFid, request: PendingRequest, qid: Qid?,
-                                     walked: (path: CapabilityPath, qidType: UInt8)?) {
+                                     walked: (path: CapabilityPath, qidType: UInt8, qidPath: UInt64?)?) {
         switch request.type {
         case .Tattach:
             guard let qid else { return }
@@ -81,7 +81,7 @@ extension ProxySession {
             fid.scope = request.scope
             if let walked {
                 fid.scope?.path = walked.path
-                fid.qidType = walked.qidType
+                (fid.qidType, fid.qidPath) = (walked.qidType, walked.qidPath)
             }
         case .Txattrwalk:
             fid.scope = request.scope
