@@ -314,6 +314,9 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
 
     func flushAndBalance() {
         reportFids()
+        // Fids and requests per identity before the replies go: a client that saw an Rclunk may
+        // use the room at once from another session, maybe on another loop.
+        core.settleTotals()
         backend?.flush()
         client.flush()
         core.settleBudgets(buffered: client.input.count &+ client.output.count &+ (backend.map { $0.input.count &+ $0.output.count } ?? 0))
