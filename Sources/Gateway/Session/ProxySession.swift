@@ -13,8 +13,9 @@ import Pebble
 /// hold its limits and settings (+Settings), fid bookkeeping (+Fids), Tflush (+Flush), version and
 /// the session's end (+Lifecycle), held and own requests (+OwnRequests), capabilities
 /// (+Capability), rate limits (+Pacing), the byte quota (+Quota), fids and requests per identity
-/// (+ClientTotals), Blue writes (+Blue: what is held; +BlueCommit: the commit; +BlueReplace: the atomic replace and streaming; +BlueReplacePlan9: its 9P2000/.u steps;
-/// +BlueTemporaries: the temporaries hidden and swept), backend timeouts (+Timeouts), msize
+/// (+ClientTotals), Blue writes (+Blue: what is held; +BlueCommit: the commit; +BlueReplace: the
+/// atomic replace and streaming; +BlueReplacePlan9: its 9P2000/.u steps; +BlueSpill: held bytes
+/// past --blue-memory in a file; +BlueTemporaries: the temporaries hidden and swept), backend timeouts (+Timeouts), msize
 /// bridging (+Bridging: requests split for a server with a smaller msize) and read-ahead
 /// (+ReadAhead). `RequestPolicy` decides; this commits.
 final class ProxySession {
