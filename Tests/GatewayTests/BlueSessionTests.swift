@@ -101,6 +101,36 @@ struct BlueSessionTests {
         #expect(harness.session.blue[backendFid]?.spill == nil && harness.session.blue[backendFid]?.file.spilled == false)
     }
 
+    @Test("a large held write on a spilled fid comes as its head: its data is to be spliced into the spill file (what came with the head written there at once), and the Rwrite follows once it is all there; a write over bytes already held is read whole instead, and one the client leaves in the middle holds nothing")
+    func splicedHold() throws {
+        let (harness, backendFid) = try Self.opened(spillAfter: 4)
+        _ = try harness.answeredLocally(tag: 10, Self.write("hello"))
+        let data = Array("0123456789".utf8)
+        var frame = Frame(tag: 11, message: TMessage.write(Twrite(fid: 2, offset: 20, data: data))).encode(dialect: .linux)
+        let head = NineP.twriteHeaderSize + 3   // three bytes of data came with the head
+        #expect(frame.withUnsafeBytes { harness.session.splicesIntoSpill(UnsafeRawBufferPointer(rebasing: $0[..<head]), rest: data.count - 3) })
+        let overlapping = Frame(tag: 12, message: TMessage.write(Twrite(fid: 2, offset: 2, data: data))).encode(dialect: .linux)
+        #expect(!overlapping.withUnsafeBytes { harness.session.splicesIntoSpill(UnsafeRawBufferPointer(rebasing: $0[..<head]), rest: data.count - 3) })
+        _ = frame.withUnsafeMutableBytes { harness.session.clientFrame(UnsafeMutableRawBufferPointer(rebasing: $0[..<head]), payloadToFollow: data.count - 3) }
+        let hold = try #require(harness.session.takeSplicedHold())
+        #expect(hold.offset == 20 && hold.count == 10 && hold.spliceAt == 23)
+        #expect(try harness.clientReceived().isEmpty, "answered once the data is all there")
+        // The host's splice: the rest of the data into the spill file.
+        let wrote = Array(data[3...]).withUnsafeBytes { pwrite(hold.spill.fd, $0.baseAddress!, $0.count, off_t(hold.spliceAt)) }
+        #expect(wrote == 7)
+        harness.session.splicedHoldEnded(hold, failure: nil)
+        #expect(try harness.clientReceived() == [Frame(tag: 11, message: .write(Rwrite(count: 10)))])
+        #expect(try harness.answeredLocally(tag: 13, .read(Tread(fid: 2, offset: 20, count: 10))) == [Frame(tag: 13, message: .read(Rread(data: data)))])
+        #expect(harness.session.blue[backendFid]?.file.byteCount == 15)
+        // A client that leaves in the middle: nothing of that write is held.
+        _ = frame.withUnsafeMutableBytes { bytes in
+            FramePatch.setU64(40, at: NineP.ioOffsetOffset, in: bytes)
+            return harness.session.clientFrame(UnsafeMutableRawBufferPointer(rebasing: bytes[..<head]), payloadToFollow: data.count - 3)
+        }
+        harness.session.splicedHoldDropped(try #require(harness.session.takeSplicedHold()))
+        #expect(harness.session.blue[backendFid]?.file.byteCount == 15 && harness.session.bytesHeld == 15)
+    }
+
     @Test("an open with O_TRUNC and no directory fid to walk from (the root clunked): the truncation is held (reads see an empty file), and the commit applies in place, the truncation first, alone, then the writes")
     func heldTruncation() throws {
         let (harness, backendFid) = try Self.opened(flags: Self.readWrite | Self.truncate)

@@ -57,6 +57,7 @@ extension GatewaySession {
             "bytes_read_zero_copy": "\(payload.readZeroCopy)",
             "bytes_read_copied": "\(payload.readCopied)",
             "bytes_written_zero_copy": "\(payload.writtenZeroCopy)",
+            "bytes_held_spliced": "\(payload.heldSpliced)",
             "bytes_written_copied": "\(payload.writtenCopied)",
             "gateway_errors": "\(stats.errorsByGateway)",
             "requests_held": "\(stats.held)",

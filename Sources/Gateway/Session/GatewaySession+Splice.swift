@@ -5,7 +5,7 @@ import Pebble
 /// by the gateway, once its fixed fields were handled like any frame.
 extension GatewaySession {
     /// The client's socket is being read by the upload splice, not into its buffer.
-    var clientBytesAreSpliced: Bool { upload.map { !$0.sourceReleased } ?? false }
+    var clientBytesAreSpliced: Bool { (upload ?? spillUpload).map { !$0.sourceReleased } ?? false }
     /// The backend's socket is being read by the download splice, not into its buffer.
     var backendBytesAreSpliced: Bool { download.map { !$0.sourceReleased } ?? false }
 
@@ -25,11 +25,13 @@ extension GatewaySession {
     /// Sends a large Twrite on as soon as its fixed fields are checked, and splices its data after
     /// it; a refused one has its data dropped. False when the frame is not one to splice.
     func startUpload() -> Bool {
-        guard let backend, backendOpen, !client.isClosing, core.sendsRequestsNow, !backend.hasQueuedFiles,
-              let head = spliceableHead(of: client.input, type: .Twrite, fixedBytes: NineP.twriteHeaderSize),
-              // A Blue fid's writes come into the gateway, and so does one the server must get in pieces.
-              !core.holdsWrites(UnsafeRawBufferPointer(head.bytes)),
-              head.bytes.count &+ head.rest <= Int(core.backendFrameLimit),
+        guard let backend, backendOpen, !client.isClosing, core.sendsRequestsNow, spillUpload == nil,
+              let head = spliceableHead(of: client.input, type: .Twrite, fixedBytes: NineP.twriteHeaderSize)
+        else { return false }
+        // A Blue fid's writes are held: spliced into its spill file, or read whole.
+        if core.holdsWrites(UnsafeRawBufferPointer(head.bytes)) { return startSpillUpload(head) }
+        // One the server must get in pieces comes into the gateway.
+        guard !backend.hasQueuedFiles, head.bytes.count &+ head.rest <= Int(core.backendFrameLimit),
               // A Twrite's data may pass through in parts; a pipe much smaller than that costs more calls than copying.
               let pipe = loop.pipes.take(holding: min(head.rest, 64 * 1024))
         else { return false }
@@ -40,6 +42,26 @@ extension GatewaySession {
         let splice = makeSplice(from: client, to: forwarded ? backend : nil, count: head.rest, pipe: pipe)
         upload = splice
         start(splice)
+        return true
+    }
+
+    /// A large Twrite a Blue fid holds in its spill file: its head is handled (the policy, the
+    /// budgets), then its data goes socket → pipe → spill file; the Rwrite follows once all of it is
+    /// there (`ProxySession.splicedHoldEnded`). A write refused on its head has its data dropped.
+    /// False (nothing done) when the write is not one to hold that way: it is read whole.
+    private func startSpillUpload(_ head: (bytes: UnsafeMutableRawBufferPointer, rest: Int)) -> Bool {
+        guard core.splicesIntoSpill(UnsafeRawBufferPointer(head.bytes), rest: head.rest),
+              let pipe = loop.pipes.take(holding: min(head.rest, 64 * 1024)) else { return false }
+        _ = core.clientFrame(head.bytes, payloadToFollow: head.rest)
+        client.input.consume(head.bytes.count)
+        let hold = core.takeSplicedHold()
+        if client.isClosed || client.isClosing { loop.pipes.give(pipe); return true }
+        let target = hold.map { FileSpliceTarget(fd: $0.spill.fd, offset: $0.spliceAt, owner: $0.spill) }
+        if target == nil { loop.pipes.give(pipe) }
+        let splice = PayloadSplice(from: client, to: target, count: head.rest, pipe: target == nil ? nil : pipe, pool: loop.pipes,
+                                   releasesSource: false)
+        (spillUpload, spillHold, spillFailure) = (splice, hold, nil)
+        advance(splice)
         return true
     }
 
@@ -74,7 +96,7 @@ extension GatewaySession {
 
     /// Writes what is queued ahead of the payload (the head among it), then moves what can be moved.
     func start(_ splice: PayloadSplice) {
-        splice.target?.flush()
+        (splice.target as? Connection)?.flush()
         advance(splice)
     }
 
@@ -84,10 +106,13 @@ extension GatewaySession {
         // session: a splice no longer current, or still reading a source that has closed, must not
         // touch a socket, whose fd number may already be another session's. One whose source is
         // released only drains its pipe (and memory) into the target, which must go on.
-        guard splice === upload || splice === download, splice.sourceReleased || !splice.source.isClosed else { return }
+        guard splice === upload || splice === download || splice === spillUpload, splice.sourceReleased || !splice.source.isClosed else { return }
         let outcome = splice.pump()
         let spliced = splice.takeSpliced()
-        if splice === download {
+        if splice === spillUpload {
+            // Held, not yet written to the server: the commit counts them (sendfile).
+            payload.heldSpliced &+= spliced
+        } else if splice === download {
             payload.readZeroCopy &+= spliced
             settings.metrics.bytesReadZeroCopy.add(spliced)
         } else {
@@ -98,7 +123,12 @@ extension GatewaySession {
         case .moving:
             break
         case .finished:
-            if splice === upload {
+            if splice === spillUpload {
+                let (hold, failure) = (spillHold, spillFailure)
+                (spillUpload, spillHold, spillFailure) = (nil, nil, nil)
+                if let hold { core.splicedHoldEnded(hold, failure: failure) }
+                pumpClient()
+            } else if splice === upload {
                 upload = nil
                 pumpClient()
             } else if splice === download {
@@ -110,11 +140,16 @@ extension GatewaySession {
             forget(splice)
             let reason = splice.source === client ? Self.clientLeftMidWrite : Self.backendLeftMidReply
             if closeReason == nil { closeReason = reason }
-            logger.warning("\(reason); closing the other side too")
-            splice.target?.close()
+            if !(splice.target is FileSpliceTarget) { logger.warning("\(reason); closing the other side too") }
+            (splice.target as? Connection)?.close()
             if let error { splice.source.fail(error) } else { splice.source.close() }
+        case let .targetFailed(error) where splice === spillUpload:
+            // The spill file refused (ENOSPC …): the rest of the data is dropped, and the write fails.
+            spillFailure = error
+            splice.dropTarget()
+            advance(splice)
         case let .targetFailed(error):
-            if let target = splice.target {
+            if let target = splice.target as? Connection {
                 target.fail(error)
             } else {
                 forget(splice)
@@ -127,6 +162,10 @@ extension GatewaySession {
     static let backendLeftMidReply = "file server closed the connection in the middle of a reply"
 
     func forget(_ splice: PayloadSplice) {
+        if splice === spillUpload {
+            if let spillHold { core.splicedHoldDropped(spillHold) }
+            (spillUpload, spillHold, spillFailure) = (nil, nil, nil)
+        }
         if splice === upload { upload = nil }
         if splice === download { download = nil }
     }

@@ -115,6 +115,11 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     let onFinish: (LoopSession) -> Void
     /// The data of a Twrite on its way from the client to the backend.
     var upload: PayloadSplice?
+    /// The data of a held Twrite on its way from the client into its fid's spill file, the hold
+    /// it completes, and the spill file's error if it refused the data.
+    var spillUpload: PayloadSplice?
+    var spillHold: ProxySession.SplicedHold?
+    var spillFailure: Int32?
     /// The data of an Rread on its way from the backend to the client.
     var download: PayloadSplice?
     /// Which path the session's payload bytes took (for the close log line; `/metrics` has the sums).
@@ -470,6 +475,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
 
     func connectionCanSplice(_ connection: Connection) {
         if let upload, upload.source === connection || upload.target === connection { advance(upload) }
+        if let spillUpload, spillUpload.source === connection { advance(spillUpload) }
         if let download, download.source === connection || download.target === connection { advance(download) }
     }
 
@@ -501,6 +507,10 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
                     logger.warning("TLS handshake failed", metadata: ["reason": "\(client.transport.failureReason ?? "")"])
                     settings.metrics.handshakeFailures.add(1)
                 }
+            }
+            if let spillUpload, !spillUpload.sourceReleased {
+                // What went into the spill file is dropped with the rest of what the fid held.
+                forget(spillUpload)
             }
             if let upload, !upload.sourceReleased {
                 self.upload = nil

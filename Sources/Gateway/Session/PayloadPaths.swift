@@ -6,4 +6,6 @@ struct PayloadPaths {
     var readCopied = 0
     var writtenZeroCopy = 0
     var writtenCopied = 0
+    /// Twrite data a Blue fid holds, spliced from the client's socket into its spill file.
+    var heldSpliced = 0
 }

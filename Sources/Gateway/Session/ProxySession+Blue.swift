@@ -303,7 +303,12 @@ extension ProxySession {
         }
         switch decoded.type {
         case .Twrite:
-            guard !partial, let offset = decoded.offset, let count = decoded.count else { break }
+            guard let offset = decoded.offset, let count = decoded.count else { break }
+            // Only a write `splicesIntoSpill` took comes as a head: its data goes to the spill file.
+            if partial {
+                return holdSpliced(backendFid, tag: tag, offset: offset, count: Int(count),
+                                   arrived: UnsafeRawBufferPointer(rebasing: frame[NineP.twriteHeaderSize...]))
+            }
             guard BlueFile.fits(offset: offset, count: Int(count)) else {
                 refuse(ProxyError(errno: 27, message: "File too large"), tag: tag, subject: nil)
                 return .handled

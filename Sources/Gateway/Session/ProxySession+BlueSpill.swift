@@ -28,7 +28,7 @@ extension ProxySession {
 
     /// A spill file holding what the fid holds so far, or nil (the bytes stay in memory, and the
     /// session stops trying; a log line says why).
-    private func makeSpill(_ backendFid: UInt32, in directory: String) -> BlueSpill? {
+    func makeSpill(_ backendFid: UInt32, in directory: String) -> BlueSpill? {
         let path = blue[backendFid]?.path.map { "\($0)" } ?? "?"
         switch BlueSpill.make(in: directory) {
         case let .failure(error):
@@ -46,6 +46,92 @@ extension ProxySession {
             }
             return spill
         }
+    }
+
+    // MARK: Held writes spliced into the spill file
+
+    /// A held Twrite whose data goes socket → pipe → spill file, answered once it is all there.
+    struct SplicedHold {
+        let tag: UInt16
+        let backendFid: UInt32
+        let offset: UInt64
+        let count: Int
+        let spill: BlueSpill
+        /// Where the spliced bytes go: after those that came with the head.
+        let spliceAt: UInt64
+    }
+
+    /// Whether the Twrite whose head this is (its data still to come) is one a fid would hold in
+    /// its spill file as it is: no commit or stream under way, within `--blue-max`, not over bytes
+    /// it already holds (a write cut short must leave them as they were), and the fid spilled or
+    /// spilling with it. Such a write's head may go to `clientFrame` with its payload to follow.
+    func splicesIntoSpill(_ head: UnsafeRawBufferPointer, rest: Int) -> Bool {
+        guard let settings = access.blue, settings.spillDirectory != nil, !blueSpillUnavailable, head.count >= NineP.twriteHeaderSize,
+              let record = fids.lookup(FramePatch.u32(at: 7, in: head)), let state = blue[record.backendFid],
+              state.commit == nil, state.stream == nil, !state.writeThrough else { return false }
+        let offset = FramePatch.u64(at: NineP.ioOffsetOffset, in: head), count = Int(FramePatch.u32(at: NineP.ioCountOffset, in: head))
+        guard count == head.count &- NineP.twriteHeaderSize &+ rest, BlueSpill.fits(offset: offset, count: count) else { return false }
+        let held = state.file.byteCount
+        let whole = state.creates || state.file.cut == 0
+        let streamsPast = whole ? min(settings.maxPerFid, Self.streamWholeAfter) : settings.maxPerFid
+        guard held &+ count <= streamsPast, state.spill != nil || held &+ count > settings.memoryPerFid else { return false }
+        return !state.file.holdsAny(offset: offset, count: count)
+    }
+
+    /// The head of a Twrite `splicesIntoSpill` took, past the policy: within the budgets its data is
+    /// to go to the spill file (made now if the fid has none; `arrived`, the data that came with the
+    /// head, written there now), else the write is refused (its data dropped by the host). Either
+    /// way it is handled.
+    func holdSpliced(_ backendFid: UInt32, tag: UInt16, offset: UInt64, count: Int, arrived: UnsafeRawBufferPointer) -> BlueAction {
+        guard blueFits(count) else {
+            refuse(ProxyError(errno: 28, message: "No space left on device", detail: "blue: more than the session may hold"), tag: tag, subject: nil)
+            return .handled
+        }
+        if blue[backendFid]?.spill == nil, let directory = access.blue?.spillDirectory, let spill = makeSpill(backendFid, in: directory) {
+            blue[backendFid]?.spill = spill
+            blue[backendFid]?.file.spill()
+            host.blueCounted(.spilled)
+        }
+        guard let spill = blue[backendFid]?.spill, arrived.count < count else {
+            refuse(ProxyError(errno: 5, message: "Input/output error", detail: "blue: no spill file"), tag: tag, subject: nil)
+            return .handled
+        }
+        if !arrived.isEmpty, case let .failure(error) = spill.write(arrived, at: offset) {
+            refuse(ProxyError(errno: UInt32(error.errno), message: error.description, detail: "blue spill file"), tag: tag, subject: nil)
+            return .handled
+        }
+        blueBytes &+= count
+        pendingSplicedHold = SplicedHold(tag: tag, backendFid: backendFid, offset: offset, count: count, spill: spill,
+                                         spliceAt: offset &+ UInt64(arrived.count))
+        return .handled
+    }
+
+    /// The hold the host is to splice data for (once: it is the host's from then on).
+    func takeSplicedHold() -> SplicedHold? {
+        defer { pendingSplicedHold = nil }
+        return pendingSplicedHold
+    }
+
+    /// The spliced data is all in the spill file (or `failure` says why not, the write failing):
+    /// the write is held, and answered.
+    func splicedHoldEnded(_ hold: SplicedHold, failure: Int32?) {
+        blueBytes &-= hold.count
+        guard blue[hold.backendFid]?.spill === hold.spill else { return }
+        if let failure {
+            return refuse(ProxyError(errno: UInt32(failure), message: String(cString: strerror(failure)), detail: "blue spill file"),
+                          tag: hold.tag, subject: nil)
+        }
+        let held = blue[hold.backendFid]?.file.byteCount ?? 0
+        blue[hold.backendFid]?.file.recordSpilled(offset: hold.offset, count: hold.count)
+        blueBytes &+= (blue[hold.backendFid]?.file.byteCount ?? held) &- held
+        host.blueCounted(.heldWrite)
+        sendToClient(.write(Rwrite(count: UInt32(hold.count))), tag: hold.tag)
+    }
+
+    /// The client went away in the middle of the data: nothing of the write is held (what reached
+    /// the spill file is dropped with the rest the fid held).
+    func splicedHoldDropped(_ hold: SplicedHold) {
+        blueBytes &-= hold.count
     }
 
     /// A read through held layers (a commit's under way, then the fid's), each over the one

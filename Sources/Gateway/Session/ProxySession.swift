@@ -154,6 +154,8 @@ final class ProxySession {
     var blueRenameRefused = false
     /// No spill file could be made or written (`+BlueSpill`): held bytes stay in memory.
     var blueSpillUnavailable = false
+    /// A held Twrite whose data the host is to splice into its spill file (`+BlueSpill`).
+    var pendingSplicedHold: SplicedHold?
     /// 9P2000/.u directory fids whose reads left temporaries out, by backend fid: the client's
     /// offset where its next read continues, and the server's.
     var statReadShift: [UInt32: (client: UInt64, server: UInt64)] = [:]

@@ -29,7 +29,7 @@ final class PayloadSplice {
     }
 
     let source: Connection
-    private(set) var target: Connection?
+    private(set) var target: (any SpliceTarget)?
     /// Payload bytes still in the source socket.
     private(set) var remaining: Int
     /// The source has given up all its payload bytes and reads normally again.
@@ -49,7 +49,7 @@ final class PayloadSplice {
     private var overflowSent = 0
 
     /// Takes over both connections. `pipe` must be empty; without a target it may be nil.
-    init(from source: Connection, to target: Connection?, count: Int, pipe: SplicePipe?, pool: PipePool,
+    init(from source: Connection, to target: (any SpliceTarget)?, count: Int, pipe: SplicePipe?, pool: PipePool,
          releasesSource: Bool) {
         precondition(target == nil || pipe != nil, "a splice to a target needs a pipe")
         precondition(source.canSplice && target?.canSplice != false, "splicing on a transport that cannot")
@@ -139,7 +139,7 @@ final class PayloadSplice {
 
     /// One call moving bytes into the target's fd (once what was queued ahead of the payload is
     /// written): how many it moved, and whether to go on, wait for the target, or give up.
-    private func intoTarget(_ target: Connection, _ call: (Int32) -> Int) -> (moved: Int, step: Step) {
+    private func intoTarget(_ target: any SpliceTarget, _ call: (Int32) -> Int) -> (moved: Int, step: Step) {
         guard target.isReadyForSplice else {
             target.waitToSpliceInto()
             return (0, .blocked)
@@ -237,4 +237,39 @@ final class PayloadSplice {
         scratch = buffer
         return buffer
     }
+}
+
+/// What a payload may be spliced into: a socket (`Connection`), or a file (`FileSpliceTarget`).
+protocol SpliceTarget: AnyObject {
+    var fd: Int32 { get }
+    var canSplice: Bool { get }
+    /// Everything queued ahead of the payload has gone.
+    var isReadyForSplice: Bool { get }
+    /// A payload follows what is queued now.
+    func beginSpliceTarget()
+    /// Wants `connectionCanSplice` when the payload may go on.
+    func waitToSpliceInto()
+    /// The payload is complete.
+    func endSpliceTarget()
+}
+
+extension Connection: SpliceTarget {}
+
+/// A payload spliced into a file from `offset` (a held write into its Blue spill file): a
+/// regular file is always ready, and its position is this splice's (every other use of the file
+/// names its offsets). `owner` keeps the fd open.
+final class FileSpliceTarget: SpliceTarget {
+    let fd: Int32
+    private let offset: UInt64
+    private let owner: AnyObject
+
+    init(fd: Int32, offset: UInt64, owner: AnyObject) {
+        (self.fd, self.offset, self.owner) = (fd, offset, owner)
+    }
+
+    var canSplice: Bool { true }
+    var isReadyForSplice: Bool { true }
+    func beginSpliceTarget() { lseek(fd, off_t(truncatingIfNeeded: offset), SEEK_SET) }
+    func waitToSpliceInto() {}
+    func endSpliceTarget() {}
 }

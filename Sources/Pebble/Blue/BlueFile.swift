@@ -199,6 +199,21 @@ public struct BlueFile: Sendable, Equatable {
         return steps
     }
 
+    /// Whether any held byte lies in `offset..<offset + count`.
+    public func holdsAny(offset: UInt64, count: Int) -> Bool {
+        guard count > 0, Self.fits(offset: offset, count: count) else { return false }
+        let index = firstIndex { $0.end > offset }
+        return index < extents.count && extents[index].offset < offset + UInt64(count)
+    }
+
+    /// Spilled: records a write whose `count` bytes the caller put at `offset` itself.
+    public mutating func recordSpilled(offset: UInt64, count: Int) {
+        guard spilled, count > 0, Self.fits(offset: offset, count: count) else { return }
+        let end = offset + UInt64(count)
+        if let length { self.length = max(length, end) }
+        recordRange(offset: offset, end: end)
+    }
+
     /// From now on the caller keeps the bytes (it wrote every extent's at its offset first).
     public mutating func spill() {
         spilled = true
