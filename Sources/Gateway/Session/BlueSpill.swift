@@ -1,5 +1,6 @@
 import CShims
 import Foundation
+import Pebble
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -64,4 +65,10 @@ final class BlueSpill {
 struct SpillError: Error, CustomStringConvertible {
     let errno: Int32
     var description: String { String(cString: strerror(errno)) }
+
+    /// The spill file could not give back what it holds.
+    static let unreadable = SpillError(errno: EIO)
+
+    /// What the client's request (or the commit) fails with.
+    var proxyError: ProxyError { ProxyError(errno: UInt32(errno), message: description, detail: "blue spill file") }
 }

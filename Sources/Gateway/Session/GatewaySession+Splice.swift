@@ -60,7 +60,7 @@ extension GatewaySession {
         if target == nil { loop.pipes.give(pipe) }
         let splice = PayloadSplice(from: client, to: target, count: head.rest, pipe: target == nil ? nil : pipe, pool: loop.pipes,
                                    releasesSource: false)
-        (spillUpload, spillHold, spillFailure) = (splice, hold, nil)
+        (spillUpload, spillHold) = (splice, hold)
         advance(splice)
         return true
     }
@@ -124,9 +124,9 @@ extension GatewaySession {
             break
         case .finished:
             if splice === spillUpload {
-                let (hold, failure) = (spillHold, spillFailure)
-                (spillUpload, spillHold, spillFailure) = (nil, nil, nil)
-                if let hold { core.splicedHoldEnded(hold, failure: failure) }
+                let hold = spillHold
+                (spillUpload, spillHold) = (nil, nil)
+                if let hold { core.splicedHoldEnded(hold) }
                 pumpClient()
             } else if splice === upload {
                 upload = nil
@@ -145,7 +145,7 @@ extension GatewaySession {
             if let error { splice.source.fail(error) } else { splice.source.close() }
         case let .targetFailed(error) where splice === spillUpload:
             // The spill file refused (ENOSPC …): the rest of the data is dropped, and the write fails.
-            spillFailure = error
+            spillHold?.failure = error
             splice.dropTarget()
             advance(splice)
         case let .targetFailed(error):
@@ -164,7 +164,7 @@ extension GatewaySession {
     func forget(_ splice: PayloadSplice) {
         if splice === spillUpload {
             if let spillHold { core.splicedHoldDropped(spillHold) }
-            (spillUpload, spillHold, spillFailure) = (nil, nil, nil)
+            (spillUpload, spillHold) = (nil, nil)
         }
         if splice === upload { upload = nil }
         if splice === download { download = nil }

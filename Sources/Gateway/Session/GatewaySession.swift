@@ -115,11 +115,10 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
     let onFinish: (LoopSession) -> Void
     /// The data of a Twrite on its way from the client to the backend.
     var upload: PayloadSplice?
-    /// The data of a held Twrite on its way from the client into its fid's spill file, the hold
-    /// it completes, and the spill file's error if it refused the data.
+    /// The data of a held Twrite on its way from the client into its fid's spill file, and the
+    /// hold it completes.
     var spillUpload: PayloadSplice?
     var spillHold: ProxySession.SplicedHold?
-    var spillFailure: Int32?
     /// The data of an Rread on its way from the backend to the client.
     var download: PayloadSplice?
     /// Which path the session's payload bytes took (for the close log line; `/metrics` has the sums).
@@ -362,9 +361,9 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         backend?.enqueue(frame)
     }
 
-    /// Not while a client's Twrite is spliced in: its payload must follow its head, and the file's
-    /// data could not go before it.
-    var sendsFileData: Bool { backend?.canQueueFile == true && upload == nil }
+    /// Not while a client's Twrite is spliced in (`canQueueFile` says so): its payload must follow
+    /// its head, and the file's data could not go before it.
+    var sendsFileData: Bool { backend?.canQueueFile == true }
 
     func sendToBackend(_ head: UnsafeRawBufferPointer, data: FileData) {
         guard let backend else { return }

@@ -313,13 +313,7 @@ extension ProxySession {
                 refuse(ProxyError(errno: 27, message: "File too large"), tag: tag, subject: nil)
                 return .handled
             }
-            // A fid whose writes are the file's whole content (it created the file or truncated it
-            // to nothing) streams once it holds `streamWholeAfter`: its temporary needs no copy,
-            // and the client's writes wait only while a little is flushed. An edit streams past
-            // --blue-max (its temporary starts with a copy of the file).
-            let whole = blue[backendFid].map { $0.creates || $0.file.cut == 0 } ?? false
-            let streamsPast = whole ? min(access.blue?.maxPerFid ?? 0, Self.streamWholeAfter) : access.blue?.maxPerFid ?? 0
-            if held &+ Int(count) > streamsPast, startStream(backendFid) {
+            if let state = blue[backendFid], held &+ Int(count) > streamsPast(state), startStream(backendFid) {
                 // What is held goes to the temporary, and this write and the next after it.
                 deferBlue(frame, tag: tag, backendFid: backendFid)
                 return .handled
@@ -336,8 +330,7 @@ extension ProxySession {
             }
             let data = UnsafeRawBufferPointer(rebasing: frame[NineP.twriteHeaderSize...])
             if let error = spillHeld(backendFid, data, at: offset) {
-                refuse(ProxyError(errno: UInt32(error.errno), message: String(cString: strerror(error.errno)), detail: "blue spill file: \(error)"),
-                       tag: tag, subject: nil)
+                refuse(error.proxyError, tag: tag, subject: nil)
                 return .handled
             }
             blue[backendFid]?.file.write(data, at: offset)
@@ -349,7 +342,7 @@ extension ProxySession {
             guard let offset = decoded.offset, let count = decoded.count, let state = blue[backendFid] else { break }
             if !state.file.needsServer(offset: offset, count: Int(count)) {
                 guard let data = Self.heldRead([(state.file, state.spill)], at: offset, count: Int(count), server: []) else {
-                    refuse(ProxyError(errno: 5, message: "Input/output error", detail: "blue spill file unreadable"), tag: tag, subject: nil)
+                    refuse(SpillError.unreadable.proxyError, tag: tag, subject: nil)
                     return .handled
                 }
                 sendToClient(.read(Rread(data: data)), tag: tag)
@@ -407,6 +400,15 @@ extension ProxySession {
         return .forward(nil, answerInstead: nil)
     }
 
+    /// Held bytes past which a fid streams to its temporary. A fid whose writes are the file's
+    /// whole content (it created the file or truncated it to nothing) streams once it holds
+    /// `streamWholeAfter`: its temporary needs no copy, and the client's writes wait only while a
+    /// little is flushed. An edit streams past --blue-max (its temporary starts with a copy of the file).
+    func streamsPast(_ state: BlueFid) -> Int {
+        let maxPerFid = access.blue?.maxPerFid ?? 0
+        return state.creates || state.file.cut == 0 ? min(maxPerFid, Self.streamWholeAfter) : maxPerFid
+    }
+
     /// Whether `count` more bytes may be held: within the byte quota (taken from it), or without
     /// one within four fids' worth (`4 × --blue-max`) for the session.
     func blueFits(_ count: Int) -> Bool {
@@ -415,9 +417,9 @@ extension ProxySession {
     }
 
     /// A Tsetattr of the size through a fid that holds nothing, of a file another fid of the
-    /// session holds writes for (the same path, or the same qid: another name of it): that fid commits first, and the size change waits for
-    /// it, so it applies after the writes the client already saw answered. The holder's backend
-    /// fid, or nil.
+    /// session holds writes for (the same path, or the same qid: another name of it): that fid
+    /// commits first, and the size change waits for it, so it applies after the writes the client
+    /// already saw answered. The holder's backend fid, or nil.
     func blueHolder(ofSizeChange frame: UnsafeRawBufferPointer, subject: ClientFid) -> UInt32? {
         let changesSize = dialect == .linux ? FramePatch.u32(at: Self.setattrValidOffset, in: frame) & Self.setattrSizeBit != 0
             : frame.count >= Self.wstatLengthOffset + 8 && FramePatch.u64(at: Self.wstatLengthOffset, in: frame) != .max
@@ -517,7 +519,7 @@ extension ProxySession {
             let returned = min(Int(FramePatch.u32(at: 7, in: UnsafeRawBufferPointer(frame))), frame.count &- NineP.rreadHeaderSize)
             let server = Array(UnsafeRawBufferPointer(rebasing: frame[NineP.rreadHeaderSize..<(NineP.rreadHeaderSize + returned)]))
             guard let data = Self.heldRead(layers, at: offset, count: count, server: server) else {
-                return ProxyError(errno: 5, message: "Input/output error", detail: "blue spill file unreadable").reply(tag: header.tag, dialect: dialect ?? .linux)
+                return SpillError.unreadable.proxyError.reply(tag: header.tag, dialect: dialect ?? .linux)
             }
             return Frame(tag: header.tag, message: RMessage.read(Rread(data: data))).encode(dialect: dialect ?? .linux)
         case .size:

@@ -51,7 +51,7 @@ extension ProxySession {
             case let .write(extent, start, count, offset):
                 guard let data = commit.file.spilled ? commit.spill?.read(count: count, at: offset)
                         : Array(commit.file.extents[extent].bytes[start..<(start + count)]) else {
-                    commit.error = commit.error ?? ProxyError(errno: 5, message: "Input/output error", detail: "commit: blue spill file unreadable")
+                    commit.error = commit.error ?? SpillError.unreadable.proxyError
                     blue[backendFid]?.commit = commit
                     break sending
                 }

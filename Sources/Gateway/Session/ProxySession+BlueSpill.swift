@@ -12,23 +12,28 @@ extension ProxySession {
     /// fid passes `--blue-memory` with this write. An error only when the bytes could not be
     /// written to a spill file the fid has (the write then fails).
     func spillHeld(_ backendFid: UInt32, _ data: UnsafeRawBufferPointer, at offset: UInt64) -> SpillError? {
-        guard let settings = access.blue, let directory = settings.spillDirectory, let held = blue[backendFid]?.file.byteCount else { return nil }
-        if blue[backendFid]?.spill == nil {
-            guard held &+ data.count > settings.memoryPerFid, !blueSpillUnavailable else { return nil }
-            guard let spill = makeSpill(backendFid, in: directory) else { return nil }
-            blue[backendFid]?.spill = spill
-            blue[backendFid]?.file.spill()
-            host.blueCounted(.spilled)
-        }
-        guard let spill = blue[backendFid]?.spill else { return nil }
+        guard let settings = access.blue, let held = blue[backendFid]?.file.byteCount else { return nil }
+        if blue[backendFid]?.spill == nil && held &+ data.count <= settings.memoryPerFid { return nil }
+        guard let spill = spill(of: backendFid) else { return nil }
         guard BlueSpill.fits(offset: offset, count: data.count) else { return SpillError(errno: EFBIG) }
         if case let .failure(error) = spill.write(data, at: offset) { return error }
         return nil
     }
 
-    /// A spill file holding what the fid holds so far, or nil (the bytes stay in memory, and the
-    /// session stops trying; a log line says why).
-    func makeSpill(_ backendFid: UInt32, in directory: String) -> BlueSpill? {
+    /// The fid's spill file; made now (what the fid holds moved there) if it has none. Nil when
+    /// there is no directory or none could be made (the bytes stay in memory, and the session
+    /// stops trying; a log line says why).
+    private func spill(of backendFid: UInt32) -> BlueSpill? {
+        if let spill = blue[backendFid]?.spill { return spill }
+        guard let directory = access.blue?.spillDirectory, !blueSpillUnavailable, let spill = makeSpill(backendFid, in: directory) else { return nil }
+        blue[backendFid]?.spill = spill
+        blue[backendFid]?.file.spill()
+        host.blueCounted(.spilled)
+        return spill
+    }
+
+    /// A spill file holding what the fid holds so far, or nil (a log line says why).
+    private func makeSpill(_ backendFid: UInt32, in directory: String) -> BlueSpill? {
         let path = blue[backendFid]?.path.map { "\($0)" } ?? "?"
         switch BlueSpill.make(in: directory) {
         case let .failure(error):
@@ -59,6 +64,8 @@ extension ProxySession {
         let spill: BlueSpill
         /// Where the spliced bytes go: after those that came with the head.
         let spliceAt: UInt64
+        /// The spill file refused the data (the errno): the write fails.
+        var failure: Int32?
     }
 
     /// Whether the Twrite whose head this is (its data still to come) is one a fid would hold in
@@ -72,9 +79,7 @@ extension ProxySession {
         let offset = FramePatch.u64(at: NineP.ioOffsetOffset, in: head), count = Int(FramePatch.u32(at: NineP.ioCountOffset, in: head))
         guard count == head.count &- NineP.twriteHeaderSize &+ rest, BlueSpill.fits(offset: offset, count: count) else { return false }
         let held = state.file.byteCount
-        let whole = state.creates || state.file.cut == 0
-        let streamsPast = whole ? min(settings.maxPerFid, Self.streamWholeAfter) : settings.maxPerFid
-        guard held &+ count <= streamsPast, state.spill != nil || held &+ count > settings.memoryPerFid else { return false }
+        guard held &+ count <= streamsPast(state), state.spill != nil || held &+ count > settings.memoryPerFid else { return false }
         return !state.file.holdsAny(offset: offset, count: count)
     }
 
@@ -87,17 +92,12 @@ extension ProxySession {
             refuse(ProxyError(errno: 28, message: "No space left on device", detail: "blue: more than the session may hold"), tag: tag, subject: nil)
             return .handled
         }
-        if blue[backendFid]?.spill == nil, let directory = access.blue?.spillDirectory, let spill = makeSpill(backendFid, in: directory) {
-            blue[backendFid]?.spill = spill
-            blue[backendFid]?.file.spill()
-            host.blueCounted(.spilled)
-        }
-        guard let spill = blue[backendFid]?.spill, arrived.count < count else {
-            refuse(ProxyError(errno: 5, message: "Input/output error", detail: "blue: no spill file"), tag: tag, subject: nil)
+        guard let spill = spill(of: backendFid), arrived.count < count else {
+            refuse(SpillError.unreadable.proxyError, tag: tag, subject: nil)
             return .handled
         }
         if !arrived.isEmpty, case let .failure(error) = spill.write(arrived, at: offset) {
-            refuse(ProxyError(errno: UInt32(error.errno), message: error.description, detail: "blue spill file"), tag: tag, subject: nil)
+            refuse(error.proxyError, tag: tag, subject: nil)
             return .handled
         }
         blueBytes &+= count
@@ -112,15 +112,12 @@ extension ProxySession {
         return pendingSplicedHold
     }
 
-    /// The spliced data is all in the spill file (or `failure` says why not, the write failing):
-    /// the write is held, and answered.
-    func splicedHoldEnded(_ hold: SplicedHold, failure: Int32?) {
+    /// The spliced data is all in the spill file (or the hold's `failure` says why not, the write
+    /// failing): the write is held, and answered.
+    func splicedHoldEnded(_ hold: SplicedHold) {
         blueBytes &-= hold.count
         guard blue[hold.backendFid]?.spill === hold.spill else { return }
-        if let failure {
-            return refuse(ProxyError(errno: UInt32(failure), message: String(cString: strerror(failure)), detail: "blue spill file"),
-                          tag: hold.tag, subject: nil)
-        }
+        if let failure = hold.failure { return refuse(SpillError(errno: failure).proxyError, tag: hold.tag, subject: nil) }
         let held = blue[hold.backendFid]?.file.byteCount ?? 0
         blue[hold.backendFid]?.file.recordSpilled(offset: hold.offset, count: hold.count)
         blueBytes &+= (blue[hold.backendFid]?.file.byteCount ?? held) &- held

@@ -17,7 +17,7 @@ import Pebble
 /// atomic replace and streaming; +BlueReplacePlan9: its 9P2000/.u steps; +BlueSpill: held bytes
 /// past --blue-memory in a file; +BlueTemporaries: the temporaries hidden and swept), backend timeouts (+Timeouts), msize
 /// bridging (+Bridging: requests split for a server with a smaller msize) and read-ahead
-/// (+ReadAhead). `RequestPolicy` decides; this commits.
+/// (+ReadAhead), and what goes to the client (+Replies). `RequestPolicy` decides; this commits.
 final class ProxySession {
     enum Phase: Equatable {
         /// Waiting for the client's Tversion.
@@ -560,55 +560,5 @@ final class ProxySession {
         if request.type == .Tflush { flushAnswered(header.tag, target: request.flushTarget) }
         advanceCleanup()
         return delivered
-    }
-
-    func deliver(_ frame: UnsafeMutableRawBufferPointer, header: FrameHeader, clientTag: UInt16, wellTyped: Bool,
-                         payloadToFollow: Int) -> Bool {
-        guard wellTyped else {
-            reply(error: .badBackendReply, tag: clientTag)
-            return false
-        }
-        if let dialect, let error = ProxyError.foreignError(UnsafeRawBufferPointer(frame), dialect: dialect) {
-            // The server answered in another dialect's error form: re-encode it in the client's.
-            stats.replies &+= 1
-            sendToClient(error.reply(tag: clientTag, dialect: dialect))
-            return false
-        }
-        FramePatch.setTag(clientTag, in: frame)
-        stats.replies &+= 1
-        stats.bytesToClient &+= frame.count &+ payloadToFollow
-        host.sendToClient(UnsafeRawBufferPointer(frame))
-        return true
-    }
-
-    // MARK: Replies made by the gateway
-
-    /// A frame that cannot be read at all (its size is out of bounds): answer its tag before the
-    /// connection is closed, so the client learns why.
-    func rejectFrame(tag: UInt16, error: WireError) {
-        reply(error: .malformed(error), tag: tag)
-    }
-
-    func reply(error: ProxyError, tag: UInt16) {
-        host.refused(error, tag: tag)
-        stats.errorsByGateway &+= 1
-        stats.replies &+= 1
-        sendToClient(error.reply(tag: tag, dialect: dialect ?? .plan9))
-    }
-
-    /// A reply the gateway makes itself, encoded by the codec in the session's dialect.
-    func sendToClient(_ message: RMessage, tag: UInt16) {
-        stats.replies &+= 1
-        sendToClient(Frame(tag: tag, message: message).encode(dialect: dialect ?? .plan9))
-    }
-
-    /// A request the gateway makes itself (version, cleanup flushes and clunks).
-    func sendToBackend(_ message: TMessage, tag: UInt16) {
-        Frame(tag: tag, message: message).encode(dialect: dialect ?? .linux).withUnsafeBytes { host.sendToBackend($0) }
-    }
-
-    func sendToClient(_ bytes: [UInt8]) {
-        stats.bytesToClient &+= bytes.count
-        bytes.withUnsafeBytes { host.sendToClient($0) }
     }
 }
