@@ -42,9 +42,15 @@
 #                  --backend tcp:127.0.0.1:DIODPORT
 #              .build/release/pebble9p tunnel --listen 127.0.0.1:P1 --connect 127.0.0.1:P2 \
 #                  --server-name localhost --ca ca.pem --cert alice.pem --key alice.key
+#   two plain relays, no TLS: HAProxy → HAProxy → diod (tcp, no splice: HAProxy's strongest
+#              getattr setup) — the ceiling of any client-side → server-side pair of relay
+#              processes here, TLS or not: what the two extra loopback hops alone cost
 #   (certificates from certs/make-dev-certs.sh in a mktemp -d directory, removed at exit), with
-#   the pebble9p ÷ stunnel ratios under the table and one core's `openssl speed -evp aes-128-gcm`
-# and each proxy's CPU seconds (utime+stime, /proc/PID/stat) over the diodcat runs, per GiB.
+#   the pebble9p ÷ stunnel ratios (and the plain pair's) under the table and one core's
+#   `openssl speed -evp aes-128-gcm`
+# and each proxy's CPU seconds (utime+stime, /proc/PID/stat) over the diodcat runs, per GiB, and
+# the machine's idle share (/proc/stat) during every diodload run (raw values): where the direct
+# run leaves no core idle, a relay's own CPU can only come out of the client's and the server's.
 # Appends a markdown table (with date, machine, commit and the exact commands) to
 # Benchmarks/RESULTS.md and prints it.
 #
@@ -142,7 +148,7 @@ ensure_bench_file "$FILE" "$FILE_BYTES"
 
 # ---------------------------------------------------------------- servers and proxies
 read -r DIOD_PORT PEB_PORT PEB_PLAIN_PORT HA_PLAIN_PORT HA_AUTO_PORT HA_SPLICE_PORT PEB_UNIX_PORT HA_UNIX_PORT PEB_EXEC_PORT \
-    ST_CLIENT_PORT ST_SERVER_PORT PT_CLIENT_PORT PT_SERVER_PORT <<<"$(free_ports 13)"
+    ST_CLIENT_PORT ST_SERVER_PORT PT_CLIENT_PORT PT_SERVER_PORT PAIR_CLIENT_PORT PAIR_SERVER_PORT <<<"$(free_ports 15)"
 
 DIOD_CMD=(diod -f -n -c /dev/null -l "$HOST:$DIOD_PORT")
 if (( EXTRA )); then
@@ -280,7 +286,7 @@ fi
 # TLS: a client-side process (plain 9P in on loopback) and a server-side one (TLS in, plain 9P to
 # diod), both on this machine; TLS 1.3 with AES-128-GCM only, and a client certificate required.
 # The CPU column sums both processes. Ratios stay relative to direct diod over TCP.
-ST_IDX=""; PT_IDX=""; TLS_DESC=""; AES_MBS=""
+ST_IDX=""; PT_IDX=""; PAIR_IDX=""; TLS_DESC=""; AES_MBS=""
 TLS_CIPHER=TLS_AES_128_GCM_SHA256
 if (( TLS )); then
     CERT_DIR="$(mktemp -d "${TMPDIR:-/tmp}/pebble9p-bench-certs.XXXXXX")"
@@ -334,6 +340,17 @@ if (( TLS )); then
         TLS_DESC+="
   - pebble9p tunnel → serve: skipped ($( (( STANDIN )) && echo "--pebble-standin has no stand-in for it" || echo "--only-baselines"))"
     fi
+    # The same two hops with no TLS and the fastest byte relay at each end: no pair of relay
+    # processes on this machine can beat it, so it bounds what any TLS pair can reach here.
+    start_haproxy pair-server "$PAIR_SERVER_PORT" "$HOST:$DIOD_PORT"
+    pair_server_pid=$STARTED_PID
+    start_haproxy pair-client "$PAIR_CLIENT_PORT" "$HOST:$PAIR_SERVER_PORT"
+    PAIR_IDX=${#P_NAME[@]}
+    add_path "two plain relays, no TLS: HAProxy → HAProxy (tcp, no splice; the ceiling of any pair)" \
+        "$PAIR_CLIENT_PORT" "$STARTED_PID $pair_server_pid" " (both ends)"
+    TLS_DESC+="
+  - two plain relays: two \`haproxy -db -f CFG\` (tcp, no splice option), the client-side one's \`server\` the
+    server-side one's port, whose \`server\` is diod: the same two extra loopback hops as the TLS rows, without TLS"
     TLS_DESC+="
   - certificates: \`certs/make-dev-certs.sh DIR\` (EC P-256; server.pem carries localhost/127.0.0.1; client alice) in a
     fresh \`mktemp -d\` directory; each row's server side logs the negotiated protocol and cipher, checked to be
@@ -344,10 +361,14 @@ fi
 NPATHS=${#P_NAME[@]}
 
 # ---------------------------------------------------------------- measurements
-declare -a CAT GETATTR RW RWW CPU_TICKS CAT_BYTES FAILED
+declare -a CAT GETATTR RW RWW CPU_TICKS CAT_BYTES FAILED IDLE_GA IDLE_RW
 for ((i = 0; i < NPATHS; i++)); do
     CAT[$i]=""; GETATTR[$i]=""; RW[$i]=""; RWW[$i]=""; CPU_TICKS[$i]=0; CAT_BYTES[$i]=0; FAILED[$i]=""
+    IDLE_GA[$i]=""; IDLE_RW[$i]=""
 done
+
+# The machine's idle and total jiffies so far (/proc/stat's cpu line: idle + iowait count as idle).
+machine_jiffies() { awk '$1 == "cpu" { t = 0; for (k = 2; k <= 9; k++) t += $k; print $5 + $6, t; exit }' /proc/stat; }
 
 fail_path() {  # fail_path I WHAT
     echo "   FAILED: ${P_NAME[$1]}: $2" >&2
@@ -387,7 +408,11 @@ measure_load() {  # measure_load I ROUND getattr|rw
     local args=(-n "$THREADS" -r "$RUNTIME" -s "$HOST:$port")
     [[ "$kind" == getattr ]] && args=(-g "${args[@]}") || args=(-m "$LOAD_MSIZE" "${args[@]}")
     out="$LOGS/diodload-$kind-$i-r$r.log"
+    local idle0 total0 idle1 total1 idle
+    read -r idle0 total0 <<<"$(machine_jiffies)"
     timeout $(( RUNTIME + 60 )) diodload "${args[@]}" > "$out" 2>&1 || rc=$?
+    read -r idle1 total1 <<<"$(machine_jiffies)"
+    idle="$(awk -v i=$(( idle1 - idle0 )) -v t=$(( total1 - total0 )) 'BEGIN { printf "%.0f", (t > 0 ? 100 * i / t : 0) }')"
     line="$(sed -n 's/.*diodload: \([0-9.]*\) ops\/s, \([0-9.]*\) rMB\/s, \([0-9.]*\) wMB\/s.*/\1 \2 \3/p' "$out" | tail -1)"
     if (( rc != 0 )) || [[ -z "$line" ]]; then
         fail_path "$i" "diodload $kind exit $rc (round $r): $(tail -1 "$out")"; return 0
@@ -395,11 +420,11 @@ measure_load() {  # measure_load I ROUND getattr|rw
     local ops rmb wmb
     read -r ops rmb wmb <<<"$line"
     if [[ "$kind" == getattr ]]; then
-        GETATTR[$i]+="$ops "
-        printf '   %-62s getattr %8s ops/s\n' "${P_NAME[$i]}" "$ops" >&2
+        GETATTR[$i]+="$ops "; IDLE_GA[$i]+="$idle "
+        printf '   %-62s getattr %8s ops/s  (machine idle %s%%)\n' "${P_NAME[$i]}" "$ops" "$idle" >&2
     else
-        RW[$i]+="$rmb "; RWW[$i]+="$wmb "
-        printf '   %-62s rw      %8s rMB/s %s wMB/s\n' "${P_NAME[$i]}" "$rmb" "$wmb" >&2
+        RW[$i]+="$rmb "; RWW[$i]+="$wmb "; IDLE_RW[$i]+="$idle "
+        printf '   %-62s rw      %8s rMB/s %s wMB/s  (machine idle %s%%)\n' "${P_NAME[$i]}" "$rmb" "$wmb" "$idle" >&2
     fi
 }
 
@@ -471,7 +496,7 @@ for ((i = 0; i < NPATHS; i++)); do
     TABLE+="
 | $name | $(fmt0 "$m_cat") | $(fmt0 "$m_ga") | $(fmt0 "$m_rw") | $(ratio "$m_cat" "$D_CAT") / $(ratio "$m_ga" "$D_GA") / $(ratio "$m_rw" "$D_RW") | $cpu |"
     RAW+="
-- ${P_NAME[$i]}: diodcat MB/s [${CAT[$i]% }], getattr ops/s [${GETATTR[$i]% }], rw rMB/s [${RW[$i]% }] (wMB/s [${RWW[$i]% }]), proxy CPU ticks over diodcat ${CPU_TICKS[$i]}${P_CPU_NOTE[$i]} at $CLK_TCK/s"
+- ${P_NAME[$i]}: diodcat MB/s [${CAT[$i]% }], getattr ops/s [${GETATTR[$i]% }], rw rMB/s [${RW[$i]% }] (wMB/s [${RWW[$i]% }]), proxy CPU ticks over diodcat ${CPU_TICKS[$i]}${P_CPU_NOTE[$i]} at $CLK_TCK/s, machine idle % during getattr [${IDLE_GA[$i]% }] and rw [${IDLE_RW[$i]% }]"
 done
 
 # pebble9p's TLS row ÷ the stunnel row, per measurement and on CPU per GiB (both ends each).
@@ -493,6 +518,13 @@ Per-core crypto limit: \`openssl speed -evp aes-128-gcm -seconds 1\`, 16384-byte
 pebble9p tunnel → serve ÷ stunnel client → server (TLS rows, medians): diodcat $(ratio "${M_CAT[$PT_IDX]}" "${M_CAT[$ST_IDX]}") /
 getattr $(ratio "${M_GA[$PT_IDX]}" "${M_GA[$ST_IDX]}") / rw $(ratio "${M_RW[$PT_IDX]}" "${M_RW[$ST_IDX]}") (above 1: pebble9p faster); CPU-s per GiB read, both ends: $cpu_ratio
 (below 1: pebble9p uses less CPU; ${M_CPU[$PT_IDX]} against ${M_CPU[$ST_IDX]}).
+"
+    fi
+    if [[ -n "$PAIR_IDX" ]]; then
+        TLS_SUMMARY+="
+Two plain relays (no TLS) ÷ stunnel client → server: diodcat $(ratio "${M_CAT[$PAIR_IDX]}" "${M_CAT[$ST_IDX]}") /
+getattr $(ratio "${M_GA[$PAIR_IDX]}" "${M_GA[$ST_IDX]}") / rw $(ratio "${M_RW[$PAIR_IDX]}" "${M_RW[$ST_IDX]}"): what the same two loopback hops leave room for
+without any TLS (a TLS pair of byte relays makes the same hops and encrypts besides).
 "
     fi
 fi
