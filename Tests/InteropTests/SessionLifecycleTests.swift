@@ -464,5 +464,33 @@ extension Interop {
             defer { unbridged.stop() }
             #expect(try RawClient(port: unbridged.port).negotiate(msize: 1 << 20).msize == 65536)
         }
+
+        @Test("with --loops 2 (and 3), connections that stay open are spread evenly over the loops, whichever loop's socket the kernel hands each to, and a session of a connection handed over works",
+              arguments: [2, 3])
+        func loopsShareConnections(loops: Int) throws {
+            let fixture = try DiodBehindGateway("loops", extra: ["--loops", "\(loops)"])
+            defer { fixture.stop() }
+            try Data("here\n".utf8).write(to: fixture.directory.appendingPathComponent("file.txt"))
+            // One at a time, each attached before the next connects: the spread is then exact.
+            var clients: [RawClient] = []
+            for _ in 0..<(4 * loops) {
+                clients.append(try fixture.attachedClient())
+            }
+            // (The gateway's start was probed by a connection of its own: not one of these.)
+            let peers = Set(clients.map { "peer=\($0.localAddress) " })
+            let opened = logLines(fixture.gateway.process, "session opened").filter { line in peers.contains { line.contains($0) } }
+            #expect(opened.count == 4 * loops)
+            for index in 0..<loops {
+                #expect(opened.filter { $0.contains(" loop=\(index) ") }.count == 4, "loop \(index):\n\(opened.joined(separator: "\n"))")
+            }
+            for client in clients {
+                guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["file.txt"]))),
+                      case .lopen = try client.rpc(.lopen(Tlopen(fid: 2, flags: 0))),
+                      case let .read(data) = try client.rpc(.read(Tread(fid: 2, offset: 0, count: 100))) else {
+                    Issue.record("walk, open or read failed"); return
+                }
+                #expect(data.data == Array("here\n".utf8))
+            }
+        }
     }
 }

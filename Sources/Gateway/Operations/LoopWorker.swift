@@ -5,6 +5,13 @@ import Synchronization
 import Glibc
 #endif
 
+/// A connection one loop accepted and another takes (`LoopBalance`): the socket and, on a TLS
+/// endpoint, the TLS material its handshake uses.
+struct AcceptedConnection: Sendable {
+    let fd: Int32
+    let tls: TLSServerMaterial?
+}
+
 /// Everything one loop owns: its listener and its sessions. Made on the main thread, then run on
 /// its own; after `run()` starts, only `requestShutdown()` may be called from elsewhere.
 final class LoopWorker: @unchecked Sendable {
@@ -23,6 +30,10 @@ final class LoopWorker: @unchecked Sendable {
     /// Token ids revoked at a reload, for this loop's sessions (`requestRevocation`).
     private let revoked = Mutex<Set<String>>([])
     private var revokeWakeup: LoopWakeup?
+    /// Shared with the other loops: which loop a new connection goes to.
+    private let balance: LoopBalance<AcceptedConnection>
+    /// Woken (from any loop) when a connection was handed to this loop.
+    private var handOffWakeup: LoopWakeup?
     private let index: Int
     private var shuttingDown = false
     /// `onDrained` runs once: a session can finish inside `shutdown()`'s loop (one that never got a
@@ -37,11 +48,13 @@ final class LoopWorker: @unchecked Sendable {
     private var lingerDeadline: ContinuousClock.Instant?
 
     init(index: Int, listening: [(fd: Int32, tls: TLSServerMaterial?)], makeSession: @escaping SessionMaker, logger: Logger,
-         connectLimit: Int, slots: SessionSlots, onDrained: @escaping @Sendable () -> Void) {
-        loop = EventLoop(connectLimit: connectLimit)
+         connectLimit: Int, slots: SessionSlots, balance: LoopBalance<AcceptedConnection>,
+         onDrained: @escaping @Sendable () -> Void) {
+        loop = EventLoop(index: index, connectLimit: connectLimit)
         self.index = index
         self.listening = listening
         self.slots = slots
+        self.balance = balance
         self.makeSession = makeSession
         self.onDrained = onDrained
         var logger = logger
@@ -60,12 +73,17 @@ final class LoopWorker: @unchecked Sendable {
             }
             for session in Array(self.sessions.values) { session.revoke(tokenIDs: ids) }
         }
+        let handOffWakeup = LoopWakeup(loop: loop) { [unowned self] in
+            for connection in self.balance.take(loop: self.index) { self.start(connection) }
+        }
+        self.handOffWakeup = handOffWakeup
+        balance.register(loop: index) { handOffWakeup.send() }
     }
 
     func run() {
         listeners = listening.map { fd, tls in
             Listener(loop: loop, loopIndex: index, fd: fd, slots: slots, onAccept: { [unowned self] clientFd in
-                self.accept(clientFd, tls: tls)
+                self.accept(AcceptedConnection(fd: clientFd, tls: tls))
             }, onPause: { [logger] reason in
                 switch reason {
                 case let .error(error):
@@ -102,6 +120,12 @@ final class LoopWorker: @unchecked Sendable {
         slotWakeup?.close()
         slotWakeup = nil
         revokeWakeup?.close()
+        handOffWakeup?.close()
+        handOffWakeup = nil
+        for connection in balance.leave(loop: index) {
+            Foundation.close(connection.fd)
+            slots.give()
+        }
         for session in Array(sessions.values) { session.shutdown() }
         finishIfDrained()
     }
@@ -122,14 +146,21 @@ final class LoopWorker: @unchecked Sendable {
         onDrained()
     }
 
-    private func accept(_ fd: Int32, tls: TLSServerMaterial?) {
-        configureStreamSocket(fd, isTCP: true)
+    /// A connection this loop's listener accepted: started here, or handed to a loop with fewer.
+    private func accept(_ connection: AcceptedConnection) {
+        configureStreamSocket(connection.fd, isTCP: true)
+        if let kept = balance.place(connection, acceptedBy: index) { start(kept) }
+    }
+
+    /// Starts the session of a connection this loop owns (its slot taken, counted in `balance`).
+    private func start(_ connection: AcceptedConnection) {
+        let fd = connection.fd
         let transport: any Transport
-        if let tls {
+        if let tls = connection.tls {
             guard let secured = TLSTransport(server: tls.current, fd: fd) else {
                 logger.error("connection refused", metadata: ["error": "cannot start TLS: \(openSSLErrors())"])
                 Foundation.close(fd)
-                slots.give()
+                refused()
                 return
             }
             transport = secured
@@ -141,6 +172,7 @@ final class LoopWorker: @unchecked Sendable {
             session = try makeSession(loop, transport) { [unowned self] finished in
                 self.sessions[ObjectIdentifier(finished)] = nil
                 self.slots.give()
+                self.balance.finished(loop: self.index)
                 if let process = finished.serverProcess, !process.exited {
                     self.lingering.removeAll { $0.exited }
                     self.lingering.append(process)
@@ -150,10 +182,16 @@ final class LoopWorker: @unchecked Sendable {
         } catch {
             logger.error("connection refused", metadata: ["error": "\(error)"])
             transport.close()
-            slots.give()
+            refused()
             return
         }
         sessions[ObjectIdentifier(session)] = session
         session.start()
+    }
+
+    /// A connection of this loop ended before it became a session.
+    private func refused() {
+        slots.give()
+        balance.finished(loop: index)
     }
 }

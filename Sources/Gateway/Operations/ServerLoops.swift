@@ -8,9 +8,10 @@ import Glibc
 /// address, running until SIGINT or SIGTERM and then draining its sessions: what `serve` and
 /// `tunnel` share. What a connection becomes is the caller's `SessionMaker`.
 ///
-/// Why SO_REUSEPORT rather than one acceptor handing fds to loops: the kernel balances new
+/// Why SO_REUSEPORT rather than one acceptor handing fds to loops: the kernel spreads new
 /// connections over the sockets with no cross-thread hand-off, so no loop ever touches another's
-/// state and accept needs no `uv_async` round trip.
+/// state. Its hash is fair only over many connections, so `LoopBalance` evens out the few: a loop
+/// that accepts while another has fewer connections hands the fd over (the only hand-off).
 struct ServerLoops {
     var endpoints: [ListenEndpoint]
     var loops: Int
@@ -79,12 +80,13 @@ struct ServerLoops {
         let bound = try bind()
         let drained = DispatchGroup()
         let slots = SessionSlots(limit: maxConns, memory: memory)
+        let balance = LoopBalance<AcceptedConnection>(loops: loops)
         var workers: [LoopWorker] = []
         for index in 0..<loops {
             drained.enter()
             let worker = LoopWorker(index: index, listening: bound.map { ($0.fds[index], $0.endpoint.tls ? tls : nil) },
                                     makeSession: makeSession, logger: logger,
-                                    connectLimit: max(1, Self.connectsAtOnce / loops), slots: slots) {
+                                    connectLimit: max(1, Self.connectsAtOnce / loops), slots: slots, balance: balance) {
                 drained.leave()
             }
             workers.append(worker)

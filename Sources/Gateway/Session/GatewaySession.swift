@@ -136,6 +136,7 @@ final class GatewaySession: SessionHost, ConnectionDelegate, LoopSession {
         identity = .peer(peer)
         var logger = logger
         logger[metadataKey: "peer"] = "\(peer)"
+        logger[metadataKey: "loop"] = "\(loop.index)"
         self.logger = logger
         client = try Connection(loop: loop, transport: transport)
         var access = ProxySession.Access(backendAname: settings.backendAname, backendUname: settings.backendUname)

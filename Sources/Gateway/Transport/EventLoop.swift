@@ -11,9 +11,12 @@ final class EventLoop {
     let pipes = PipePool()
     /// Sessions connecting to the file server, a few at a time.
     let connectGate: ConnectGate
+    /// Which of the process's loops this is (0 for the first; in every session's log lines).
+    let index: Int
 
     /// `connectLimit`: this loop's share of the connects that may wait on the server at once.
-    init(connectLimit: Int) {
+    init(index: Int = 0, connectLimit: Int) {
+        self.index = index
         connectGate = ConnectGate(limit: connectLimit)
         raw = .allocate(capacity: 1)
         let status = uv_loop_init(raw)

@@ -47,6 +47,7 @@ final class TunnelSession: ConnectionDelegate, LoopSession {
         self.onFinish = onFinish
         var logger = logger
         logger[metadataKey: "peer"] = "\(SocketAddress.describe(peerOf: transport.fd))"
+        logger[metadataKey: "loop"] = "\(loop.index)"
         self.logger = logger
         client = try Connection(loop: loop, transport: transport)
     }
