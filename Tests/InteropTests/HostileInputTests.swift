@@ -32,6 +32,33 @@ extension Interop {
             }
         }
 
+        /// Sends 3000 frames made from `seeds` in turn (the frame's index is its tag), each with 1–4
+        /// random bytes after the size field changed, in bursts of about `burstBytes`. Each burst
+        /// is handled before the next is sent (`settled` with `ping`; its tag is above the frames'):
+        /// else all of them would sit in the socket buffers while the first closing frame ends the
+        /// session. A closed session is replaced by `newClient()`'s. Returns the last client.
+        static func sendMutated(_ seeds: [TMessage], dialect: Dialect, burstBytes: Int, generator: inout SplitMix64,
+                                ping: TMessage, newClient: () throws -> RawClient) throws -> RawClient {
+            var client = try newClient()
+            var burst: [UInt8] = []
+            for index in 0..<3000 {
+                var frame = Frame(tag: UInt16(index), message: seeds[index % seeds.count]).encode(dialect: dialect)
+                for _ in 0..<(1 + generator.below(4)) {
+                    let position = 4 + generator.below(frame.count - 4)
+                    frame[position] = UInt8(truncatingIfNeeded: generator.next())
+                }
+                burst += frame
+                if burst.count > burstBytes || index == 2999 {
+                    let sent = (try? client.sendRaw(burst)) != nil
+                    if try !sent || !client.settled(ping: ping, tag: 0xFFF0) {
+                        client = try newClient()
+                    }
+                    burst.removeAll()
+                }
+            }
+            return client
+        }
+
         static func frame(type: UInt8, tag: UInt16, body: [UInt8]) -> [UInt8] {
             var writer = WireWriter()
             writer.u32(UInt32(7 + body.count)); writer.u8(type); writer.u16(tag); writer.raw(body)
@@ -397,32 +424,16 @@ extension Interop {
                 }
                 return client
             }
-            var client = try hostileClient()
-            var burst: [UInt8] = []
-            for index in 0..<3000 {
-                var frame = Frame(tag: UInt16(index), message: seeds[index % seeds.count]).encode(dialect: .linux)
-                // Flip a few bytes after the size field; keep the size honest half the time.
-                for _ in 0..<(1 + generator.below(4)) {
-                    let position = 4 + generator.below(frame.count - 4)
-                    frame[position] = UInt8(truncatingIfNeeded: generator.next())
-                }
-                if generator.below(2) == 0 {
-                    frame.replaceSubrange(0..<4, with: withUnsafeBytes(of: UInt32(frame.count).littleEndian, Array.init))
-                }
-                burst += frame
-                if burst.count > 4096 || index == 2999 {
-                    if (try? client.sendRaw(burst)) == nil {
-                        client = try hostileClient()
-                    }
-                    burst.removeAll()
-                }
-            }
+            let client = try Self.sendMutated(seeds, dialect: .linux, burstBytes: 4096, generator: &generator,
+                                              ping: .getattr(Tgetattr(fid: 1, requestMask: 0x7ff)), newClient: hostileClient)
             // Once the last mutating session has closed, diod has answered all of it that was forwarded.
             let peer = "peer=\(client.localAddress)"
             shutdown(client.fd, Int32(SHUT_RDWR))
             #expect(waitFor(20) { !logLines(setup.gateway.process, "session closed", peer).isEmpty }, "seed \(seed): the last session never closed")
             #expect(setup.gateway.process.process.isRunning, "seed \(seed): gateway died:\n\(setup.gateway.process.log.suffix(2000))")
             #expect(setup.diod.process.process.isRunning, "seed \(seed): diod died")
+            let handled = handledRequests(setup.gateway, excluding: bystander)
+            #expect(handled >= 1500, "seed \(seed): the hostile sessions handled only \(handled) requests")
             if msize > 65536 {
                 // The large seeds did reach the split path (mutations leave many of them valid).
                 let split = logLines(setup.gateway.process, "session closed").contains { !$0.contains("split_requests=0 ") }
@@ -433,5 +444,13 @@ extension Interop {
             let fresh = try setup.bystander()
             try setup.checkBystander(fresh)
         }
+    }
+}
+
+/// Requests the gateway handled in the sessions that closed, but `bystander`'s (from the close
+/// lines' `requests=`): how much of a hostile test's input really reached it.
+func handledRequests(_ gateway: GatewayProcess, excluding bystander: RawClient) -> Int {
+    logLines(gateway.process, "session closed").filter { !$0.contains("peer=\(bystander.localAddress) ") }.reduce(0) { total, line in
+        total + (line.split(separator: " ").first { $0.hasPrefix("requests=") }.flatMap { Int($0.dropFirst(9)) } ?? 0)
     }
 }

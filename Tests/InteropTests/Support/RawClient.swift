@@ -52,6 +52,18 @@ final class RawClient {
         }
     }
 
+    /// Sends `ping` with `tag` and reads (and drops) every reply up to its answer, so the gateway
+    /// has handled all that was sent before: a sender of hostile frames can then tell a closed
+    /// connection (false: EOF, a reset, or the send failed) from a live one. A gateway that never
+    /// answers makes the receive time out and throw.
+    func settled(ping: TMessage, tag: UInt16) throws -> Bool {
+        guard (try? send(ping, tag: tag)) != nil else { return false }
+        while let frame = try readFrame() {
+            if UInt16(frame[5]) | UInt16(frame[6]) << 8 == tag { return true }
+        }
+        return false
+    }
+
     func send(_ message: TMessage, tag: UInt16) throws {
         try sendRaw(Frame(tag: tag, message: message).encode(dialect: dialect))
     }
