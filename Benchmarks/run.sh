@@ -334,7 +334,7 @@ if (( TLS )); then
         TLS_DESC+="
   - pebble9p TLS: \`$PEB_REL serve --tls-listen 127.0.0.1:P2 --tls-cert server.pem --tls-key server.key --client-ca ca.pem
     --tls-ciphersuites $TLS_CIPHER --backend tcp:127.0.0.1:DIODPORT\` and \`$PEB_REL tunnel --listen 127.0.0.1:P1
-    --connect 127.0.0.1:P2 --server-name localhost --ca ca.pem --cert alice.pem --key alice.key\` (default loops: one per core,
+    --connect 127.0.0.1:P2 --server-name localhost --ca ca.pem --cert alice.pem --key alice.key\` (default loops: one per core, at least 4,
     each)"
     else
         TLS_DESC+="

@@ -63,7 +63,7 @@ struct SettingOptions: ParsableArguments {
     var readAheadMax: String?
     @Option(name: .customLong("no-read-ahead"), help: "GLOB: files never read ahead (their reads have effects); with a /, matched against the path below the attach point (/ctl), else against the name (repeatable).")
     var noReadAhead: [String] = []
-    @Option(parsing: .unconditional, help: "Event loops (threads); default: one per core.")
+    @Option(parsing: .unconditional, help: "Event loops (threads); default: one per core, at least 4.")
     var loops: String?
     @Option(name: .customLong("max-inflight"), parsing: .unconditional, help: "Requests per session at the server at once; more are held (Tflush never is).")
     var maxInFlight: String?
@@ -227,8 +227,8 @@ struct Tunnel: ParsableCommand {
     var serverName: String?
     @Option(name: .customLong("tls-min"), help: "Lowest TLS version: 1.3 (default) or 1.2.")
     var tlsMin = "1.3"
-    @Option(parsing: .unconditional, help: "Event loops (threads); default: one per core.")
-    var loops = min(ProcessInfo.processInfo.activeProcessorCount, 256)
+    @Option(parsing: .unconditional, help: "Event loops (threads); default: one per core, at least 4.")
+    var loops = GatewayConfig.defaultLoops
     @Option(name: .customLong("max-conns"), parsing: .unconditional, help: "Client connections open at once; more wait to be accepted.")
     var maxConns = 1024
     @Option(name: .customLong("handshake-timeout"), parsing: .unconditional, help: "Seconds the TLS handshake with the gateway may take.")

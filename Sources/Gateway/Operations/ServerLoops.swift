@@ -4,9 +4,9 @@ import Logging
 import Glibc
 #endif
 
-/// One event loop per configured core, each accepting on its own SO_REUSEPORT socket for every
-/// address, running until SIGINT or SIGTERM and then draining its sessions: what `serve` and
-/// `tunnel` share. What a connection becomes is the caller's `SessionMaker`.
+/// `--loops` event loops (by default one per core, at least 4), each accepting on its own
+/// SO_REUSEPORT socket for every address, running until SIGINT or SIGTERM and then draining its
+/// sessions: what `serve` and `tunnel` share. What a connection becomes is the caller's `SessionMaker`.
 ///
 /// Why SO_REUSEPORT rather than one acceptor handing fds to loops: the kernel spreads new
 /// connections over the sockets with no cross-thread hand-off, so no loop ever touches another's

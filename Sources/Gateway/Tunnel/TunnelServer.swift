@@ -15,7 +15,7 @@ public struct TunnelConfig: Sendable, Equatable {
     /// The name the gateway's certificate must carry (and SNI); default the host of `connect`.
     public var serverName: String?
     public var tlsMin = "1.3"
-    public var loops = min(ProcessInfo.processInfo.activeProcessorCount, 256)
+    public var loops = GatewayConfig.defaultLoops
     public var maxConns = 1024
     public var queueLimit = 4 << 20
     public var handshakeTimeout = 30
