@@ -15,7 +15,8 @@
 #   pebble9p   .build/release/pebble9p serve --listen 127.0.0.1:P --backend tcp:127.0.0.1:DIODPORT
 #              (msize bridging and read-ahead on, the defaults)
 #   pebble9p, bridging and read-ahead off: the same with --bridge-msize off --read-ahead off
-#   HAProxy tcp mode, no splice option (its strongest getattr row)
+#   HAProxy tcp mode, no splice option (its strongest getattr row), and the same with nbthread 4
+#              (as many threads as pebble9p's default loops here: one per core, at least 4)
 #   HAProxy tcp mode, option splice-auto
 #   HAProxy tcp mode, option splice-request + option splice-response (its strongest rw row)
 # then, with other backend transports (ratios still vs direct diod over TCP):
@@ -43,8 +44,8 @@
 #              .build/release/pebble9p tunnel --listen 127.0.0.1:P1 --connect 127.0.0.1:P2 \
 #                  --server-name localhost --ca ca.pem --cert alice.pem --key alice.key
 #   two plain relays, no TLS: HAProxy → HAProxy → diod (tcp, no splice: HAProxy's strongest
-#              getattr setup) — the ceiling of any client-side → server-side pair of relay
-#              processes here, TLS or not: what the two extra loopback hops alone cost
+#              getattr setup; nbthread 4, as many threads as the pebble9p pair's loops): what
+#              the two extra loopback hops cost a fast relay pair without any TLS
 #   (certificates from certs/make-dev-certs.sh in a mktemp -d directory, removed at exit), with
 #   the pebble9p ÷ stunnel ratios (and the plain pair's) under the table and one core's
 #   `openssl speed -evp aes-128-gcm`
@@ -148,7 +149,7 @@ ensure_bench_file "$FILE" "$FILE_BYTES"
 
 # ---------------------------------------------------------------- servers and proxies
 read -r DIOD_PORT PEB_PORT PEB_PLAIN_PORT HA_PLAIN_PORT HA_AUTO_PORT HA_SPLICE_PORT PEB_UNIX_PORT HA_UNIX_PORT PEB_EXEC_PORT \
-    ST_CLIENT_PORT ST_SERVER_PORT PT_CLIENT_PORT PT_SERVER_PORT PAIR_CLIENT_PORT PAIR_SERVER_PORT <<<"$(free_ports 15)"
+    ST_CLIENT_PORT ST_SERVER_PORT PT_CLIENT_PORT PT_SERVER_PORT PAIR_CLIENT_PORT PAIR_SERVER_PORT HA_THREADS_PORT <<<"$(free_ports 16)"
 
 DIOD_CMD=(diod -f -n -c /dev/null -l "$HOST:$DIOD_PORT")
 if (( EXTRA )); then
@@ -163,11 +164,13 @@ DIOD_PID=$!; PIDS+=("$DIOD_PID")
 wait_listen "$DIOD_PORT" "$DIOD_PID" diod
 (( ! EXTRA )) || wait_listen_unix "$SOCK" "$DIOD_PID" diod
 
-haproxy_cfg() {  # haproxy_cfg PORT SERVER-ADDRESS OPTION-LINES...
+haproxy_cfg() {  # haproxy_cfg PORT SERVER-ADDRESS OPTION-LINES... (HAPROXY_GLOBAL: one more global line)
     local port="$1" server="$2"; shift 2
     printf '%s\n' \
         "global" \
-        "    maxconn 256" \
+        "    maxconn 256"
+    [[ -z "${HAPROXY_GLOBAL:-}" ]] || printf '    %s\n' "$HAPROXY_GLOBAL"
+    printf '%s\n' \
         "defaults" \
         "    mode tcp" \
         "    timeout connect 5s" \
@@ -234,6 +237,9 @@ fi
 
 start_haproxy no-splice "$HA_PLAIN_PORT" "$HOST:$DIOD_PORT"
 add_path "HAProxy tcp, no splice" "$HA_PLAIN_PORT" "$STARTED_PID"
+# As many threads as pebble9p's default loops on a small machine (one per core, at least 4).
+HAPROXY_GLOBAL="nbthread 4" start_haproxy no-splice-4 "$HA_THREADS_PORT" "$HOST:$DIOD_PORT"
+add_path "HAProxy tcp, no splice, \`nbthread 4\`" "$HA_THREADS_PORT" "$STARTED_PID"
 start_haproxy splice-auto "$HA_AUTO_PORT" "$HOST:$DIOD_PORT" "option splice-auto"
 add_path "HAProxy tcp, \`option splice-auto\`" "$HA_AUTO_PORT" "$STARTED_PID"
 start_haproxy splice-both "$HA_SPLICE_PORT" "$HOST:$DIOD_PORT" "option splice-request" "option splice-response"
@@ -342,15 +348,18 @@ if (( TLS )); then
     fi
     # The same two hops with no TLS and the fastest byte relay at each end: no pair of relay
     # processes on this machine can beat it, so it bounds what any TLS pair can reach here.
-    start_haproxy pair-server "$PAIR_SERVER_PORT" "$HOST:$DIOD_PORT"
+    # Four threads each, as the pebble9p pair runs four loops each here: with HAProxy's default
+    # (one per core) two of the four diodload connections share a thread and the pair is slower.
+    HAPROXY_GLOBAL="nbthread 4" start_haproxy pair-server "$PAIR_SERVER_PORT" "$HOST:$DIOD_PORT"
     pair_server_pid=$STARTED_PID
-    start_haproxy pair-client "$PAIR_CLIENT_PORT" "$HOST:$PAIR_SERVER_PORT"
+    HAPROXY_GLOBAL="nbthread 4" start_haproxy pair-client "$PAIR_CLIENT_PORT" "$HOST:$PAIR_SERVER_PORT"
     PAIR_IDX=${#P_NAME[@]}
-    add_path "two plain relays, no TLS: HAProxy → HAProxy (tcp, no splice; the ceiling of any pair)" \
+    add_path "two plain relays, no TLS: HAProxy → HAProxy (tcp, no splice, nbthread 4)" \
         "$PAIR_CLIENT_PORT" "$STARTED_PID $pair_server_pid" " (both ends)"
     TLS_DESC+="
-  - two plain relays: two \`haproxy -db -f CFG\` (tcp, no splice option), the client-side one's \`server\` the
-    server-side one's port, whose \`server\` is diod: the same two extra loopback hops as the TLS rows, without TLS"
+  - two plain relays: two \`haproxy -db -f CFG\` (tcp, no splice option, \`nbthread 4\` in \`global\`), the client-side
+    one's \`server\` the server-side one's port, whose \`server\` is diod: the same two extra loopback hops as the TLS
+    rows, without TLS"
     TLS_DESC+="
   - certificates: \`certs/make-dev-certs.sh DIR\` (EC P-256; server.pem carries localhost/127.0.0.1; client alice) in a
     fresh \`mktemp -d\` directory; each row's server side logs the negotiated protocol and cipher, checked to be
@@ -558,7 +567,8 @@ REPORT="
   - diod: \`diod -f -n -c /dev/null -l 127.0.0.1:DIODPORT$DIOD_SOCK_ARG -e $WORK -e ctl -L stderr\`
   - $PEBBLE_DESC
   - HAProxy: \`haproxy -db -f CFG\`, CFG = BENCHMARKS.md's config (maxconn 256; mode tcp; timeouts
-    5s/10m/10m; \`listen p\` bind 127.0.0.1:P, \`server diod 127.0.0.1:DIODPORT\`) plus the row's options.$EXTRA_DESC$TLS_DESC
+    5s/10m/10m; \`listen p\` bind 127.0.0.1:P, \`server diod 127.0.0.1:DIODPORT\`) plus the row's options (\`nbthread 4\`:
+    in \`global\`; HAProxy's default is one thread per core).$EXTRA_DESC$TLS_DESC
   - (a) \`diodcat -m 1048576 -s H:P -a $WORK /$FILE_NAME > /dev/null\` → MB/s = $FILE_BYTES bytes / wall s / 10^6
   - (b) \`diodload -g -n $THREADS -r $RUNTIME -s H:P\` → getattr ops/s
   - (c) \`diodload -m $LOAD_MSIZE -n $THREADS -r $RUNTIME -s H:P\` → rMB/s as diodload prints it (it prints equal wMB/s; raw values below)
