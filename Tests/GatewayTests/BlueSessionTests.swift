@@ -293,6 +293,19 @@ struct BlueSessionTests {
         #expect(harness.session.blue[backendFid]?.file.length == 0)
     }
 
+    @Test("a read of a fid whose held size makes all of it known is answered from what it holds, never with more data than msize carries (a hostile count of 4 GiB once made a 1.35 GB Rread)")
+    func heldReadCappedToMsize() throws {
+        let (harness, backendFid) = try Self.opened()
+        for size: UInt64 in [0, 1 << 32] {
+            let resize = Tsetattr(fid: 2, valid: 8, mode: 0, uid: 0, gid: 0, size: size, atimeSec: 0, atimeNsec: 0, mtimeSec: 0, mtimeNsec: 0)
+            #expect(try harness.answeredLocally(tag: 10, .setattr(resize)) == [Frame(tag: 10, message: .setattr(Rsetattr()))])
+        }
+        #expect(harness.session.blue[backendFid]?.file.length == 1 << 32)
+        let fits = Int(harness.session.msize) - NineP.rreadHeaderSize
+        let replies = try harness.answeredLocally(tag: 11, .read(Tread(fid: 2, offset: 5, count: .max)))
+        #expect(replies == [Frame(tag: 11, message: .read(Rread(data: Array(repeating: 0, count: fits))))])
+    }
+
     @Test("a size change through another fid of the same file (truncate by path while it is open, by the same name or another with the same qid) commits the held writes first, then goes", arguments: [false, true])
     func sizeChangeElsewhere(otherName: Bool) throws {
         let (harness, backendFid) = try Self.opened(keepRoot: true)

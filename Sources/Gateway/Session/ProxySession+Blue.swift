@@ -266,8 +266,10 @@ extension ProxySession {
     }
 
     /// A client request on `backendFid`, which holds Blue state, after the policy let it through.
-    func blueRequest(_ frame: UnsafeMutableRawBufferPointer, decoded: DecodedRequest, tag: UInt16, backendFid: UInt32,
-                     partial: Bool) -> BlueAction {
+    /// `readCount`: a Tread's count as the policy left it (cut to what a reply within msize
+    /// carries): a read answered from what the fid holds must never make a larger reply.
+    func blueRequest(_ frame: UnsafeMutableRawBufferPointer, decoded: DecodedRequest, readCount: UInt32?, tag: UInt16,
+                     backendFid: UInt32, partial: Bool) -> BlueAction {
         // The state is changed in place in `blue`, never through a copy: a copy would share the
         // held bytes, and the first change would then copy them all.
         guard let (committing, writeThrough, held) = blue[backendFid].map({ ($0.commit != nil, $0.writeThrough, $0.file.byteCount) })
@@ -339,7 +341,7 @@ extension ProxySession {
             sendToClient(.write(Rwrite(count: count)), tag: tag)
             return .handled
         case .Tread:
-            guard let offset = decoded.offset, let count = decoded.count, let state = blue[backendFid] else { break }
+            guard let offset = decoded.offset, let count = readCount, let state = blue[backendFid] else { break }
             if !state.file.needsServer(offset: offset, count: Int(count)) {
                 guard let data = Self.heldRead([(state.file, state.spill)], at: offset, count: Int(count), server: []) else {
                     refuse(SpillError.unreadable.proxyError, tag: tag, subject: nil)

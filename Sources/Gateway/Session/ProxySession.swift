@@ -298,7 +298,8 @@ final class ProxySession {
         var redirect: UInt32?
         if !blue.isEmpty, let subject = operands.first?.record {
             if blue[subject.backendFid] != nil {
-                switch blueRequest(frame, decoded: decoded, tag: tag, backendFid: subject.backendFid, partial: partial) {
+                switch blueRequest(frame, decoded: decoded, readCount: rewrite.count ?? decoded.count, tag: tag,
+                                    backendFid: subject.backendFid, partial: partial) {
                 case .handled: return false
                 case let .forward(amend, answerInstead):
                     blueReply = amend
