@@ -59,6 +59,25 @@ extension Interop {
             return client
         }
 
+        /// A bystander's session still works end to end: file.txt walked to, opened with `open`
+        /// (a Topen or a Tlopen of fid 2), read ("still here\n") and clunked.
+        static func checkStillHere(_ client: RawClient, open: TMessage, gateway: GatewayProcess) throws {
+            guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["file.txt"])), tag: 5) else {
+                Issue.record("bystander walk failed:\n\(gateway.process.log.suffix(2000))"); return
+            }
+            switch try client.rpc(open, tag: 6) {
+            case .open, .lopen: break
+            default: Issue.record("bystander open failed:\n\(gateway.process.log.suffix(2000))"); return
+            }
+            guard case let .read(data) = try client.rpc(.read(Tread(fid: 2, offset: 0, count: 100)), tag: 7) else {
+                Issue.record("bystander read failed:\n\(gateway.process.log.suffix(2000))"); return
+            }
+            #expect(data.data == Array("still here\n".utf8))
+            guard case .clunk = try client.rpc(.clunk(Tclunk(fid: 2)), tag: 8) else {
+                Issue.record("bystander clunk failed"); return
+            }
+        }
+
         static func frame(type: UInt8, tag: UInt16, body: [UInt8]) -> [UInt8] {
             var writer = WireWriter()
             writer.u32(UInt32(7 + body.count)); writer.u8(type); writer.u16(tag); writer.raw(body)

@@ -26,15 +26,7 @@ extension Interop.HostileInput {
             return client
         }
         func checkBystander(_ client: RawClient) throws {
-            guard case .walk = try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["file.txt"])), tag: 5),
-                  case .open = try client.rpc(.open(Topen(fid: 2, mode: 0)), tag: 6),
-                  case let .read(data) = try client.rpc(.read(Tread(fid: 2, offset: 0, count: 100)), tag: 7) else {
-                Issue.record("bystander walk, open or read failed:\n\(gateway.process.log.suffix(2000))"); return
-            }
-            #expect(data.data == Array("still here\n".utf8))
-            guard case .clunk = try client.rpc(.clunk(Tclunk(fid: 2)), tag: 8) else {
-                Issue.record("bystander clunk failed"); return
-            }
+            try Self.checkStillHere(client, open: .open(Topen(fid: 2, mode: 0)), gateway: gateway)
         }
 
         let bystander = try attached()
