@@ -44,6 +44,20 @@ extension Interop {
             }
         }
 
+        /// On a new 9P2000.u session: attach, walk fid 2 to "f", Topen it with `mode`, write `text` at
+        /// `offset`, and return the fid's Tstat (what the fid sees of the file).
+        static func openWriteStat(_ client: RawClient, mode: UInt8, at offset: UInt64, _ text: String) throws -> Stat {
+            _ = try client.negotiate(msize: 8192)
+            let replies = [try client.attach(aname: ""), try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["f"])), tag: 2),
+                           try client.rpc(.open(Topen(fid: 2, mode: mode)), tag: 3),
+                           try client.rpc(.write(Twrite(fid: 2, offset: offset, data: Array(text.utf8))), tag: 4),
+                           try client.rpc(.stat(Tstat(fid: 2)), tag: 5)]
+            guard case .attach = replies[0], case .walk = replies[1], case .open = replies[2], case .write = replies[3],
+                  case let .stat(stat) = replies[4]
+            else { throw MissingTool(description: "attach, walk, open, write or stat through the gateway failed: \(replies)") }
+            return stat.stat
+        }
+
         func expectSuccess(_ result: CommandResult, _ label: String, gateway: GatewayProcess) {
             #expect(result.status == 0, "\(label) failed:\nstdout: \(result.stdout)\nstderr: \(result.stderr)\ngateway log:\n\(gateway.process.log.suffix(3000))")
             #expect(result.stdout.contains("{"), "\(label) printed no summary: \(result.stdout)")
@@ -90,16 +104,9 @@ extension Interop {
             let gateway = try GatewayProcess(backend: "tcp:127.0.0.1:\(server.port)")
             defer { gateway.stop() }
             let client = try RawClient(port: gateway.port, dialect: .unix)
-            _ = try client.negotiate(msize: 8192)
-            let replies = [try client.attach(aname: ""), try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["f"])), tag: 2),
-                           // OWRITE: this server fails every ORDWR open (its open() reads an unset variable).
-                           try client.rpc(.open(Topen(fid: 2, mode: 1)), tag: 3),
-                           try client.rpc(.write(Twrite(fid: 2, offset: 4, data: Array("new".utf8))), tag: 4),
-                           try client.rpc(.stat(Tstat(fid: 2)), tag: 5)]
-            guard case .attach = replies[0], case .walk = replies[1], case .open = replies[2], case .write = replies[3],
-                  case let .stat(stat) = replies[4]
-            else { throw MissingTool(description: "attach, walk, open, write or stat through the gateway failed: \(replies)") }
-            #expect(stat.stat.length == 15, "the fid sees its own size")
+            // OWRITE: this server fails every ORDWR open (its open() reads an unset variable).
+            let stat = try Self.openWriteStat(client, mode: 1, at: 4, "new")
+            #expect(stat.length == 15, "the fid sees its own size")
             #expect(try String(contentsOf: target, encoding: .utf8) == "the old content", "nothing reached the server before the clunk")
             if dies {
                 client.reset()
@@ -123,15 +130,8 @@ extension Interop {
             let gateway = try GatewayProcess(backend: "tcp:127.0.0.1:\(server.port)")
             defer { gateway.stop() }
             let client = try RawClient(port: gateway.port, dialect: .unix)
-            _ = try client.negotiate(msize: 8192)
-            let replies = [try client.attach(aname: ""), try client.rpc(.walk(Twalk(fid: 1, newfid: 2, wnames: ["f"])), tag: 2),
-                           try client.rpc(.open(Topen(fid: 2, mode: 1 | 0x10)), tag: 3),
-                           try client.rpc(.write(Twrite(fid: 2, offset: 0, data: Array("brand new".utf8))), tag: 4),
-                           try client.rpc(.stat(Tstat(fid: 2)), tag: 5)]
-            guard case .attach = replies[0], case .walk = replies[1], case .open = replies[2], case .write = replies[3],
-                  case let .stat(stat) = replies[4]
-            else { throw MissingTool(description: "attach, walk, open, write or stat through the gateway failed: \(replies)") }
-            #expect(stat.stat.length == 9, "the fid sees its own size")
+            let stat = try Self.openWriteStat(client, mode: 1 | 0x10, at: 0, "brand new")
+            #expect(stat.length == 9, "the fid sees its own size")
             #expect(try String(contentsOf: target, encoding: .utf8) == "the old content, longer than the new", "the truncation is held too")
             #expect(try client.rpc(.clunk(Tclunk(fid: 2)), tag: 6) == .clunk(Rclunk()))
             #expect(try String(contentsOf: target, encoding: .utf8) == "brand new")

@@ -129,13 +129,7 @@ extension ProxySession {
         guard attributes.mode & Self.fileTypeMask == Self.regularFile, attributes.nlink == 1 else {
             return abandonReplace(backendFid, because: "not a regular file with one link (a rename would break the others)")
         }
-        if replace.readFid != nil {
-            guard attributes.size <= UInt64(access.blue?.maxPerFid ?? 0) else {
-                return abandonReplace(backendFid, because: "an edit of a file larger than blue-max")
-            }
-            let cut = blue[backendFid]?.commit?.file.cut ?? .max
-            blue[backendFid]?.commit?.replace?.copyEnd = min(attributes.size, cut)
-        }
+        guard editCopyPlanned(backendFid, oldSize: attributes.size) else { return }
         let accessMode = blue[backendFid]?.accessMode ?? 1
         let create = Tlcreate(fid: replace.tempFid, name: WireString(replace.tempName), flags: accessMode | Self.linuxCreate | Self.linuxExclusive,
                               mode: attributes.mode & 0o7777, gid: attributes.gid)
@@ -361,6 +355,20 @@ extension ProxySession {
         state.commit = commit
         blue[backendFid] = state
         pumpCommit(backendFid)
+    }
+
+    /// An edit (the replace has a read fid) copies the old content first, up to the held
+    /// truncation: sets how far. False when the file is larger than blue-max: the replace is then
+    /// given up (both dialects).
+    func editCopyPlanned(_ backendFid: UInt32, oldSize: UInt64) -> Bool {
+        guard blue[backendFid]?.commit?.replace?.readFid != nil else { return true }
+        guard oldSize <= UInt64(access.blue?.maxPerFid ?? 0) else {
+            abandonReplace(backendFid, because: "an edit of a file larger than blue-max")
+            return false
+        }
+        let cut = blue[backendFid]?.commit?.file.cut ?? .max
+        blue[backendFid]?.commit?.replace?.copyEnd = min(oldSize, cut)
+        return true
     }
 
     /// Gives the replace up before anything reached the file: what it made is removed, and the

@@ -27,13 +27,7 @@ extension ProxySession {
         guard old.qid.type == 0, old.mode & Self.plan9FileKindBits == 0 else {
             return abandonReplace(backendFid, because: "not a plain file")
         }
-        if replace.readFid != nil {
-            guard old.length <= UInt64(access.blue?.maxPerFid ?? 0) else {
-                return abandonReplace(backendFid, because: "an edit of a file larger than blue-max")
-            }
-            let cut = blue[backendFid]?.commit?.file.cut ?? .max
-            blue[backendFid]?.commit?.replace?.copyEnd = min(old.length, cut)
-        }
+        guard editCopyPlanned(backendFid, oldSize: old.length) else { return }
         let create = Tcreate(fid: replace.tempFid, name: WireString(replace.tempName), perm: old.mode & 0o777, mode: Self.plan9Write)
         replaceStep(backendFid, .create(create)) { [unowned self] reply in
             guard case .create? = reply else { return abandonReplace(backendFid, because: "the temporary could not be made") }
